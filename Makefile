@@ -1,0 +1,36 @@
+# Set-up is part of every target: on a fresh machine `make test` and
+# `make bench` create .venv and install what they need.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test test-nojit bench bench-peers generate clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+# The whole suite again with numba's JIT off (plain Python kernels).
+test-nojit: $(STAMP)
+	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+# Optional peers for the benchmark (PyTorch pinned: a CPU build is on disk here).
+bench-peers: $(STAMP)
+	$(PY) -m pip install --quiet '.[peers]' torch==2.13.0
+
+# Regenerate tapegrad/_sweeps.py from the op table.
+generate: $(STAMP)
+	$(PY) -m tapegrad.codegen
+
+clean:
+	rm -rf $(VENV) build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

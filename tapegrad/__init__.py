@@ -1,0 +1,31 @@
+"""tapegrad: exact gradients of Python code, swept by compiled kernels.
+
+Ops on :class:`Value` append records to a flat tape of NumPy arrays
+(:mod:`tapegrad.tape`); ``backward()`` runs one numba kernel over it in
+reverse.  Every op is declared once, in :mod:`tapegrad.ops`.
+
+>>> import tapegrad as tg
+>>> x = tg.Value(2.0)
+>>> y = tg.tanh(x * 3.0 + 1.0) + x ** 2
+>>> y.backward()
+>>> round(x.grad, 3)   # 3 * tanh'(7) + 2 * x
+4.0
+"""
+
+from tapegrad.debug import debug_mode, set_debug
+from tapegrad.errors import MixedTapeError, NonFiniteError, StaleValueError, TapeError
+from tapegrad.functions import abs, cos, exp, log, relu, sigmoid, sin, sqrt, tanh
+from tapegrad.ops import OPS
+from tapegrad.scalar import Value
+from tapegrad.tape import Tape
+
+OPS_BY_CODE = {op.code: op for op in OPS.values()}
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Value", "Tape", "OPS", "OPS_BY_CODE",
+    "exp", "log", "tanh", "sigmoid", "sin", "cos", "sqrt", "abs", "relu",
+    "debug_mode", "set_debug",
+    "TapeError", "StaleValueError", "MixedTapeError", "NonFiniteError",
+]

@@ -1,0 +1,54 @@
+"""The one place where numba options are set.
+
+Every kernel and rule in tapegrad is compiled through :func:`kernel`, so the
+options below are the whole compile configuration:
+
+* ``error_model="numpy"``: float division by zero gives inf/nan as in NumPy
+  instead of raising ``ZeroDivisionError``;
+* ``fastmath`` stays off: nan and inf must propagate exactly as NumPy's;
+* ``cache=True`` when numba can write its cache somewhere, else off with one
+  warning (a read-only install still works, it just compiles each process).
+
+Kernels are compiled lazily, once per argument type signature; tape length
+and content are values, never types, so they never trigger a recompile.
+``NUMBA_DISABLE_JIT=1`` turns every kernel into its plain Python function,
+and the test suite also runs that way.
+"""
+
+import inspect
+import warnings
+
+import numba
+
+OPTIONS = {"nogil": True, "error_model": "numpy", "fastmath": False}
+
+
+_CACHE_USABLE = {}  # source file -> whether numba can cache its functions
+
+
+def _cache_usable(fn):
+    """True when numba finds a writable cache location for ``fn``'s file."""
+    from numba.core.caching import FunctionCache
+
+    source_file = inspect.getfile(fn)
+    if source_file not in _CACHE_USABLE:
+        try:
+            FunctionCache(fn)
+            _CACHE_USABLE[source_file] = True
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            _CACHE_USABLE[source_file] = False
+            warnings.warn(
+                f"tapegrad: numba cannot write a kernel cache for {source_file}; "
+                "kernels will be compiled in every process",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    return _CACHE_USABLE[source_file]
+
+
+def kernel(fn):
+    """Compile ``fn`` with tapegrad's numba options (cached when possible)."""
+    if numba.config.DISABLE_JIT:
+        return numba.njit(**OPTIONS)(fn)
+    cache = _cache_usable(fn)
+    return numba.njit(cache=cache, **OPTIONS)(fn)

@@ -1,0 +1,47 @@
+"""Module-level math functions that take Values or plain numbers.
+
+``tapegrad.exp(v)`` records onto ``v``'s tape; ``tapegrad.exp(1.0)`` is just
+a float, computed by the same op-table rule (so with NumPy's inf/nan).
+
+>>> import tapegrad as tg
+>>> tg.exp(0.0), tg.log(0.0)
+(1.0, -inf)
+>>> x = tg.Value(0.5)
+>>> y = tg.sin(x) * tg.cos(x)
+>>> y.backward(); round(x.grad, 12) == round(__import__("math").cos(1.0), 12)
+True
+"""
+
+from tapegrad.ops import OPS
+from tapegrad.scalar import Value, _number
+
+__all__ = ["exp", "log", "tanh", "sigmoid", "sin", "cos", "sqrt", "abs", "relu"]
+
+
+def _function(op):
+    rule = op.value
+    method = getattr(Value, op.name)
+
+    def function(x):
+        if x.__class__ is Value:
+            return method(x)
+        number = _number(x)
+        if number is None:
+            raise TypeError(f"tapegrad.{op.name}() takes a real number or a Value, "
+                            f"not {type(x).__name__}")
+        return rule(number)
+
+    function.__name__ = function.__qualname__ = op.name
+    function.__doc__ = f"{op.doc[:1].upper()}{op.doc[1:]}, of a Value (recorded) or a number."
+    return function
+
+
+exp = _function(OPS["exp"])
+log = _function(OPS["log"])
+tanh = _function(OPS["tanh"])
+sigmoid = _function(OPS["sigmoid"])
+sin = _function(OPS["sin"])
+cos = _function(OPS["cos"])
+sqrt = _function(OPS["sqrt"])
+abs = _function(OPS["abs"])
+relu = _function(OPS["relu"])

@@ -1,0 +1,266 @@
+"""``Value``: the seed's and micrograd's scalar API, as a light tape handle.
+
+A ``Value`` made by you (``Value(2.0)``) is a *leaf*: an independent
+variable that holds its own ``.data`` and ``.grad`` and is recorded as an
+input of whichever tape first uses it.  A ``Value`` made by an op is a handle
+to one record: its recording, its index, and (for speed) its value.  Handles
+hold no references to each other, so a graph of them makes no reference
+cycles and costs the garbage collector nothing.
+
+>>> from tapegrad import Value
+>>> a, b = Value(-4.0), Value(2.0)
+>>> c = a * b + b ** 3
+>>> c.backward()
+>>> a.grad, b.grad
+(2.0, 8.0)
+>>> 2 - a          # two minus a (the seed's __rsub__ got this backwards)
+Value(data=6.0, grad=0.0)
+
+Every op method is built here from its row of the op table; the rules
+themselves live in :mod:`tapegrad.ops` only.
+"""
+
+import numbers
+
+from tapegrad.errors import MixedTapeError, TapeError
+from tapegrad.ops import OPS
+from tapegrad.tape import current_recording
+
+_new = object.__new__
+_FLOATS = (float, int)  # the common exact types, checked before numbers.Real
+
+
+def _number(x):
+    """``x`` as a float if it is a real number (not a Value), else None."""
+    if x.__class__ in _FLOATS or isinstance(x, numbers.Real):
+        return float(x)
+    return None
+
+
+def _type_error(what, x):
+    return TypeError(f"{what} takes real numbers or Values, not {type(x).__name__}")
+
+
+def _index(v, rec):
+    """Record index of ``v`` on ``rec``, registering a leaf there if needed."""
+    if v._rec is rec:
+        return v._i
+    if v._rec is not None:
+        raise MixedTapeError(
+            "cannot combine values recorded on two different tapes; "
+            "compute both on one tape (or leaves, which any tape accepts)"
+        )
+    if v._serial == rec.serial:
+        return v._i
+    return rec.register(v)
+
+
+def _handle(rec, i, value):
+    out = _new(Value)
+    out._rec = rec
+    out._i = i
+    out._v = value
+    return out
+
+
+def _record_binary(code, rule, x, y):
+    """Record ``rule(x, y)`` where x and y are Values or real numbers (not
+    both numbers); return (recording, record index, value)."""
+    if x.__class__ is Value:
+        rec = x._rec
+        if y.__class__ is Value:
+            rec = rec or y._rec or current_recording()
+            a0, a1, c = _index(x, rec), _index(y, rec), 0.0
+            xv, yv = x._v, y._v
+        else:
+            rec = rec or current_recording()
+            a0, a1, c = _index(x, rec), -1, y
+            xv, yv = x._v, y
+    else:
+        rec = y._rec or current_recording()
+        a0, a1, c = -1, _index(y, rec), x
+        xv, yv = x, y._v
+    value = rule(xv, yv)
+    return rec, rec.push(code, a0, a1, c, value), value
+
+
+def _binary(op, reflected=False):
+    code, rule = op.code, op.value
+
+    def method(self, other):
+        if other.__class__ is not Value:
+            other = _number(other)
+            if other is None:
+                return NotImplemented
+        if reflected:
+            rec, i, value = _record_binary(code, rule, other, self)
+        else:
+            rec, i, value = _record_binary(code, rule, self, other)
+        return _handle(rec, i, value)
+
+    method.__name__ = f"__{'r' if reflected else ''}{op.name}__"
+    method.__doc__ = f"Record {op.doc}."
+    return method
+
+
+def _guard(op, swapped=False):
+    """A comparison: recorded on the tape as a guard, returned as a bool."""
+    code, rule = op.code, op.value
+
+    def method(self, other):
+        if other.__class__ is not Value:
+            other = _number(other)
+            if other is None:
+                return NotImplemented
+        x, y = (other, self) if swapped else (self, other)
+        return _record_binary(code, rule, x, y)[2] == 1.0
+
+    return method
+
+
+def _unary(op):
+    code, rule = op.code, op.value
+
+    def method(self):
+        rec = self._rec or current_recording()
+        i = _index(self, rec)
+        value = rule(self._v)
+        return _handle(rec, rec.push(code, i, -1, 0.0, value), value)
+
+    method.__name__ = op.name
+    method.__doc__ = f"Record {op.doc}."
+    return method
+
+
+class Value:
+    """A scalar that records what is computed from it.
+
+    ``Value(x)`` makes a leaf from a real number.  Arithmetic with ints,
+    floats and other Values on either side records onto a tape; call
+    ``.backward()`` on a result to fill ``.grad`` of every leaf it depends
+    on (gradients accumulate across calls until you set ``.grad = 0``).
+
+    >>> x = Value(3.0)
+    >>> y = (x ** 2).relu() / 2
+    >>> y.backward(); x.grad
+    3.0
+    >>> x < 4, x >= 4
+    (True, False)
+    """
+
+    __slots__ = ("_rec", "_i", "_v", "_g", "_serial")
+
+    def __init__(self, data):
+        value = _number(data)
+        if value is None:
+            raise TypeError(f"Value() takes a real number, not {type(data).__name__}")
+        self._rec = None  # leaves belong to no recording...
+        self._serial = 0  # ...but remember where they were last registered
+        self._i = -1
+        self._v = value
+        self._g = 0.0
+
+    # --- data and gradient ------------------------------------------------
+
+    @property
+    def data(self):
+        """The value (``.value`` is the same).  Settable on leaves only."""
+        return self._v
+
+    @data.setter
+    def data(self, value):
+        number = _number(value)
+        if number is None:
+            raise _type_error("Value.data", value)
+        if self._rec is not None:
+            raise TapeError("only leaves can be assigned; this value was computed by an op")
+        self._v = number
+        self._serial = 0  # the next use records the new value as a new input
+
+    value = data
+
+    @property
+    def grad(self):
+        """d(out)/d(self).  For a leaf, summed over every ``out.backward()``
+        since ``.grad`` was last set; for a computed value, from the latest
+        ``backward()`` on its tape."""
+        if self._rec is None:
+            return self._g
+        return self._rec.adjoint(self._i)
+
+    @grad.setter
+    def grad(self, value):
+        number = _number(value)
+        if number is None:
+            raise _type_error("Value.grad", value)
+        if self._rec is not None:
+            raise TapeError("only leaves hold gradients that can be set")
+        self._g = number
+
+    @property
+    def is_leaf(self):
+        """True for a Value you made, False for one an op computed."""
+        return self._rec is None
+
+    def backward(self, grad=1.0):
+        """Add ``grad * d(self)/d(leaf)`` to ``.grad`` of every leaf ``self``
+        depends on.  No recursion: one compiled sweep over the tape."""
+        seed = _number(grad)
+        if seed is None:
+            raise _type_error("backward()", grad)
+        if self._rec is None:
+            self._g += seed
+        else:
+            self._rec.backward(self._i, seed)
+
+    def __repr__(self):
+        try:
+            grad = self.grad
+        except TapeError:
+            return f"Value(data={self._v!r}, stale)"
+        return f"Value(data={self._v!r}, grad={grad!r})"
+
+    def __float__(self):
+        return self._v
+
+    # --- arithmetic, built from the op table -------------------------------
+
+    __add__ = _binary(OPS["add"])
+    __radd__ = _binary(OPS["add"], reflected=True)
+    __sub__ = _binary(OPS["sub"])
+    __rsub__ = _binary(OPS["sub"], reflected=True)
+    __mul__ = _binary(OPS["mul"])
+    __rmul__ = _binary(OPS["mul"], reflected=True)
+    __truediv__ = _binary(OPS["div"])
+    __rtruediv__ = _binary(OPS["div"], reflected=True)
+    __rpow__ = _binary(OPS["pow"], reflected=True)
+    _pow = _binary(OPS["pow"])
+
+    def __pow__(self, other):
+        """``self ** other``; ``** 2`` records a square, not a general pow."""
+        if other.__class__ is int and other == 2:
+            return self.square()
+        return self._pow(other)
+
+    __lt__ = _guard(OPS["lt"])
+    __le__ = _guard(OPS["le"])
+    __gt__ = _guard(OPS["lt"], swapped=True)
+    __ge__ = _guard(OPS["le"], swapped=True)
+
+    __neg__ = _unary(OPS["neg"])
+    __abs__ = _unary(OPS["abs"])
+    abs = __abs__
+    square = _unary(OPS["square"])
+    exp = _unary(OPS["exp"])
+    log = _unary(OPS["log"])
+    tanh = _unary(OPS["tanh"])
+    sigmoid = _unary(OPS["sigmoid"])
+    sin = _unary(OPS["sin"])
+    cos = _unary(OPS["cos"])
+    sqrt = _unary(OPS["sqrt"])
+    relu = _unary(OPS["relu"])
+
+    def __pos__(self):
+        return self
+
+    __hash__ = object.__hash__  # identity, as micrograd's sets of nodes need

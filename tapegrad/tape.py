@@ -1,0 +1,248 @@
+"""The tape: a flat Wengert list in struct-of-arrays NumPy buffers.
+
+Record ``i`` is ``op[i](arg(arg0[i]), arg(arg1[i]))`` with value ``val[i]``,
+where ``arg(a)`` is ``val[a]`` for ``a >= 0`` and the record's own constant
+``const[i]`` for ``a == -1``.  Arguments always point backwards, so the tape
+is a complete program of its inputs: the ``input`` records (whose ``arg0`` is
+the input's position) plus the constants reproduce every value, and the
+numba sweeps in :mod:`tapegrad._sweeps` read nothing else.
+
+Storage (per record): ``op`` uint8, ``arg0``/``arg1`` int32 (int64 once a
+tape outgrows int32), ``const`` and ``val`` float64: 25 bytes.  Buffers grow
+by doubling, so appending is amortised O(1) and never reads Python objects
+back at sweep time.
+
+Lifetime.  A :class:`Recording` is one run of records.  A :class:`Tape` is the
+user's handle on its current recording: ``tape.reset()`` starts a new one
+(reusing the buffers) and ``tape.release()`` frees them; values recorded
+before either are *stale* and raise :class:`~tapegrad.errors.StaleValueError`
+on use.  Code that names no tape records onto an implicit recording that
+lives exactly as long as some value recorded on it.
+
+>>> import tapegrad as tg
+>>> with tg.Tape() as tape:
+...     y = tg.Value(3.0) * 2.0 + 1.0
+>>> len(tape), [tg.OPS_BY_CODE[c].name for c in tape.op]
+(3, ['input', 'mul', 'add'])
+>>> y.backward()
+"""
+
+import contextvars
+import itertools
+import weakref
+
+import numpy as np
+
+from tapegrad import debug
+from tapegrad._sweeps import reverse
+from tapegrad.errors import StaleValueError
+from tapegrad.ops import OPS
+
+INPUT = OPS["input"].code
+_COLUMNS = ("op", "arg0", "arg1", "const", "val")
+_serials = itertools.count(1)
+
+
+class Recording:
+    """One run of records in growable SoA buffers (see the module docstring).
+
+    The hot path (:meth:`push`) writes through memoryviews, which is the
+    cheapest store from Python into a NumPy buffer.
+    """
+
+    __slots__ = (
+        "n", "cap", "serial", "leaves", "adj", "adj_len", "dead",
+        *_COLUMNS, *(c + "_m" for c in _COLUMNS), "__weakref__",
+    )
+
+    #: Above this many records the index columns widen from int32 to int64.
+    INDEX_LIMIT = 2**31 - 1
+
+    def __init__(self, capacity=256, buffers=None):
+        self.n = 0
+        self.serial = next(_serials)
+        self.leaves = []  # the leaf Value of each input record, in order
+        self.adj = None  # adjoints of the latest backward(), for .grad
+        self.adj_len = 0
+        self.dead = None  # why this recording can no longer be used
+        if buffers is None:
+            index = np.int32 if capacity <= self.INDEX_LIMIT else np.int64
+            dtypes = (np.uint8, index, index, np.float64, np.float64)
+            buffers = [np.zeros(capacity, dtype) for dtype in dtypes]
+        self._adopt(buffers)
+
+    def _adopt(self, buffers):
+        for name, array in zip(_COLUMNS, buffers):
+            setattr(self, name, array)
+            setattr(self, name + "_m", memoryview(array))
+        self.cap = len(buffers[0])
+
+    def push(self, code, a0, a1, const, value):
+        """Append one record and return its index."""
+        i = self.n
+        if i == self.cap:
+            self._grow()
+        self.n = i + 1
+        self.op_m[i] = code
+        self.arg0_m[i] = a0
+        self.arg1_m[i] = a1
+        self.const_m[i] = const
+        self.val_m[i] = value
+        return i
+
+    def _grow(self):
+        if self.dead is not None:
+            raise StaleValueError(self.dead)
+        cap = 2 * self.cap
+        grown = []
+        for name in _COLUMNS:
+            old = getattr(self, name)
+            dtype = old.dtype
+            if name.startswith("arg") and cap > self.INDEX_LIMIT:
+                dtype = np.int64
+            new = np.empty(cap, dtype)
+            new[: self.n] = old[: self.n]
+            grown.append(new)
+        self._adopt(grown)
+
+    def register(self, leaf):
+        """Record ``leaf`` as an input of this recording; return its index."""
+        i = self.push(INPUT, len(self.leaves), -1, 0.0, leaf._v)
+        self.leaves.append(leaf)
+        leaf._serial = self.serial
+        leaf._i = i
+        return i
+
+    def kill(self, reason):
+        """Make every value of this recording stale; return its buffers."""
+        self.check_live()
+        buffers = [getattr(self, name) for name in _COLUMNS]
+        for name in _COLUMNS:
+            setattr(self, name, None)
+            setattr(self, name + "_m", None)
+        self.cap = self.n  # the next push() goes to _grow(), which raises
+        self.dead = reason
+        self.leaves = []
+        self.adj = None
+        return buffers
+
+    def check_live(self):
+        if self.dead is not None:
+            raise StaleValueError(self.dead)
+
+    def columns(self, stop=None):
+        """The live part of the SoA columns, as a dict of NumPy views."""
+        self.check_live()
+        stop = self.n if stop is None else stop
+        return {name: getattr(self, name)[:stop] for name in _COLUMNS}
+
+    def backward(self, last, seed):
+        """Sweep adjoints from record ``last`` (seeded with ``seed``) to 0 and
+        add each input's adjoint to its leaf's ``.grad``."""
+        self.check_live()
+        m = last + 1
+        if self.adj is None or len(self.adj) < self.n:
+            self.adj = np.zeros(self.cap)
+        adj = self.adj
+        adj[: max(m, self.adj_len)] = 0.0
+        adj[last] = seed
+        reverse(self.op, self.arg0, self.arg1, self.const, self.val, adj, last)
+        self.adj_len = m
+        if debug.enabled():
+            debug.check_finite(self, m)
+        inputs = np.flatnonzero(self.op[:m] == INPUT)
+        for leaf, g in zip(self.leaves, adj[inputs].tolist()):
+            leaf._g += g
+
+    def adjoint(self, i):
+        """d(out)/d(record i) from the latest backward(), 0.0 if none reached it."""
+        self.check_live()
+        return float(self.adj[i]) if i < self.adj_len else 0.0
+
+
+# The tape that `with Tape():` made current, if any.
+_CURRENT = contextvars.ContextVar("tapegrad_current_tape", default=None)
+# A weak reference to the implicit recording used outside any `with Tape():`.
+_IMPLICIT = contextvars.ContextVar("tapegrad_implicit_recording", default=None)
+
+
+def current_recording():
+    """The recording new leaf-only ops go to: the innermost ``with Tape()``,
+    else an implicit recording kept alive only by the values recorded on it."""
+    tape = _CURRENT.get()
+    if tape is not None:
+        return tape._rec
+    ref = _IMPLICIT.get()
+    rec = ref() if ref is not None else None
+    if rec is None:
+        rec = Recording()
+        _IMPLICIT.set(weakref.ref(rec))
+    return rec
+
+
+class Tape:
+    """A recording you hold, usable as a context manager.
+
+    Inside ``with tape:``, ops on fresh leaves record onto ``tape``; a value
+    remembers its tape, so ``y.backward()`` works after the block ends.  In a
+    loop, either open a new ``Tape()`` per step or ``reset()`` one tape per
+    step (which reuses its buffers); both keep memory flat.
+
+    >>> import tapegrad as tg
+    >>> w = tg.Value(0.5)
+    >>> tape = tg.Tape()
+    >>> for step in range(3):
+    ...     with tape:
+    ...         loss = (w * 3.0 - 1.0) ** 2
+    ...     loss.backward()
+    ...     w.data -= 0.05 * w.grad
+    ...     w.grad = 0.0
+    ...     tape.reset()
+    >>> round(w.data, 6)   # heading for 1/3
+    0.3335
+    """
+
+    def __init__(self, capacity=256):
+        self._rec = Recording(capacity)
+        self._tokens = []
+
+    def __enter__(self):
+        self._tokens.append(_CURRENT.set(self))
+        return self
+
+    def __exit__(self, *exc):
+        _CURRENT.reset(self._tokens.pop())
+        return False
+
+    def reset(self):
+        """Forget every record, keep the buffers; earlier values go stale."""
+        buffers = self._rec.kill("this value's tape was reset after it was recorded")
+        self._rec = Recording(buffers=buffers)
+
+    def release(self):
+        """Forget every record and free the buffers; earlier values go stale."""
+        self._rec.kill("this value's tape was released after it was recorded")
+        self._rec = Recording(capacity=16)
+
+    def __len__(self):
+        return self._rec.n
+
+    @property
+    def nbytes(self):
+        """Bytes held by the record buffers (capacity, not just length)."""
+        return sum(a.nbytes for a in self._rec.columns(self._rec.cap).values())
+
+    def __getattr__(self, name):
+        if name in _COLUMNS:  # tape.op, tape.val, ...: read-only views
+            view = self._rec.columns()[name].view()
+            view.flags.writeable = False
+            return view
+        raise AttributeError(name)
+
+    @property
+    def inputs(self):
+        """The leaf values recorded as this tape's inputs, in input order."""
+        return list(self._rec.leaves)
+
+    def __repr__(self):
+        return f"<tapegrad.Tape: {len(self)} records, {len(self._rec.leaves)} inputs>"
