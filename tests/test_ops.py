@@ -1,0 +1,199 @@
+"""Every op of the table, through every sweep, against finite differences.
+
+One parametrised test per property; the ops and their test domains come
+from ``tapegrad.ops.OPS``, so a new op is tested by declaring it.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from conftest import FD_ATOL, FD_RTOL, SWEEP_RTOL, assert_close, central_difference
+from tapegrad import _sweeps, reference
+from tapegrad.ops import OPS
+from tapegrad.tape import INPUT, Recording
+
+COMPUTED = [op for op in OPS.values() if op.arity > 0]
+DIFFERENTIABLE = [op for op in COMPUTED if op.differentiable]
+
+
+def variants(op):
+    """Which argument (if any) is a constant in the record: None, 0 or 1."""
+    return [None] if op.arity == 1 else [None, 0, 1]
+
+
+CASES = [(op, slot) for op in COMPUTED for slot in variants(op)]
+CASE_IDS = [f"{op.name}-{'records' if s is None else f'const{s}'}" for op, s in CASES]
+
+
+def sample(op, rng, count=4):
+    return [tuple(rng.uniform(lo, hi) for lo, hi in op.domain) for _ in range(count)]
+
+
+def single_op_recording(op, xs, const_slot=None):
+    """A recording of inputs, then one ``op`` record whose argument
+    ``const_slot`` (if any) is a constant instead of an input."""
+    rec = Recording()
+    args, const, inputs = [], 0.0, []
+    for k, x in enumerate(xs):
+        if k == const_slot:
+            args.append(-1)
+            const = x
+        else:
+            args.append(rec.push(INPUT, len(inputs), -1, 0.0, x))
+            inputs.append(x)
+    args += [-1] * (2 - len(args))
+    rec.push(op.code, args[0], args[1], const, op.value(*xs))
+    return rec, inputs
+
+
+def compiled_reverse(rec, last, seed=1.0):
+    adj = np.zeros(rec.n)
+    adj[last] = seed
+    cols = rec.columns()
+    _sweeps.reverse(cols["op"], cols["arg0"], cols["arg1"], cols["const"], cols["val"], adj, last)
+    return adj
+
+
+def compiled_forward(rec, inputs):
+    cols = rec.columns()
+    val = cols["val"].copy()
+    changed = _sweeps.forward(
+        cols["op"], cols["arg0"], cols["arg1"], cols["const"], val,
+        np.asarray(inputs, dtype=np.float64), rec.n,
+    )
+    return val, changed
+
+
+def test_every_op_has_rules_for_its_arity():
+    for op in COMPUTED:
+        assert op.value is not None, op.name
+        assert op.domain and len(op.domain) == op.arity, op.name
+        if op.differentiable:
+            assert len(op.partials) == op.arity, op.name
+            assert len(op.second) == {1: 1, 2: 3}[op.arity], op.name
+    assert sorted(op.code for op in OPS.values()) == list(range(len(OPS)))
+
+
+@pytest.mark.parametrize("op", DIFFERENTIABLE, ids=lambda op: op.name)
+def test_partials_match_finite_differences(op, rng):
+    for xs in sample(op, rng):
+        out = op.value(*xs)
+        for k, partial in enumerate(op.partials):
+            expected = central_difference(op.value, xs, k)
+            assert_close(partial(*xs, out), expected, FD_RTOL, FD_ATOL, f"{op.name} d{k} at {xs}")
+
+
+@pytest.mark.parametrize("op", DIFFERENTIABLE, ids=lambda op: op.name)
+def test_second_partials_match_finite_differences(op, rng):
+    """d_xx, d_xy, d_yy against central differences of the first partials."""
+    pairs = [(0, 0)] if op.arity == 1 else [(0, 0), (0, 1), (1, 1)]
+    for xs in sample(op, rng):
+        for (j, k), second in zip(pairs, op.second):
+            first = op.partials[j]
+            expected = central_difference(lambda *a: first(*a, op.value(*a)), xs, k)
+            got = second(*xs, op.value(*xs))
+            assert_close(got, expected, FD_RTOL, FD_ATOL, f"{op.name} d{j}{k} at {xs}")
+
+
+@pytest.mark.parametrize("op,const_slot", CASES, ids=CASE_IDS)
+def test_tape_invariants_then_replay(op, const_slot, rng):
+    """Structure first; then the compiled replay, the reference interpreter
+    and the values recorded in Python agree exactly."""
+    for xs in sample(op, rng):
+        rec, inputs = single_op_recording(op, xs, const_slot)
+        reference.check(rec.columns())
+        expected, ref_changed = reference.forward(rec.columns(), inputs)
+        got, changed = compiled_forward(rec, inputs)
+        assert changed == ref_changed == -1
+        assert got.tolist() == expected == rec.columns()["val"].tolist()
+
+
+@pytest.mark.parametrize("op,const_slot", [c for c in CASES if c[0].differentiable],
+                         ids=[i for c, i in zip(CASES, CASE_IDS) if c[0].differentiable])
+def test_reverse_sweep_matches_reference_and_finite_differences(op, const_slot, rng):
+    for xs in sample(op, rng):
+        rec, inputs = single_op_recording(op, xs, const_slot)
+        last = rec.n - 1
+        got = compiled_reverse(rec, last, seed=1.5)
+        expected = reference.reverse(rec.columns(), last, seed=1.5)
+        assert_close(got, expected, SWEEP_RTOL, 0.0, op.name)
+        variable = [k for k in range(op.arity) if k != const_slot]
+        for position, k in enumerate(variable):
+            fd = 1.5 * central_difference(op.value, xs, k)
+            assert_close(got[position], fd, FD_RTOL, FD_ATOL, f"{op.name} d{k} at {xs}")
+
+
+def test_guard_replay_reports_the_first_changed_outcome():
+    lt = OPS["lt"]
+    rec, _ = single_op_recording(lt, (1.0, 2.0))  # recorded: 1 < 2 is true
+    assert compiled_forward(rec, [1.0, 2.0])[1] == -1
+    assert compiled_forward(rec, [3.0, 2.0])[1] == 2
+    assert reference.forward(rec.columns(), [3.0, 2.0])[1] == 2
+
+
+# Known values at chosen points: (op, args) -> (value, partials).
+# NOTE entries at kinks pin the conventions declared in the op table.
+E, LN2 = math.e, math.log(2.0)
+KNOWN = {
+    ("add", (1.5, -4.0)): (-2.5, (1.0, 1.0)),
+    ("sub", (5.0, 3.0)): (2.0, (1.0, -1.0)),
+    ("mul", (3.0, 4.0)): (12.0, (4.0, 3.0)),
+    ("div", (1.0, 4.0)): (0.25, (0.25, -0.0625)),
+    ("pow", (2.0, 3.0)): (8.0, (12.0, 8.0 * LN2)),
+    ("pow", (0.0, 2.0)): (0.0, (0.0, 0.0)),  # NOTE: d/dy masked at x = 0
+    ("pow", (0.0, 0.0)): (1.0, (0.0, 0.0)),  # NOTE: d/dx masked at y = 0
+    ("lt", (1.0, 2.0)): (1.0, ()),
+    ("lt", (2.0, 2.0)): (0.0, ()),
+    ("le", (2.0, 2.0)): (1.0, ()),
+    ("neg", (2.0,)): (-2.0, (-1.0,)),
+    ("square", (-3.0,)): (9.0, (-6.0,)),
+    ("exp", (1.0,)): (E, (E,)),
+    ("log", (E,)): (1.0, (1.0 / E,)),
+    ("tanh", (0.0,)): (0.0, (1.0,)),
+    ("sigmoid", (0.0,)): (0.5, (0.25,)),
+    ("sin", (math.pi / 2,)): (1.0, (math.cos(math.pi / 2),)),
+    ("cos", (0.0,)): (1.0, (-0.0,)),
+    ("sqrt", (4.0,)): (2.0, (0.25,)),
+    ("abs", (-2.0,)): (2.0, (-1.0,)),
+    ("abs", (0.0,)): (0.0, (0.0,)),  # NOTE: abs'(0) = 0
+    ("relu", (0.0,)): (0.0, (0.0,)),  # NOTE: relu'(0) = 0
+    ("relu", (2.5,)): (2.5, (1.0,)),
+}
+
+
+def test_known_values_cover_every_op():
+    assert {name for name, _ in KNOWN} == {op.name for op in COMPUTED}
+
+
+@pytest.mark.parametrize("key", list(KNOWN), ids=lambda k: f"{k[0]}{k[1]}")
+def test_known_values(key):
+    name, xs = key
+    value, partials = KNOWN[key]
+    op = OPS[name]
+    assert op.value(*xs) == pytest.approx(value, rel=1e-15)
+    got = [p(*xs, op.value(*xs)) for p in op.partials]
+    assert got == pytest.approx(list(partials), rel=1e-15)
+
+
+# Domain errors follow NumPy: a number, never an exception.
+NUMPY_DOMAIN = [
+    ("log", (0.0,), np.log), ("log", (-1.0,), np.log), ("sqrt", (-1.0,), np.sqrt),
+    ("exp", (1000.0,), np.exp), ("sin", (math.inf,), np.sin), ("cos", (-math.inf,), np.cos),
+    ("div", (1.0, 0.0), np.divide), ("div", (-1.0, 0.0), np.divide), ("div", (0.0, 0.0), np.divide),
+    ("pow", (-8.0, 1.0 / 3.0), np.power), ("pow", (0.0, -1.0), np.power),
+    ("pow", (10.0, 400.0), np.power), ("sigmoid", (-1000.0,), None), ("relu", (math.nan,), None),
+]
+
+
+@pytest.mark.parametrize("name,xs,ufunc", NUMPY_DOMAIN, ids=lambda v: str(v))
+def test_domain_errors_follow_numpy(name, xs, ufunc):
+    op = OPS[name]
+    with np.errstate(all="ignore"):
+        expected = {"sigmoid": 0.0, "relu": math.nan}.get(name) if ufunc is None else ufunc(*xs)
+    recorded = op.value(*xs)
+    np.testing.assert_equal(recorded, expected)
+    rec, inputs = single_op_recording(op, xs)
+    replayed, _ = compiled_forward(rec, inputs)
+    np.testing.assert_equal(replayed[-1], expected)
