@@ -15,10 +15,12 @@ and content are values, never types, so they never trigger a recompile.
 and the test suite also runs that way.
 """
 
+import functools
 import inspect
 import warnings
 
 import numba
+import numpy as np
 
 OPTIONS = {"nogil": True, "error_model": "numpy", "fastmath": False}
 
@@ -36,19 +38,32 @@ def _cache_usable(fn):
             FunctionCache(fn)
             _CACHE_USABLE[source_file] = True
         except RuntimeError:  # "cannot cache function ...: no locator available"
+            if not any(usable is False for usable in _CACHE_USABLE.values()):
+                warnings.warn(
+                    f"tapegrad: numba cannot write a kernel cache for {source_file}; "
+                    "kernels will be compiled in every process",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
             _CACHE_USABLE[source_file] = False
-            warnings.warn(
-                f"tapegrad: numba cannot write a kernel cache for {source_file}; "
-                "kernels will be compiled in every process",
-                RuntimeWarning,
-                stacklevel=3,
-            )
     return _CACHE_USABLE[source_file]
+
+
+def _quiet(fn):
+    """``fn`` as plain Python, where it sees NumPy scalars: silence NumPy's
+    floating-point warnings as ``error_model="numpy"`` does in compiled code."""
+
+    @functools.wraps(fn)
+    def plain(*args):
+        with np.errstate(all="ignore"):
+            return fn(*args)
+
+    return plain
 
 
 def kernel(fn):
     """Compile ``fn`` with tapegrad's numba options (cached when possible)."""
     if numba.config.DISABLE_JIT:
-        return numba.njit(**OPTIONS)(fn)
+        return _quiet(fn)
     cache = _cache_usable(fn)
     return numba.njit(cache=cache, **OPTIONS)(fn)

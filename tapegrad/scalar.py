@@ -41,11 +41,23 @@ def _type_error(what, x):
     return TypeError(f"{what} takes real numbers or Values, not {type(x).__name__}")
 
 
+def _operand(other, symbol):
+    """``other`` as a Value or float, else a TypeError that names its type."""
+    if other.__class__ is Value:
+        return other
+    number = _number(other)
+    if number is None:
+        raise _type_error(f"Value {symbol}", other)
+    return number
+
+
 def _index(v, rec):
     """Record index of ``v`` on ``rec``, registering a leaf there if needed."""
     if v._rec is rec:
         return v._i
     if v._rec is not None:
+        for r in (rec, v._rec):
+            r.check_live()  # a reset tape is the likelier mistake: say so
         raise MixedTapeError(
             "cannot combine values recorded on two different tapes; "
             "compute both on one tape (or leaves, which any tape accepts)"
@@ -84,14 +96,12 @@ def _record_binary(code, rule, x, y):
     return rec, rec.push(code, a0, a1, c, value), value
 
 
-def _binary(op, reflected=False):
+def _binary(op, symbol, reflected=False):
     code, rule = op.code, op.value
 
     def method(self, other):
         if other.__class__ is not Value:
-            other = _number(other)
-            if other is None:
-                return NotImplemented
+            other = _operand(other, symbol)
         if reflected:
             rec, i, value = _record_binary(code, rule, other, self)
         else:
@@ -103,15 +113,13 @@ def _binary(op, reflected=False):
     return method
 
 
-def _guard(op, swapped=False):
+def _guard(op, symbol, swapped=False):
     """A comparison: recorded on the tape as a guard, returned as a bool."""
     code, rule = op.code, op.value
 
     def method(self, other):
         if other.__class__ is not Value:
-            other = _number(other)
-            if other is None:
-                return NotImplemented
+            other = _operand(other, symbol)
         x, y = (other, self) if swapped else (self, other)
         return _record_binary(code, rule, x, y)[2] == 1.0
 
@@ -225,16 +233,16 @@ class Value:
 
     # --- arithmetic, built from the op table -------------------------------
 
-    __add__ = _binary(OPS["add"])
-    __radd__ = _binary(OPS["add"], reflected=True)
-    __sub__ = _binary(OPS["sub"])
-    __rsub__ = _binary(OPS["sub"], reflected=True)
-    __mul__ = _binary(OPS["mul"])
-    __rmul__ = _binary(OPS["mul"], reflected=True)
-    __truediv__ = _binary(OPS["div"])
-    __rtruediv__ = _binary(OPS["div"], reflected=True)
-    __rpow__ = _binary(OPS["pow"], reflected=True)
-    _pow = _binary(OPS["pow"])
+    __add__ = _binary(OPS["add"], "+")
+    __radd__ = _binary(OPS["add"], "+", reflected=True)
+    __sub__ = _binary(OPS["sub"], "-")
+    __rsub__ = _binary(OPS["sub"], "-", reflected=True)
+    __mul__ = _binary(OPS["mul"], "*")
+    __rmul__ = _binary(OPS["mul"], "*", reflected=True)
+    __truediv__ = _binary(OPS["div"], "/")
+    __rtruediv__ = _binary(OPS["div"], "/", reflected=True)
+    __rpow__ = _binary(OPS["pow"], "**", reflected=True)
+    _pow = _binary(OPS["pow"], "**")
 
     def __pow__(self, other):
         """``self ** other``; ``** 2`` records a square, not a general pow."""
@@ -242,10 +250,10 @@ class Value:
             return self.square()
         return self._pow(other)
 
-    __lt__ = _guard(OPS["lt"])
-    __le__ = _guard(OPS["le"])
-    __gt__ = _guard(OPS["lt"], swapped=True)
-    __ge__ = _guard(OPS["le"], swapped=True)
+    __lt__ = _guard(OPS["lt"], "<")
+    __le__ = _guard(OPS["le"], "<=")
+    __gt__ = _guard(OPS["lt"], ">", swapped=True)
+    __ge__ = _guard(OPS["le"], ">=", swapped=True)
 
     __neg__ = _unary(OPS["neg"])
     __abs__ = _unary(OPS["abs"])
