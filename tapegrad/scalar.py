@@ -67,33 +67,28 @@ def _index(v, rec):
     return rec.register(v)
 
 
-def _handle(rec, i, value):
-    out = _new(Value)
-    out._rec = rec
-    out._i = i
-    out._v = value
-    return out
-
-
 def _record_binary(code, rule, x, y):
-    """Record ``rule(x, y)`` where x and y are Values or real numbers (not
-    both numbers); return (recording, record index, value)."""
+    """Record ``rule(x, y)``, where x and y are Values or floats (not both
+    floats), and return the new Value.  This is the hot path of recording."""
     if x.__class__ is Value:
-        rec = x._rec
+        rec = x._rec or (y._rec if y.__class__ is Value else None) or current_recording()
+        a0 = x._i if x._rec is rec else _index(x, rec)
+        xv = x._v
         if y.__class__ is Value:
-            rec = rec or y._rec or current_recording()
-            a0, a1, c = _index(x, rec), _index(y, rec), 0.0
-            xv, yv = x._v, y._v
+            a1, c, yv = (y._i if y._rec is rec else _index(y, rec)), 0.0, y._v
         else:
-            rec = rec or current_recording()
-            a0, a1, c = _index(x, rec), -1, y
-            xv, yv = x._v, y
+            a1, c, yv = -1, y, y
     else:
         rec = y._rec or current_recording()
-        a0, a1, c = -1, _index(y, rec), x
-        xv, yv = x, y._v
+        a0, c, xv = -1, x, x
+        a1 = y._i if y._rec is rec else _index(y, rec)
+        yv = y._v
     value = rule(xv, yv)
-    return rec, rec.push(code, a0, a1, c, value), value
+    out = _new(Value)
+    out._rec = rec
+    out._i = rec.push(code, a0, a1, c, value)
+    out._v = value
+    return out
 
 
 def _binary(op, symbol, reflected=False):
@@ -103,10 +98,8 @@ def _binary(op, symbol, reflected=False):
         if other.__class__ is not Value:
             other = _operand(other, symbol)
         if reflected:
-            rec, i, value = _record_binary(code, rule, other, self)
-        else:
-            rec, i, value = _record_binary(code, rule, self, other)
-        return _handle(rec, i, value)
+            return _record_binary(code, rule, other, self)
+        return _record_binary(code, rule, self, other)
 
     method.__name__ = f"__{'r' if reflected else ''}{op.name}__"
     method.__doc__ = f"Record {op.doc}."
@@ -121,7 +114,7 @@ def _guard(op, symbol, swapped=False):
         if other.__class__ is not Value:
             other = _operand(other, symbol)
         x, y = (other, self) if swapped else (self, other)
-        return _record_binary(code, rule, x, y)[2] == 1.0
+        return _record_binary(code, rule, x, y)._v == 1.0
 
     return method
 
@@ -131,9 +124,13 @@ def _unary(op):
 
     def method(self):
         rec = self._rec or current_recording()
-        i = _index(self, rec)
+        i = self._i if self._rec is rec else _index(self, rec)
         value = rule(self._v)
-        return _handle(rec, rec.push(code, i, -1, 0.0, value), value)
+        out = _new(Value)
+        out._rec = rec
+        out._i = rec.push(code, i, -1, 0.0, value)
+        out._v = value
+        return out
 
     method.__name__ = op.name
     method.__doc__ = f"Record {op.doc}."
