@@ -243,7 +243,7 @@ class Value:
 
     def __pow__(self, other):
         """``self ** other``; ``** 2`` records a square, not a general pow."""
-        if other.__class__ is int and other == 2:
+        if other.__class__ in _FLOATS and other == 2:
             return self.square()
         return self._pow(other)
 

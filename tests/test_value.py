@@ -40,7 +40,7 @@ API = {
     "div": lambda x, y: x / y,
     "pow": lambda x, y: x**y,
     "neg": lambda x: -x,
-    "square": lambda x: x**2,
+    "square": lambda x: x**2.0,
     "exp": tg.exp, "log": tg.log, "tanh": tg.tanh, "sigmoid": tg.sigmoid,
     "sin": tg.sin, "cos": tg.cos, "sqrt": tg.sqrt, "abs": tg.abs, "relu": tg.relu,
 }
