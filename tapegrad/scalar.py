@@ -67,55 +67,41 @@ def _index(v, rec):
     return rec.register(v)
 
 
-def _record_binary(code, rule, x, y):
-    """Record ``rule(x, y)``, where x and y are Values or floats (not both
-    floats), and return the new Value.  This is the hot path of recording."""
-    if x.__class__ is Value:
-        rec = x._rec or (y._rec if y.__class__ is Value else None) or current_recording()
-        a0 = x._i if x._rec is rec else _index(x, rec)
-        xv = x._v
-        if y.__class__ is Value:
-            a1, c, yv = (y._i if y._rec is rec else _index(y, rec)), 0.0, y._v
-        else:
-            a1, c, yv = -1, y, y
-    else:
-        rec = y._rec or current_recording()
-        a0, c, xv = -1, x, x
-        a1 = y._i if y._rec is rec else _index(y, rec)
-        yv = y._v
-    value = rule(xv, yv)
-    out = _new(Value)
-    out._rec = rec
-    out._i = rec.push(code, a0, a1, c, value)
-    out._v = value
-    return out
+def _binary(op, symbol, reflected=False, guard=False):
+    """The method recording ``op``: ``self op other`` (``other op self`` when
+    ``reflected``).  A guard returns the comparison's outcome as a bool.
 
-
-def _binary(op, symbol, reflected=False):
+    This is the hot path of recording, so it is one function per op: find
+    the recording, index both operands (a number goes in the ``const`` slot,
+    argument -1), apply the op's value rule, push one record."""
     code, rule = op.code, op.value
 
     def method(self, other):
-        if other.__class__ is not Value:
-            other = _operand(other, symbol)
-        if reflected:
-            return _record_binary(code, rule, other, self)
-        return _record_binary(code, rule, self, other)
+        x, y = (other, self) if reflected else (self, other)
+        if other.__class__ is Value:
+            rec = x._rec or y._rec or current_recording()
+            a0 = x._i if x._rec is rec else _index(x, rec)
+            a1 = y._i if y._rec is rec else _index(y, rec)
+            c, value = 0.0, rule(x._v, y._v)
+        else:
+            c = other if other.__class__ is float else _operand(other, symbol)
+            rec = self._rec or current_recording()
+            i = self._i if self._rec is rec else _index(self, rec)
+            if reflected:
+                a0, a1, value = -1, i, rule(c, self._v)
+            else:
+                a0, a1, value = i, -1, rule(self._v, c)
+        if guard:
+            rec.push(code, a0, a1, c, value)
+            return value == 1.0
+        out = _new(Value)
+        out._rec = rec
+        out._i = rec.push(code, a0, a1, c, value)
+        out._v = value
+        return out
 
     method.__name__ = f"__{'r' if reflected else ''}{op.name}__"
     method.__doc__ = f"Record {op.doc}."
-    return method
-
-
-def _guard(op, symbol, swapped=False):
-    """A comparison: recorded on the tape as a guard, returned as a bool."""
-    code, rule = op.code, op.value
-
-    def method(self, other):
-        if other.__class__ is not Value:
-            other = _operand(other, symbol)
-        x, y = (other, self) if swapped else (self, other)
-        return _record_binary(code, rule, x, y)._v == 1.0
-
     return method
 
 
@@ -247,10 +233,10 @@ class Value:
             return self.square()
         return self._pow(other)
 
-    __lt__ = _guard(OPS["lt"], "<")
-    __le__ = _guard(OPS["le"], "<=")
-    __gt__ = _guard(OPS["lt"], ">", swapped=True)
-    __ge__ = _guard(OPS["le"], ">=", swapped=True)
+    __lt__ = _binary(OPS["lt"], "<", guard=True)
+    __le__ = _binary(OPS["le"], "<=", guard=True)
+    __gt__ = _binary(OPS["lt"], ">", reflected=True, guard=True)  # y < x
+    __ge__ = _binary(OPS["le"], ">=", reflected=True, guard=True)
 
     __neg__ = _unary(OPS["neg"])
     __abs__ = _unary(OPS["abs"])
