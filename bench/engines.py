@@ -117,7 +117,9 @@ class Micrograd(Engine):
         self.name = f"micrograd (GC {'on' if gc_enabled else 'off'})"
         if gc_enabled:
             self.max_n = self.GC_ON_MAX_N
-            self.cap_reason = f"capped at n <= {self.GC_ON_MAX_N:,}: its GC makes larger n take minutes"
+            self.cap_reason = (
+                f"capped at n ≤ {self.GC_ON_MAX_N:,}: its GC makes larger n take minutes"
+            )
 
     def unavailable(self):
         try:

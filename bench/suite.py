@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from bench.calibrate import bare_sweep_seconds
+from bench.calibrate import bare_sweep_seconds, sweep_seconds
 from bench.timing import Timing, median_timing, timed_run
 
 #: Relative tolerance of the value and gradient checks.
@@ -56,6 +56,7 @@ class SizeResult:
     n: int
     ops: int
     tape: TapeStats
+    sweep_s: float  # tapegrad's reverse kernel alone
     bare_sweep_s: float
     rows: List[Row] = field(default_factory=list)
 
@@ -70,17 +71,19 @@ class SizeResult:
 def check(engine, workload, xs, run):
     """Raise :class:`GradientMismatch` unless ``run`` has the analytic value
     and gradient of ``workload`` at ``xs`` to :data:`RTOL`."""
-    want_value, want_grad = workload.value(xs), workload.gradient(xs)
+    want_value, want_grad = float(workload.value(xs)), workload.gradient(xs)
     got_value, got_grad = engine.output(run.graph), engine.gradient(run.leaves)
     where = f"{engine.name}, {workload.NAME} at n = {len(xs):,}"
     if not np.isclose(got_value, want_value, rtol=RTOL, atol=0.0):
         raise GradientMismatch(f"{where}: value {got_value!r}, analytic {want_value!r}")
-    if got_grad.shape != want_grad.shape or not np.allclose(got_grad, want_grad, rtol=RTOL, atol=0.0):
+    if got_grad.shape != want_grad.shape:
+        raise GradientMismatch(f"{where}: gradient shape {got_grad.shape}, not {want_grad.shape}")
+    if not np.allclose(got_grad, want_grad, rtol=RTOL, atol=0.0):
         error = np.abs(got_grad - want_grad) / np.abs(want_grad)
         worst = int(np.argmax(error))
         raise GradientMismatch(
             f"{where}: gradient off by up to {error[worst]:.2e} relative "
-            f"(component {worst}: {got_grad[worst]!r}, analytic {want_grad[worst]!r})"
+            f"(component {worst}: {float(got_grad[worst])!r}, analytic {float(want_grad[worst])!r})"
         )
 
 
@@ -112,7 +115,7 @@ def measure_size(workload, engines, n, plan, progress=None):
             if tape is None:
                 raise ValueError(f"the first engine, {engine.name}, must record a tapegrad tape")
             stats = TapeStats.of(tape)
-            result = SizeResult(n, stats.records, stats, bare_sweep_seconds(tape))
+            result = SizeResult(n, stats.records, stats, sweep_seconds(tape), bare_sweep_seconds(tape))
         runs = plan.runs_for(n, warmup.record_s + warmup.backward_s)
         del warmup  # free its graph before the timed runs build theirs
         result.rows.append(Row(engine.name, median_timing(engine, workload.function, xs, runs)))

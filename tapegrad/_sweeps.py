@@ -57,8 +57,8 @@ def reverse(op, arg0, arg1, const, val, adj, last):
     seeded (usually ``adj[last] = 1``) and leaves holding d(last)/d(record)."""
     for i in range(last, -1, -1):
         g = adj[i]
-        if g == 0.0:
-            continue
+        if g == 0.0:  # not on a path to `last`: its partials may be inf
+            continue  # (sqrt at 0), and 0 * inf would plant a nan
         code = op[i]
         a0 = arg0[i]
         a1 = arg1[i]

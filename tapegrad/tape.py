@@ -143,8 +143,9 @@ class Recording:
         m = last + 1
         if self.adj is None or len(self.adj) < self.n:
             self.adj = np.zeros(self.cap)
+        else:
+            self.adj[: max(m, self.adj_len)] = 0.0
         adj = self.adj
-        adj[: max(m, self.adj_len)] = 0.0
         adj[last] = seed
         reverse(self.op, self.arg0, self.arg1, self.const, self.val, adj, last)
         self.adj_len = m

@@ -85,6 +85,18 @@ def test_domain_errors_give_numpy_numbers_not_exceptions():
     assert x.grad == math.inf
 
 
+def test_records_off_the_output_path_cannot_spoil_a_gradient():
+    """sqrt'(0) is inf; a record the output does not depend on must not turn
+    its argument's gradient into 0 * inf = nan."""
+    x = Value(0.0)
+    with tg.Tape() as tape:
+        tg.sqrt(x)  # recorded, but not part of z
+        z = (x + 1.0) * 2.0
+    assert tape.op[1] == tg.OPS["sqrt"].code
+    z.backward()
+    assert x.grad == 2.0
+
+
 def test_debug_mode_names_the_first_non_finite_record():
     x = Value(-1.0)
     y = tg.sqrt(x) + tg.log(x + 1.0)  # records: x, sqrt, add, log, add
