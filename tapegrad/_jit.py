@@ -23,6 +23,7 @@ import numba
 import numpy as np
 
 OPTIONS = {"nogil": True, "error_model": "numpy", "fastmath": False}
+KERNELS = []  # every dispatcher made by kernel(), for compilations()
 
 
 _CACHE_USABLE = {}  # source file -> whether numba can cache its functions
@@ -65,5 +66,15 @@ def kernel(fn):
     """Compile ``fn`` with tapegrad's numba options (cached when possible)."""
     if numba.config.DISABLE_JIT:
         return _quiet(fn)
-    cache = _cache_usable(fn)
-    return numba.njit(cache=cache, **OPTIONS)(fn)
+    dispatcher = numba.njit(cache=_cache_usable(fn), **OPTIONS)(fn)
+    KERNELS.append(dispatcher)
+    return dispatcher
+
+
+def compilations():
+    """How many (kernel, signature) pairs this process has compiled or loaded
+    from the cache; None when the JIT is disabled.  Tape length and content
+    never add to it; only a new argument type (int64 indices) does."""
+    if numba.config.DISABLE_JIT:
+        return None
+    return sum(len(dispatcher.signatures) for dispatcher in KERNELS)

@@ -1,0 +1,106 @@
+"""The benchmark's results as flat JSON records, and the machine they came from.
+
+A run is ``{"machine": {...}, "results": [record, ...]}``; each record is
+``{workload, engine, size, metric, value, unit, better}`` with ``better``
+``"lower"`` or ``"higher"``.  Metrics, by name:
+
+========================  ======  =====  =========================================
+metric                    unit    gate   meaning
+========================  ======  =====  =========================================
+time_median/min/max       s              seconds per call (value and gradient)
+ns_per_op                 ns             median / tapegrad records of the program
+j_over_f                  ratio          median / the plain-Python function's
+one_time                  s              prepare: trace, compile, build (once)
+first_call                s              first call after prepare, this process
+fresh_first_gradient      s              import + first gradient, new process
+peak_memory               bytes          tracemalloc peak during one call
+record_ns_per_op ...      ns             per phase of a tape engine
+records                   count   exact  tapegrad records of the program
+bytes_per_op              bytes   exact  tape bytes per record
+kernel_compilations       count   exact  numba signatures compiled in the run
+time_vs_python_loop       ratio   tol    tapegrad time_min / python calibration
+sweep_vs_numba_loop       ratio   tol    reverse sweep alone / numba calibration
+speedup_vs:<engine>       ratio   tol    that engine's median / tapegrad's
+========================  ======  =====  =========================================
+
+>>> r = record("seed", "tapegrad", 2, "records", 40, "count")
+>>> r["better"], sorted(r)
+('lower', ['better', 'engine', 'metric', 'size', 'unit', 'value', 'workload'])
+"""
+
+import json
+import os
+import platform
+import sys
+import time
+
+#: Metrics the gate compares exactly, and those it compares with a tolerance.
+EXACT = ("records", "bytes_per_op", "kernel_compilations")
+RELATIVE = ("time_vs_python_loop", "sweep_vs_numba_loop", "speedup_vs:")
+
+
+def record(workload, engine, size, metric, value, unit, better="lower"):
+    """One result record (see the module docstring)."""
+    assert better in ("lower", "higher"), better
+    return {"workload": workload, "engine": engine, "size": size, "metric": metric,
+            "value": value, "unit": unit, "better": better}
+
+
+def gate_kind(metric):
+    """``"exact"``, ``"relative"`` or None (reported, never gated)."""
+    if metric in EXACT:
+        return "exact"
+    if metric.startswith(RELATIVE):
+        return "relative"
+    return None
+
+
+def key(r):
+    """What identifies a figure across runs."""
+    return (r["workload"], r["engine"], r["size"], r["metric"])
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(engines=()):
+    """CPU, cores, Python and library versions of this run."""
+    import numba
+    import numpy
+
+    import tapegrad
+
+    versions = {"numpy": numpy.__version__, "numba": numba.__version__,
+                "tapegrad": tapegrad.__version__}
+    for engine in engines:
+        if engine.unavailable() is None and engine.version():
+            versions[engine.name] = engine.version()
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "versions": versions,
+    }
+
+
+def save(path, machine_info, records):
+    with open(path, "w") as f:
+        json.dump({"machine": machine_info, "results": records}, f, indent=1)
+        f.write("\n")
+
+
+def load(path):
+    """``(machine, records)`` from a JSON file written by :func:`save`."""
+    with open(path) as f:
+        data = json.load(f)
+    return data["machine"], data["results"]

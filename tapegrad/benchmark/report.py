@@ -1,0 +1,142 @@
+"""Showing results: the terminal tables, a progress bar, and the plot.
+
+Everything here reads the flat records (:mod:`tapegrad.benchmark.records`),
+so a JSON file from any run can be shown the same way.
+"""
+
+import sys
+from collections import defaultdict
+
+_COLUMNS = (
+    ("engine", None, 16, None),
+    ("median ms", "time_median", 10, 1e3),
+    ("min ms", "time_min", 9, 1e3),
+    ("max ms", "time_max", 9, 1e3),
+    ("ns/op", "ns_per_op", 9, 1.0),
+    ("J/f", "j_over_f", 7, 1.0),
+    ("once s", "one_time", 8, 1.0),
+    ("1st call s", "first_call", 10, 1.0),
+    ("peak MB", "peak_memory", 8, 1e-6),
+)
+
+
+def _index(records):
+    """{(workload, size): {engine: {metric: value}}} in first-seen order."""
+    table = defaultdict(lambda: defaultdict(dict))
+    for r in records:
+        table[(r["workload"], r["size"])][r["engine"]][r["metric"]] = r["value"]
+    return table
+
+
+def _cell(value, width, scale):
+    if value is None:
+        return "-".rjust(width)
+    number = value * scale
+    text = f"{number:,.0f}" if abs(number) >= 1000 else f"{number:.3g}"
+    return text.rjust(width)
+
+
+def tables(records, skipped=(), workloads=None):
+    """The lines of one table per (workload, size), plus tapegrad's ratios."""
+    lines = []
+    described = {w.name: w for w in workloads or ()}
+    why_not = defaultdict(list)
+    for workload, engine, size, why in skipped:
+        why_not[(workload, size)].append(f"{engine} ({why})")
+    for (workload, size), engines in _index(records).items():
+        if workload in ("calibration", "all"):
+            continue
+        ours = engines.get("tapegrad", {})
+        w = described.get(workload)
+        size_name = w.size_name if w else "size"
+        head = f"{workload}  {size_name} = {size:,}"
+        if "records" in ours:
+            head += f"  ({ours['records']:,} tapegrad records, {ours['bytes_per_op']:.1f} B each)"
+        lines += ["", head, "  " + " ".join(name.rjust(width) if scale else name.ljust(width)
+                                             for name, _, width, scale in _COLUMNS)]
+        for engine, figures in engines.items():
+            if "time_median" not in figures:
+                continue
+            cells = [engine.ljust(_COLUMNS[0][2])]
+            cells += [_cell(figures.get(metric), width, scale)
+                      for _, metric, width, scale in _COLUMNS[1:]]
+            lines.append("  " + " ".join(cells))
+        if "sweep_ns_per_op" in ours:
+            phases = ", ".join(f"{m[:-10]} {v:.1f}" for m, v in ours.items()
+                               if m.endswith("_ns_per_op") and m != "ns_per_op")
+            lines.append(f"  tapegrad ns/op by phase: {phases} (sweep = the kernel alone)")
+        speedups = [(m.split(":", 1)[1], v) for m, v in ours.items() if m.startswith("speedup_vs:")]
+        if speedups:
+            lines.append("  tapegrad is " + ", ".join(f"{v:.1f}x faster than {e}" if v >= 1
+                                                      else f"{1 / v:.1f}x slower than {e}"
+                                                      for e, v in speedups))
+        if why_not[(workload, size)]:
+            lines.append("  not timed: " + "; ".join(why_not[(workload, size)]))
+    return lines
+
+
+def summary(records):
+    """Run-wide figures: calibration, fresh-process latency, compilations."""
+    lines = [""]
+    calib = {r["engine"]: r["value"] for r in records if r["workload"] == "calibration"}
+    if calib:
+        lines.append("calibration: " + ", ".join(f"{k} {v * 1e3:.2f} ms" for k, v in calib.items()))
+    fresh = [r for r in records if r["metric"] == "fresh_first_gradient"]
+    if fresh:
+        lines.append("first gradient in a fresh process (imports included): " + ", ".join(
+            f"{r['engine']} {r['value']:.2f} s" for r in fresh))
+    for r in records:
+        if r["metric"] == "kernel_compilations":
+            lines.append(f"numba kernel signatures compiled or loaded this run: {r['value']}")
+    return lines
+
+
+def header(machine):
+    versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
+    return [f"tapegrad benchmark, {machine['date']}",
+            f"machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}",
+            f"versions: {versions}"]
+
+
+class Progress:
+    """A one-line progress bar on stderr (only when stderr is a terminal)."""
+
+    def __init__(self, stream=sys.stderr, width=24):
+        self.stream, self.width = stream, width
+        self.active = stream.isatty()
+
+    def __call__(self, done, total, label):
+        if not self.active:
+            return
+        filled = self.width * done // max(total, 1)
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(f"\r[{bar}] {done}/{total} {label[:50]:<50}")
+        if done >= total:
+            self.stream.write("\r" + " " * (self.width + 70) + "\r")
+        self.stream.flush()
+
+
+def plot(records, path):
+    """A PNG of ns/op against problem size: one panel per workload, one line
+    per engine.  Needs matplotlib; raises ImportError with a clear message."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise ImportError("--plot needs matplotlib: pip install matplotlib") from error
+    series = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        if r["metric"] == "ns_per_op":
+            series[r["workload"]][r["engine"]].append((r["size"], r["value"]))
+    fig, axes = plt.subplots(1, len(series), figsize=(4.5 * len(series), 4), squeeze=False)
+    for ax, (workload, engines) in zip(axes[0], series.items()):
+        for engine, points in engines.items():
+            points.sort()
+            ax.plot(*zip(*points), marker="o", label=engine)
+        ax.set(title=workload, xlabel="size", ylabel="ns per op", xscale="log", yscale="log")
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,204 @@
+"""Run workloads on engines: check each case, then time it, into records.
+
+For every workload and size, tapegrad runs first (its tape gives the op
+count that every engine's time is divided by, and the storage figures), then
+the plain-Python function (the ``f`` of J/f), then each peer.  A case is:
+
+1. ``prepare`` (timed: the one-time cost) and a first call (timed);
+2. the check: value and gradient against ``workload.expected`` — a wrong
+   tapegrad gradient stops the run, a wrong peer is reported and not timed;
+3. timed calls (:func:`~tapegrad.benchmark.timing.time_calls`);
+4. one more call under ``tracemalloc`` for the peak memory.
+
+>>> import numpy as np
+>>> from tapegrad.benchmark.workload import Workload
+>>> w = Workload("cube", lambda x, m: sum(v * v * v for v in x), point=np.arange,
+...              sizes=(3,), quick_sizes=(3,))
+>>> result = run([w], [], quick=True, budget_s=0.01)
+>>> [(r["metric"], r["value"]) for r in result.records if r["metric"] == "records"]
+[('records', 12)]
+"""
+
+import functools
+import gc
+import tracemalloc
+from dataclasses import dataclass, field
+from time import perf_counter
+
+import numpy as np
+
+from tapegrad import _jit
+from tapegrad.benchmark import calibration
+from tapegrad.benchmark.fresh import fresh_latencies
+from tapegrad.benchmark.engine import PlainPython, Tapegrad
+from tapegrad.benchmark.records import record
+from tapegrad.benchmark.timing import time_calls
+
+
+class WrongGradient(AssertionError):
+    """tapegrad's value or gradient disagrees with the workload's reference."""
+
+
+@dataclass
+class Result:
+    records: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)  # (workload, engine, size, why)
+
+    def add(self, *args, **kwargs):
+        self.records.append(record(*args, **kwargs))
+
+
+def _mismatch(workload, x, value, grad):
+    """Why ``(value, grad)`` is not the workload's expected answer, or None."""
+    want_value, want_grad = workload.expected(x)
+    rtol = workload.check_rtol
+    if not np.isclose(value, want_value, rtol=rtol, atol=rtol * 1e-3):
+        return f"value {value!r}, expected {want_value!r}"
+    if grad is None:
+        return None
+    grad = np.asarray(grad, dtype=np.float64)
+    if grad.shape != want_grad.shape:
+        return f"gradient shape {grad.shape}, expected {want_grad.shape}"
+    scale = max(np.abs(want_grad).max(initial=0.0), 1e-300)
+    if not np.allclose(grad, want_grad, rtol=rtol, atol=rtol * 1e-3 * scale):
+        worst = int(np.argmax(np.abs(grad - want_grad)))
+        return f"gradient[{worst}] = {grad[worst]!r}, expected {want_grad[worst]!r}"
+    return None
+
+
+def _peak_memory(call):
+    gc.collect()
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _sweep_seconds(tape, repeats=5):
+    """Best seconds of the reverse-sweep kernel alone over ``tape``."""
+    from tapegrad._sweeps import reverse
+
+    cols = tape._rec.columns().values()  # writable views: the type backward() compiles for
+    adj = np.zeros(len(tape))
+    best = float("inf")
+    for _ in range(repeats):
+        adj[:] = 0.0
+        adj[-1] = 1.0
+        start = perf_counter()
+        reverse(*cols, adj, len(tape) - 1)
+        best = min(best, perf_counter() - start)
+    return best
+
+
+def _run_case(engine, workload, size, x, result, budget_s):
+    """Check and time one engine on one case; return its Stats, or None
+    (with the reason in ``result.skipped``) when it was not timed."""
+    name, wname = engine.name, workload.name
+    why = engine.unavailable() or engine.supports(workload)
+    if why is not None:
+        result.skipped.append((wname, name, size, why))
+        return None
+    try:
+        start = perf_counter()
+        call = engine.prepare(workload, x)
+        one_time = perf_counter() - start
+        start = perf_counter()
+        value, grad = call(x)
+        first_call = perf_counter() - start
+    except NotImplementedError as error:
+        result.skipped.append((wname, name, size, f"unsupported: {error}"))
+        return None
+    wrong = _mismatch(workload, x, value, grad)
+    if wrong is not None:
+        if isinstance(engine, Tapegrad):
+            raise WrongGradient(f"{wname} at {workload.size_name} = {size}: {wrong}")
+        result.skipped.append((wname, name, size, f"WRONG RESULT, not timed: {wrong}"))
+        return None
+    stats = time_calls(lambda: call(x), budget_s=budget_s, region=engine.timed_region,
+                       engine=engine)
+    add = result.add
+    add(wname, name, size, "one_time", one_time, "s")
+    add(wname, name, size, "first_call", first_call, "s")
+    for metric in ("median", "min", "max"):
+        add(wname, name, size, f"time_{metric}", getattr(stats, metric), "s")
+    add(wname, name, size, "peak_memory", _peak_memory(lambda: call(x)), "bytes")
+    return stats
+
+
+def _tapegrad_figures(workload, size, tape, stats, calib, result):
+    """What only tapegrad has: its tape's size, its sweep alone, and its
+    times against the calibration loops (the figures the gate compares)."""
+    ops = len(tape)
+    live = sum(getattr(tape, c).nbytes for c in ("op", "arg0", "arg1", "const", "val"))
+    sweep = _sweep_seconds(tape)
+    add = functools.partial(result.add, workload.name, "tapegrad", size)
+    add("records", ops, "count")
+    add("bytes_per_op", live / ops, "bytes")
+    add("sweep_ns_per_op", sweep / ops * 1e9, "ns")
+    add("time_vs_python_loop", stats.min / calib["python_loop"], "ratio")
+    add("sweep_vs_numba_loop", sweep / calib["numba_loop"], "ratio")
+
+
+def _per_op_figures(workload, size, stats_of, ops, result):
+    """ns/op (per tapegrad record of the same program), J/f, and tapegrad's
+    speed-up over every peer that ran."""
+    ours, plain = stats_of["tapegrad"], stats_of.get("python")
+    for name, stats in stats_of.items():
+        if stats is None:
+            continue
+        add = functools.partial(result.add, workload.name, name, size)
+        add("ns_per_op", stats.median / ops * 1e9, "ns")
+        for phase, phase_stats in stats.phases.items():
+            add(f"{phase}_ns_per_op", phase_stats.median / ops * 1e9, "ns")
+        if name == "python":
+            continue
+        if plain is not None:
+            add("j_over_f", stats.median / plain.median, "ratio")
+        if name != "tapegrad":
+            result.add(workload.name, "tapegrad", size, f"speedup_vs:{name}",
+                       stats.median / ours.median, "ratio", better="higher")
+
+
+def run(workloads, peers, *, quick=False, budget_s=0.5, modules=None, progress=None):
+    """Every workload at every size on tapegrad, plain Python and ``peers``.
+
+    ``modules``, the names ``(workload_module, peer_module_or_None)`` these
+    came from, lets the run time each engine's first gradient in a fresh
+    process too.  Returns a :class:`Result`; ``progress(done, total, label)``
+    is called before each case.  Raises :class:`WrongGradient` if tapegrad
+    is wrong.
+    """
+    result = Result()
+    calib = calibration.calibrate()
+    for name, seconds in calib.items():
+        result.add("calibration", name, 0, "time_min", seconds, "s")
+    ours = Tapegrad()
+    engines = [ours, PlainPython(), *peers]
+    cases = [(w, size) for w in workloads for size in w.sizes_for(quick)]
+    total = len(cases) * len(engines)
+    for n, (workload, size) in enumerate(cases):
+        x = workload.inputs(size)
+        stats_of = {}
+        for k, engine in enumerate(engines):
+            if progress is not None:
+                label = f"{workload.name} {workload.size_name}={size} {engine.name}"
+                progress(n * len(engines) + k, total, label)
+            ops = len(ours.tape) if stats_of else None
+            if ops is not None and engine.max_ops is not None and ops > engine.max_ops:
+                result.skipped.append((workload.name, engine.name, size,
+                                       f"over {engine.max_ops:,} ops"))
+                continue
+            stats_of[engine.name] = _run_case(engine, workload, size, x, result, budget_s)
+        _tapegrad_figures(workload, size, ours.tape, stats_of["tapegrad"], calib, result)
+        _per_op_figures(workload, size, stats_of, len(ours.tape), result)
+        ours.tape = None  # free it before the next case
+    if progress is not None:
+        progress(total, total, "done")
+    if modules is not None:
+        fresh_latencies(*modules, workloads[0], [ours, *peers], result)
+    compiled = _jit.compilations()
+    if compiled is not None:
+        result.add("all", "tapegrad", 0, "kernel_compilations", compiled, "count")
+    return result

@@ -1,0 +1,108 @@
+"""The benchmark harness: running workloads, JSON records, and the CI gate."""
+
+import json
+import sys
+
+import pytest
+
+from tapegrad.benchmark import cli, gate, records, runner
+from tapegrad.benchmark.workload import Workload, load
+
+EXAMPLE = "example_workloads"  # tests/example_workloads.py, the README's example
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "run.json"
+    assert cli.main(["run", EXAMPLE, "--quick", "--no-fresh", "--budget", "0.05",
+                     "--json", str(path)]) == 0
+    return path
+
+
+def test_run_writes_machine_and_records(quick_run):
+    data = json.loads(quick_run.read_text())
+    assert {"cpu", "cores", "python", "versions"} <= set(data["machine"])
+    assert data["machine"]["versions"]["tapegrad"]
+    for r in data["results"]:
+        assert set(r) == {"workload", "engine", "size", "metric", "value", "unit", "better"}
+        assert r["better"] in ("lower", "higher")
+    metrics = {(r["engine"], r["metric"]) for r in data["results"]}
+    for wanted in [("tapegrad", m) for m in ("time_median", "time_min", "time_max", "ns_per_op",
+                                              "j_over_f", "one_time", "first_call",
+                                              "peak_memory", "records", "bytes_per_op",
+                                              "time_vs_python_loop", "sweep_vs_numba_loop")]:
+        assert wanted in metrics, wanted
+
+
+def test_gate_passes_against_its_own_run(quick_run):
+    assert cli.main(["check", EXAMPLE, "--baseline", str(quick_run),
+                     "--current", str(quick_run)]) == 0
+
+
+def doctored(path, tmp_path, change):
+    machine, rs = records.load(path)
+    for r in rs:
+        change(r)
+    out = tmp_path / "doctored.json"
+    records.save(out, machine, rs)
+    return out
+
+
+def test_gate_fails_on_a_doctored_timing_baseline(quick_run, tmp_path, capsys):
+    def faster_baseline(r):
+        if r["metric"] == "time_vs_python_loop":
+            r["value"] /= 3.0  # the baseline claims tapegrad was 3x faster
+    base = doctored(quick_run, tmp_path, faster_baseline)
+    assert cli.main(["check", EXAMPLE, "--baseline", str(base), "--current", str(quick_run)]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSED" in out and "time_vs_python_loop" in out and "+200" in out
+
+
+def test_gate_fails_on_a_changed_count(quick_run, tmp_path):
+    def fewer_records(r):
+        if r["metric"] == "records":
+            r["value"] -= 1
+    base = doctored(quick_run, tmp_path, fewer_records)
+    assert cli.main(["check", EXAMPLE, "--baseline", str(base), "--current", str(quick_run)]) == 1
+
+
+def test_gate_runs_the_quick_suite_itself(quick_run):
+    assert cli.main(["check", EXAMPLE, "--baseline", str(quick_run), "--budget", "0.05",
+                     "--tolerance", "3"]) == 0
+
+
+def test_peer_missing_here_is_not_measured_not_failed():
+    base = [records.record("w", "tapegrad", 1, "speedup_vs:torch-scalar", 10.0, "ratio",
+                           better="higher")]
+    (finding,) = gate.compare(base, [], tolerance=0.5)
+    assert finding.status == "not measured"
+    assert not gate.regressions([finding])
+
+
+def test_speedup_regression_is_caught_both_ways():
+    base = [records.record("w", "tapegrad", 1, "speedup_vs:p", 10.0, "ratio", better="higher")]
+    now = [records.record("w", "tapegrad", 1, "speedup_vs:p", 6.0, "ratio", better="higher")]
+    assert gate.compare(base, now, 0.5)[0].status == "REGRESSED"
+    now[0]["value"] = 7.0
+    assert gate.compare(base, now, 0.5)[0].status == "ok"
+
+
+def test_wrong_gradient_stops_the_run():
+    bad = Workload("bad", lambda x, m: x[0] * x[0], point=lambda n: [3.0] * n,
+                   sizes=(1,), quick_sizes=(1,), reference=lambda x: (9.0, [7.0]))
+    with pytest.raises(runner.WrongGradient, match="gradient"):
+        runner.run([bad], [], quick=True, budget_s=0.01)
+
+
+def test_plot_without_matplotlib_is_a_clear_message(quick_run, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert cli.main(["run", EXAMPLE, "--quick", "--no-fresh", "--budget", "0.01",
+                     "--plot", str(tmp_path / "p.png")]) == 0
+    assert "needs matplotlib" in capsys.readouterr().err
+
+
+def test_loading_workloads_errors():
+    with pytest.raises(LookupError, match="defines no"):
+        load("math")
+    with pytest.raises(SystemExit, match="unknown workloads"):
+        cli.main(["run", EXAMPLE, "--only", "nope"])
