@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-nojit bench bench-peers generate clean
+.PHONY: test test-nojit bench bench-peers bench-gate generate clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,9 +23,13 @@ test-nojit: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
+# The CI performance gate: the quick suite against the committed baseline.
+bench-gate: $(STAMP)
+	$(PY) -m bench check --baseline bench/baseline.json
+
 # Optional peers for the benchmark (PyTorch pinned: a CPU build is on disk here).
 bench-peers: $(STAMP)
-	$(PY) -m pip install --quiet '.[peers]' torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test,peers]'
 
 # Regenerate tapegrad/_sweeps.py from the op table.
 generate: $(STAMP)

@@ -1,20 +1,11 @@
-"""tapegrad's benchmark: ``python -m bench`` (what ``make bench`` runs).
+"""tapegrad's own benchmark: ``python -m bench`` (what ``make bench`` runs).
 
-A workload is written once as plain Python, generic over the number type,
-and run on every engine: tapegrad and, where installed, its peers.  Each
-engine's gradient is checked against the workload's analytic gradient before
-anything is timed, and the figures are per tapegrad tape record, so ratios
-between engines compare the same program.
+Built on the package's harness (:mod:`tapegrad.benchmark`), with:
 
-Modules, one job each:
-
-* :mod:`bench.rosenbrock` -- the workload: the function, its input point and
-  its analytic gradient;
-* :mod:`bench.engines` -- one adapter per engine (tapegrad, micrograd with
-  its garbage collector on and off, PyTorch 0-d tensors);
-* :mod:`bench.timing` -- timed runs, repeat counts and medians;
-* :mod:`bench.calibrate` -- a bare numba reverse loop over the tape's
-  columns, the floor tapegrad's backward sweep is compared with;
-* :mod:`bench.suite` -- one size: check every engine, then time it;
-* :mod:`bench.report` -- the printed header, tables, ratios and targets.
+* :mod:`bench.workloads` -- one small module per workload, each checked
+  against an independent reference before it is timed;
+* :mod:`bench.peers` -- one adapter per peer (micrograd, PyTorch, JAX, HIPS
+  autograd, CasADi), each optional;
+* ``bench/baseline.json`` -- the quick suite's figures that the CI gate
+  (``python -m bench check``) compares a new run with.
 """

@@ -1,6 +1,7 @@
 """The benchmark harness: running workloads, JSON records, and the CI gate."""
 
 import json
+import pathlib
 import sys
 
 import pytest
@@ -106,3 +107,28 @@ def test_loading_workloads_errors():
         load("math")
     with pytest.raises(SystemExit, match="unknown workloads"):
         cli.main(["run", EXAMPLE, "--only", "nope"])
+
+
+BASELINE = pathlib.Path(__file__).resolve().parents[1] / "bench" / "baseline.json"
+
+
+def test_committed_baseline_gates_tapegrad_figures():
+    machine, rs = records.load(BASELINE)
+    assert {"cpu", "cores", "python", "versions"} <= set(machine)
+    gated = {r["metric"].split(":")[0] for r in rs if records.gate_kind(r["metric"])}
+    assert {"records", "bytes_per_op", "kernel_compilations", "time_vs_python_loop",
+            "sweep_vs_numba_loop", "speedup_vs"} <= gated
+
+
+def test_committed_baseline_fails_the_gate_when_doctored(tmp_path):
+    """The CI gate against bench/baseline.json: passes against itself, fails
+    when the baseline says tapegrad recorded one record fewer somewhere."""
+    assert cli.main(["check", "--baseline", str(BASELINE), "--current", str(BASELINE),
+                     EXAMPLE]) == 0
+
+    def one_record_fewer(r):
+        if r["metric"] == "records" and r["workload"] == "rosenbrock":
+            r["value"] -= 1
+    base = doctored(BASELINE, tmp_path, one_record_fewer)
+    assert cli.main(["check", "--baseline", str(base), "--current", str(BASELINE),
+                     EXAMPLE]) == 1

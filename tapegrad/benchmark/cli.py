@@ -4,6 +4,7 @@
 
     tapegrad-bench run mypkg.bench_workloads [--peers MOD] [--quick] [--json OUT] [--plot PNG]
     tapegrad-bench check --baseline BASE.json mypkg.bench_workloads [--tolerance 0.5]
+    tapegrad-bench show RUN.json [--markdown]
 
 ``run`` prints a table per workload and size; ``check`` runs the quick suite
 (or reads ``--current RUN.json``) and exits 1 when a gated figure regressed
@@ -43,6 +44,9 @@ def _parser(prog, default_workloads, default_peers):
                        help="allowed relative change of timed figures (default: %(default)s)")
     check.add_argument("--current", metavar="PATH",
                        help="compare this JSON run instead of running the quick suite")
+    show = commands.add_parser("show", help="print the tables of a JSON run")
+    show.add_argument("run", metavar="RUN.json")
+    show.add_argument("--markdown", action="store_true", help="one Markdown table of ns/op")
     return parser
 
 
@@ -101,6 +105,12 @@ def _check(args):
 def main(argv=None, *, prog="tapegrad-bench", default_workloads=None, default_peers=None):
     """Entry point of ``tapegrad-bench`` (and of ``python -m bench``)."""
     args = _parser(prog, default_workloads, default_peers).parse_args(argv)
+    if args.command == "show":
+        machine, rs = records.load(args.run)
+        lines = (report.markdown(rs, machine) if args.markdown
+                 else report.header(machine) + report.tables(rs) + report.summary(rs))
+        print("\n".join(lines))
+        return 0
     try:
         if args.command == "check":
             return _check(args)

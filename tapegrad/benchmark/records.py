@@ -20,7 +20,7 @@ bytes_per_op              bytes   exact  tape bytes per record
 kernel_compilations       count   exact  numba signatures compiled in the run
 time_vs_python_loop       ratio   tol    tapegrad time_min / python calibration
 sweep_vs_numba_loop       ratio   tol    reverse sweep alone / numba calibration
-speedup_vs:<engine>       ratio   tol    that engine's median / tapegrad's
+speedup_vs:<engine>       ratio   tol    that engine's time_min / tapegrad's
 ========================  ======  =====  =========================================
 
 >>> r = record("seed", "tapegrad", 2, "records", 40, "count")

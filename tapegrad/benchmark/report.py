@@ -140,3 +140,31 @@ def plot(records, path):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def markdown(records, machine):
+    """A Markdown table of ns per op (per tapegrad record of the same
+    program) for every workload, size and engine, with tapegrad's J/f."""
+    index = _index(records)
+    engines = []
+    for (workload, _), by_engine in index.items():
+        for engine, figures in by_engine.items():
+            if "ns_per_op" in figures and engine not in engines:
+                engines.append(engine)
+    lines = [
+        f"ns per op, median (measured {machine['date']} on {machine['cpu']}, "
+        f"{machine['cores']} cores, Python {machine['python']}); "
+        "`-`: not run (not supported, or over the peer's size cap)",
+        "",
+        "| workload | size | records | tapegrad J/f | " + " | ".join(engines) + " |",
+        "|---|---:|---:|---:|" + "---:|" * len(engines),
+    ]
+    for (workload, size), by_engine in index.items():
+        ours = by_engine.get("tapegrad", {})
+        if "records" not in ours:
+            continue
+        cells = [f"{by_engine.get(e, {}).get('ns_per_op', 0):,.0f}"
+                 if "ns_per_op" in by_engine.get(e, {}) else "-" for e in engines]
+        lines.append(f"| {workload} | {size:,} | {ours['records']:,} | {ours['j_over_f']:.1f} | "
+                     + " | ".join(cells) + " |")
+    return lines
