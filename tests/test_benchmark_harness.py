@@ -80,12 +80,18 @@ def test_peer_missing_here_is_not_measured_not_failed():
     assert not gate.regressions([finding])
 
 
+def speedup_case(speedup, peer_seconds=0.01):
+    return [records.record("w", "tapegrad", 1, "time_min", 0.01, "s"),
+            records.record("w", "p", 1, "time_min", peer_seconds, "s"),
+            records.record("w", "tapegrad", 1, "speedup_vs:p", speedup, "ratio",
+                           better="higher")]
+
+
 def test_speedup_regression_is_caught_both_ways():
-    base = [records.record("w", "tapegrad", 1, "speedup_vs:p", 10.0, "ratio", better="higher")]
-    now = [records.record("w", "tapegrad", 1, "speedup_vs:p", 6.0, "ratio", better="higher")]
-    assert gate.compare(base, now, 0.5)[0].status == "REGRESSED"
-    now[0]["value"] = 7.0
-    assert gate.compare(base, now, 0.5)[0].status == "ok"
+    base = speedup_case(10.0)
+    assert gate.compare(base, speedup_case(6.0), 0.5)[0].status == "REGRESSED"
+    assert gate.compare(base, speedup_case(7.0), 0.5)[0].status == "ok"
+    assert gate.compare(base, speedup_case(16.0), 0.5)[0].status == "improved"
 
 
 def test_wrong_gradient_stops_the_run():
@@ -132,3 +138,10 @@ def test_committed_baseline_fails_the_gate_when_doctored(tmp_path):
     base = doctored(BASELINE, tmp_path, one_record_fewer)
     assert cli.main(["check", "--baseline", str(base), "--current", str(BASELINE),
                      EXAMPLE]) == 1
+
+
+def test_speedups_over_sub_millisecond_calls_are_not_gated():
+    (finding,) = gate.compare(speedup_case(10.0, 1e-4), speedup_case(1.0, 1e-4), 0.5)
+    assert finding.status == "too fast"
+    (finding,) = gate.compare(speedup_case(10.0, 1e-2), speedup_case(1.0, 1e-2), 0.5)
+    assert finding.status == "REGRESSED"

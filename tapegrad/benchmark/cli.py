@@ -92,13 +92,15 @@ def _check(args):
     print(f"\ngate: {len(findings)} figures against {args.baseline} "
           f"(tolerance {args.tolerance:g} on timed ratios, exact on counts)")
     for finding in findings:
-        if finding.status != "ok":
+        if finding.status not in ("ok", "too fast"):
             print(finding.describe())
     failed = gate.regressions(findings)
     print(f"gate: {'FAILED' if failed else 'passed'}: {len(failed)} regressed, "
           f"{sum(f.status == 'ok' for f in findings)} ok, "
           f"{sum(f.status == 'improved' for f in findings)} improved, "
-          f"{sum(f.status == 'not measured' for f in findings)} not measured")
+          f"{sum(f.status == 'not measured' for f in findings)} not measured, "
+          f"{sum(f.status == 'too fast' for f in findings)} too fast to gate "
+          f"(calls under {gate.MIN_GATED_SECONDS * 1e3:g} ms)")
     return 1 if failed else 0
 
 
