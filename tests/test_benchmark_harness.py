@@ -145,3 +145,12 @@ def test_speedups_over_sub_millisecond_calls_are_not_gated():
     assert finding.status == "too fast"
     (finding,) = gate.compare(speedup_case(10.0, 1e-2), speedup_case(1.0, 1e-2), 0.5)
     assert finding.status == "REGRESSED"
+
+
+def test_plot_is_a_png(quick_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    from tapegrad.benchmark import report
+
+    _, rs = records.load(quick_run)
+    report.plot(rs, tmp_path / "p.png")
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

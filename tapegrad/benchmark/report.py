@@ -130,14 +130,20 @@ def plot(records, path):
     for r in records:
         if r["metric"] == "ns_per_op":
             series[r["workload"]][r["engine"]].append((r["size"], r["value"]))
-    fig, axes = plt.subplots(1, len(series), figsize=(4.5 * len(series), 4), squeeze=False)
-    for ax, (workload, engines) in zip(axes[0], series.items()):
-        for engine, points in engines.items():
-            points.sort()
-            ax.plot(*zip(*points), marker="o", label=engine)
+    engines = list(dict.fromkeys(e for by_engine in series.values() for e in by_engine))
+    colour = dict(zip(engines, plt.get_cmap("tab20").colors))
+    cols = min(3, len(series))
+    rows = -(-len(series) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.6 * rows + 0.8), squeeze=False)
+    for ax, (workload, by_engine) in zip(axes.flat, series.items()):
+        for engine, points in by_engine.items():
+            ax.plot(*zip(*sorted(points)), marker="o", color=colour[engine], label=engine)
         ax.set(title=workload, xlabel="size", ylabel="ns per op", xscale="log", yscale="log")
-        ax.legend(fontsize="small")
-    fig.tight_layout()
+    for ax in axes.flat[len(series):]:
+        ax.set_visible(False)
+    handles = [plt.Line2D([], [], color=colour[e], marker="o") for e in engines]
+    fig.legend(handles, engines, loc="lower center", ncol=min(len(engines), 6))
+    fig.tight_layout(rect=(0, 0.08 if rows > 1 else 0.15, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
