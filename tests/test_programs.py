@@ -69,9 +69,8 @@ def test_random_program_matches_reference_and_finite_differences(seed):
     ref_adj = reference.reverse(cols, last=len(tape) - 1)
     input_records = np.flatnonzero(cols["op"] == tg.OPS["input"].code)
     record_of = {id(leaf): r for leaf, r in zip(tape.inputs, input_records)}
-    leaves = [leaf for leaf in tape.inputs]
-    expected = [ref_adj[record_of[id(leaf)]] for leaf in leaves]
-    assert_close([leaf.grad for leaf in leaves], expected, SWEEP_RTOL)
+    expected = [ref_adj[record_of[id(leaf)]] for leaf in tape.inputs]
+    assert_close([leaf.grad for leaf in tape.inputs], expected, SWEEP_RTOL)
 
     def f(*xs):
         return float(run_program(program, [tg.Value(x) for x in xs], tg))
