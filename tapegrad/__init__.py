@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Value", "Tape", "OPS", "OPS_BY_CODE",
-    "exp", "log", "tanh", "sigmoid", "sin", "cos", "sqrt", "abs", "relu",
+    "exp", "log", "tanh", "sigmoid", "sin", "cos", "sqrt", "relu",  # and tapegrad.abs
     "debug_mode", "set_debug",
     "TapeError", "StaleValueError", "MixedTapeError", "NonFiniteError",
 ]

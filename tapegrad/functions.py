@@ -15,7 +15,8 @@ True
 from tapegrad.ops import OPS
 from tapegrad.scalar import Value, _number
 
-__all__ = ["exp", "log", "tanh", "sigmoid", "sin", "cos", "sqrt", "abs", "relu"]
+# Not "abs": `from tapegrad import *` must not shadow the builtin.
+__all__ = ["exp", "log", "tanh", "sigmoid", "sin", "cos", "sqrt", "relu"]
 
 
 def _function(op):

@@ -211,8 +211,8 @@ class Value:
             return f"Value(data={self._v!r}, stale)"
         return f"Value(data={self._v!r}, grad={grad!r})"
 
-    def __float__(self):
-        return self._v
+    # No __float__: math.exp(v) must not silently return a float that has
+    # left the tape.  Use v.data for the number, tapegrad.exp(v) for the op.
 
     # --- arithmetic, built from the op table -------------------------------
 

@@ -130,11 +130,11 @@ def test_backward_with_seed_and_on_a_leaf():
     assert x.grad == 7.0
 
 
-def test_data_value_repr_and_float():
+def test_data_value_and_repr():
     x = Value(2)
     assert x.data == x.value == 2.0 and isinstance(x.data, float)
     assert repr(x) == "Value(data=2.0, grad=0.0)"
-    assert float(x * 2) == 4.0
+    assert (x * 2).data == 4.0
     x.data = 3.0
     assert (x * 2).value == 6.0
     assert Value(True).value == 1.0
@@ -170,3 +170,17 @@ def test_same_leaf_many_times():
         y = y * x
     y.backward()
     assert x.grad == pytest.approx(11 * 0.5**10)
+
+
+def test_star_import_does_not_shadow_builtin_abs():
+    namespace = {}
+    exec("from tapegrad import *", namespace)
+    assert "abs" not in namespace and "Value" in namespace
+    assert tg.abs(-2.0) == 2.0 and tg.abs(Value(-2.0)).value == 2.0
+
+
+def test_math_functions_refuse_values_instead_of_dropping_the_gradient():
+    import math
+
+    with pytest.raises(TypeError):
+        math.exp(Value(1.0))
