@@ -154,3 +154,10 @@ def test_plot_is_a_png(quick_run, tmp_path):
     _, rs = records.load(quick_run)
     report.plot(rs, tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tapegrad_bench_console_script_is_installed():
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "tapegrad-bench"]
+    assert script.value == "tapegrad.benchmark.cli:console_script"
