@@ -23,7 +23,7 @@ import numba
 import numpy as np
 
 OPTIONS = {"nogil": True, "error_model": "numpy", "fastmath": False}
-KERNELS = []  # every dispatcher made by kernel(), for compilations()
+KERNELS = []  # every dispatcher made by kernel() (not rule()), for compilations()
 
 
 _CACHE_USABLE = {}  # source file -> whether numba can cache its functions
@@ -62,19 +62,29 @@ def _quiet(fn):
     return plain
 
 
-def kernel(fn):
-    """Compile ``fn`` with tapegrad's numba options (cached when possible)."""
+def rule(fn):
+    """Compile an op-table rule with tapegrad's numba options.  Rules are
+    called only from kernels, which compile them in (and, from a warm cache,
+    load them with the kernel): they are not counted by :func:`compilations`."""
     if numba.config.DISABLE_JIT:
         return _quiet(fn)
-    dispatcher = numba.njit(cache=_cache_usable(fn), **OPTIONS)(fn)
-    KERNELS.append(dispatcher)
+    return numba.njit(cache=_cache_usable(fn), **OPTIONS)(fn)
+
+
+def kernel(fn):
+    """Compile ``fn``, a kernel called from Python, with tapegrad's numba
+    options (cached when possible)."""
+    dispatcher = rule(fn)
+    if not numba.config.DISABLE_JIT:
+        KERNELS.append(dispatcher)
     return dispatcher
 
 
 def compilations():
     """How many (kernel, signature) pairs this process has compiled or loaded
-    from the cache; None when the JIT is disabled.  Tape length and content
-    never add to it; only a new argument type (int64 indices) does."""
+    from the cache, the same whether the cache was cold or warm; None when the
+    JIT is disabled.  Tape length and content never add to it; only a new
+    argument type (int64 indices) does."""
     if numba.config.DISABLE_JIT:
         return None
     return sum(len(dispatcher.signatures) for dispatcher in KERNELS)

@@ -32,7 +32,7 @@ Each kernel takes the tape's struct-of-arrays columns (``op``, ``arg0``,
 index below zero means "the constant in this record's ``const`` slot".
 """
 
-from tapegrad._jit import kernel
+from tapegrad._jit import kernel, rule
 from tapegrad.ops import OPS
 
 '''
@@ -43,9 +43,9 @@ def _rule_names():
     lines = []
     for op in OPS.values():
         if op.value is not None:
-            lines.append(f'{op.name}_value = kernel(OPS["{op.name}"].value)')
+            lines.append(f'{op.name}_value = rule(OPS["{op.name}"].value)')
         for k, rule in enumerate(op.partials):
-            lines.append(f'{op.name}_{rule.__name__} = kernel(OPS["{op.name}"].partials[{k}])')
+            lines.append(f'{op.name}_{rule.__name__} = rule(OPS["{op.name}"].partials[{k}])')
     return "\n".join(lines) + "\n"
 
 

@@ -63,3 +63,17 @@ def test_unwritable_cache_falls_back_without_crashing():
     assert result.returncode == 0, result.stderr
     assert float(result.stdout) == pytest.approx(3 * 2.718281828459045**2)
     assert result.stderr.count("cannot write a kernel cache") == 1
+
+
+@pytest.mark.skipif(JIT_DISABLED, reason="no compilation with NUMBA_DISABLE_JIT=1")
+def test_compilation_count_is_the_same_from_a_cold_and_a_warm_cache(tmp_path):
+    """The CI gate compares this count exactly, so it must not depend on
+    whether numba's cache was cold (rules compiled) or warm (loaded)."""
+    code = """
+        import tapegrad as tg, tapegrad._jit as jit
+        x = tg.Value(1.5)
+        (tg.exp(x) * x + x ** 2 - 1 / x).backward()
+        print(jit.compilations())
+        """
+    counts = [run_python(code, NUMBA_CACHE_DIR=str(tmp_path)).stdout.strip() for _ in range(2)]
+    assert counts[0] == counts[1] == "1"
