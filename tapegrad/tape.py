@@ -93,7 +93,7 @@ class Recording:
     def _grow(self):
         if self.dead is not None:
             raise StaleValueError(self.dead)
-        cap = 2 * self.cap
+        cap = max(2 * self.cap, 16)
         grown = []
         for name in _COLUMNS:
             old = getattr(self, name)

@@ -188,3 +188,14 @@ def test_training_loop_memory_is_flat(reuse):
 
 def test_training_loop_converges():
     assert run_training_loop(300, reuse=True) < 1e-3
+
+
+@pytest.mark.parametrize("capacity", [0, 1, 3])
+def test_any_initial_capacity_grows(capacity):
+    x = Value(2.0)
+    with tg.Tape(capacity=capacity) as tape:
+        y = x
+        for _ in range(100):
+            y = y * 1.01
+    y.backward()
+    assert len(tape) == 101 and x.grad == pytest.approx(1.01**100)
