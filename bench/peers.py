@@ -76,6 +76,16 @@ def _first_call(name, value_and_grad, x):
     return value_and_grad
 
 
+def _as_numpy(value_and_grad_of_tool):
+    """A tool's ``value_and_grad`` returning a float and a float64 array."""
+
+    def value_and_grad(x):
+        value, grad = value_and_grad_of_tool(x)
+        return float(value), np.asarray(grad, dtype=np.float64)
+
+    return value_and_grad
+
+
 class Peer(Engine):
     """An engine whose tool is the module ``module`` (also its
     distribution's name)."""
@@ -285,14 +295,6 @@ class _Jax(Peer):
         function = workload.function
         return lambda arr: function(list(jnp.unstack(arr)), m)
 
-    @staticmethod
-    def _wrap(vg):
-        def value_and_grad(x):
-            value, grad = vg(x)
-            return float(value), np.asarray(grad, dtype=np.float64)
-
-        return value_and_grad
-
 
 class Jax(_Jax):
     """JAX eager: ``jax.value_and_grad`` without jit on the scalar form;
@@ -305,7 +307,7 @@ class Jax(_Jax):
 
     def _build(self, workload, x):
         jax = self._jax()
-        return self._wrap(jax.value_and_grad(self._scalar_function(workload)))
+        return _as_numpy(jax.value_and_grad(self._scalar_function(workload)))
 
 
 class JaxJit(_Jax):
@@ -320,7 +322,7 @@ class JaxJit(_Jax):
 
     def _build(self, workload, x):
         jax = self._jax()
-        return self._wrap(jax.jit(jax.value_and_grad(self._scalar_function(workload))))
+        return _as_numpy(jax.jit(jax.value_and_grad(self._scalar_function(workload))))
 
 
 class JaxJitVector(_Jax):
@@ -335,7 +337,7 @@ class JaxJitVector(_Jax):
 
         xp = _ArrayNamespace(jnp, relu=lambda v: jnp.maximum(v, 0.0))
         vectorized = workload.vectorized
-        return self._wrap(jax.jit(jax.value_and_grad(lambda arr: vectorized(arr, xp))))
+        return _as_numpy(jax.jit(jax.value_and_grad(lambda arr: vectorized(arr, xp))))
 
 
 class Autograd(Peer):
@@ -353,13 +355,7 @@ class Autograd(Peer):
 
         m = _namespace(anp, relu=lambda v: anp.maximum(v, 0.0))
         function, n = workload.function, len(x)
-        vg = autograd.value_and_grad(lambda arr: function([arr[i] for i in range(n)], m))
-
-        def value_and_grad(x):
-            value, grad = vg(x)
-            return float(value), np.asarray(grad, dtype=np.float64)
-
-        return value_and_grad
+        return _as_numpy(autograd.value_and_grad(lambda arr: function([arr[i] for i in range(n)], m)))
 
 
 class Casadi(Peer):

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import tapegrad as tg
-from conftest import FD_RTOL, PEER_RTOL, SWEEP_RTOL, assert_close, requires_torch
+from conftest import (FD_RTOL, PEER_RTOL, SWEEP_RTOL, assert_close, central_difference,
+                      requires_torch)
 from tapegrad import reference
 
 
@@ -58,11 +59,16 @@ def tapegrad_gradient(program, point):
 SEEDS = range(12)
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_random_program_matches_reference_and_finite_differences(seed):
+def seeded_case(seed):
+    """A random program and a point to differentiate it at."""
     rng = np.random.default_rng(seed)
     program = random_program(rng)
-    point = rng.uniform(-1.5, 1.5, 4).tolist()
+    return program, rng.uniform(-1.5, 1.5, 4).tolist()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_random_program_matches_reference_and_finite_differences(seed):
+    program, point = seeded_case(seed)
     out, grads, tape = tapegrad_gradient(program, point)
     cols = {name: getattr(tape, name) for name in ("op", "arg0", "arg1", "const", "val")}
     reference.check(cols)
@@ -75,12 +81,8 @@ def test_random_program_matches_reference_and_finite_differences(seed):
     def f(*xs):
         return run_program(program, list(xs), tg)  # floats: tg functions take them too
 
-    h = 1e-6
     for k in range(len(point)):
-        up, down = list(point), list(point)
-        up[k] += h
-        down[k] -= h
-        fd = (f(*up) - f(*down)) / (2 * h)
+        fd = central_difference(f, point, k)
         assert_close(grads[k], fd, 100 * FD_RTOL, 1e-6, f"input {k}")
 
 
@@ -89,9 +91,7 @@ def test_random_program_matches_reference_and_finite_differences(seed):
 def test_random_program_matches_pytorch(seed):
     import torch
 
-    rng = np.random.default_rng(seed)
-    program = random_program(rng)
-    point = rng.uniform(-1.5, 1.5, 4).tolist()
+    program, point = seeded_case(seed)
     out, grads, _ = tapegrad_gradient(program, point)
     leaves = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in point]
     torch_out = run_program(program, leaves, torch)
