@@ -12,42 +12,95 @@ from tapegrad.ops import OPS
 add_value = rule(OPS["add"].value)
 add_d_x = rule(OPS["add"].partials[0])
 add_d_y = rule(OPS["add"].partials[1])
+add_d_xx = rule(OPS["add"].second[0])
+add_d_xy = rule(OPS["add"].second[1])
+add_d_yy = rule(OPS["add"].second[2])
 sub_value = rule(OPS["sub"].value)
 sub_d_x = rule(OPS["sub"].partials[0])
 sub_d_y = rule(OPS["sub"].partials[1])
+sub_d_xx = rule(OPS["sub"].second[0])
+sub_d_xy = rule(OPS["sub"].second[1])
+sub_d_yy = rule(OPS["sub"].second[2])
 mul_value = rule(OPS["mul"].value)
 mul_d_x = rule(OPS["mul"].partials[0])
 mul_d_y = rule(OPS["mul"].partials[1])
+mul_d_xx = rule(OPS["mul"].second[0])
+mul_d_xy = rule(OPS["mul"].second[1])
+mul_d_yy = rule(OPS["mul"].second[2])
 div_value = rule(OPS["div"].value)
 div_d_x = rule(OPS["div"].partials[0])
 div_d_y = rule(OPS["div"].partials[1])
+div_d_xx = rule(OPS["div"].second[0])
+div_d_xy = rule(OPS["div"].second[1])
+div_d_yy = rule(OPS["div"].second[2])
 pow_value = rule(OPS["pow"].value)
 pow_d_x = rule(OPS["pow"].partials[0])
 pow_d_y = rule(OPS["pow"].partials[1])
+pow_d_xx = rule(OPS["pow"].second[0])
+pow_d_xy = rule(OPS["pow"].second[1])
+pow_d_yy = rule(OPS["pow"].second[2])
 lt_value = rule(OPS["lt"].value)
 le_value = rule(OPS["le"].value)
 neg_value = rule(OPS["neg"].value)
 neg_d_x = rule(OPS["neg"].partials[0])
+neg_d_xx = rule(OPS["neg"].second[0])
 square_value = rule(OPS["square"].value)
 square_d_x = rule(OPS["square"].partials[0])
+square_d_xx = rule(OPS["square"].second[0])
 exp_value = rule(OPS["exp"].value)
 exp_d_x = rule(OPS["exp"].partials[0])
+exp_d_xx = rule(OPS["exp"].second[0])
 log_value = rule(OPS["log"].value)
 log_d_x = rule(OPS["log"].partials[0])
+log_d_xx = rule(OPS["log"].second[0])
 tanh_value = rule(OPS["tanh"].value)
 tanh_d_x = rule(OPS["tanh"].partials[0])
+tanh_d_xx = rule(OPS["tanh"].second[0])
 sigmoid_value = rule(OPS["sigmoid"].value)
 sigmoid_d_x = rule(OPS["sigmoid"].partials[0])
+sigmoid_d_xx = rule(OPS["sigmoid"].second[0])
 sin_value = rule(OPS["sin"].value)
 sin_d_x = rule(OPS["sin"].partials[0])
+sin_d_xx = rule(OPS["sin"].second[0])
 cos_value = rule(OPS["cos"].value)
 cos_d_x = rule(OPS["cos"].partials[0])
+cos_d_xx = rule(OPS["cos"].second[0])
 sqrt_value = rule(OPS["sqrt"].value)
 sqrt_d_x = rule(OPS["sqrt"].partials[0])
+sqrt_d_xx = rule(OPS["sqrt"].second[0])
 abs_value = rule(OPS["abs"].value)
 abs_d_x = rule(OPS["abs"].partials[0])
+abs_d_xx = rule(OPS["abs"].second[0])
 relu_value = rule(OPS["relu"].value)
 relu_d_x = rule(OPS["relu"].partials[0])
+relu_d_xx = rule(OPS["relu"].second[0])
+eq_value = rule(OPS["eq"].value)
+ne_value = rule(OPS["ne"].value)
+branch_value = rule(OPS["branch"].value)
+maximum_value = rule(OPS["maximum"].value)
+maximum_d_x = rule(OPS["maximum"].partials[0])
+maximum_d_y = rule(OPS["maximum"].partials[1])
+maximum_d_xx = rule(OPS["maximum"].second[0])
+maximum_d_xy = rule(OPS["maximum"].second[1])
+maximum_d_yy = rule(OPS["maximum"].second[2])
+minimum_value = rule(OPS["minimum"].value)
+minimum_d_x = rule(OPS["minimum"].partials[0])
+minimum_d_y = rule(OPS["minimum"].partials[1])
+minimum_d_xx = rule(OPS["minimum"].second[0])
+minimum_d_xy = rule(OPS["minimum"].second[1])
+minimum_d_yy = rule(OPS["minimum"].second[2])
+keep_if_value = rule(OPS["keep_if"].value)
+keep_if_d_x = rule(OPS["keep_if"].partials[0])
+keep_if_d_y = rule(OPS["keep_if"].partials[1])
+keep_if_d_xx = rule(OPS["keep_if"].second[0])
+keep_if_d_xy = rule(OPS["keep_if"].second[1])
+keep_if_d_yy = rule(OPS["keep_if"].second[2])
+keep_unless_value = rule(OPS["keep_unless"].value)
+keep_unless_d_x = rule(OPS["keep_unless"].partials[0])
+keep_unless_d_y = rule(OPS["keep_unless"].partials[1])
+keep_unless_d_xx = rule(OPS["keep_unless"].second[0])
+keep_unless_d_xy = rule(OPS["keep_unless"].second[1])
+keep_unless_d_yy = rule(OPS["keep_unless"].second[2])
 
 
 @kernel
@@ -131,13 +184,41 @@ def reverse(op, arg0, arg1, const, val, adj, last):
         elif code == 18:  # relu
             x = val[a0]
             adj[a0] += g * relu_d_x(x, out)
+        elif code == 22:  # maximum
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * maximum_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * maximum_d_y(x, y, out)
+        elif code == 23:  # minimum
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * minimum_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * minimum_d_y(x, y, out)
+        elif code == 24:  # keep_if
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * keep_if_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * keep_if_d_y(x, y, out)
+        elif code == 25:  # keep_unless
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * keep_unless_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * keep_unless_d_y(x, y, out)
 
 
 @kernel
 def forward(op, arg0, arg1, const, val, inputs, n):
     """Replay records ``0..n-1`` at new ``inputs``, overwriting ``val``.
 
-    Returns the index of the first guard (recorded comparison) whose
+    Returns the index of the first guard (a recorded ``if``) whose
     outcome differs from the recorded one, or -1 when all agree."""
     first_changed = -1
     for i in range(n):
@@ -169,17 +250,11 @@ def forward(op, arg0, arg1, const, val, inputs, n):
         elif code == 6:  # lt
             x = val[a0] if a0 >= 0 else const[i]
             y = val[a1] if a1 >= 0 else const[i]
-            outcome = lt_value(x, y)
-            if outcome != val[i] and first_changed < 0:
-                first_changed = i
-            val[i] = outcome
+            val[i] = lt_value(x, y)
         elif code == 7:  # le
             x = val[a0] if a0 >= 0 else const[i]
             y = val[a1] if a1 >= 0 else const[i]
-            outcome = le_value(x, y)
-            if outcome != val[i] and first_changed < 0:
-                first_changed = i
-            val[i] = outcome
+            val[i] = le_value(x, y)
         elif code == 8:  # neg
             x = val[a0]
             val[i] = neg_value(x)
@@ -213,4 +288,601 @@ def forward(op, arg0, arg1, const, val, inputs, n):
         elif code == 18:  # relu
             x = val[a0]
             val[i] = relu_value(x)
+        elif code == 19:  # eq
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = eq_value(x, y)
+        elif code == 20:  # ne
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = ne_value(x, y)
+        elif code == 21:  # branch
+            x = val[a0]
+            outcome = branch_value(x)
+            if outcome != val[i] and first_changed < 0:
+                first_changed = i
+            val[i] = outcome
+        elif code == 22:  # maximum
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = maximum_value(x, y)
+        elif code == 23:  # minimum
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = minimum_value(x, y)
+        elif code == 24:  # keep_if
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = keep_if_value(x, y)
+        elif code == 25:  # keep_unless
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = keep_unless_value(x, y)
     return first_changed
+
+
+@kernel
+def tangent(op, arg0, arg1, const, val, tan, seed, n):
+    """Forward-mode sweep over records ``0..n-1`` (values already in
+    ``val``): ``tan[i]`` becomes d(record i)/dt along the input direction
+    ``seed`` (input k moves at rate ``seed[k]``)."""
+    for i in range(n):
+        code = op[i]
+        a0 = arg0[i]
+        a1 = arg1[i]
+        if code == 0:  # input
+            tan[i] = seed[a0]
+            continue
+        if code == 1:  # add
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += add_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += add_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 2:  # sub
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += sub_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += sub_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 3:  # mul
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += mul_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += mul_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 4:  # div
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += div_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += div_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 5:  # pow
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += pow_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += pow_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 8:  # neg
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += neg_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 9:  # square
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += square_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 10:  # exp
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += exp_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 11:  # log
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += log_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 12:  # tanh
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += tanh_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 13:  # sigmoid
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += sigmoid_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 14:  # sin
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += sin_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 15:  # cos
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += cos_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 16:  # sqrt
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += sqrt_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 17:  # abs
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += abs_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 18:  # relu
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += relu_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 22:  # maximum
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += maximum_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += maximum_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 23:  # minimum
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += minimum_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += minimum_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 24:  # keep_if
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += keep_if_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += keep_if_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 25:  # keep_unless
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += keep_unless_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += keep_unless_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        else:  # conditions and guards: piecewise constant
+            tan[i] = 0.0
+
+
+@kernel
+def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
+    """Forward over reverse: the reverse sweep from record ``last`` and,
+    alongside, each adjoint's tangent along the direction that filled
+    ``tan`` (see ``tangent``).  ``adj`` and ``adj_tan`` arrive seeded;
+    at an input record ``adj_tan`` leaves holding a Hessian-vector
+    product."""
+    for i in range(last, -1, -1):
+        g = adj[i]
+        gt = adj_tan[i]
+        if g == 0.0 and gt == 0.0:
+            continue
+        code = op[i]
+        a0 = arg0[i]
+        a1 = arg1[i]
+        out = val[i]
+        t0 = tan[a0] if a0 >= 0 else 0.0
+        t1 = tan[a1] if a1 >= 0 else 0.0
+        if code == 1:  # add
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = add_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += add_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += add_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = add_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += add_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += add_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 2:  # sub
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = sub_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += sub_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += sub_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = sub_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += sub_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += sub_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 3:  # mul
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = mul_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += mul_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += mul_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = mul_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += mul_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += mul_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 4:  # div
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = div_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += div_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += div_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = div_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += div_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += div_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 5:  # pow
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = pow_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += pow_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += pow_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = pow_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += pow_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += pow_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 8:  # neg
+            x = val[a0]
+            p = neg_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += neg_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 9:  # square
+            x = val[a0]
+            p = square_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += square_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 10:  # exp
+            x = val[a0]
+            p = exp_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += exp_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 11:  # log
+            x = val[a0]
+            p = log_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += log_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 12:  # tanh
+            x = val[a0]
+            p = tanh_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += tanh_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 13:  # sigmoid
+            x = val[a0]
+            p = sigmoid_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += sigmoid_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 14:  # sin
+            x = val[a0]
+            p = sin_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += sin_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 15:  # cos
+            x = val[a0]
+            p = cos_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += cos_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 16:  # sqrt
+            x = val[a0]
+            p = sqrt_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += sqrt_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 17:  # abs
+            x = val[a0]
+            p = abs_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += abs_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 18:  # relu
+            x = val[a0]
+            p = relu_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += relu_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 22:  # maximum
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = maximum_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += maximum_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += maximum_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = maximum_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += maximum_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += maximum_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 23:  # minimum
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = minimum_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += minimum_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += minimum_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = minimum_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += minimum_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += minimum_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 24:  # keep_if
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = keep_if_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += keep_if_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += keep_if_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = keep_if_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += keep_if_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += keep_if_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 25:  # keep_unless
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = keep_unless_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += keep_unless_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += keep_unless_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = keep_unless_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += keep_unless_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += keep_unless_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p

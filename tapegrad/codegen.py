@@ -19,7 +19,7 @@ here.
 import pathlib
 import sys
 
-from tapegrad.ops import OPS
+from tapegrad.ops import OPS, SECOND_OF
 
 TARGET = pathlib.Path(__file__).with_name("_sweeps.py")
 
@@ -44,8 +44,9 @@ def _rule_names():
     for op in OPS.values():
         if op.value is not None:
             lines.append(f'{op.name}_value = rule(OPS["{op.name}"].value)')
-        for k, rule in enumerate(op.partials):
-            lines.append(f'{op.name}_{rule.__name__} = rule(OPS["{op.name}"].partials[{k}])')
+        for group in ("partials", "second"):
+            for k, rule in enumerate(getattr(op, group)):
+                lines.append(f'{op.name}_{rule.__name__} = rule(OPS["{op.name}"].{group}[{k}])')
     return "\n".join(lines) + "\n"
 
 
@@ -115,7 +116,7 @@ def _forward_body(op, indent):
         return [f"{pad}val[i] = inputs[arg0[i]]"]
     lines = _operands(op, indent)
     value = f"{op.name}_value({_args(op)})"
-    if op.differentiable:
+    if not op.guard:
         lines.append(f"{pad}val[i] = {value}")
     else:
         lines += [
@@ -133,7 +134,7 @@ def _forward():
         "def forward(op, arg0, arg1, const, val, inputs, n):",
         '    """Replay records ``0..n-1`` at new ``inputs``, overwriting ``val``.',
         "",
-        "    Returns the index of the first guard (recorded comparison) whose",
+        "    Returns the index of the first guard (a recorded ``if``) whose",
         '    outcome differs from the recorded one, or -1 when all agree."""',
         "    first_changed = -1",
         "    for i in range(n):",
@@ -146,9 +147,95 @@ def _forward():
     return "\n".join(lines) + "\n"
 
 
+def _call(op, rule):
+    return f"{op.name}_{rule.__name__}({_args(op)}, out)"
+
+
+def _tangent_body(op, indent):
+    """``tan[i]``: the partials times the arguments' tangents; a zero tangent
+    contributes nothing (not 0 * inf)."""
+    pad = " " * indent
+    lines = _operands(op, indent) + [f"{pad}out = val[i]", f"{pad}t = 0.0"]
+    for k, rule in enumerate(op.partials):
+        a = f"a{k}"
+        test = f"{a} >= 0 and tan[{a}] != 0.0" if op.arity == 2 else f"tan[{a}] != 0.0"
+        lines += [f"{pad}if {test}:", f"{pad}    t += {_call(op, rule)} * tan[{a}]"]
+    lines.append(f"{pad}tan[i] = t")
+    return lines
+
+
+def _tangent():
+    ops = [op for op in OPS.values() if op.differentiable]
+    lines = [
+        "@kernel",
+        "def tangent(op, arg0, arg1, const, val, tan, seed, n):",
+        '    """Forward-mode sweep over records ``0..n-1`` (values already in',
+        "    ``val``): ``tan[i]`` becomes d(record i)/dt along the input direction",
+        '    ``seed`` (input k moves at rate ``seed[k]``)."""',
+        "    for i in range(n):",
+        "        code = op[i]",
+        "        a0 = arg0[i]",
+        "        a1 = arg1[i]",
+        f"        if code == {OPS['input'].code}:  # input",
+        "            tan[i] = seed[a0]",
+        "            continue",
+    ]
+    lines += _branches(ops, _tangent_body)
+    lines += ["        else:  # conditions and guards: piecewise constant", "            tan[i] = 0.0"]
+    return "\n".join(lines) + "\n"
+
+
+
+
+def _reverse_tangent_body(op, indent):
+    """Adjoints as in ``reverse``, and their tangents: d(adj[a]) = gt * p +
+    g * (second partials times the arguments' tangents)."""
+    pad = " " * indent
+    lines = _operands(op, indent)
+    for k, rule in enumerate(op.partials):
+        a = f"a{k}"
+        body = [f"p = {_call(op, rule)}", "h = 0.0"]
+        for s, arg in SECOND_OF[op.arity][k]:
+            body += [f"if t{arg} != 0.0:", f"    h += {_call(op, op.second[s])} * t{arg}"]
+        body += ["if g != 0.0:", f"    adj[{a}] += g * p", f"    adj_tan[{a}] += g * h",
+                 "if gt != 0.0:", f"    adj_tan[{a}] += gt * p"]
+        if op.arity == 1:
+            lines += [pad + line for line in body]
+        else:
+            lines += [f"{pad}if {a} >= 0:"] + [pad + "    " + line for line in body]
+    return lines
+
+
+def _reverse_tangent():
+    ops = [op for op in OPS.values() if op.differentiable]
+    lines = [
+        "@kernel",
+        "def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):",
+        '    """Forward over reverse: the reverse sweep from record ``last`` and,',
+        "    alongside, each adjoint's tangent along the direction that filled",
+        "    ``tan`` (see ``tangent``).  ``adj`` and ``adj_tan`` arrive seeded;",
+        "    at an input record ``adj_tan`` leaves holding a Hessian-vector",
+        '    product."""',
+        "    for i in range(last, -1, -1):",
+        "        g = adj[i]",
+        "        gt = adj_tan[i]",
+        "        if g == 0.0 and gt == 0.0:",
+        "            continue",
+        "        code = op[i]",
+        "        a0 = arg0[i]",
+        "        a1 = arg1[i]",
+        "        out = val[i]",
+        "        t0 = tan[a0] if a0 >= 0 else 0.0",
+        "        t1 = tan[a1] if a1 >= 0 else 0.0",
+    ]
+    lines += _branches(ops, _reverse_tangent_body)
+    return "\n".join(lines) + "\n"
+
+
 def generate():
     """The full source of ``tapegrad/_sweeps.py``."""
-    return "\n\n".join([_HEADER + _rule_names(), _reverse(), _forward()])
+    sweeps = [_reverse(), _forward(), _tangent(), _reverse_tangent()]
+    return "\n\n".join([_HEADER + _rule_names(), *sweeps])
 
 
 def main(argv=None):

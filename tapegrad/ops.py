@@ -24,8 +24,8 @@ raise instead of returning NumPy's inf or nan.
 
 >>> OPS["mul"].value(3.0, 4.0), OPS["mul"].partials[1](3.0, 4.0, 12.0)
 (12.0, 3.0)
->>> [op.name for op in OPS.values() if op.arity == 2]
-['add', 'sub', 'mul', 'div', 'pow', 'lt', 'le']
+>>> [op.name for op in OPS.values() if op.guard]
+['branch']
 """
 
 import math
@@ -54,6 +54,7 @@ class Op:
     partials: Tuple[Callable, ...]  # (d_x,) or (d_x, d_y)
     second: Tuple[Callable, ...]  # (d_xx,) or (d_xx, d_xy, d_yy)
     domain: Tuple[Tuple[float, float], ...]
+    guard: bool  # checked by a replay: a changed outcome means another branch
 
     @property
     def differentiable(self):
@@ -63,6 +64,10 @@ class Op:
 OPS = {}
 _FIRST = {1: ("d_x",), 2: ("d_x", "d_y")}
 _SECOND = {1: ("d_xx",), 2: ("d_xx", "d_xy", "d_yy")}
+#: For the first partial of argument k, the second partials of it as
+#: ``(index into Op.second, argument it multiplies)`` pairs, by arity:
+#: d/dt of d_x is d_xx * tan_x + d_xy * tan_y.
+SECOND_OF = {1: {0: ((0, 0),)}, 2: {0: ((0, 0), (1, 1)), 1: ((1, 0), (2, 1))}}
 
 
 def declare(block):
@@ -73,9 +78,9 @@ def declare(block):
     """
     body = vars(block)
     arity = body["arity"]
-    guard = body.get("guard", False)
-    first = () if arity == 0 or guard else tuple(body[n] for n in _FIRST[arity])
-    second = () if arity == 0 or guard else tuple(body[n] for n in _SECOND[arity])
+    differentiable = "d_x" in body  # conditions and guards declare no partials
+    first = tuple(body[n] for n in _FIRST[arity]) if differentiable else ()
+    second = tuple(body[n] for n in _SECOND[arity]) if differentiable else ()
     op = Op(
         name=block.__name__,
         code=len(OPS),
@@ -85,6 +90,7 @@ def declare(block):
         partials=first,
         second=second,
         domain=body.get("domain", ()),
+        guard=body.get("guard", False),
     )
     assert op.name not in OPS, op.name
     OPS[op.name] = op
@@ -238,16 +244,16 @@ class pow:
         return 0.0 if x == 0.0 and y >= 0.0 else out * _log(x) * _log(x)
 
 
-# --- guards: comparisons kept on the tape so a replay can check them ----
-# ``a > b`` is recorded as ``b < a`` and ``a >= b`` as ``b <= a``.
+# --- conditions: comparisons are data on the tape (1.0 or 0.0) ---------
+# ``a > b`` is recorded as ``b < a`` and ``a >= b`` as ``b <= a``.  They have
+# no derivative.  Only ``branch`` (what ``if v:`` records) is a guard.
 
 
 @declare
 class lt:
-    """x < y, recorded as 1.0 or 0.0; no derivative"""
+    """x < y, as 1.0 or 0.0; no derivative"""
 
     arity = 2
-    guard = True
     domain = ((-3.0, 3.0), (-3.0, 3.0))
 
     def value(x, y):
@@ -256,10 +262,9 @@ class lt:
 
 @declare
 class le:
-    """x <= y, recorded as 1.0 or 0.0; no derivative"""
+    """x <= y, as 1.0 or 0.0; no derivative"""
 
     arity = 2
-    guard = True
     domain = ((-3.0, 3.0), (-3.0, 3.0))
 
     def value(x, y):
@@ -462,4 +467,161 @@ class relu:
         return 1.0 if x > 0.0 else 0.0
 
     def d_xx(x, out):
+        return 0.0
+
+
+# --- added after the first release: codes follow on ---------------------
+
+
+@declare
+class eq:
+    """x == y, as 1.0 or 0.0; no derivative"""
+
+    arity = 2
+    domain = ((-3.0, 3.0), (-3.0, 3.0))
+
+    def value(x, y):
+        return 1.0 if x == y else 0.0
+
+
+@declare
+class ne:
+    """x != y, as 1.0 or 0.0; no derivative"""
+
+    arity = 2
+    domain = ((-3.0, 3.0), (-3.0, 3.0))
+
+    def value(x, y):
+        return 1.0 if x != y else 0.0
+
+
+@declare
+class branch:
+    """the truth of x (``if v:``), as 1.0 or 0.0: the tape's guard
+
+    A replay recomputes it; when the outcome differs from the recorded one,
+    the recorded branch of the program no longer applies (nan is true, as
+    ``bool(float("nan"))`` is).
+    """
+
+    arity = 1
+    guard = True
+    domain = ((-3.0, 3.0),)
+
+    def value(x):
+        return 0.0 if x == 0.0 else 1.0
+
+
+@declare
+class maximum:
+    """the larger of x and y; nan if either is nan, as ``np.maximum``
+
+    NOTE: at a tie each argument gets half the slope, as in PyTorch.
+    """
+
+    arity = 2
+    domain = ((-3.0, 3.0), (-3.0, 3.0))
+
+    def value(x, y):
+        return x if x >= y or x != x else y
+
+    def d_x(x, y, out):
+        return 1.0 if x > y else (0.5 if x == y else 0.0)
+
+    def d_y(x, y, out):
+        return 1.0 if y > x else (0.5 if x == y else 0.0)
+
+    def d_xx(x, y, out):
+        return 0.0
+
+    def d_xy(x, y, out):
+        return 0.0
+
+    def d_yy(x, y, out):
+        return 0.0
+
+
+@declare
+class minimum:
+    """the smaller of x and y; nan if either is nan, as ``np.minimum``
+
+    NOTE: at a tie each argument gets half the slope, as in PyTorch.
+    """
+
+    arity = 2
+    domain = ((-3.0, 3.0), (-3.0, 3.0))
+
+    def value(x, y):
+        return x if x <= y or x != x else y
+
+    def d_x(x, y, out):
+        return 1.0 if x < y else (0.5 if x == y else 0.0)
+
+    def d_y(x, y, out):
+        return 1.0 if y < x else (0.5 if x == y else 0.0)
+
+    def d_xx(x, y, out):
+        return 0.0
+
+    def d_xy(x, y, out):
+        return 0.0
+
+    def d_yy(x, y, out):
+        return 0.0
+
+
+# ``where(c, a, b)`` records ``keep_if(c, a) + keep_unless(c, b)``: the
+# condition stays on the tape, so a replay selects anew, and the branch not
+# taken contributes an exact 0.0 (never its inf or nan).
+
+
+@declare
+class keep_if:
+    """y where x is true (nonzero), else 0.0; no slope in x"""
+
+    arity = 2
+    domain = ((0.5, 3.0), (-3.0, 3.0))
+
+    def value(x, y):
+        return 0.0 if x == 0.0 else y
+
+    def d_x(x, y, out):
+        return 0.0
+
+    def d_y(x, y, out):
+        return 0.0 if x == 0.0 else 1.0
+
+    def d_xx(x, y, out):
+        return 0.0
+
+    def d_xy(x, y, out):
+        return 0.0
+
+    def d_yy(x, y, out):
+        return 0.0
+
+
+@declare
+class keep_unless:
+    """y where x is false (zero), else 0.0; no slope in x"""
+
+    arity = 2
+    domain = ((-3.0, -0.5), (-3.0, 3.0))
+
+    def value(x, y):
+        return y if x == 0.0 else 0.0
+
+    def d_x(x, y, out):
+        return 0.0
+
+    def d_y(x, y, out):
+        return 1.0 if x == 0.0 else 0.0
+
+    def d_xx(x, y, out):
+        return 0.0
+
+    def d_xy(x, y, out):
+        return 0.0
+
+    def d_yy(x, y, out):
         return 0.0

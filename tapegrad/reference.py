@@ -14,9 +14,13 @@ against finite differences).  :func:`check` states the tape's invariants.
 ([5.0, 15.0, 14.0], -1)
 >>> reverse(cols, last=2)
 [3.0, 1.0, 1.0]
+>>> tangent(cols, [0.5])
+[0.5, 1.5, 1.5]
+>>> reverse_tangent(cols, [0.5], last=2)   # (adjoints, their tangents)
+([3.0, 1.0, 1.0], [0.0, 0.0, 0.0])
 """
 
-from tapegrad.ops import OPS
+from tapegrad.ops import OPS, SECOND_OF
 
 _BY_CODE = {op.code: op for op in OPS.values()}
 _INPUT = OPS["input"].code
@@ -63,7 +67,7 @@ def forward(cols, inputs):
             continue
         _, xs = _operands(cols, val, i, spec)
         value = spec.value(*xs)
-        if not spec.differentiable and value != cols["val"][i] and first_changed < 0:
+        if spec.guard and value != cols["val"][i] and first_changed < 0:
             first_changed = i
         val.append(value)
     return val, first_changed
@@ -83,3 +87,51 @@ def reverse(cols, last, seed=1.0):
             if a >= 0:
                 adj[a] += adj[i] * partial(*xs, val[i])
     return adj
+
+
+def tangent(cols, seed):
+    """Tangents d(record i)/dt along the input direction ``seed``, as a list."""
+    val, tan = cols["val"], []
+    for i in range(len(cols["op"])):
+        spec = _BY_CODE[int(cols["op"][i])]
+        if spec.arity == 0:
+            tan.append(float(seed[int(cols["arg0"][i])]))
+            continue
+        args, xs = _operands(cols, val, i, spec)
+        t = 0.0
+        for a, partial in zip(args, spec.partials):
+            if a >= 0 and tan[a] != 0.0:
+                t += partial(*xs, float(val[i])) * tan[a]
+        tan.append(t)
+    return tan
+
+
+
+
+def reverse_tangent(cols, seed, last, adj_seed=1.0):
+    """Forward over reverse from record ``last``: ``(adj, adj_tan)``, the
+    adjoints and their tangents along the input direction ``seed``; at the
+    input records ``adj_tan`` is the Hessian-vector product."""
+    val = [float(v) for v in cols["val"][: last + 1]]
+    tan = tangent({k: c[: last + 1] for k, c in cols.items()}, seed)
+    adj, adj_tan = [0.0] * (last + 1), [0.0] * (last + 1)
+    adj[last] = adj_seed
+    for i in range(last, -1, -1):
+        spec = _BY_CODE[int(cols["op"][i])]
+        g, gt = adj[i], adj_tan[i]
+        if (g == 0.0 and gt == 0.0) or not spec.differentiable:
+            continue
+        args, xs = _operands(cols, val, i, spec)
+        ts = [tan[a] if a >= 0 else 0.0 for a in args]
+        for k, (a, partial) in enumerate(zip(args, spec.partials)):
+            if a < 0:
+                continue
+            p = partial(*xs, val[i])
+            h = sum(spec.second[s](*xs, val[i]) * ts[j]
+                    for s, j in SECOND_OF[spec.arity][k] if ts[j] != 0.0)
+            if g != 0.0:
+                adj[a] += g * p
+                adj_tan[a] += g * h
+            if gt != 0.0:
+                adj_tan[a] += gt * p
+    return adj, adj_tan

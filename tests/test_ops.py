@@ -126,11 +126,68 @@ def test_reverse_sweep_matches_reference_and_finite_differences(op, const_slot, 
 
 
 def test_guard_replay_reports_the_first_changed_outcome():
-    lt = OPS["lt"]
-    rec, _ = single_op_recording(lt, (1.0, 2.0))  # recorded: 1 < 2 is true
+    rec, _ = single_op_recording(OPS["lt"], (1.0, 2.0))  # recorded: 1 < 2 is true
+    rec.push(OPS["branch"].code, 2, -1, 0.0, 1.0)  # `if x < y:`
     assert compiled_forward(rec, [1.0, 2.0])[1] == -1
-    assert compiled_forward(rec, [3.0, 2.0])[1] == 2
-    assert reference.forward(rec.columns(), [3.0, 2.0])[1] == 2
+    assert compiled_forward(rec, [3.0, 2.0])[1] == 3  # the branch, not the condition
+    assert reference.forward(rec.columns(), [3.0, 2.0])[1] == 3
+
+
+def test_only_branch_is_a_guard():
+    assert [op.name for op in OPS.values() if op.guard] == ["branch"]
+    assert all(not op.differentiable for op in OPS.values() if op.guard)
+
+
+def compiled_tangent(rec, seed):
+    cols = rec.columns()
+    tan = np.zeros(rec.n)
+    _sweeps.tangent(*cols.values(), tan, np.asarray(seed, dtype=np.float64), rec.n)
+    return tan
+
+
+def compiled_reverse_tangent(rec, seed, last, adj_seed=1.0):
+    cols = rec.columns()
+    tan = compiled_tangent(rec, seed)
+    adj, adj_tan = np.zeros(rec.n), np.zeros(rec.n)
+    adj[last] = adj_seed
+    _sweeps.reverse_tangent(*cols.values(), tan, adj, adj_tan, last)
+    return adj, adj_tan
+
+
+@pytest.mark.parametrize("op,const_slot", CASES, ids=CASE_IDS)
+def test_tangent_sweep_matches_reference_and_finite_differences(op, const_slot, rng):
+    """Forward mode: the directional derivative along a random direction."""
+    for xs in sample(op, rng):
+        rec, inputs = single_op_recording(op, xs, const_slot)
+        seed = rng.uniform(-1.0, 1.0, len(inputs))
+        got = compiled_tangent(rec, seed)
+        assert_close(got, reference.tangent(rec.columns(), seed), SWEEP_RTOL, 0.0, op.name)
+        variable = [k for k in range(op.arity) if k != const_slot]
+        fd = sum(seed[p] * central_difference(op.value, xs, k) for p, k in enumerate(variable))
+        assert_close(got[-1], fd if op.differentiable else 0.0, FD_RTOL, FD_ATOL,
+                     f"{op.name} at {xs}")
+
+
+@pytest.mark.parametrize("op,const_slot", [c for c in CASES if c[0].differentiable],
+                         ids=[i for c, i in zip(CASES, CASE_IDS) if c[0].differentiable])
+def test_reverse_tangent_gives_hessian_vector_products(op, const_slot, rng):
+    """Forward over reverse: adjoints as the reverse sweep's, and their
+    tangents the Hessian (by differences of the partials) times the direction."""
+    for xs in sample(op, rng):
+        rec, inputs = single_op_recording(op, xs, const_slot)
+        last = rec.n - 1
+        seed = rng.uniform(-1.0, 1.0, len(inputs))
+        adj, adj_tan = compiled_reverse_tangent(rec, seed, last, adj_seed=1.5)
+        ref_adj, ref_adj_tan = reference.reverse_tangent(rec.columns(), seed, last, 1.5)
+        assert_close(adj, ref_adj, SWEEP_RTOL, 0.0, op.name)
+        assert_close(adj_tan, ref_adj_tan, SWEEP_RTOL, 0.0, op.name)
+        assert_close(adj, compiled_reverse(rec, last, seed=1.5), SWEEP_RTOL, 0.0, op.name)
+        variable = [k for k in range(op.arity) if k != const_slot]
+        for position, j in enumerate(variable):
+            first = op.partials[j]
+            slope = lambda *a: first(*a, op.value(*a))  # noqa: E731
+            hv = sum(seed[p] * central_difference(slope, xs, k) for p, k in enumerate(variable))
+            assert_close(adj_tan[position], 1.5 * hv, FD_RTOL, FD_ATOL, f"{op.name} at {xs}")
 
 
 # Known values at chosen points: (op, args) -> (value, partials).
@@ -160,6 +217,19 @@ KNOWN = {
     ("abs", (0.0,)): (0.0, (0.0,)),  # NOTE: abs'(0) = 0
     ("relu", (0.0,)): (0.0, (0.0,)),  # NOTE: relu'(0) = 0
     ("relu", (2.5,)): (2.5, (1.0,)),
+    ("eq", (2.0, 2.0)): (1.0, ()),
+    ("ne", (2.0, 2.0)): (0.0, ()),
+    ("branch", (0.0,)): (0.0, ()),
+    ("branch", (-0.5,)): (1.0, ()),
+    ("branch", (math.nan,)): (1.0, ()),  # bool(nan) is True
+    ("maximum", (1.0, 2.0)): (2.0, (0.0, 1.0)),
+    ("maximum", (2.0, 2.0)): (2.0, (0.5, 0.5)),  # NOTE: ties split, as PyTorch
+    ("minimum", (1.0, 2.0)): (1.0, (1.0, 0.0)),
+    ("minimum", (2.0, 2.0)): (2.0, (0.5, 0.5)),  # NOTE: ties split, as PyTorch
+    ("keep_if", (1.0, 3.0)): (3.0, (0.0, 1.0)),
+    ("keep_if", (0.0, math.inf)): (0.0, (0.0, 0.0)),  # the other branch: an exact 0
+    ("keep_unless", (0.0, 3.0)): (3.0, (0.0, 1.0)),
+    ("keep_unless", (1.0, math.nan)): (0.0, (0.0, 0.0)),
 }
 
 
@@ -184,6 +254,8 @@ NUMPY_DOMAIN = [
     ("div", (1.0, 0.0), np.divide), ("div", (-1.0, 0.0), np.divide), ("div", (0.0, 0.0), np.divide),
     ("pow", (-8.0, 1.0 / 3.0), np.power), ("pow", (0.0, -1.0), np.power),
     ("pow", (10.0, 400.0), np.power), ("sigmoid", (-1000.0,), None), ("relu", (math.nan,), None),
+    ("maximum", (math.nan, 1.0), np.maximum), ("maximum", (1.0, math.nan), np.maximum),
+    ("minimum", (math.nan, 1.0), np.minimum), ("minimum", (1.0, math.nan), np.minimum),
 ]
 
 
