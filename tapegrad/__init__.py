@@ -13,19 +13,25 @@ reverse.  Every op is declared once, in :mod:`tapegrad.ops`.
 """
 
 from tapegrad.debug import debug_mode, set_debug
-from tapegrad.errors import MixedTapeError, NonFiniteError, StaleValueError, TapeError
+from tapegrad.errors import (
+    BranchChanged, MixedTapeError, NonFiniteError, StaleValueError, TapeError,
+)
 from tapegrad.functions import abs, cos, exp, log, relu, sigmoid, sin, sqrt, tanh
 from tapegrad.ops import OPS
+from tapegrad.piecewise import maximum, minimum, where
+from tapegrad.record import Recorded, record
 from tapegrad.scalar import Value
-from tapegrad.tape import Tape
+from tapegrad.tape import FrozenReadWarning, Tape
 
 OPS_BY_CODE = {op.code: op for op in OPS.values()}
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Value", "Tape", "OPS", "OPS_BY_CODE",
+    "Value", "Tape", "OPS", "OPS_BY_CODE", "record", "Recorded",
     "exp", "log", "tanh", "sigmoid", "sin", "cos", "sqrt", "relu",  # and tapegrad.abs
+    "maximum", "minimum", "where",
     "debug_mode", "set_debug",
-    "TapeError", "StaleValueError", "MixedTapeError", "NonFiniteError",
+    "TapeError", "StaleValueError", "MixedTapeError", "NonFiniteError", "BranchChanged",
+    "FrozenReadWarning",
 ]

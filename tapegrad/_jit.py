@@ -7,7 +7,9 @@ options below are the whole compile configuration:
   instead of raising ``ZeroDivisionError``;
 * ``fastmath`` stays off: nan and inf must propagate exactly as NumPy's;
 * ``cache=True`` when numba can write its cache somewhere, else off with one
-  warning (a read-only install still works, it just compiles each process).
+  warning (a read-only install still works, it just compiles each process);
+* ``parallel`` only for the kernels made by :func:`parallel_kernel` (batch
+  replay over rows), never for the sweeps themselves.
 
 Kernels are compiled lazily, once per argument type signature; tape length
 and content are values, never types, so they never trigger a recompile.
@@ -77,6 +79,16 @@ def kernel(fn):
     dispatcher = rule(fn)
     if not numba.config.DISABLE_JIT:
         KERNELS.append(dispatcher)
+    return dispatcher
+
+
+def parallel_kernel(fn):
+    """:func:`kernel`, with numba's ``parallel`` on: ``prange`` loops run on
+    every core (plain ``range`` when the JIT is off)."""
+    if numba.config.DISABLE_JIT:
+        return _quiet(fn)
+    dispatcher = numba.njit(cache=_cache_usable(fn), parallel=True, **OPTIONS)(fn)
+    KERNELS.append(dispatcher)
     return dispatcher
 
 

@@ -15,3 +15,16 @@ class MixedTapeError(TapeError, ValueError):
 
 class NonFiniteError(TapeError, FloatingPointError):
     """In debug mode: a record produced a non-finite value or adjoint."""
+
+
+class BranchChanged(TapeError):
+    """A replay at a new input would take another branch of the program than
+    the one recorded (an ``if`` on a traced value came out the other way).
+
+    ``record`` is the guard's record index, ``site`` its ``(file, line)``
+    when known."""
+
+    def __init__(self, message, record=-1, site=None):
+        super().__init__(message)
+        self.record = record
+        self.site = site

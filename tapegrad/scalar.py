@@ -21,10 +21,13 @@ themselves live in :mod:`tapegrad.ops` only.
 """
 
 import numbers
+import sys
 
 from tapegrad.errors import MixedTapeError, TapeError
 from tapegrad.ops import OPS
-from tapegrad.tape import current_recording
+from tapegrad.tape import current_recording, frozen_read
+
+_BRANCH = OPS["branch"].code
 
 _new = object.__new__
 _FLOATS = (float, int)  # the common exact types, checked before numbers.Real
@@ -65,9 +68,10 @@ def _index(v, rec):
     return rec.register(v)
 
 
-def _binary(op, symbol, reflected=False, guard=False):
+def _binary(op, symbol, reflected=False, comparison=False):
     """The method recording ``op``: ``self op other`` (``other op self`` when
-    ``reflected``).  A guard returns the comparison's outcome as a bool.
+    ``reflected``).  A comparison with a non-number returns NotImplemented,
+    as Python's own comparisons do.
 
     This is the hot path of recording, so it is one function per op: find
     the recording, index both operands (a number goes in the ``const`` slot,
@@ -84,16 +88,18 @@ def _binary(op, symbol, reflected=False, guard=False):
             a1 = y._i if y._rec is rec else _index(y, rec)
             c, value = 0.0, rule(x._v, y._v)
         else:
-            c = other if other.__class__ is float else _operand(other, symbol)
+            if other.__class__ is float:
+                c = other
+            elif comparison and _number(other) is None:
+                return NotImplemented
+            else:
+                c = _operand(other, symbol)
             rec = self._rec or current_recording()
             i = self._i if self._rec is rec else _index(self, rec)
             if reflected:
                 a0, a1, value = -1, i, rule(c, self._v)
             else:
                 a0, a1, value = i, -1, rule(self._v, c)
-        if guard:
-            rec.push(code, a0, a1, c, value)
-            return value == 1.0
         out = _new(Value)
         out._rec = rec
         out._i = rec.push(code, a0, a1, c, value)
@@ -135,7 +141,7 @@ class Value:
     >>> y = (x ** 2).relu() / 2
     >>> y.backward(); x.grad
     3.0
-    >>> x < 4, x >= 4
+    >>> bool(x < 4), bool(x >= 4)   # comparisons are Values of 1.0 or 0.0
     (True, False)
     """
 
@@ -155,7 +161,11 @@ class Value:
 
     @property
     def data(self):
-        """The value (``.value`` is the same).  Settable on leaves only."""
+        """The value (``.value`` is the same).  Settable on leaves only.
+
+        Inside :func:`tapegrad.record`, the number read here is a constant
+        to every replay (it warns once per recording)."""
+        frozen_read(self)
         return self._v
 
     @data.setter
@@ -233,10 +243,31 @@ class Value:
             return self.square()
         return self._pow(other)
 
-    __lt__ = _binary(OPS["lt"], "<", guard=True)
-    __le__ = _binary(OPS["le"], "<=", guard=True)
-    __gt__ = _binary(OPS["lt"], ">", reflected=True, guard=True)  # y < x
-    __ge__ = _binary(OPS["le"], ">=", reflected=True, guard=True)
+    # Comparisons are data: a Value of 1.0 or 0.0 on the tape, so that
+    # ``where(x > 0, a, b)`` replays anew.  Branching on one (``if x > 0:``)
+    # is what records a guard, in __bool__.
+    __lt__ = _binary(OPS["lt"], "<", comparison=True)
+    __le__ = _binary(OPS["le"], "<=", comparison=True)
+    __gt__ = _binary(OPS["lt"], ">", reflected=True, comparison=True)  # y < x
+    __ge__ = _binary(OPS["le"], ">=", reflected=True, comparison=True)
+    __eq__ = _binary(OPS["eq"], "==", comparison=True)
+    __ne__ = _binary(OPS["ne"], "!=", comparison=True)
+    _maximum = _binary(OPS["maximum"], "maximum")
+    _minimum = _binary(OPS["minimum"], "minimum")
+    _keep_if = _binary(OPS["keep_if"], "where")  # cond._keep_if(a): a where cond
+    _keep_unless = _binary(OPS["keep_unless"], "where")
+
+    def __bool__(self):
+        """``if v:`` records the outcome as a guard, so that a replay at
+        another input that would take the other branch is detected."""
+        rec = self._rec or current_recording()
+        i = self._i if self._rec is rec else _index(self, rec)
+        outcome = 0.0 if self._v == 0.0 else 1.0
+        j = rec.push(_BRANCH, i, -1, 0.0, outcome)
+        if rec.sites is not None:
+            frame = sys._getframe(1)
+            rec.sites[j] = (frame.f_code.co_filename, frame.f_lineno)
+        return outcome == 1.0
 
     __neg__ = _unary(OPS["neg"])
     __abs__ = _unary(OPS["abs"])

@@ -29,6 +29,7 @@ lives exactly as long as some value recorded on it.
 
 import contextvars
 import itertools
+import warnings
 import weakref
 
 import numpy as np
@@ -51,7 +52,7 @@ class Recording:
     """
 
     __slots__ = (
-        "n", "cap", "serial", "leaves", "adj", "adj_len", "dead",
+        "n", "cap", "serial", "leaves", "adj", "adj_len", "dead", "sites", "warned",
         *_COLUMNS, *(c + "_m" for c in _COLUMNS), "__weakref__",
     )
 
@@ -65,6 +66,8 @@ class Recording:
         self.adj = None  # adjoints of the latest backward(), for .grad
         self.adj_len = 0
         self.dead = None  # why this recording can no longer be used
+        self.sites = None  # {guard record: (file, line)} while record() traces
+        self.warned = False  # whether a frozen read was warned about
         if buffers is None:
             index = np.int32 if capacity <= self.INDEX_LIMIT else np.int64
             dtypes = (np.uint8, index, index, np.float64, np.float64)
@@ -179,6 +182,29 @@ def current_recording():
         rec = Recording()
         _IMPLICIT.set(weakref.ref(rec))
     return rec
+
+
+# The recording that tapegrad.record() is tracing, if any.
+_TRACING = contextvars.ContextVar("tapegrad_tracing", default=None)
+
+
+class FrozenReadWarning(UserWarning):
+    """A number was read off a traced value: every replay will reuse it."""
+
+
+def frozen_read(value):
+    """Warn, once per recording, when ``value.data`` is read while
+    :func:`tapegrad.record` traces the recording ``value`` belongs to: the
+    number read is a constant to every replay."""
+    rec = _TRACING.get()
+    if rec is None or rec.warned:
+        return
+    if value._rec is rec or (value._rec is None and value._serial == rec.serial):
+        rec.warned = True
+        warnings.warn(
+            "reading .data of a traced value: every replay of this recording reuses "
+            "the number read now; compute with the Value itself to keep it on the tape",
+            FrozenReadWarning, stacklevel=3)
 
 
 class Tape:

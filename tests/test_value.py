@@ -90,14 +90,34 @@ def test_pow_with_value_exponent_and_general_number():
     assert w.grad == pytest.approx(0.25)
 
 
-def test_comparisons_return_bool_and_are_recorded_as_guards():
+def test_comparisons_are_values_on_the_tape_and_branching_records_a_guard():
     x = Value(1.0)
     with tg.Tape() as tape:
-        results = [x < 2, x <= 1, x > 2, x >= 1.5, 0 < x, x < Value(0.5)]
-    assert results == [True, True, False, False, True, False]
-    assert all(type(r) is bool for r in results)
-    guards = {OPS["lt"].code, OPS["le"].code}
-    assert sum(code in guards for code in tape.op) == len(results)
+        results = [x < 2, x <= 1, x > 2, x >= 1.5, 0 < x, x < Value(0.5), x == 1, x != 1]
+    assert [r.value for r in results] == [1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0]
+    conditions = {OPS[name].code for name in ("lt", "le", "eq", "ne")}
+    assert sum(code in conditions for code in tape.op) == len(results)
+    assert OPS["branch"].code not in tape.op  # nothing branched yet
+    with tape:
+        taken = [bool(r) for r in results]
+        if x:
+            pass
+    assert taken == [True, True, False, False, True, False, True, False]
+    assert sum(code == OPS["branch"].code for code in tape.op) == len(results) + 1
+
+
+def test_comparisons_have_no_slope_and_work_as_data():
+    x = Value(3.0)
+    y = (x > 2) * x + (x <= 2) * 10.0  # a taped selection
+    y.backward()
+    assert (y.value, x.grad) == (3.0, 1.0)
+
+
+def test_equality_with_non_numbers_and_identity_hash():
+    x = Value(1.0)
+    assert (x == "one") is False and (x != None) is True  # noqa: E711
+    assert len({x, Value(1.0)}) == 2 and x in {x}
+    assert tg.Value(2.0) in [1.0, 2.0]  # list membership compares values, as floats do
 
 
 def test_gradients_accumulate_until_zeroed():

@@ -1,0 +1,78 @@
+"""Piecewise functions whose choice stays on the tape.
+
+``if x > y: ... else: ...`` is a branch of Python: the tape holds only the
+branch taken, and a replay at an input that would take the other one raises
+:class:`~tapegrad.errors.BranchChanged`.  These functions make the choice a
+record instead, so a replay chooses anew (as ``relu`` and ``abs`` do):
+
+>>> import tapegrad as tg
+>>> rec = tg.record(lambda x: tg.where(x > 0, x * x, -x), 2.0)
+>>> rec(3.0), rec(-3.0)   # no BranchChanged: the condition is data
+(9.0, 3.0)
+>>> tg.maximum(1.0, 2.0), tg.where(False, 1.0, 2.0)   # numbers give numbers
+(2.0, 2.0)
+"""
+
+from tapegrad.ops import OPS
+from tapegrad.scalar import Value, _number
+
+__all__ = ["maximum", "minimum", "where"]
+
+
+def _pair(name, x, y):
+    """``name``'s rule on two numbers, or its record when either is a Value."""
+    if x.__class__ is Value:
+        return getattr(x, "_" + name)(y)
+    if y.__class__ is Value:  # both rules are symmetric in their arguments
+        return getattr(y, "_" + name)(x)
+    xn, yn = _number(x), _number(y)
+    if xn is None or yn is None:
+        bad = x if xn is None else y
+        raise TypeError(f"tapegrad.{name}() takes real numbers or Values, "
+                        f"not {type(bad).__name__}")
+    return OPS[name].value(xn, yn)
+
+
+def maximum(x, y):
+    """The larger of ``x`` and ``y`` (nan if either is), as ``np.maximum``.
+
+    At a tie each argument gets half the slope, as in PyTorch.
+
+    >>> import tapegrad as tg
+    >>> a, b = tg.Value(2.0), tg.Value(2.0)
+    >>> tg.maximum(a, b).backward(); a.grad, b.grad
+    (0.5, 0.5)
+    """
+    return _pair("maximum", x, y)
+
+
+def minimum(x, y):
+    """The smaller of ``x`` and ``y`` (nan if either is), as ``np.minimum``.
+
+    >>> import tapegrad as tg
+    >>> tg.minimum(tg.Value(1.0), 3.0).value
+    1.0
+    """
+    return _pair("minimum", x, y)
+
+
+def where(condition, x, y):
+    """``x`` where ``condition`` is true (nonzero), else ``y``.
+
+    A Value condition (a comparison such as ``v > 0``) is recorded, so a
+    replay selects anew; the branch not taken contributes an exact zero to
+    the value and the gradient, even where it is inf or nan.  A plain bool
+    or number simply picks ``x`` or ``y``.
+
+    >>> import tapegrad as tg
+    >>> v = tg.Value(-4.0)
+    >>> y = tg.where(v > 0, tg.sqrt(v), 0.0)   # sqrt(-4) is nan, not taken
+    >>> y.backward(); y.value, v.grad
+    (0.0, 0.0)
+    """
+    if condition.__class__ is not Value:
+        if _number(condition) is None and not isinstance(condition, bool):
+            raise TypeError("tapegrad.where() takes a Value or a number as its "
+                            f"condition, not {type(condition).__name__}")
+        return x if condition else y
+    return condition._keep_if(x) + condition._keep_unless(y)
