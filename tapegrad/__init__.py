@@ -16,6 +16,7 @@ from tapegrad.debug import debug_mode, set_debug
 from tapegrad.errors import (
     BranchChanged, MixedTapeError, NonFiniteError, StaleValueError, TapeError,
 )
+from tapegrad.functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from tapegrad.functions import abs, cos, exp, log, relu, sigmoid, sin, sqrt, tanh
 from tapegrad.ops import OPS
 from tapegrad.piecewise import maximum, minimum, where
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Value", "Tape", "OPS", "OPS_BY_CODE", "record", "Recorded",
+    "grad", "value_and_grad", "jacobian", "hessian", "jvp", "vjp", "hvp",
     "exp", "log", "tanh", "sigmoid", "sin", "cos", "sqrt", "relu",  # and tapegrad.abs
     "maximum", "minimum", "where",
     "debug_mode", "set_debug",
