@@ -12,7 +12,9 @@ reverse.  Every op is declared once, in :mod:`tapegrad.ops`.
 4.0
 """
 
+from tapegrad.check import check_grad
 from tapegrad.debug import debug_mode, set_debug
+from tapegrad.dual import Dual
 from tapegrad.errors import (
     BranchChanged, MixedTapeError, NonFiniteError, StaleValueError, TapeError,
 )
@@ -33,6 +35,7 @@ __all__ = [
     "grad", "value_and_grad", "jacobian", "hessian", "jvp", "vjp", "hvp",
     "exp", "log", "tanh", "sigmoid", "sin", "cos", "sqrt", "relu",  # and tapegrad.abs
     "maximum", "minimum", "where",
+    "Dual", "check_grad",
     "debug_mode", "set_debug",
     "TapeError", "StaleValueError", "MixedTapeError", "NonFiniteError", "BranchChanged",
     "FrozenReadWarning",

@@ -12,6 +12,7 @@ a float, computed by the same op-table rule (so with NumPy's inf/nan).
 True
 """
 
+from tapegrad.dual import Dual
 from tapegrad.ops import OPS
 from tapegrad.scalar import Value, _number
 
@@ -22,18 +23,22 @@ __all__ = ["exp", "log", "tanh", "sigmoid", "sin", "cos", "sqrt", "relu"]
 def _function(op):
     rule = op.value
     method = getattr(Value, op.name)
+    dual_method = getattr(Dual, op.name)
 
     def function(x):
         if x.__class__ is Value:
             return method(x)
+        if x.__class__ is Dual:
+            return dual_method(x)
         number = _number(x)
         if number is None:
-            raise TypeError(f"tapegrad.{op.name}() takes a real number or a Value, "
+            raise TypeError(f"tapegrad.{op.name}() takes a real number, a Value or a Dual, "
                             f"not {type(x).__name__}")
         return rule(number)
 
     function.__name__ = function.__qualname__ = op.name
-    function.__doc__ = f"{op.doc[:1].upper()}{op.doc[1:]}, of a Value (recorded) or a number."
+    function.__doc__ = (f"{op.doc[:1].upper()}{op.doc[1:]}, of a Value (recorded), "
+                        "a Dual (with its tangent) or a number.")
     return function
 
 
