@@ -27,6 +27,7 @@ lives exactly as long as some value recorded on it.
 >>> y.backward()
 """
 
+import bisect
 import contextvars
 import itertools
 import warnings
@@ -44,6 +45,7 @@ _COLUMNS = ("op", "arg0", "arg1", "const", "val")
 _serials = itertools.count(1)
 
 
+
 class Recording:
     """One run of records in growable SoA buffers (see the module docstring).
 
@@ -52,7 +54,7 @@ class Recording:
     """
 
     __slots__ = (
-        "n", "cap", "serial", "leaves", "adj", "adj_len", "dead", "sites", "warned",
+        "n", "cap", "serial", "leaves", "inputs", "adj", "adj_len", "dead", "sites", "warned",
         *_COLUMNS, *(c + "_m" for c in _COLUMNS), "__weakref__",
     )
 
@@ -63,6 +65,7 @@ class Recording:
         self.n = 0
         self.serial = next(_serials)
         self.leaves = []  # the leaf Value of each input record, in order
+        self.inputs = []  # the record index of each leaf
         self.adj = None  # adjoints of the latest backward(), for .grad
         self.adj_len = 0
         self.dead = None  # why this recording can no longer be used
@@ -71,13 +74,12 @@ class Recording:
         if buffers is None:
             index = np.int32 if capacity <= self.INDEX_LIMIT else np.int64
             dtypes = (np.uint8, index, index, np.float64, np.float64)
-            buffers = [np.zeros(capacity, dtype) for dtype in dtypes]
+            buffers = [np.empty(capacity, dtype) for dtype in dtypes]
         self._adopt(buffers)
 
     def _adopt(self, buffers):
-        for name, array in zip(_COLUMNS, buffers):
-            setattr(self, name, array)
-            setattr(self, name + "_m", memoryview(array))
+        self.op, self.arg0, self.arg1, self.const, self.val = buffers
+        self.op_m, self.arg0_m, self.arg1_m, self.const_m, self.val_m = map(memoryview, buffers)
         self.cap = len(buffers[0])
 
     def push(self, code, a0, a1, const, value):
@@ -112,6 +114,7 @@ class Recording:
         """Record ``leaf`` as an input of this recording; return its index."""
         i = self.push(INPUT, len(self.leaves), -1, 0.0, leaf._v)
         self.leaves.append(leaf)
+        self.inputs.append(i)
         leaf._serial = self.serial
         leaf._i = i
         return i
@@ -126,6 +129,7 @@ class Recording:
         self.cap = self.n  # the next push() goes to _grow(), which raises
         self.dead = reason
         self.leaves = []
+        self.inputs = []
         self.adj = None
         return buffers
 
@@ -154,9 +158,14 @@ class Recording:
         self.adj_len = m
         if debug.enabled():
             debug.check_finite(self, m)
-        inputs = np.flatnonzero(self.op[:m] == INPUT)
-        for leaf, g in zip(self.leaves, adj[inputs].tolist()):
-            leaf._g += g
+        reached = bisect.bisect_right(self.inputs, last)  # inputs recorded before `last`
+        if reached <= 16:
+            item = adj.item
+            for leaf, i in zip(self.leaves[:reached], self.inputs):
+                leaf._g += item(i)
+        else:
+            for leaf, g in zip(self.leaves, adj[self.inputs[:reached]].tolist()):
+                leaf._g += g
 
     def adjoint(self, i):
         """d(out)/d(record i) from the latest backward(), 0.0 if none reached it."""
