@@ -13,17 +13,21 @@ record instead, so a replay chooses anew (as ``relu`` and ``abs`` do):
 (2.0, 2.0)
 """
 
+from tapegrad.dual import Dual
 from tapegrad.ops import OPS
 from tapegrad.scalar import Value, _number
+
+_TRACED = (Value, Dual)
 
 __all__ = ["maximum", "minimum", "where"]
 
 
 def _pair(name, x, y):
-    """``name``'s rule on two numbers, or its record when either is a Value."""
-    if x.__class__ is Value:
+    """``name``'s rule on two numbers, or its record (or dual number) when
+    either is a Value (or a Dual)."""
+    if x.__class__ in _TRACED:
         return getattr(x, "_" + name)(y)
-    if y.__class__ is Value:  # both rules are symmetric in their arguments
+    if y.__class__ in _TRACED:  # both rules are symmetric in their arguments
         return getattr(y, "_" + name)(x)
     xn, yn = _number(x), _number(y)
     if xn is None or yn is None:
@@ -52,6 +56,8 @@ def minimum(x, y):
     >>> import tapegrad as tg
     >>> tg.minimum(tg.Value(1.0), 3.0).value
     1.0
+    >>> tg.minimum(3.0, tg.Dual(1.0, 2.0))
+    Dual(value=1.0, tangent=2.0)
     """
     return _pair("minimum", x, y)
 
