@@ -25,6 +25,9 @@ from tapegrad.piecewise import maximum, minimum, where
 from tapegrad.record import Recorded, record
 from tapegrad.scalar import Value
 from tapegrad.tape import FrozenReadWarning, Tape
+from tapegrad.tensor import (
+    Tensor, concatenate, cross_entropy, log_softmax, logsumexp, matmul, softmax, stack, tensor,
+)
 
 OPS_BY_CODE = {op.code: op for op in OPS.values()}
 
@@ -35,6 +38,8 @@ __all__ = [
     "grad", "value_and_grad", "jacobian", "hessian", "jvp", "vjp", "hvp",
     "exp", "log", "tanh", "sigmoid", "sin", "cos", "sqrt", "relu",  # and tapegrad.abs
     "maximum", "minimum", "where",
+    "tensor", "Tensor", "matmul", "softmax", "log_softmax", "logsumexp", "cross_entropy",
+    "concatenate", "stack",
     "Dual", "check_grad",
     "debug_mode", "set_debug",
     "TapeError", "StaleValueError", "MixedTapeError", "NonFiniteError", "BranchChanged",

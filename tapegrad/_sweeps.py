@@ -886,3 +886,114 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                     adj_tan[a1] += g * h
                 if gt != 0.0:
                     adj_tan[a1] += gt * p
+
+
+@kernel
+def reverse_span(op, arg0, arg1, const, val, adj, last, first):
+    """Reverse sweep: push each adjoint ``adj[i]``, from record ``last``
+    down to first, onto the records it was computed from; ``adj`` arrives
+    seeded (usually ``adj[last] = 1``) and leaves holding d(last)/d(record)."""
+    for i in range(last, first - 1, -1):
+        g = adj[i]
+        if g == 0.0:  # not on a path to `last`: its partials may be inf
+            continue  # (sqrt at 0), and 0 * inf would plant a nan
+        code = op[i]
+        a0 = arg0[i]
+        a1 = arg1[i]
+        out = val[i]
+        if code == 1:  # add
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * add_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * add_d_y(x, y, out)
+        elif code == 2:  # sub
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * sub_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * sub_d_y(x, y, out)
+        elif code == 3:  # mul
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * mul_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * mul_d_y(x, y, out)
+        elif code == 4:  # div
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * div_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * div_d_y(x, y, out)
+        elif code == 5:  # pow
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * pow_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * pow_d_y(x, y, out)
+        elif code == 8:  # neg
+            x = val[a0]
+            adj[a0] += g * neg_d_x(x, out)
+        elif code == 9:  # square
+            x = val[a0]
+            adj[a0] += g * square_d_x(x, out)
+        elif code == 10:  # exp
+            x = val[a0]
+            adj[a0] += g * exp_d_x(x, out)
+        elif code == 11:  # log
+            x = val[a0]
+            adj[a0] += g * log_d_x(x, out)
+        elif code == 12:  # tanh
+            x = val[a0]
+            adj[a0] += g * tanh_d_x(x, out)
+        elif code == 13:  # sigmoid
+            x = val[a0]
+            adj[a0] += g * sigmoid_d_x(x, out)
+        elif code == 14:  # sin
+            x = val[a0]
+            adj[a0] += g * sin_d_x(x, out)
+        elif code == 15:  # cos
+            x = val[a0]
+            adj[a0] += g * cos_d_x(x, out)
+        elif code == 16:  # sqrt
+            x = val[a0]
+            adj[a0] += g * sqrt_d_x(x, out)
+        elif code == 17:  # abs
+            x = val[a0]
+            adj[a0] += g * abs_d_x(x, out)
+        elif code == 18:  # relu
+            x = val[a0]
+            adj[a0] += g * relu_d_x(x, out)
+        elif code == 22:  # maximum
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * maximum_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * maximum_d_y(x, y, out)
+        elif code == 23:  # minimum
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * minimum_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * minimum_d_y(x, y, out)
+        elif code == 24:  # keep_if
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * keep_if_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * keep_if_d_y(x, y, out)
+        elif code == 25:  # keep_unless
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * keep_unless_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * keep_unless_d_y(x, y, out)

@@ -55,8 +55,19 @@ def debug_mode(on=True):
         _ENABLED.reset(token)
 
 
+def _array_op_name(code):
+    from tapegrad.array_ops import ARRAY_BY_CODE, ARRAY_INPUT, ELEMENTWISE_BY_CODE
+
+    if code == ARRAY_INPUT:
+        return "array input"
+    op = ELEMENTWISE_BY_CODE.get(code) or ARRAY_BY_CODE.get(code)
+    return f"array {op.name}"
+
+
 def describe(rec, i):
     """A one-line account of record ``i``: its op and argument values."""
+    if i in rec.params:
+        return f"record {i} ({_array_op_name(int(rec.op[i]))})"
     op = _BY_CODE[int(rec.op[i])]
     if op.arity == 0:
         return f"record {i} (input #{int(rec.arg0[i])})"
@@ -72,9 +83,19 @@ def describe(rec, i):
 def check_finite(rec, stop):
     """Raise NonFiniteError if a value or adjoint in records ``0..stop-1`` is
     not finite, naming the record that produced it."""
-    bad = np.flatnonzero(~np.isfinite(rec.val[:stop]))
+    finite = np.isfinite(rec.val[:stop])
+    arrays = [i for i in rec.arrays if i < stop]
+    finite[arrays] = True  # their values are in the arena
+    bad = np.flatnonzero(~finite)
+    first = int(bad[0]) if bad.size else stop
+    for i in sorted(arrays):
+        if i < first and not np.isfinite(rec.arrays[i]).all():
+            where = np.unravel_index(np.flatnonzero(~np.isfinite(rec.arrays[i]))[0],
+                                     np.shape(rec.arrays[i]))
+            raise NonFiniteError(f"{describe(rec, i)} produced "
+                                 f"{float(rec.arrays[i][where])!r} at index {tuple(map(int, where))}")
     if bad.size:
-        i = int(bad[0])
+        i = first
         where = describe(rec, i).split(" from ")
         detail = f" from {where[1]}" if len(where) > 1 else ""
         raise NonFiniteError(f"{where[0]} produced {float(rec.val[i])!r}{detail}")

@@ -13,7 +13,10 @@ True
 """
 
 from tapegrad.dual import Dual
+import numpy as np
+
 from tapegrad.ops import OPS
+from tapegrad.tensor import Tensor
 from tapegrad.scalar import Value, _number
 
 # Not "abs": `from tapegrad import *` must not shadow the builtin.
@@ -25,20 +28,24 @@ def _function(op):
     method = getattr(Value, op.name)
     dual_method = getattr(Dual, op.name)
 
+    array_method = getattr(Tensor, op.name)
+
     def function(x):
         if x.__class__ is Value:
             return method(x)
         if x.__class__ is Dual:
             return dual_method(x)
+        if isinstance(x, (Tensor, np.ndarray)):
+            return array_method(x)
         number = _number(x)
         if number is None:
-            raise TypeError(f"tapegrad.{op.name}() takes a real number, a Value or a Dual, "
-                            f"not {type(x).__name__}")
+            raise TypeError(f"tapegrad.{op.name}() takes a real number, a Value, a Dual, "
+                            f"a Tensor or an array, not {type(x).__name__}")
         return rule(number)
 
     function.__name__ = function.__qualname__ = op.name
     function.__doc__ = (f"{op.doc[:1].upper()}{op.doc[1:]}, of a Value (recorded), "
-                        "a Dual (with its tangent) or a number.")
+                        "a Dual (with its tangent), a Tensor (elementwise) or a number.")
     return function
 
 

@@ -13,11 +13,14 @@ record instead, so a replay chooses anew (as ``relu`` and ``abs`` do):
 (2.0, 2.0)
 """
 
+import numpy as np
+
 from tapegrad.dual import Dual
 from tapegrad.ops import OPS
 from tapegrad.scalar import Value, _number
+from tapegrad.tensor import Tensor, array_binary
 
-_TRACED = (Value, Dual)
+_TRACED = (Value, Dual, Tensor)
 
 __all__ = ["maximum", "minimum", "where"]
 
@@ -25,6 +28,8 @@ __all__ = ["maximum", "minimum", "where"]
 def _pair(name, x, y):
     """``name``'s rule on two numbers, or its record (or dual number) when
     either is a Value (or a Dual)."""
+    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+        return array_binary(name, x, y)
     if x.__class__ in _TRACED:
         return getattr(x, "_" + name)(y)
     if y.__class__ in _TRACED:  # both rules are symmetric in their arguments
@@ -76,6 +81,10 @@ def where(condition, x, y):
     >>> y.backward(); y.value, v.grad
     (0.0, 0.0)
     """
+    if isinstance(condition, (np.ndarray, Tensor)) or any(
+            isinstance(v, (np.ndarray, Tensor)) for v in (x, y)):
+        condition = np.asarray(getattr(condition, "_v", condition), dtype=np.float64)
+        return array_binary("keep_if", condition, x) + array_binary("keep_unless", condition, y)
     if condition.__class__ is not Value:
         if _number(condition) is None and not isinstance(condition, bool):
             raise TypeError("tapegrad.where() takes a Value or a number as its "

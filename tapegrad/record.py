@@ -106,6 +106,10 @@ class Recorded:
         try:
             with tape:
                 out = self._f(self.structure.unflatten(leaves, as_values=True))
+                if rec.array_records:
+                    raise NotImplementedError(
+                        "record() replays scalar programs only, for now: f made Tensor "
+                        "(array) records; differentiate array code with Tensor.backward()")
                 outputs, constants, scalar = _outputs(out, rec)
         finally:
             _TRACING.reset(token)

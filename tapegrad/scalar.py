@@ -23,6 +23,8 @@ themselves live in :mod:`tapegrad.ops` only.
 import numbers
 import sys
 
+import numpy as np
+
 from tapegrad.errors import MixedTapeError, TapeError
 from tapegrad.ops import OPS
 from tapegrad.tape import current_recording, frozen_read
@@ -92,6 +94,10 @@ def _binary(op, symbol, reflected=False, comparison=False):
                 c = other
             elif comparison and _number(other) is None:
                 return NotImplemented
+            elif isinstance(other, np.ndarray) or getattr(type(other), "__array_ufunc__", 0) is None:
+                from tapegrad.tensor import array_binary  # an array operand: a Tensor
+
+                return array_binary(op.name, *((other, self) if reflected else (self, other)))
             else:
                 c = _operand(other, symbol)
             rec = self._rec or current_recording()
@@ -146,6 +152,7 @@ class Value:
     """
 
     __slots__ = ("_rec", "_i", "_v", "_g", "_serial")
+    __array_ufunc__ = None  # ndarray + Value: NumPy defers to Value.__radd__ (a Tensor)
 
     def __init__(self, data):
         value = _number(data)

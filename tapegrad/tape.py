@@ -30,12 +30,14 @@ lives exactly as long as some value recorded on it.
 import bisect
 import contextvars
 import itertools
+import math
 import warnings
 import weakref
 
 import numpy as np
 
 from tapegrad import debug
+from tapegrad.array_ops import ARRAY_INPUT
 from tapegrad._sweeps import reverse
 from tapegrad.errors import StaleValueError
 from tapegrad.ops import OPS
@@ -55,6 +57,7 @@ class Recording:
 
     __slots__ = (
         "n", "cap", "serial", "leaves", "inputs", "adj", "adj_len", "dead", "sites", "warned",
+        "arrays", "params", "array_records", "array_leaves",
         *_COLUMNS, *(c + "_m" for c in _COLUMNS), "__weakref__",
     )
 
@@ -71,6 +74,12 @@ class Recording:
         self.dead = None  # why this recording can no longer be used
         self.sites = None  # {guard record: (file, line)} while record() traces
         self.warned = False  # whether a frozen read was warned about
+        # Array records (see tapegrad.array_ops): their values live in this
+        # arena, keyed by record, and their op parameters beside them.
+        self.arrays = {}
+        self.params = {}
+        self.array_records = []
+        self.array_leaves = []  # the leaf Tensor of each array input, in order
         if buffers is None:
             index = np.int32 if capacity <= self.INDEX_LIMIT else np.int64
             dtypes = (np.uint8, index, index, np.float64, np.float64)
@@ -119,6 +128,24 @@ class Recording:
         leaf._i = i
         return i
 
+    def push_array(self, code, a0, a1, value, params, scalar=False):
+        """Append an array record; its value goes to the arena (or, for an
+        op with a scalar result, to the ``val`` column)."""
+        i = self.push(code, a0, a1, 0.0, value if scalar else math.nan)
+        if not scalar:
+            self.arrays[i] = value
+        self.params[i] = params
+        self.array_records.append(i)
+        return i
+
+    def register_array(self, leaf):
+        """Record the Tensor ``leaf`` as an array input; return its index."""
+        i = self.push_array(ARRAY_INPUT, len(self.array_leaves), -1, leaf._v, None)
+        self.array_leaves.append(leaf)
+        leaf._serial = self.serial
+        leaf._i = i
+        return i
+
     def kill(self, reason):
         """Make every value of this recording stale; return its buffers."""
         self.check_live()
@@ -131,6 +158,7 @@ class Recording:
         self.leaves = []
         self.inputs = []
         self.adj = None
+        self.arrays, self.params, self.array_records, self.array_leaves = {}, {}, [], []
         return buffers
 
     def check_live(self):
@@ -153,9 +181,14 @@ class Recording:
         else:
             self.adj[: max(m, self.adj_len)] = 0.0
         adj = self.adj
-        adj[last] = seed
-        reverse(self.op, self.arg0, self.arg1, self.const, self.val, adj, last)
         self.adj_len = m
+        if self.array_records:
+            from tapegrad.array_sweep import reverse_mixed
+
+            reverse_mixed(self, last, seed)
+        else:
+            adj[last] = seed
+            reverse(self.op, self.arg0, self.arg1, self.const, self.val, adj, last)
         if debug.enabled():
             debug.check_finite(self, m)
         reached = bisect.bisect_right(self.inputs, last)  # inputs recorded before `last`

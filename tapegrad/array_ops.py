@@ -1,0 +1,420 @@
+"""The array op table: what an array record computes and its VJP.
+
+An elementwise array op is a row of the scalar table (:mod:`tapegrad.ops`)
+applied to every element, through the kernels generated from that row
+(:mod:`tapegrad._elementwise`); broadcasting, and the sum over broadcast
+axes in the VJP, are handled once, here, for all of them.  Its opcode is
+``ELEMENTWISE + scalar code``.
+
+Only ops whose Jacobian is not diagonal declare their own rules, one block
+each: ``value(args, params)`` and ``vjp(g, out, args, params)``, which
+returns one gradient per argument (None where not needed).  ``args`` holds
+the operands' values: arrays, or floats for scalar records and constants.
+
+>>> import numpy as np
+>>> ARRAY_OPS["sum"].value([np.ones((2, 3))], {"axis": 0, "keepdims": False})
+array([2., 2., 2.])
+>>> elementwise("mul", [np.ones((2, 3)), np.arange(3.0)])
+array([[0., 1., 2.],
+       [0., 1., 2.]])
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from tapegrad.ops import OPS
+
+ELEMENTWISE = 64  # array opcode of scalar op k: ELEMENTWISE + k
+ARRAY_INPUT = 127  # a Tensor leaf's record
+STRUCTURAL = 128  # first opcode of the ops declared below
+
+_kernels = None
+
+
+def _each(name, suffix=""):
+    global _kernels
+    if _kernels is None:  # the first array op loads (or compiles) them
+        from tapegrad import _elementwise as _kernels
+    return getattr(_kernels, f"{name}_{suffix}each")
+
+
+def result_dtype(*args):
+    """NumPy's result type of ``args`` (Python floats weak), at least float."""
+    dtype = np.result_type(*args)
+    return dtype if dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _plan(shape, full):
+    """How an operand of ``shape`` sits in the broadcast ``full`` shape:
+    ``("full" | "scalar", None)``, ``("row", p)`` (varies along axes >= p
+    only) or ``("col", p)`` (along axes < p only), else ``("other", None)``."""
+    padded = (1,) * (len(full) - len(shape)) + tuple(shape)
+    size = math.prod(padded)
+    if padded == tuple(full):
+        return "full", None
+    if size == 1:
+        return "scalar", None
+    for p in range(1, len(full)):
+        if all(s == 1 for s in padded[:p]) and padded[p:] == tuple(full[p:]):
+            return "row", p
+        if padded[:p] == tuple(full[:p]) and all(s == 1 for s in padded[p:]):
+            return "col", p
+    return "other", None
+
+
+def _layout(shapes, full):
+    """A split of ``full`` into ``(R, C)`` and each operand's 2-D shape and
+    axis flags, materialising (broadcasting by copy) operands that fit no
+    common split; returns ``(R, C, [(shape2d, xr, xc, copied)])``."""
+    plans = [_plan(s, full) for s in shapes]
+    splits = {p for kind, p in plans if kind in ("row", "col")}
+    split = splits.pop() if len(splits) == 1 else None
+    size = math.prod(full)
+    if split is None:
+        R, C = 1, size
+    else:
+        R = math.prod(full[:split])
+        C = size // R if R else 0
+    out = []
+    for kind, p in plans:
+        if kind == "full" or (kind in ("row", "col") and p != split) or kind == "other":
+            out.append(((R, C), 1, 1, kind != "full"))
+        elif kind == "scalar":
+            out.append(((1, 1), 0, 0, False))
+        elif kind == "row":
+            out.append(((1, C), 0, 1, False))
+        else:
+            out.append(((R, 1), 1, 0, False))
+    return R, C, out
+
+
+def _operand(x, shape2d, copied, full, dtype):
+    if copied:
+        x = np.broadcast_to(x, full)
+    return np.ascontiguousarray(x, dtype=dtype).reshape(shape2d)
+
+
+def broadcast_shape(x, y):
+    """The broadcast shape of two operands, or a ValueError naming both."""
+    try:
+        return np.broadcast_shapes(np.shape(x), np.shape(y))
+    except ValueError:
+        raise ValueError(f"operands could not be broadcast together with shapes "
+                         f"{np.shape(x)} and {np.shape(y)}") from None
+
+
+def elementwise(name, args):
+    """The scalar op ``name`` applied to ``args`` elementwise, broadcast."""
+    if len(args) == 1:
+        x = np.asarray(args[0])
+        dtype = result_dtype(x)
+        x2 = np.ascontiguousarray(x, dtype=dtype).reshape(1, -1)
+        out = np.empty_like(x2)
+        _each(name)(x2, out)
+        return out.reshape(x.shape)
+    x, y = args
+    full = broadcast_shape(x, y)
+    dtype = result_dtype(x, y)
+    R, C, ((sx, xr, xc, cx), (sy, yr, yc, cy)) = _layout([np.shape(x), np.shape(y)], full)
+    out = np.empty((R, C), dtype)
+    _each(name)(_operand(x, sx, cx, full, dtype), _operand(y, sy, cy, full, dtype), out,
+                xr, xc, yr, yc)
+    return out.reshape(full)
+
+
+def _unbroadcast(g, shape):
+    """``g`` summed down to ``shape`` (the VJP of broadcasting)."""
+    if g.shape == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(k + lead for k, s in enumerate(shape) if s == 1)
+    return g.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def elementwise_vjp(name, g, out, args, wants):
+    """Gradients of the elementwise ``name`` for the arguments in ``wants``."""
+    if len(args) == 1:
+        x = np.asarray(args[0])
+        x2 = np.ascontiguousarray(x, dtype=out.dtype).reshape(1, -1)
+        gx = np.zeros_like(x2)
+        _each(name, "vjp_")(x2, out.reshape(1, -1), np.ascontiguousarray(g).reshape(1, -1), gx)
+        return (gx.reshape(x.shape),)
+    x, y = args
+    full, dtype = out.shape, out.dtype
+    R, C, ((sx, xr, xc, cx), (sy, yr, yc, cy)) = _layout([np.shape(x), np.shape(y)], full)
+    gx, gy = np.zeros(sx, dtype), np.zeros(sy, dtype)
+    _each(name, "vjp_")(_operand(x, sx, cx, full, dtype), _operand(y, sy, cy, full, dtype),
+                        out.reshape(R, C), np.ascontiguousarray(g, dtype=dtype).reshape(R, C),
+                        gx, gy, xr, xc, yr, yc, wants[0], wants[1])
+    grads = []
+    for grad, arg, copied in ((gx, x, cx), (gy, y, cy)):
+        shape = np.shape(arg)
+        grads.append(_unbroadcast(grad.reshape(full), shape) if copied else grad.reshape(shape))
+    return tuple(grads)
+
+
+# --- ops with their own rules -------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArrayOp:
+    """One row of the array op table (built by :func:`declare`)."""
+
+    name: str
+    code: int
+    doc: str
+    value: Callable
+    vjp: Callable
+    arity: int  # array arguments; 0 for n-ary ops, which list them in params["args"]
+    scalar_output: bool  # its value is a scalar record's (``t[i, j]``)
+
+
+ARRAY_OPS = {}
+
+
+def declare(block):
+    body = vars(block)
+    op = ArrayOp(block.__name__, STRUCTURAL + len(ARRAY_OPS), (block.__doc__ or "").strip(),
+                 body["value"], body["vjp"], body.get("arity", 1),
+                 body.get("scalar_output", False))
+    ARRAY_OPS[op.name] = op
+    return op
+
+
+def _expand(g, shape, axis, keepdims):
+    """``g`` of a reduction over ``axis`` broadcast back to ``shape``."""
+    if axis is not None and not keepdims:
+        g = np.expand_dims(g, axis)
+    return np.broadcast_to(g, shape)
+
+
+@declare
+class matmul:
+    """x @ y (1-D, 2-D and batched, as ``np.matmul``)"""
+
+    arity = 2
+
+    def value(args, params):
+        return np.matmul(args[0], args[1])
+
+    def vjp(g, out, args, params):
+        x, y = np.asarray(args[0]), np.asarray(args[1])
+        if x.ndim == 1 and y.ndim == 1:
+            return g * y, g * x
+        x2 = x[None, :] if x.ndim == 1 else x
+        y2 = y[:, None] if y.ndim == 1 else y
+        g2 = g
+        if x.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if y.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        gx = _unbroadcast(np.matmul(g2, np.swapaxes(y2, -1, -2)), x2.shape).reshape(x.shape)
+        gy = _unbroadcast(np.matmul(np.swapaxes(x2, -1, -2), g2), y2.shape).reshape(y.shape)
+        return gx, gy
+
+
+@declare
+class sum:
+    """the sum over ``axis`` (all axes if None)"""
+
+    def value(args, params):
+        return np.sum(args[0], axis=params["axis"], keepdims=params["keepdims"])
+
+    def vjp(g, out, args, params):
+        shape = np.shape(args[0])
+        return (np.ascontiguousarray(_expand(g, shape, params["axis"], params["keepdims"])),)
+
+
+@declare
+class mean:
+    """the mean over ``axis`` (all axes if None)"""
+
+    def value(args, params):
+        return np.mean(args[0], axis=params["axis"], keepdims=params["keepdims"])
+
+    def vjp(g, out, args, params):
+        shape = np.shape(args[0])
+        count = math.prod(shape) // max(math.prod(np.shape(out)), 1)
+        return (_expand(g, shape, params["axis"], params["keepdims"]) / count,)
+
+
+def _extremum_vjp(g, out, args, params):
+    """NOTE: ties share the gradient equally, as PyTorch's amax/amin do."""
+    x, axis, keepdims = args[0], params["axis"], params["keepdims"]
+    hit = x == _expand(out, x.shape, axis, keepdims)
+    share = hit / hit.sum(axis=axis, keepdims=True)
+    return (share * _expand(g, x.shape, axis, keepdims),)
+
+
+@declare
+class amax:
+    """the largest element over ``axis``"""
+
+    def value(args, params):
+        return np.max(args[0], axis=params["axis"], keepdims=params["keepdims"])
+
+    vjp = _extremum_vjp
+
+
+@declare
+class amin:
+    """the smallest element over ``axis``"""
+
+    def value(args, params):
+        return np.min(args[0], axis=params["axis"], keepdims=params["keepdims"])
+
+    vjp = _extremum_vjp
+
+
+@declare
+class reshape:
+    """the same elements in another shape"""
+
+    def value(args, params):
+        return np.reshape(args[0], params["shape"])
+
+    def vjp(g, out, args, params):
+        return (np.reshape(g, np.shape(args[0])),)
+
+
+@declare
+class transpose:
+    """the axes permuted (reversed if ``axes`` is None)"""
+
+    def value(args, params):
+        return np.transpose(args[0], params["axes"])
+
+    def vjp(g, out, args, params):
+        axes = params["axes"]
+        inverse = None if axes is None else np.argsort(axes)
+        return (np.transpose(g, inverse),)
+
+
+def _index_vjp(g, out, args, params):
+    x, index = args[0], params["index"]
+    gx = np.zeros(np.shape(x), dtype=np.result_type(g, np.float32))
+    if params["unique"]:
+        gx[index] += g
+    else:
+        np.add.at(gx, index, g)
+    return (gx,)
+
+
+@declare
+class getitem:
+    """x[index]: basic slices, integer arrays, boolean masks"""
+
+    def value(args, params):
+        return np.asarray(args[0])[params["index"]]
+
+    vjp = _index_vjp
+
+
+@declare
+class item:
+    """x[index] as a scalar Value (every index an integer)"""
+
+    scalar_output = True
+
+    def value(args, params):
+        return float(np.asarray(args[0])[params["index"]])
+
+    vjp = _index_vjp
+
+
+@declare
+class concatenate:
+    """the arguments joined along an existing ``axis``"""
+
+    arity = 0
+
+    def value(args, params):
+        return np.concatenate([np.asarray(a) for a in args], axis=params["axis"])
+
+    def vjp(g, out, args, params):
+        sizes = [np.shape(a)[params["axis"]] for a in args]
+        return tuple(np.split(g, np.cumsum(sizes)[:-1], axis=params["axis"]))
+
+
+@declare
+class stack:
+    """the arguments joined along a new ``axis``"""
+
+    arity = 0
+
+    def value(args, params):
+        return np.stack([np.asarray(a) for a in args], axis=params["axis"])
+
+    def vjp(g, out, args, params):
+        return tuple(np.moveaxis(g, params["axis"], 0))
+
+
+def _stable_logsumexp(x, axis):
+    top = np.max(x, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    return np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top
+
+
+@declare
+class logsumexp:
+    """log(sum(exp(x))) over ``axis``, without overflow"""
+
+    def value(args, params):
+        return np.squeeze(_stable_logsumexp(args[0], params["axis"]), axis=params["axis"])
+
+    def vjp(g, out, args, params):
+        axis = params["axis"]
+        return (np.exp(args[0] - np.expand_dims(out, axis)) * np.expand_dims(g, axis),)
+
+
+@declare
+class softmax:
+    """exp(x) / sum(exp(x)) over ``axis``, without overflow"""
+
+    def value(args, params):
+        x = args[0]
+        return np.exp(x - _stable_logsumexp(x, params["axis"]))
+
+    def vjp(g, out, args, params):
+        return (out * (g - np.sum(g * out, axis=params["axis"], keepdims=True)),)
+
+
+@declare
+class log_softmax:
+    """x - logsumexp(x) over ``axis``"""
+
+    def value(args, params):
+        x = args[0]
+        return x - _stable_logsumexp(x, params["axis"])
+
+    def vjp(g, out, args, params):
+        total = np.sum(g, axis=params["axis"], keepdims=True)
+        return (g - np.exp(out) * total,)
+
+
+@declare
+class cross_entropy:
+    """mean over rows of logsumexp(logits) - logits[row, label]: one record"""
+
+    def value(args, params):
+        logits, labels = args[0], params["labels"]
+        lse = _stable_logsumexp(logits, 1)[:, 0]
+        params["lse"] = lse  # kept for the VJP: one number per row
+        picked = logits[np.arange(len(labels)), labels]
+        return np.asarray(np.mean(lse - picked), dtype=logits.dtype)
+
+    def vjp(g, out, args, params):
+        logits, labels = args[0], params["labels"]
+        grad = np.exp(logits - params["lse"][:, None])
+        grad[np.arange(len(labels)), labels] -= 1.0
+        grad *= g / len(labels)
+        return (grad,)
+
+
+ARRAY_BY_CODE = {op.code: op for op in ARRAY_OPS.values()}
+ELEMENTWISE_BY_CODE = {ELEMENTWISE + op.code: op for op in OPS.values()
+                       if op.arity > 0 and not op.guard}
+assert max(ARRAY_BY_CODE) < 256 and ARRAY_INPUT < STRUCTURAL
