@@ -80,9 +80,9 @@ def describe(rec, i):
     return f"record {i} ({op.name}) from " + ", ".join(parts)
 
 
-def check_finite(rec, stop):
-    """Raise NonFiniteError if a value or adjoint in records ``0..stop-1`` is
-    not finite, naming the record that produced it."""
+def check_finite(rec, stop, adjoints=True):
+    """Raise NonFiniteError if a value (or, with ``adjoints``, an adjoint) in
+    records ``0..stop-1`` is not finite, naming the record that produced it."""
     finite = np.isfinite(rec.val[:stop])
     arrays = [i for i in rec.arrays if i < stop]
     finite[arrays] = True  # their values are in the arena
@@ -99,6 +99,8 @@ def check_finite(rec, stop):
         where = describe(rec, i).split(" from ")
         detail = f" from {where[1]}" if len(where) > 1 else ""
         raise NonFiniteError(f"{where[0]} produced {float(rec.val[i])!r}{detail}")
+    if not adjoints:
+        return
     bad = np.flatnonzero(~np.isfinite(rec.adj[:stop]))
     if bad.size:
         i = int(bad[-1])  # the reverse sweep meets the highest index first

@@ -26,7 +26,7 @@ import linecache
 
 import numpy as np
 
-from tapegrad import _replay
+from tapegrad import _replay, debug
 from tapegrad.errors import BranchChanged
 from tapegrad.ops import OPS
 from tapegrad.scalar import Value, _index, _number
@@ -38,6 +38,8 @@ _BY_CODE = {op.code: op for op in OPS.values()}
 
 class TapeView:
     """A read-only look at a recorded program's columns."""
+
+    arrays = params = {}  # a replayed tape holds no array records
 
     def __init__(self, columns):
         self._columns = columns
@@ -168,6 +170,8 @@ class Recorded:
         """``kernel(columns, inputs, *args)``, handling a changed branch."""
         inputs = self._load(x)
         changed = kernel(*self._cols, inputs, *args)
+        if debug.enabled():
+            debug.check_finite(self.tape, len(self), adjoints=False)
         if changed < 0:
             return inputs
         self._columns["val"][:] = self._recorded_val  # keep the recorded guards

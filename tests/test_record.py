@@ -223,3 +223,13 @@ def test_unused_inputs_and_constant_outputs():
     assert rec.value_and_grad(np.array([3.0, 4.0]))[1].tolist() == [0.0, 0.0]
     rec = tg.record(lambda x: x[1], np.array([1.0, 2.0]))
     assert rec.value_and_grad(np.array([3.0, 4.0])) == (4.0, pytest.approx([0.0, 1.0]))
+
+
+def test_non_finite_inputs_replay_as_numpy_would_and_debug_mode_names_the_record():
+    rec = tg.record(lambda x: tg.log(x[0]) * x[1], np.array([1.0, 2.0]))
+    value, grad = rec.value_and_grad(np.array([-1.0, 2.0]))
+    assert np.isnan(value) and grad[0] == -2.0 and np.isnan(grad[1])  # as NumPy: 1/x, log(x)
+    with tg.debug_mode():
+        with pytest.raises(tg.NonFiniteError, match=r"record 2 \(log\) produced nan"):
+            rec.value_and_grad(np.array([-1.0, 2.0]))
+        assert rec(np.array([1.0, 2.0])) == 0.0
