@@ -137,19 +137,25 @@ def jacobian(op, arg0, arg1, const, val, inputs, work, outputs, input_records, o
 
 @parallel_kernel
 def batch_value_and_vjp(op, arg0, arg1, const, val0, points, extra, outputs, weights,
-                        input_records, values, grads, changed):
+                        input_records, values, grads, changed, threads):
     """:func:`value_and_vjp` at each row of ``points`` (the trailing
-    ``extra`` inputs the same for every row), rows in parallel: output
-    values into ``values[row]``, gradients into ``grads[row]``, and the
-    first changed guard (or -1) into ``changed[row]``."""
+    ``extra`` inputs the same for every row): output values into
+    ``values[row]``, gradients into ``grads[row]``, and the first changed
+    guard (or -1) into ``changed[row]``.  Rows are dealt to one chunk per
+    thread (of ``threads``), in parallel; a chunk reuses its work buffers
+    from row to row."""
     n_points, n = points.shape
-    for row in prange(n_points):
+    chunks = max(1, min(n_points, threads))
+    for chunk in prange(chunks):
         val = val0.copy()
         adj = np.empty(len(op))
         inputs = np.empty(n + len(extra))
-        inputs[:n] = points[row]
         inputs[n:] = extra
-        changed[row] = value_and_vjp(op, arg0, arg1, const, val, inputs, adj, outputs,
-                                     weights, input_records, grads[row])
-        for k in range(len(outputs)):
-            values[row, k] = val[outputs[k]] if outputs[k] >= 0 else 0.0
+        for row in range(chunk, n_points, chunks):
+            inputs[:n] = points[row]
+            changed[row] = value_and_vjp(op, arg0, arg1, const, val, inputs, adj, outputs,
+                                         weights, input_records, grads[row])
+            for k in range(len(outputs)):
+                values[row, k] = val[outputs[k]] if outputs[k] >= 0 else 0.0
+            if changed[row] >= 0:
+                val[:] = val0  # the recorded guards, for the next row

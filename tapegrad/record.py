@@ -24,6 +24,7 @@ read afresh at every call.
 
 import linecache
 
+import numba
 import numpy as np
 
 from tapegrad import _replay, debug
@@ -301,7 +302,8 @@ class Recorded:
         changed = np.empty(rows, dtype=np.int64)
         extra = np.array([leaf._v for leaf in self._extra], dtype=np.float64)
         _replay.batch_value_and_vjp(*self._cols[:4], self._recorded_val, points, extra, self._outputs, _ONE,
-                                    self._input_records, values, grads, changed)
+                                    self._input_records, values, grads, changed,
+                                    numba.get_num_threads())
         for row in np.flatnonzero(changed >= 0):
             if not self.retrace:
                 raise self._branch_changed(changed[row])
