@@ -34,9 +34,13 @@ import platform
 import sys
 import time
 
+from tapegrad.benchmark import trees
+
 #: Metrics the gate compares exactly, and those it compares with a tolerance.
 EXACT = ("records", "bytes_per_op", "kernel_compilations")
 RELATIVE = ("time_vs_python_loop", "sweep_vs_numba_loop", "speedup_vs:")
+#: What must be equal for two runs' timings to be compared across runs.
+FINGERPRINT = ("cpu", "cores", "python", "numpy", "numba")
 
 
 def record(workload, engine, size, metric, value, unit, better="lower"):
@@ -72,7 +76,8 @@ def _cpu_model():
 
 
 def machine(engines=()):
-    """CPU, cores, Python and library versions of this run."""
+    """CPU, cores, Python and library versions of this run, and the commit of
+    the working tree it ran in (``dirty``: with uncommitted changes)."""
     import numba
     import numpy
 
@@ -90,7 +95,19 @@ def machine(engines=()):
         "python": sys.version.split()[0],
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "versions": versions,
+        **trees.head(),
     }
+
+
+def fingerprint(machine_info):
+    """The part of :func:`machine` that timings depend on (:data:`FINGERPRINT`).
+
+    >>> fingerprint({"cpu": "AMD EPYC", "cores": 2, "python": "3.11.7", "date": "today",
+    ...              "versions": {"numpy": "2.4.6", "numba": "0.68.1", "tapegrad": "0.1.0"}})
+    {'cpu': 'AMD EPYC', 'cores': 2, 'python': '3.11.7', 'numpy': '2.4.6', 'numba': '0.68.1'}
+    """
+    versions = machine_info.get("versions", {})
+    return {name: machine_info.get(name, versions.get(name)) for name in FINGERPRINT}
 
 
 def save(path, machine_info, records):
