@@ -6,7 +6,11 @@ with tapegrad's workloads (:mod:`bench.workloads`) and every installed peer
 
     python -m bench                      # full run (make bench)
     python -m bench --quick --json out.json --plot out.png
-    python -m bench check --baseline bench/baseline.json
+    python -m bench check --baseline bench/baseline.json   # the CI gate
+    python -m bench check --against main                   # A/B: main against this tree
+
+An A/B runs each build's own ``python -m bench run --quick`` in fresh
+processes (see :mod:`tapegrad.benchmark.ab`).
 """
 
 import sys
@@ -17,4 +21,4 @@ argv = sys.argv[1:]
 if not argv or argv[0] not in ("run", "check", "show", "-h", "--help"):
     argv = ["run", *argv]
 sys.exit(main(argv, prog="python -m bench", default_workloads="bench.workloads",
-              default_peers="bench.peers"))
+              default_peers="bench.peers", module="bench"))

@@ -3,22 +3,34 @@
 ::
 
     tapegrad-bench run mypkg.bench_workloads [--peers MOD] [--quick] [--json OUT] [--plot PNG]
-    tapegrad-bench check --baseline BASE.json mypkg.bench_workloads [--tolerance 0.5]
+    tapegrad-bench check --baseline BASE.json mypkg.bench_workloads [--tolerance T]
+    tapegrad-bench check --against REF mypkg.bench_workloads [--rounds N]
     tapegrad-bench show RUN.json [--markdown]
 
-``run`` prints a table per workload and size; ``check`` runs the quick suite
-(or reads ``--current RUN.json``) and exits 1 when a gated figure regressed
-past the tolerance (see :mod:`tapegrad.benchmark.gate`).  To refresh a
-baseline on purpose, run ``run --quick --json BASE.json`` and commit it.
-The repository's ``python -m bench`` is this CLI with tapegrad's own
-workloads and peers as defaults.
+``run`` prints a table per workload and size.  ``check`` exits 1 when a
+gated figure regressed (see :mod:`tapegrad.benchmark.gate`): with
+``--baseline`` on a machine of the baseline's fingerprint, it runs the quick
+suite (or reads ``--current RUN.json``) and compares it with the file; on
+any other machine, or with ``--against REF``, it measures commit REF (by
+default the baseline's) and the working tree in the same run, interleaved
+(:mod:`tapegrad.benchmark.ab`), and compares their timings, while counts are
+still compared with the baseline file.  To refresh a baseline on purpose,
+run ``run --quick --no-fresh --json BASE.json`` in a clean checkout of the
+commit it measures, and commit it.  The repository's ``python -m bench`` is
+this CLI with tapegrad's own workloads and peers as defaults.
 """
 
 import argparse
+import dataclasses
 import sys
 
-from tapegrad.benchmark import gate, records, report, runner
+from tapegrad.benchmark import ab, gate, records, report, runner, trees
 from tapegrad.benchmark.workload import load
+
+#: Default tolerance of the comparison with the baseline file (calibrated
+#: ratios), and default seconds of timed calls per case of a run.
+FILE_TOLERANCE = 0.5
+RUN_BUDGET = 0.5
 
 
 def _parser(prog, default_workloads, default_peers):
@@ -31,17 +43,27 @@ def _parser(prog, default_workloads, default_peers):
         sub.add_argument("--peers", default=default_peers,
                          help="module whose PEERS list holds peer engines")
         sub.add_argument("--only", help="comma-separated workload names to run")
-        sub.add_argument("--budget", type=float, default=0.5,
-                         help="seconds of timed calls per case (default: %(default)s)")
+        sub.add_argument("--budget", type=float, default=None,
+                         help="seconds of timed calls per case (default: 0.5; "
+                              f"{ab.BUDGET:g} in each run of an A/B)")
         sub.add_argument("--json", metavar="PATH", help="write the records as JSON")
     run, check = commands.choices["run"], commands.choices["check"]
     run.add_argument("--quick", action="store_true", help="small sizes only")
     run.add_argument("--plot", metavar="PATH", help="write a PNG of ns/op against size")
     run.add_argument("--no-fresh", action="store_true",
                      help="skip the first-gradient-in-a-fresh-process timings")
-    check.add_argument("--baseline", required=True, metavar="PATH")
-    check.add_argument("--tolerance", type=float, default=0.5,
-                       help="allowed relative change of timed figures (default: %(default)s)")
+    check.add_argument("--baseline", metavar="PATH",
+                       help="committed baseline: counts must equal its counts; timings are "
+                            "compared with it on a machine matching its fingerprint, else "
+                            "by an A/B against its commit")
+    check.add_argument("--against", metavar="REF",
+                       help="A/B: measure commit REF and the working tree in this run, "
+                            "interleaved, and compare their timings")
+    check.add_argument("--rounds", type=int, default=ab.ROUNDS,
+                       help="interleaved rounds of an A/B (default: %(default)s)")
+    check.add_argument("--tolerance", type=float, default=None,
+                       help=f"allowed slowdown of timed figures (default: {FILE_TOLERANCE:g} "
+                            f"against the file, {gate.AB_TOLERANCE:g} in an A/B)")
     check.add_argument("--current", metavar="PATH",
                        help="compare this JSON run instead of running the quick suite")
     show = commands.add_parser("show", help="print the tables of a JSON run")
@@ -71,7 +93,8 @@ def _run(args, quick, fresh):
     machine = records.machine(peers)
     print("\n".join(report.header(machine)), flush=True)
     modules = (args.workloads, args.peers) if fresh else None
-    result = runner.run(workloads, peers, quick=quick, budget_s=args.budget,
+    budget = RUN_BUDGET if args.budget is None else args.budget
+    result = runner.run(workloads, peers, quick=quick, budget_s=budget,
                         modules=modules, progress=report.Progress())
     print("\n".join(report.tables(result.records, result.skipped, workloads)))
     print("\n".join(report.summary(result.records)))
@@ -81,16 +104,16 @@ def _run(args, quick, fresh):
     return machine, result
 
 
-def _check(args):
-    _, baseline = records.load(args.baseline)
-    if args.current:
-        _, current = records.load(args.current)
-    else:
+def _check_file(args, baseline, current):
+    """The baseline's figures against ``current``, measured on the same kind
+    of machine: counts exactly, calibrated ratios and speed-ups by the tolerance."""
+    tolerance = FILE_TOLERANCE if args.tolerance is None else args.tolerance
+    if current is None:
         _, result = _run(args, quick=True, fresh=False)
         current = result.records
-    findings = gate.compare(baseline, current, args.tolerance)
+    findings = gate.compare(baseline, current, tolerance)
     print(f"\ngate: {len(findings)} figures against {args.baseline} "
-          f"(tolerance {args.tolerance:g} on timed ratios, exact on counts)")
+          f"(tolerance {tolerance:g} on timed ratios, exact on counts)")
     for finding in findings:
         if finding.status not in ("ok", "too fast"):
             print(finding.describe())
@@ -104,8 +127,110 @@ def _check(args):
     return 1 if failed else 0
 
 
-def main(argv=None, *, prog="tapegrad-bench", default_workloads=None, default_peers=None):
-    """Entry point of ``tapegrad-bench`` (and of ``python -m bench``)."""
+def _counts(baseline, runs):
+    """Findings on the counts of the head's first round: against the
+    baseline file when there is one (gated), else against the reference
+    build (reported)."""
+    base = baseline if baseline is not None else runs["ref"][0]
+    counts = [r for r in base if records.gate_kind(r["metric"]) == "exact"]
+    return gate.compare(counts, runs["head"][0])
+
+
+def _check_ab(args, module, ref, baseline):
+    """The working tree against commit ``ref``, both measured in this run."""
+    tolerance = gate.AB_TOLERANCE if args.tolerance is None else args.tolerance
+    if args.rounds < 2:
+        raise SystemExit("an A/B needs --rounds 2 or more")
+    if args.workloads is None:
+        raise SystemExit("name a module that defines workloads")
+    options = ab.Options(module=module, workloads=args.workloads, only=args.only,
+                         budget=ab.BUDGET if args.budget is None else args.budget)
+    try:
+        commit, _, runs = ab.against(ref, args.rounds, options)
+    except (trees.TreeError, ab.RunError) as error:
+        print(f"gate: FAILED: the A/B against {ref} could not run: {error}")
+        return 1
+    shifts = gate.compare_builds(ab.figures(runs["ref"]), ab.figures(runs["head"]), tolerance)
+    print(f"\ngate: A/B of the working tree (head) against {ref} = {commit[:12]} (ref) over "
+          f"{args.rounds} rounds: a figure fails when head/ref is above {1 + tolerance:g} "
+          f"with {gate.CONFIDENCE:.0%} confidence")
+    for shift in shifts:
+        print(shift.describe())
+    counts = _counts(baseline, runs)
+    where = (f"compared with {args.baseline}, exactly" if baseline is not None
+             else "compared with ref's (reported, not gated without --baseline)")
+    print(f"gate: counts of the head's run {where}: "
+          f"{sum(f.status == 'ok' for f in counts)} of {len(counts)} equal")
+    for finding in counts:
+        if finding.status == "REGRESSED" and baseline is None:
+            finding = dataclasses.replace(finding, status="changed")
+        if finding.status != "ok":
+            print(finding.describe())
+    if args.json:
+        records.save(args.json, {**records.machine(), "ab": {"ref": ref, "commit": commit}},
+                     [dict(r, round=k, build=label) for label, rounds in runs.items()
+                      for k, rs in enumerate(rounds) for r in rs])
+        print(f"gate: wrote every round's records to {args.json}")
+    slower = [s for s in shifts if s.status == "SLOWER"]
+    changed = gate.regressions(counts) if baseline is not None else []
+    failed = [f"{s.workload}/{s.size} {s.metric} ({ab.FIGURES[s.metric]}) {s.ratio:.2f}x "
+              f"[{s.low:.2f}, {s.high:.2f}]" for s in slower]
+    failed += [f"{f.workload}/{f.size} {f.metric} {f.baseline:g} -> {f.current:g}"
+               for f in changed]
+    print(f"gate: {'FAILED' if failed else 'passed'}: {len(slower)} slower, "
+          f"{sum(s.status == 'slower?' for s in shifts)} slower but within the noise, "
+          f"{sum(s.status == 'ok' for s in shifts)} ok, "
+          f"{sum(s.status == 'faster' for s in shifts)} faster, "
+          f"{sum(s.status.endswith('only') for s in shifts)} in one build only; "
+          f"{len(changed)} counts changed"
+          + (": " + "; ".join(failed) if failed else ""))
+    return 1 if failed else 0
+
+
+def _describe(fingerprint):
+    return ", ".join(f"{k} {v}" for k, v in fingerprint.items())
+
+
+def _check(args, module):
+    if args.baseline is None and args.against is None:
+        raise SystemExit("check needs --baseline BASE.json, --against REF, or both")
+    if args.current and args.against:
+        raise SystemExit("--current compares a finished run with the baseline file; "
+                         "--against measures two builds: use one or the other")
+    base_machine, baseline = records.load(args.baseline) if args.baseline else ({}, None)
+    ref = args.against
+    if ref is None:
+        here, current = records.load(args.current) if args.current else (records.machine(), None)
+        theirs, ours = records.fingerprint(base_machine), records.fingerprint(here)
+        if theirs == ours:
+            print(f"gate: this machine matches the baseline's ({_describe(ours)}): "
+                  "comparing against the file")
+            return _check_file(args, baseline, current)
+        print(f"gate: the baseline was measured on {_describe(theirs)};\n"
+              f"      this run is on {_describe(ours)}.\n"
+              "      Timings do not carry across machines.")
+        if args.current:
+            print("gate: FAILED: --current is from another machine than the baseline; "
+                  "without --current the gate measures the baseline's commit here (A/B)")
+            return 1
+        ref = base_machine.get("commit")
+        if not ref:
+            print(f"gate: FAILED: {args.baseline} records no commit to measure against; "
+                  "refresh it with `run --quick --no-fresh --json` in a clean checkout")
+            return 1
+        print(f"gate: measuring the baseline's commit {ref[:12]} and this working tree in the "
+              "same run instead (A/B); counts are still compared with the file")
+    if base_machine.get("dirty"):
+        print(f"gate: warning: {args.baseline} was measured with uncommitted changes on top of "
+              "its commit")
+    return _check_ab(args, module, ref, baseline)
+
+
+def main(argv=None, *, prog="tapegrad-bench", default_workloads=None, default_peers=None,
+         module="tapegrad.benchmark"):
+    """Entry point of ``tapegrad-bench`` (and of ``python -m bench``);
+    ``module`` is what an A/B runs each tree's quick suite with
+    (``python -m module run ...``)."""
     args = _parser(prog, default_workloads, default_peers).parse_args(argv)
     if args.command == "show":
         machine, rs = records.load(args.run)
@@ -115,7 +240,7 @@ def main(argv=None, *, prog="tapegrad-bench", default_workloads=None, default_pe
         return 0
     try:
         if args.command == "check":
-            return _check(args)
+            return _check(args, module)
         _, result = _run(args, quick=args.quick, fresh=not args.no_fresh)
     except runner.WrongGradient as error:
         print(f"\nFAIL: tapegrad's gradient is wrong: {error}", file=sys.stderr)

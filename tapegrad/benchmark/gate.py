@@ -1,6 +1,9 @@
-"""The CI performance gate: this run's figures against a committed baseline.
+"""The CI performance gate: a run's figures against a committed baseline,
+or two builds measured in the same run (an A/B).
 
-Only figures that survive a change of machine are compared:
+Against the baseline file (:func:`compare`), when the run and the baseline
+come from the same machine fingerprint
+(:func:`~tapegrad.benchmark.records.fingerprint`):
 
 * deterministic counts (records per workload, bytes per op, kernel
   compilations) must be equal;
@@ -14,6 +17,14 @@ Only figures that survive a change of machine are compared:
 A figure in the baseline that this run did not measure (a peer that is not
 installed here) is listed as not measured, never failed.
 
+Between two builds (:func:`compare_builds`), measured round after round on
+one machine (:mod:`tapegrad.benchmark.ab`): tapegrad's seconds per call and
+its reverse sweep's ns per record, per workload and size; a figure fails
+only when the head is slower than the reference by more than the tolerance
+with confidence (:func:`ratio_interval`).  Calibration loops do not survive
+a change of CPU (recording and sweeping scale differently from them); two
+builds timed side by side do.
+
 >>> base = [record("w", "tapegrad", 1, "records", 10, "count"),
 ...         record("w", "tapegrad", 1, "time_vs_python_loop", 2.0, "ratio")]
 >>> now = [record("w", "tapegrad", 1, "records", 10, "count"),
@@ -24,6 +35,9 @@ installed here) is listed as not measured, never failed.
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from tapegrad.benchmark.ab import FIGURES
 from tapegrad.benchmark.records import gate_kind, key, record  # noqa: F401 (doctest)
 
 MIN_GATED_SECONDS = 1e-3
@@ -99,3 +113,93 @@ def compare(baseline, current, tolerance=0.5):
 
 def regressions(findings):
     return [f for f in findings if f.status == "REGRESSED"]
+
+
+# The A/B: the same figures of two builds, measured round by round in one run.
+
+#: Default tolerance of the A/B: fail when the head is, with confidence, more
+#: than 25% slower than the commit it is compared with.
+AB_TOLERANCE = 0.25
+CONFIDENCE = 0.95
+
+
+def ratio_interval(ref, head, confidence=CONFIDENCE, resamples=4000, seed=0):
+    """``(ratio, low, high)``: ``min(head) / min(ref)``, the ratio of each
+    build's best round, and a bootstrap ``confidence`` interval of it (each
+    build's rounds resampled on their own; fixed seed: reproducible).
+
+    The best round, because on a shared machine noise only ever adds time,
+    in bursts that slow a whole run 1.5x or more: most rounds sit on a floor
+    a few percent wide, the rest anywhere above it.  The interval is narrow
+    when several rounds of each build reach the floor, wide when one did.
+
+    >>> ratio, low, high = ratio_interval([1.0, 1.02, 1.7, 1.01, 1.6, 1.0],
+    ...                                   [2.0, 3.4, 2.03, 2.0, 2.05, 3.5])
+    >>> f"{ratio:.2f}x [{low:.2f}, {high:.2f}]"  # bursts (1.6, 1.7, 3.4, 3.5) do not count
+    '2.00x [1.98, 2.03]'
+    """
+    ref, head = np.log(np.asarray(ref, dtype=float)), np.log(np.asarray(head, dtype=float))
+    rng = np.random.default_rng(seed)
+    best_head = head[rng.integers(0, len(head), (resamples, len(head)))].min(axis=1)
+    best_ref = ref[rng.integers(0, len(ref), (resamples, len(ref)))].min(axis=1)
+    low, high = np.quantile(best_head - best_ref, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(np.exp(head.min() - ref.min())), float(np.exp(low)), float(np.exp(high))
+
+
+@dataclass(frozen=True)
+class Shift:
+    """One figure of the head against the reference build: ``ratio`` is
+    head / ref (above 1: the head is slower), ``low``-``high`` its interval."""
+
+    workload: str
+    size: int
+    metric: str
+    ratio: float
+    low: float
+    high: float
+    rounds: int
+    status: str  # "SLOWER" (fails), "slower?", "ok", "faster", "head only", "ref only"
+
+    def describe(self):
+        where = f"{self.workload}/{self.size} {self.metric} ({FIGURES.get(self.metric, '')})"
+        if self.status in ("head only", "ref only"):
+            return f"{self.status:>10}  {where}: measured in one build only, not gated"
+        return (f"{self.status:>10}  {where}: head/ref {self.ratio:.3f}x, "
+                f"{CONFIDENCE:.0%} CI [{self.low:.3f}, {self.high:.3f}] over {self.rounds} rounds")
+
+
+def _ab_status(ratio, low, high, tolerance):
+    limit = 1 + tolerance
+    if low > limit:
+        return "SLOWER"
+    if ratio > limit:
+        return "slower?"
+    return "faster" if high < 1 / limit else "ok"
+
+
+def compare_builds(ref, head, tolerance=AB_TOLERANCE):
+    """A :class:`Shift` per figure: ``ref`` and ``head`` map ``(workload,
+    size, metric)`` to the figure's value in each round.
+
+    A figure fails (``"SLOWER"``) only when the head is slower than
+    ``1 + tolerance`` times the reference *with confidence*: when the whole
+    interval of :func:`ratio_interval` lies above it; a ratio past the
+    tolerance whose interval is not (too few undisturbed rounds to tell) is
+    ``"slower?"``, reported, not failed.
+
+    >>> ref = {("w", 1, "time_min"): [1.0, 1.02, 1.6, 1.01, 0.99, 1.0]}
+    >>> [s.status for s in compare_builds(ref, {("w", 1, "time_min"): [1.5, 1.52, 1.49, 2.4, 1.5, 1.53]})]
+    ['SLOWER']
+    >>> [s.status for s in compare_builds(ref, {("w", 1, "time_min"): [1.1, 0.99, 1.0, 1.05, 1.7, 1.0]})]
+    ['ok']
+    """
+    shifts = []
+    for key in list(ref) + [k for k in head if k not in ref]:
+        if key not in head or key not in ref:
+            shifts.append(Shift(*key, float("nan"), float("nan"), float("nan"), 0,
+                                "ref only" if key in ref else "head only"))
+            continue
+        ratio, low, high = ratio_interval(ref[key], head[key])
+        shifts.append(Shift(*key, ratio, low, high, min(len(ref[key]), len(head[key])),
+                            _ab_status(ratio, low, high, tolerance)))
+    return shifts
