@@ -116,3 +116,23 @@ class PlainPython(Engine):
             return float(function(x.tolist(), MATH)), None
 
         return value_only
+
+
+class TapegradReplay(Engine):
+    """tapegrad recording the workload once (``tapegrad.record``, the
+    one-time cost) and replaying the tape in numba at every call: what an
+    optimiser calling ``value_and_grad`` many times does."""
+
+    name = "tapegrad-replay"
+
+    def version(self):
+        import tapegrad
+
+        return tapegrad.__version__
+
+    def prepare(self, workload, x):
+        import tapegrad as tg
+
+        function = workload.function
+        rec = tg.record(lambda leaves: function(leaves, tg), np.asarray(x, dtype=np.float64))
+        return rec.value_and_grad
