@@ -28,7 +28,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from tapegrad.benchmark.engine import Engine, TapegradReplay
+from tapegrad.benchmark.engine import Engine
 from tapegrad.benchmark.workload import MATH, MATH_FUNCTIONS
 
 #: The math functions named like the tool's own (all but relu).
@@ -391,7 +391,6 @@ class Casadi(Peer):
 #: Every peer, in the order of the tables: the scalar tools closest to
 #: tapegrad first, then vectorized forms.
 PEERS = [
-    TapegradReplay(),
     Micrograd(),
     MicrogradNoGC(),
     TorchScalar(),

@@ -2,7 +2,8 @@
 
 For every workload and size, tapegrad runs first (its tape gives the op
 count that every engine's time is divided by, and the storage figures), then
-the plain-Python function (the ``f`` of J/f), then each peer.  A case is:
+the plain-Python function (the ``f`` of J/f), then tapegrad replaying one
+recording (``tapegrad-replay``), then each peer.  A case is:
 
 1. ``prepare`` (timed: the one-time cost) and a first call (timed);
 2. the check: value and gradient against ``workload.expected`` — a wrong
@@ -30,7 +31,7 @@ import numpy as np
 from tapegrad import _jit
 from tapegrad.benchmark import calibration
 from tapegrad.benchmark.fresh import fresh_latencies
-from tapegrad.benchmark.engine import PlainPython, Tapegrad
+from tapegrad.benchmark.engine import PlainPython, Tapegrad, TapegradReplay
 from tapegrad.benchmark.records import record
 from tapegrad.benchmark.timing import time_calls
 
@@ -175,7 +176,7 @@ def run(workloads, peers, *, quick=False, budget_s=0.5, modules=None, progress=N
     for name, seconds in calib.items():
         result.add("calibration", name, 0, "time_min", seconds, "s")
     ours = Tapegrad()
-    engines = [ours, PlainPython(), *peers]
+    engines = [ours, PlainPython(), TapegradReplay(), *peers]
     cases = [(w, size) for w in workloads for size in w.sizes_for(quick)]
     total = len(cases) * len(engines)
     for n, (workload, size) in enumerate(cases):
