@@ -159,3 +159,18 @@ def batch_value_and_vjp(op, arg0, arg1, const, val0, points, extra, outputs, wei
                 values[row, k] = val[outputs[k]] if outputs[k] >= 0 else 0.0
             if changed[row] >= 0:
                 val[:] = val0  # the recorded guards, for the next row
+
+
+@kernel
+def mark_live(op, arg0, arg1, live, input_code):
+    """Extend ``live`` (true at the records to keep: outputs, guards,
+    inputs) to every record they depend on, in one backward pass.  An input
+    record's ``arg0`` is its position, not a record, and is not followed."""
+    for i in range(len(op) - 1, -1, -1):
+        if live[i] and op[i] != input_code:
+            a0 = arg0[i]
+            a1 = arg1[i]
+            if a0 >= 0:
+                live[a0] = True
+            if a1 >= 0:
+                live[a1] = True

@@ -82,6 +82,32 @@ def _outputs(out, rec):
     return np.array(records, dtype=np.int64), np.array(constants), scalar
 
 
+_INPUT = OPS["input"].code
+_GUARDS = [op.code for op in OPS.values() if op.guard]
+
+
+def _prune(columns, outputs, sites):
+    """The recording without its dead records: those that neither an
+    output nor a guard depends on (inputs all stay, in order).  Values of the
+    records kept are unchanged, so replay is bitwise what it was.  Returns
+    ``(columns, outputs, sites)`` renumbered."""
+    op = columns["op"]
+    live = np.isin(op, [_INPUT, *_GUARDS])
+    live[outputs[outputs >= 0]] = True
+    _replay.mark_live(op, columns["arg0"], columns["arg1"], live, _INPUT)
+    if live.all():
+        return {name: np.ascontiguousarray(c) for name, c in columns.items()}, outputs, dict(sites)
+    renumber = np.cumsum(live) - 1
+    kept = {name: np.ascontiguousarray(c[live]) for name, c in columns.items()}
+    computed = kept["op"] != _INPUT  # an input's arg0 is its position, not a record
+    for name in ("arg0", "arg1"):
+        args = kept[name]
+        moved = computed & (args >= 0)
+        args[moved] = renumber[args[moved]]
+    outputs = np.where(outputs >= 0, renumber[np.maximum(outputs, 0)], -1)
+    return kept, outputs, {int(renumber[i]): site for i, site in sites.items() if live[i]}
+
+
 class Recorded:
     """A recorded program of ``f``: call it, or ask for derivatives, at any
     input shaped like the one it was recorded at (see :func:`record`).
@@ -116,11 +142,9 @@ class Recorded:
                 outputs, constants, scalar = _outputs(out, rec)
         finally:
             _TRACING.reset(token)
-        n = rec.n
-        self._columns = {name: np.ascontiguousarray(column[:n])
-                         for name, column in rec.columns().items()}
+        self._columns, outputs, self._sites = _prune(rec.columns(), outputs, rec.sites)
+        n = len(self._columns["op"])
         self._recorded_val = self._columns["val"].copy()
-        self._sites = dict(rec.sites)
         self._extra = rec.leaves[len(leaves):]  # leaves from outside f
         self._outputs, self._constants, self.scalar_output = outputs, constants, scalar
         self._input_records = np.flatnonzero(self._columns["op"] == OPS["input"].code)

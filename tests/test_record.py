@@ -233,3 +233,18 @@ def test_non_finite_inputs_replay_as_numpy_would_and_debug_mode_names_the_record
         with pytest.raises(tg.NonFiniteError, match=r"record 2 \(log\) produced nan"):
             rec.value_and_grad(np.array([-1.0, 2.0]))
         assert rec(np.array([1.0, 2.0])) == 0.0
+
+
+def test_dead_records_are_dropped_but_guards_and_inputs_stay():
+    def f(x):
+        unused = tg.exp(x[0]) * tg.sin(x[1]) + 3.0  # reaches no output
+        if x[1] > 0.0:  # a guard off the output's path
+            pass
+        return x[0] * 2.0
+
+    rec = tg.record(f, np.array([1.0, 2.0]))
+    names = [tg.OPS_BY_CODE[c].name for c in rec.tape.op]
+    assert names == ["input", "input", "lt", "branch", "mul"]
+    assert rec.value_and_grad(np.array([3.0, 5.0]))[1].tolist() == [2.0, 0.0]
+    with pytest.raises(tg.BranchChanged, match="if x"):
+        rec(np.array([3.0, -5.0]))
