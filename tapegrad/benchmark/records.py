@@ -17,11 +17,16 @@ peak_memory               bytes          tracemalloc peak during one call
 record_ns_per_op ...      ns             per phase of a tape engine
 records                   count   exact  tapegrad records of the program
 bytes_per_op              bytes   exact  tape bytes per record
-kernel_compilations       count   exact  numba signatures compiled in the run
+kernel_compilations       count   exact  numba signatures compiled, per engine [1]_
 time_vs_python_loop       ratio   tol    tapegrad time_min / python calibration
 sweep_vs_numba_loop       ratio   tol    reverse sweep alone / numba calibration
 speedup_vs:<engine>       ratio   tol    that engine's time_min / tapegrad's
 ========================  ======  =====  =========================================
+
+.. [1] Engine ``tapegrad``: the harness's and the re-recording engine's;
+   another engine that compiles tapegrad kernels (``tapegrad-replay``): those
+   first compiled in its cases, as a figure of its own, so that adding an
+   engine adds a figure instead of changing one.
 
 >>> r = record("seed", "tapegrad", 2, "records", 40, "count")
 >>> r["better"], sorted(r)

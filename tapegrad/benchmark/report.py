@@ -85,9 +85,10 @@ def summary(records):
     if fresh:
         lines.append("first gradient in a fresh process (imports included): " + ", ".join(
             f"{r['engine']} {r['value']:.2f} s" for r in fresh))
-    for r in records:
-        if r["metric"] == "kernel_compilations":
-            lines.append(f"numba kernel signatures compiled or loaded this run: {r['value']}")
+    compiled = [f"{r['engine']} {r['value']}" for r in records
+                if r["metric"] == "kernel_compilations"]
+    if compiled:
+        lines.append("numba kernel signatures compiled or loaded this run: " + ", ".join(compiled))
     return lines
 
 
