@@ -6,7 +6,7 @@ import pytest
 
 from tapegrad.benchmark import ab, gate, records
 
-KEY = ("w", 100, "time_min")
+KEY = ("w", "tapegrad", 100, "time_min")
 
 
 def shifts(ref, head, tolerance=gate.AB_TOLERANCE):
@@ -59,7 +59,7 @@ def test_faster_and_the_tolerance_knob(rng):
 
 
 def test_figures_in_one_build_only_are_reported_not_gated():
-    new = ("w", 200, "sweep_ns_per_op")
+    new = ("w", "tapegrad-replay", 100, "time_min")
     found = {s.status for s in gate.compare_builds({KEY: [1.0, 1.0]}, {new: [1.0, 1.0]})}
     assert found == {"ref only", "head only"}
 
@@ -72,10 +72,12 @@ def test_the_interval_is_reproducible():
 def test_figures_are_tapegrad_time_and_sweep_per_size():
     rounds = [[records.record("w", "tapegrad", 1, "time_min", 2.0, "s"),
                records.record("w", "tapegrad", 1, "sweep_ns_per_op", 3.0, "ns"),
+               records.record("w", "tapegrad-replay", 1, "time_min", 0.5, "s"),
                records.record("w", "python", 1, "time_min", 9.0, "s"),
                records.record("w", "tapegrad", 1, "records", 40, "count")]] * 2
-    assert ab.figures(rounds) == {("w", 1, "time_min"): [2.0, 2.0],
-                                  ("w", 1, "sweep_ns_per_op"): [3.0, 3.0]}
+    assert ab.figures(rounds) == {("w", "tapegrad", 1, "time_min"): [2.0, 2.0],
+                                  ("w", "tapegrad", 1, "sweep_ns_per_op"): [3.0, 3.0],
+                                  ("w", "tapegrad-replay", 1, "time_min"): [0.5, 0.5]}
 
 
 def test_builds_alternate_who_goes_first():

@@ -16,7 +16,7 @@ builds alternate round by round, the order swapped every other round
 >>> from tapegrad.benchmark.records import record
 >>> rounds = [[record("w", "tapegrad", 1, "time_min", s, "s")] for s in (2.0, 2.2)]
 >>> figures(rounds)
-{('w', 1, 'time_min'): [2.0, 2.2]}
+{('w', 'tapegrad', 1, 'time_min'): [2.0, 2.2]}
 """
 
 import json
@@ -36,11 +36,14 @@ from tapegrad.benchmark import records, trees
 ROUNDS = 10
 BUDGET = 0.2
 
-#: The timed figures an A/B compares, per workload and size, and what each times.
+#: The timed figures an A/B compares, per workload and size, and what each times:
+#: for the engine ``tapegrad`` a call records the tape and sweeps it; for
+#: ``tapegrad-replay`` (in builds that have it) it replays one recording.
 FIGURES = {
-    "time_min": "recording + backward, best call",
+    "time_min": "best call, value and gradient",
     "sweep_ns_per_op": "the reverse sweep alone",
 }
+ENGINES = ("tapegrad", "tapegrad-replay")
 
 _CHILD = """\
 import importlib.util, json, runpy, sys
@@ -159,14 +162,14 @@ def measure(builds, rounds, options, workdir, log=print):
     return runs
 
 
-def figures(rounds, engine="tapegrad"):
-    """``{(workload, size, metric): [value per round]}`` of the :data:`FIGURES`
-    of ``engine``, from each round's records."""
+def figures(rounds):
+    """``{(workload, engine, size, metric): [value per round]}`` of the
+    :data:`FIGURES` of the :data:`ENGINES`, from each round's records."""
     found = {}
     for records_of_round in rounds:
         for r in records_of_round:
-            if r["engine"] == engine and r["metric"] in FIGURES:
-                found.setdefault((r["workload"], r["size"], r["metric"]), []).append(r["value"])
+            if r["engine"] in ENGINES and r["metric"] in FIGURES:
+                found.setdefault(records.key(r), []).append(r["value"])
     return found
 
 

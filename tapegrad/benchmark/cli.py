@@ -128,12 +128,15 @@ def _check_file(args, baseline, current):
 
 
 def _counts(baseline, runs):
-    """Findings on the counts of the head's first round: against the
+    """Findings on the counts of the head's first timed round: against the
     baseline file when there is one (gated), else against the reference
-    build (reported)."""
+    build (reported); and the head's counts that those lack."""
     base = baseline if baseline is not None else runs["ref"][0]
     counts = [r for r in base if records.gate_kind(r["metric"]) == "exact"]
-    return gate.compare(counts, runs["head"][0])
+    known = {records.key(r) for r in counts}
+    new = [r for r in runs["head"][0]
+           if records.gate_kind(r["metric"]) == "exact" and records.key(r) not in known]
+    return gate.compare(counts, runs["head"][0]), new
 
 
 def _check_ab(args, module, ref, baseline):
@@ -156,7 +159,7 @@ def _check_ab(args, module, ref, baseline):
           f"with {gate.CONFIDENCE:.0%} confidence")
     for shift in shifts:
         print(shift.describe())
-    counts = _counts(baseline, runs)
+    counts, new = _counts(baseline, runs)
     where = (f"compared with {args.baseline}, exactly" if baseline is not None
              else "compared with ref's (reported, not gated without --baseline)")
     print(f"gate: counts of the head's run {where}: "
@@ -166,6 +169,9 @@ def _check_ab(args, module, ref, baseline):
             finding = dataclasses.replace(finding, status="changed")
         if finding.status != "ok":
             print(finding.describe())
+    for r in new:
+        print(f"{'new':>12}  {r['workload']}/{r['engine']}/{r['size']} {r['metric']}: "
+              f"{r['value']:g}, measured by the head only (reported, not gated)")
     if args.json:
         records.save(args.json, {**records.machine(), "ab": {"ref": ref, "commit": commit}},
                      [dict(r, round=k, build=label) for label, rounds in runs.items()
@@ -173,9 +179,9 @@ def _check_ab(args, module, ref, baseline):
         print(f"gate: wrote every round's records to {args.json}")
     slower = [s for s in shifts if s.status == "SLOWER"]
     changed = gate.regressions(counts) if baseline is not None else []
-    failed = [f"{s.workload}/{s.size} {s.metric} ({ab.FIGURES[s.metric]}) {s.ratio:.2f}x "
+    failed = [f"{s.name()} ({ab.FIGURES[s.metric]}) {s.ratio:.2f}x "
               f"[{s.low:.2f}, {s.high:.2f}]" for s in slower]
-    failed += [f"{f.workload}/{f.size} {f.metric} {f.baseline:g} -> {f.current:g}"
+    failed += [f"{f.workload}/{f.engine}/{f.size} {f.metric} {f.baseline:g} -> {f.current:g}"
                for f in changed]
     print(f"gate: {'FAILED' if failed else 'passed'}: {len(slower)} slower, "
           f"{sum(s.status == 'slower?' for s in shifts)} slower but within the noise, "

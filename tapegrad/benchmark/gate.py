@@ -53,6 +53,9 @@ class Finding:
     current: object  # float, or None when not measured
     status: str  # "ok", "REGRESSED", "improved", "not measured", "too fast"
 
+    def name(self):
+        return f"{self.workload}/{self.engine}/{self.size} {self.metric}"
+
     def describe(self):
         where = f"{self.workload}/{self.engine}/{self.size} {self.metric}"
         if self.current is None:
@@ -152,6 +155,7 @@ class Shift:
     head / ref (above 1: the head is slower), ``low``-``high`` its interval."""
 
     workload: str
+    engine: str
     size: int
     metric: str
     ratio: float
@@ -160,8 +164,11 @@ class Shift:
     rounds: int
     status: str  # "SLOWER" (fails), "slower?", "ok", "faster", "head only", "ref only"
 
+    def name(self):
+        return f"{self.workload}/{self.engine}/{self.size} {self.metric}"
+
     def describe(self):
-        where = f"{self.workload}/{self.size} {self.metric} ({FIGURES.get(self.metric, '')})"
+        where = f"{self.name()} ({FIGURES.get(self.metric, '')})"
         if self.status in ("head only", "ref only"):
             return f"{self.status:>10}  {where}: measured in one build only, not gated"
         return (f"{self.status:>10}  {where}: head/ref {self.ratio:.3f}x, "
@@ -179,7 +186,7 @@ def _ab_status(ratio, low, high, tolerance):
 
 def compare_builds(ref, head, tolerance=AB_TOLERANCE):
     """A :class:`Shift` per figure: ``ref`` and ``head`` map ``(workload,
-    size, metric)`` to the figure's value in each round.
+    engine, size, metric)`` to the figure's value in each round.
 
     A figure fails (``"SLOWER"``) only when the head is slower than
     ``1 + tolerance`` times the reference *with confidence*: when the whole
@@ -187,10 +194,11 @@ def compare_builds(ref, head, tolerance=AB_TOLERANCE):
     tolerance whose interval is not (too few undisturbed rounds to tell) is
     ``"slower?"``, reported, not failed.
 
-    >>> ref = {("w", 1, "time_min"): [1.0, 1.02, 1.6, 1.01, 0.99, 1.0]}
-    >>> [s.status for s in compare_builds(ref, {("w", 1, "time_min"): [1.5, 1.52, 1.49, 2.4, 1.5, 1.53]})]
+    >>> key = ("w", "tapegrad", 1, "time_min")
+    >>> ref = {key: [1.0, 1.02, 1.6, 1.01, 0.99, 1.0]}
+    >>> [s.status for s in compare_builds(ref, {key: [1.5, 1.52, 1.49, 2.4, 1.5, 1.53]})]
     ['SLOWER']
-    >>> [s.status for s in compare_builds(ref, {("w", 1, "time_min"): [1.1, 0.99, 1.0, 1.05, 1.7, 1.0]})]
+    >>> [s.status for s in compare_builds(ref, {key: [1.1, 0.99, 1.0, 1.05, 1.7, 1.0]})]
     ['ok']
     """
     shifts = []
