@@ -77,7 +77,8 @@ def _make_fma():
     # float32 first: NumPy takes the first loop the inputs cast to safely.
     # Not a _jit.kernel: a ufunc, and not one of the tape's sweeps.
     signatures = ["float32(float32, float32, float32)", "float64(float64, float64, float64)"]
-    return numba.vectorize(signatures, cache=_cache_usable(_make_fma))(fma)
+    # .ufunc: the plain NumPy ufunc, without DUFunc's Python-level __call__.
+    return numba.vectorize(signatures, cache=_cache_usable(_make_fma))(fma).ufunc
 
 
 class Optimizer:
