@@ -23,7 +23,9 @@ test-nojit: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench
 
-# The CI performance gate: the quick suite against the committed baseline.
+# The CI performance gate: counts against the committed baseline; timings
+# against it on the baseline's machine, else an A/B of the baseline's commit
+# and this tree in the same run (needs git and that commit; README, "The CI gate").
 bench-gate: $(STAMP)
 	$(PY) -m bench check --baseline bench/baseline.json
 
