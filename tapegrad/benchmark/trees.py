@@ -64,7 +64,18 @@ def resolve(ref, repo):
 def export(ref, repo, dest):
     """Write the files of commit ``ref`` of ``repo`` into the new directory
     ``dest`` (``git archive``: the repository itself is only read).  Returns
-    the commit id."""
+    the commit id.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     try:
+    ...         commit = export("HEAD", toplevel(), Path(tmp, "tree"))
+    ...         found = Path(tmp, "tree", "tapegrad", "benchmark", "trees.py").is_file()
+    ...     except TreeError:  # no git, or not run from a clone of tapegrad
+    ...         commit, found = "0" * 40, True
+    >>> len(commit), found
+    (40, True)
+    """
     commit = resolve(ref, repo)
     done = subprocess.run(["git", "archive", "--format=tar", commit], cwd=repo,
                           capture_output=True)
@@ -82,7 +93,11 @@ def export(ref, repo, dest):
 def head(path="."):
     """``{"commit": id, "dirty": bool}`` of the working tree at ``path``
     (``dirty``: tracked files other than JSON differ from the commit), or
-    ``{}`` outside git."""
+    ``{}`` outside git.
+
+    >>> sorted(head()) in (["commit", "dirty"], [])
+    True
+    """
     try:
         repo = toplevel(path)
         commit = git("rev-parse", "HEAD", cwd=repo)
