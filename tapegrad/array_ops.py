@@ -397,14 +397,21 @@ class log_softmax:
 
 @declare
 class cross_entropy:
-    """mean over rows of logsumexp(logits) - logits[row, label]: one record"""
+    """mean over rows of logsumexp(logits) - logits[row, label]: one record
+
+    Each row's loss is ``log(sum(exp(x - max))) - (x[label] - max)``, the
+    max subtracted first as PyTorch does, so no digits cancel in float32.
+    """
 
     def value(args, params):
         logits, labels = args[0], params["labels"]
-        lse = _stable_logsumexp(logits, 1)[:, 0]
-        params["lse"] = lse  # kept for the VJP: one number per row
-        picked = logits[np.arange(len(labels)), labels]
-        return np.asarray(np.mean(lse - picked), dtype=logits.dtype)
+        rows = np.arange(len(labels))
+        top = np.max(logits, axis=1, keepdims=True)
+        top = np.where(np.isfinite(top), top, 0.0).astype(logits.dtype)
+        shifted = logits - top
+        logsum = np.log(np.sum(np.exp(shifted), axis=1))
+        params["lse"] = logsum + top[:, 0]  # kept for the VJP: one number per row
+        return np.asarray(np.mean(logsum - shifted[rows, labels]), dtype=logits.dtype)
 
     def vjp(g, out, args, params):
         logits, labels = args[0], params["labels"]

@@ -33,17 +33,8 @@ reference = _load(REFERENCE_DIR / "make_simplenet_reference.py", "make_simplenet
 example = reference.load_example()
 RUNS = [(optimizer, dtype) for dtype in reference.DTYPES for optimizer in example.OPTIMIZERS]
 
-# The core's fused cross_entropy computes (max + log(sum exp(x - max))) -
-# x[label]: in float32, once the loss is ~3e-4 against logits ~15, that
-# cancellation costs ~1e-4 relative (PyTorch subtracts the max first).  The
-# weights still agree to 1e-7: see test_weights_match_pytorch_live.
-CORE_F32_LOSS = pytest.mark.xfail(
-    strict=True, reason="float32 cross_entropy value loses digits to cancellation in the core")
-
-
-def runs(check_loss=True):
-    return [pytest.param(o, d, marks=[CORE_F32_LOSS] if check_loss and (o, d) ==
-                         ("momentum", "float32") else []) for o, d in RUNS]
+def runs():
+    return [pytest.param(o, d) for o, d in RUNS]
 
 
 @functools.lru_cache(maxsize=None)
@@ -106,7 +97,7 @@ def test_losses_match_pytorch_live(optimizer, dtype_name):
 
 @requires_torch
 @pytest.mark.slow
-@pytest.mark.parametrize("optimizer, dtype_name", runs(check_loss=False))
+@pytest.mark.parametrize("optimizer, dtype_name", runs())
 def test_weights_match_pytorch_live(optimizer, dtype_name):
     ours, theirs = tapegrad_run(optimizer, dtype_name)[1], torch_run(optimizer, dtype_name)[1]
     assert list(ours) == list(theirs) == ["net.0.weight", "net.0.bias", "net.1.weight",
