@@ -87,10 +87,10 @@ class SimpleNet(nn.Module):
         return losses
 
 
-def main(dtype=np.float64, optimizer="sgd", steps=100, seed=0, verbose=True):
+def main(dtype=np.float64, optimizer="sgd", steps=100, seed=0, verbose=True, samples=10_000):
     """Train the seed's SimpleNet on fresh blobs; returns the losses (one per
     step, taken before the step's update, as the seed prints them)."""
-    X, y = make_blobs(10_000, 5, 2, seed=seed)
+    X, y = make_blobs(samples, 5, 2, seed=seed)
     X = X.astype(dtype)
     net = SimpleNet(5, dtype=dtype, rng=seed)
     start = time.perf_counter()
