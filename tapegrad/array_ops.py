@@ -384,11 +384,13 @@ class softmax:
 
 @declare
 class log_softmax:
-    """x - logsumexp(x) over ``axis``"""
+    """x - logsumexp(x) over ``axis``, the max subtracted first (as PyTorch)"""
 
     def value(args, params):
-        x = args[0]
-        return x - _stable_logsumexp(x, params["axis"])
+        x, axis = args[0], params["axis"]
+        top = np.max(x, axis=axis, keepdims=True)
+        shifted = x - np.where(np.isfinite(top), top, 0.0).astype(x.dtype)
+        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
     def vjp(g, out, args, params):
         total = np.sum(g, axis=params["axis"], keepdims=True)
