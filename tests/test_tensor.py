@@ -213,3 +213,13 @@ def test_nan_propagates_and_debug_mode_names_the_record():
     with tg.debug_mode():
         with pytest.raises(tg.NonFiniteError, match=r"array log\) produced nan at index \(1,\)"):
             out.sum().backward()
+
+
+def test_where_maximum_minimum_on_arrays():
+    x = tg.tensor([-2.0, 0.5, 3.0], requires_grad=True)
+    y = tg.where(x.value > 0, tg.sqrt(x), 0.0 * x)  # sqrt(-2) is nan, not taken
+    peak = tg.maximum(x, 1.0) + tg.minimum(np.array([0.0, 0.5, 5.0]), x)
+    (y.sum() + peak.sum()).backward()
+    assert y.value.tolist() == [0.0, np.sqrt(0.5), np.sqrt(3.0)]
+    expected = [0.0 + 0.0 + 1.0, 0.5 / np.sqrt(0.5) + 0.0 + 0.5, 0.5 / np.sqrt(3.0) + 1.0 + 1.0]
+    assert_close(x.grad, expected, 1e-15)
