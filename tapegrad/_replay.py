@@ -10,11 +10,11 @@ A kernel that replays returns the first guard whose outcome changed, or -1.
 import numpy as np
 from numba import prange
 
-from tapegrad._jit import kernel, parallel_kernel
+from tapegrad._jit import kernel, parallel_kernel, rule
 from tapegrad._sweeps import forward, reverse, reverse_tangent, tangent
 
 
-@kernel
+@rule  # called only from kernels: compiled into them, not counted
 def _seed(adj, outputs, weights):
     """``adj`` zeroed, then ``weights[k]`` added at output k; the last record
     to sweep from (-1 when every output is a constant)."""
@@ -28,7 +28,7 @@ def _seed(adj, outputs, weights):
     return last
 
 
-@kernel
+@rule  # called only from kernels: compiled into them, not counted
 def _gather(column, records, out):
     for k in range(len(records)):
         out[k] = column[records[k]]
@@ -65,7 +65,7 @@ def value_and_jvp(op, arg0, arg1, const, val, inputs, tan, direction, outputs, t
     return -1
 
 
-@kernel
+@rule  # called only from kernels: compiled into them, not counted
 def _hvp_at(op, arg0, arg1, const, val, tan, direction, adj, adj_tan, outputs, weights,
             input_records, grad, hv):
     tangent(op, arg0, arg1, const, val, tan, direction, len(op))
