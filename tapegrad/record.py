@@ -180,7 +180,7 @@ class Recorded:
         inputs = self._inputs
         n = self.structure.size
         if (self._array_input and x.__class__ is np.ndarray and x.dtype is _F64
-                and x.shape[0] == n and x.ndim == 1):
+                and x.ndim == 1 and x.shape[0] == n):
             inputs[:n] = x
         elif x.__class__ is float and self.structure.kind == "scalar":
             inputs[0] = x
