@@ -352,10 +352,14 @@ class stack:
         return tuple(np.moveaxis(g, params["axis"], 0))
 
 
-def _stable_logsumexp(x, axis):
+def _shifted(x, axis):
+    """``(x - top, top, log(sum(exp(x - top))))`` over ``axis`` with keepdims,
+    ``top`` the max (0 where it is not finite): the max is subtracted first,
+    as PyTorch does, so nothing overflows and no digits cancel."""
     top = np.max(x, axis=axis, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    return np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top
+    top = np.where(np.isfinite(top), top, 0.0).astype(np.result_type(x), copy=False)
+    shifted = x - top
+    return shifted, top, np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
 @declare
@@ -363,7 +367,8 @@ class logsumexp:
     """log(sum(exp(x))) over ``axis``, without overflow"""
 
     def value(args, params):
-        return np.squeeze(_stable_logsumexp(args[0], params["axis"]), axis=params["axis"])
+        _, top, logsum = _shifted(args[0], params["axis"])
+        return np.squeeze(logsum + top, axis=params["axis"])
 
     def vjp(g, out, args, params):
         axis = params["axis"]
@@ -375,8 +380,8 @@ class softmax:
     """exp(x) / sum(exp(x)) over ``axis``, without overflow"""
 
     def value(args, params):
-        x = args[0]
-        return np.exp(x - _stable_logsumexp(x, params["axis"]))
+        shifted, _, logsum = _shifted(args[0], params["axis"])
+        return np.exp(shifted - logsum)
 
     def vjp(g, out, args, params):
         return (out * (g - np.sum(g * out, axis=params["axis"], keepdims=True)),)
@@ -384,13 +389,11 @@ class softmax:
 
 @declare
 class log_softmax:
-    """x - logsumexp(x) over ``axis``, the max subtracted first (as PyTorch)"""
+    """x - logsumexp(x) over ``axis``"""
 
     def value(args, params):
-        x, axis = args[0], params["axis"]
-        top = np.max(x, axis=axis, keepdims=True)
-        shifted = x - np.where(np.isfinite(top), top, 0.0).astype(x.dtype)
-        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+        shifted, _, logsum = _shifted(args[0], params["axis"])
+        return shifted - logsum
 
     def vjp(g, out, args, params):
         total = np.sum(g, axis=params["axis"], keepdims=True)
@@ -399,21 +402,14 @@ class log_softmax:
 
 @declare
 class cross_entropy:
-    """mean over rows of logsumexp(logits) - logits[row, label]: one record
-
-    Each row's loss is ``log(sum(exp(x - max))) - (x[label] - max)``, the
-    max subtracted first as PyTorch does, so no digits cancel in float32.
-    """
+    """mean over rows of logsumexp(logits) - logits[row, label]: one record"""
 
     def value(args, params):
         logits, labels = args[0], params["labels"]
-        rows = np.arange(len(labels))
-        top = np.max(logits, axis=1, keepdims=True)
-        top = np.where(np.isfinite(top), top, 0.0).astype(logits.dtype)
-        shifted = logits - top
-        logsum = np.log(np.sum(np.exp(shifted), axis=1))
-        params["lse"] = logsum + top[:, 0]  # kept for the VJP: one number per row
-        return np.asarray(np.mean(logsum - shifted[rows, labels]), dtype=logits.dtype)
+        shifted, top, logsum = _shifted(logits, 1)
+        params["lse"] = (logsum + top)[:, 0]  # kept for the VJP: one number per row
+        picked = shifted[np.arange(len(labels)), labels]
+        return np.asarray(np.mean(logsum[:, 0] - picked), dtype=logits.dtype)
 
     def vjp(g, out, args, params):
         logits, labels = args[0], params["labels"]

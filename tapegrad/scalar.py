@@ -46,12 +46,17 @@ def _type_error(what, x):
     return TypeError(f"{what} takes real numbers or Values, not {type(x).__name__}")
 
 
-def _operand(other, symbol):
-    """``other`` (not a Value) as a float, else a TypeError naming its type."""
-    number = _number(other)
-    if number is None:
-        raise _type_error(f"Value {symbol}", other)
-    return number
+def _not_a_number(op, symbol, value, other, reflected, comparison):
+    """``value op other`` when ``other`` is neither a Value nor a number: a
+    Tensor for an array operand, NotImplemented for a comparison (as
+    Python's own), else a TypeError naming the type."""
+    if isinstance(other, np.ndarray) or getattr(type(other), "__array_ufunc__", 0) is None:
+        from tapegrad.tensor import array_binary  # imported late: tensor imports this module
+
+        return array_binary(op.name, *((other, value) if reflected else (value, other)))
+    if comparison:
+        return NotImplemented
+    raise _type_error(f"Value {symbol}", other)
 
 
 def _index(v, rec):
@@ -90,16 +95,9 @@ def _binary(op, symbol, reflected=False, comparison=False):
             a1 = y._i if y._rec is rec else _index(y, rec)
             c, value = 0.0, rule(x._v, y._v)
         else:
-            if other.__class__ is float:
-                c = other
-            elif comparison and _number(other) is None:
-                return NotImplemented
-            elif isinstance(other, np.ndarray) or getattr(type(other), "__array_ufunc__", 0) is None:
-                from tapegrad.tensor import array_binary  # an array operand: a Tensor
-
-                return array_binary(op.name, *((other, self) if reflected else (self, other)))
-            else:
-                c = _operand(other, symbol)
+            c = other if other.__class__ is float else _number(other)
+            if c is None:
+                return _not_a_number(op, symbol, self, other, reflected, comparison)
             rec = self._rec or current_recording()
             i = self._i if self._rec is rec else _index(self, rec)
             if reflected:
