@@ -204,3 +204,13 @@ def test_math_functions_refuse_values_instead_of_dropping_the_gradient():
 
     with pytest.raises(TypeError):
         math.exp(Value(1.0))
+
+
+def test_piecewise_functions_name_bad_operands():
+    with pytest.raises(TypeError, match="str"):
+        tg.maximum("a", 1.0)
+    with pytest.raises(TypeError, match="str"):
+        tg.minimum(Value(1.0), "b")
+    with pytest.raises(TypeError, match="condition"):
+        tg.where("yes", 1.0, 2.0)
+    assert tg.maximum(2, 3) == 3.0 and tg.where(0.0, 1.0, 2.0) == 2.0
