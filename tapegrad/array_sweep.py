@@ -51,7 +51,7 @@ def vjp_of_record(rec, i, g):
     args, values = arguments(rec, i)
     out = rec.arrays.get(i)
     if code in ELEMENTWISE_BY_CODE:
-        wants = [a >= 0 for a in args] + [False]
+        wants = [a >= 0 for a in args]
         grads = elementwise_vjp(ELEMENTWISE_BY_CODE[code].name, g, out, values, wants)
     else:
         grads = ARRAY_BY_CODE[code].vjp(g, out, values, rec.params[i])
@@ -80,10 +80,10 @@ def reverse_mixed(rec, last, seed):
             g = array_adj.pop(i, None)
         else:  # an op with a scalar result: its adjoint is in the column
             g = adj[i] if adj[i] != 0.0 else None
-        if g is None or int(rec.op[i]) == ARRAY_INPUT:
-            if g is not None:
-                leaf = rec.array_leaves[int(rec.arg0[i])]
-                leaf._accumulate(g)
+        if g is None:
+            continue
+        if int(rec.op[i]) == ARRAY_INPUT:
+            rec.array_leaves[int(rec.arg0[i])]._accumulate(g)
             continue
         args, grads = vjp_of_record(rec, i, g)
         for a, grad in zip(args, grads):

@@ -43,7 +43,6 @@ class TapeView:
     arrays = params = {}  # a replayed tape holds no array records
 
     def __init__(self, columns):
-        self._columns = columns
         for name, column in columns.items():
             view = column.view()
             view.flags.writeable = False

@@ -150,10 +150,9 @@ def _elementwise_op(op):
     return method
 
 
-def _structural(name, **fixed):
+def _structural(name):
     op = ARRAY_OPS[name]
-    return lambda operands, **params: record_array_op(
-        op.code, operands, dict(fixed, **params), op.value)
+    return lambda operands, **params: record_array_op(op.code, operands, params, op.value)
 
 
 def array_binary(name, x, y):
