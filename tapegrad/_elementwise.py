@@ -35,6 +35,60 @@ def add_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
 
 
 @kernel
+def add_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += add_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += add_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def add_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                         xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = add_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += add_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += add_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = add_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += add_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += add_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
 def sub_each(x, y, out, xr, xc, yr, yc):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -54,6 +108,60 @@ def sub_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
                 gx[r * xr, c * xc] += gk * sub_d_x(xv, yv, out[r, c])
             if want_y:
                 gy[r * yr, c * yc] += gk * sub_d_y(xv, yv, out[r, c])
+
+
+@kernel
+def sub_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += sub_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += sub_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def sub_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                         xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = sub_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += sub_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += sub_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = sub_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += sub_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += sub_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
 
 
 @kernel
@@ -79,6 +187,60 @@ def mul_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
 
 
 @kernel
+def mul_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += mul_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += mul_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def mul_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                         xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = mul_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += mul_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += mul_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = mul_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += mul_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += mul_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
 def div_each(x, y, out, xr, xc, yr, yc):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -101,6 +263,60 @@ def div_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
 
 
 @kernel
+def div_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += div_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += div_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def div_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                         xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = div_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += div_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += div_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = div_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += div_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += div_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
 def pow_each(x, y, out, xr, xc, yr, yc):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -120,6 +336,60 @@ def pow_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
                 gx[r * xr, c * xc] += gk * pow_d_x(xv, yv, out[r, c])
             if want_y:
                 gy[r * yr, c * yc] += gk * pow_d_y(xv, yv, out[r, c])
+
+
+@kernel
+def pow_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += pow_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += pow_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def pow_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                         xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = pow_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += pow_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += pow_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = pow_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += pow_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += pow_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
 
 
 @kernel
@@ -153,6 +423,36 @@ def neg_vjp_each(x, out, g, gx):
 
 
 @kernel
+def neg_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = neg_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def neg_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = neg_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += neg_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
 def square_each(x, out):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -166,6 +466,36 @@ def square_vjp_each(x, out, g, gx):
             gk = g[r, c]
             if gk != 0.0:
                 gx[r, c] += gk * square_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def square_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = square_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def square_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = square_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += square_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
 
 
 @kernel
@@ -185,6 +515,36 @@ def exp_vjp_each(x, out, g, gx):
 
 
 @kernel
+def exp_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = exp_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def exp_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = exp_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += exp_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
 def log_each(x, out):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -198,6 +558,36 @@ def log_vjp_each(x, out, g, gx):
             gk = g[r, c]
             if gk != 0.0:
                 gx[r, c] += gk * log_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def log_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = log_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def log_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = log_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += log_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
 
 
 @kernel
@@ -217,6 +607,36 @@ def tanh_vjp_each(x, out, g, gx):
 
 
 @kernel
+def tanh_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = tanh_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def tanh_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = tanh_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += tanh_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
 def sigmoid_each(x, out):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -230,6 +650,36 @@ def sigmoid_vjp_each(x, out, g, gx):
             gk = g[r, c]
             if gk != 0.0:
                 gx[r, c] += gk * sigmoid_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def sigmoid_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = sigmoid_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def sigmoid_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = sigmoid_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += sigmoid_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
 
 
 @kernel
@@ -249,6 +699,36 @@ def sin_vjp_each(x, out, g, gx):
 
 
 @kernel
+def sin_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = sin_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def sin_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = sin_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += sin_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
 def cos_each(x, out):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -262,6 +742,36 @@ def cos_vjp_each(x, out, g, gx):
             gk = g[r, c]
             if gk != 0.0:
                 gx[r, c] += gk * cos_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def cos_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = cos_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def cos_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = cos_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += cos_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
 
 
 @kernel
@@ -281,6 +791,36 @@ def sqrt_vjp_each(x, out, g, gx):
 
 
 @kernel
+def sqrt_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = sqrt_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def sqrt_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = sqrt_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += sqrt_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
 def abs_each(x, out):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -297,6 +837,36 @@ def abs_vjp_each(x, out, g, gx):
 
 
 @kernel
+def abs_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = abs_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def abs_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = abs_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += abs_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
 def relu_each(x, out):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -310,6 +880,36 @@ def relu_vjp_each(x, out, g, gx):
             gk = g[r, c]
             if gk != 0.0:
                 gx[r, c] += gk * relu_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def relu_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = relu_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def relu_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = relu_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += relu_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
 
 
 @kernel
@@ -349,6 +949,60 @@ def maximum_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
 
 
 @kernel
+def maximum_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += maximum_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += maximum_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def maximum_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                             xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = maximum_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += maximum_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += maximum_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = maximum_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += maximum_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += maximum_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
 def minimum_each(x, y, out, xr, xc, yr, yc):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -368,6 +1022,60 @@ def minimum_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
                 gx[r * xr, c * xc] += gk * minimum_d_x(xv, yv, out[r, c])
             if want_y:
                 gy[r * yr, c * yc] += gk * minimum_d_y(xv, yv, out[r, c])
+
+
+@kernel
+def minimum_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += minimum_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += minimum_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def minimum_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                             xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = minimum_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += minimum_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += minimum_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = minimum_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += minimum_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += minimum_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
 
 
 @kernel
@@ -393,6 +1101,60 @@ def keep_if_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
 
 
 @kernel
+def keep_if_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += keep_if_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += keep_if_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def keep_if_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                             xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = keep_if_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += keep_if_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += keep_if_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = keep_if_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += keep_if_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += keep_if_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
 def keep_unless_each(x, y, out, xr, xc, yr, yc):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -412,3 +1174,57 @@ def keep_unless_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
                 gx[r * xr, c * xc] += gk * keep_unless_d_x(xv, yv, out[r, c])
             if want_y:
                 gy[r * yr, c * yc] += gk * keep_unless_d_y(xv, yv, out[r, c])
+
+
+@kernel
+def keep_unless_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += keep_unless_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += keep_unless_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def keep_unless_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                                 xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = keep_unless_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += keep_unless_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += keep_unless_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = keep_unless_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += keep_unless_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += keep_unless_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p

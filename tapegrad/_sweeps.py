@@ -997,3 +997,677 @@ def reverse_span(op, arg0, arg1, const, val, adj, last, first):
                 adj[a0] += g * keep_unless_d_x(x, y, out)
             if a1 >= 0:
                 adj[a1] += g * keep_unless_d_y(x, y, out)
+
+
+@kernel
+def forward_span(op, arg0, arg1, const, val, inputs, first, n):
+    """Replay records ``first..n-1`` at new ``inputs``, overwriting ``val``.
+
+    Returns the index of the first guard (a recorded ``if``) whose
+    outcome differs from the recorded one, or -1 when all agree."""
+    first_changed = -1
+    for i in range(first, n):
+        code = op[i]
+        a0 = arg0[i]
+        a1 = arg1[i]
+        if code == 0:  # input
+            val[i] = inputs[arg0[i]]
+        elif code == 1:  # add
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = add_value(x, y)
+        elif code == 2:  # sub
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = sub_value(x, y)
+        elif code == 3:  # mul
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = mul_value(x, y)
+        elif code == 4:  # div
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = div_value(x, y)
+        elif code == 5:  # pow
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = pow_value(x, y)
+        elif code == 6:  # lt
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = lt_value(x, y)
+        elif code == 7:  # le
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = le_value(x, y)
+        elif code == 8:  # neg
+            x = val[a0]
+            val[i] = neg_value(x)
+        elif code == 9:  # square
+            x = val[a0]
+            val[i] = square_value(x)
+        elif code == 10:  # exp
+            x = val[a0]
+            val[i] = exp_value(x)
+        elif code == 11:  # log
+            x = val[a0]
+            val[i] = log_value(x)
+        elif code == 12:  # tanh
+            x = val[a0]
+            val[i] = tanh_value(x)
+        elif code == 13:  # sigmoid
+            x = val[a0]
+            val[i] = sigmoid_value(x)
+        elif code == 14:  # sin
+            x = val[a0]
+            val[i] = sin_value(x)
+        elif code == 15:  # cos
+            x = val[a0]
+            val[i] = cos_value(x)
+        elif code == 16:  # sqrt
+            x = val[a0]
+            val[i] = sqrt_value(x)
+        elif code == 17:  # abs
+            x = val[a0]
+            val[i] = abs_value(x)
+        elif code == 18:  # relu
+            x = val[a0]
+            val[i] = relu_value(x)
+        elif code == 19:  # eq
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = eq_value(x, y)
+        elif code == 20:  # ne
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = ne_value(x, y)
+        elif code == 21:  # branch
+            x = val[a0]
+            outcome = branch_value(x)
+            if outcome != val[i] and first_changed < 0:
+                first_changed = i
+            val[i] = outcome
+        elif code == 22:  # maximum
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = maximum_value(x, y)
+        elif code == 23:  # minimum
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = minimum_value(x, y)
+        elif code == 24:  # keep_if
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = keep_if_value(x, y)
+        elif code == 25:  # keep_unless
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = keep_unless_value(x, y)
+    return first_changed
+
+
+@kernel
+def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
+    """Forward-mode sweep over records ``first..n-1`` (values already in
+    ``val``): ``tan[i]`` becomes d(record i)/dt along the input direction
+    ``seed`` (input k moves at rate ``seed[k]``)."""
+    for i in range(first, n):
+        code = op[i]
+        a0 = arg0[i]
+        a1 = arg1[i]
+        if code == 0:  # input
+            tan[i] = seed[a0]
+            continue
+        if code == 1:  # add
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += add_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += add_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 2:  # sub
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += sub_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += sub_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 3:  # mul
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += mul_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += mul_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 4:  # div
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += div_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += div_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 5:  # pow
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += pow_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += pow_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 8:  # neg
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += neg_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 9:  # square
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += square_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 10:  # exp
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += exp_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 11:  # log
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += log_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 12:  # tanh
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += tanh_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 13:  # sigmoid
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += sigmoid_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 14:  # sin
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += sin_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 15:  # cos
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += cos_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 16:  # sqrt
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += sqrt_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 17:  # abs
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += abs_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 18:  # relu
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += relu_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 22:  # maximum
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += maximum_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += maximum_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 23:  # minimum
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += minimum_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += minimum_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 24:  # keep_if
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += keep_if_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += keep_if_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 25:  # keep_unless
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += keep_unless_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += keep_unless_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        else:  # conditions and guards: piecewise constant
+            tan[i] = 0.0
+
+
+@kernel
+def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, first):
+    """Forward over reverse: the reverse sweep from record ``last`` and,
+    alongside, each adjoint's tangent along the direction that filled
+    ``tan`` (see ``tangent``).  ``adj`` and ``adj_tan`` arrive seeded;
+    at an input record ``adj_tan`` leaves holding a Hessian-vector
+    product."""
+    for i in range(last, first - 1, -1):
+        g = adj[i]
+        gt = adj_tan[i]
+        if g == 0.0 and gt == 0.0:
+            continue
+        code = op[i]
+        a0 = arg0[i]
+        a1 = arg1[i]
+        out = val[i]
+        t0 = tan[a0] if a0 >= 0 else 0.0
+        t1 = tan[a1] if a1 >= 0 else 0.0
+        if code == 1:  # add
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = add_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += add_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += add_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = add_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += add_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += add_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 2:  # sub
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = sub_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += sub_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += sub_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = sub_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += sub_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += sub_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 3:  # mul
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = mul_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += mul_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += mul_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = mul_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += mul_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += mul_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 4:  # div
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = div_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += div_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += div_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = div_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += div_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += div_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 5:  # pow
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = pow_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += pow_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += pow_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = pow_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += pow_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += pow_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 8:  # neg
+            x = val[a0]
+            p = neg_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += neg_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 9:  # square
+            x = val[a0]
+            p = square_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += square_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 10:  # exp
+            x = val[a0]
+            p = exp_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += exp_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 11:  # log
+            x = val[a0]
+            p = log_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += log_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 12:  # tanh
+            x = val[a0]
+            p = tanh_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += tanh_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 13:  # sigmoid
+            x = val[a0]
+            p = sigmoid_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += sigmoid_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 14:  # sin
+            x = val[a0]
+            p = sin_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += sin_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 15:  # cos
+            x = val[a0]
+            p = cos_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += cos_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 16:  # sqrt
+            x = val[a0]
+            p = sqrt_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += sqrt_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 17:  # abs
+            x = val[a0]
+            p = abs_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += abs_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 18:  # relu
+            x = val[a0]
+            p = relu_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += relu_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 22:  # maximum
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = maximum_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += maximum_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += maximum_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = maximum_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += maximum_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += maximum_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 23:  # minimum
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = minimum_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += minimum_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += minimum_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = minimum_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += minimum_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += minimum_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 24:  # keep_if
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = keep_if_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += keep_if_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += keep_if_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = keep_if_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += keep_if_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += keep_if_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 25:  # keep_unless
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = keep_unless_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += keep_unless_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += keep_unless_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = keep_unless_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += keep_unless_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += keep_unless_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p

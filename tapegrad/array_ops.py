@@ -10,6 +10,11 @@ Only ops whose Jacobian is not diagonal declare their own rules, one block
 each: ``value(args, params)`` and ``vjp(g, out, args, params)``, which
 returns one gradient per argument (None where not needed).  ``args`` holds
 the operands' values: arrays, or floats for scalar records and constants.
+For forward mode and Hessian-vector products a block also declares
+``jvp(tangents, out, args, params)`` (the output's tangent) and
+``vjp_tangent(g, gt, out, out_t, args, tangents, params)`` (the gradients
+and their tangents), unless it is ``linear`` (both follow from ``value`` and
+``vjp``) or ``bilinear`` (both follow from the product rule).
 
 >>> import numpy as np
 >>> ARRAY_OPS["sum"].value([np.ones((2, 3))], {"axis": 0, "keepdims": False})
@@ -170,6 +175,8 @@ class ArrayOp:
     vjp: Callable
     arity: int  # array arguments; 0 for n-ary ops, which list them in params["args"]
     scalar_output: bool  # its value is a scalar record's (``t[i, j]``)
+    jvp: Callable
+    vjp_tangent: Callable
 
 
 ARRAY_OPS = {}
@@ -177,11 +184,49 @@ ARRAY_OPS = {}
 
 def declare(block):
     body = vars(block)
+    value, vjp = body["value"], body["vjp"]
+    if body.get("linear"):
+        jvp, vjp_tangent = _linear_rules(value, vjp)
+    elif body.get("bilinear"):
+        jvp, vjp_tangent = _bilinear_rules(value, vjp)
+    else:
+        jvp, vjp_tangent = body["jvp"], body["vjp_tangent"]
     op = ArrayOp(block.__name__, STRUCTURAL + len(ARRAY_OPS), (block.__doc__ or "").strip(),
-                 body["value"], body["vjp"], body.get("arity", 1),
-                 body.get("scalar_output", False))
+                 value, vjp, body.get("arity", 1), body.get("scalar_output", False),
+                 jvp, vjp_tangent)
     ARRAY_OPS[op.name] = op
     return op
+
+
+def _linear_rules(value, vjp):
+    """A linear op's tangent is the op applied to the tangents; its VJP does
+    not depend on the arguments, so the gradients' tangents are the VJP of
+    the incoming gradient's tangent."""
+
+    def jvp(tangents, out, args, params):
+        return value(tangents, params)
+
+    def vjp_tangent(g, gt, out, out_t, args, tangents, params):
+        return vjp(g, out, args, params), vjp(gt, out, args, params)
+
+    return jvp, vjp_tangent
+
+
+def _bilinear_rules(value, vjp):
+    """The product rule: ``d(x y) = dx y + x dy``, and the VJP (linear in
+    each argument) differentiated the same way."""
+
+    def jvp(tangents, out, args, params):
+        (x, y), (tx, ty) = args, tangents
+        return value([tx, y], params) + value([x, ty], params)
+
+    def vjp_tangent(g, gt, out, out_t, args, tangents, params):
+        grads = vjp(g, out, args, params)
+        moved = vjp(gt, out, args, params)
+        turned = vjp(g, out, tangents, params)  # d(g y^T) = g dy^T, d(x^T g) = dx^T g
+        return grads, (moved[0] + turned[0], moved[1] + turned[1])
+
+    return jvp, vjp_tangent
 
 
 def _expand(g, shape, axis, keepdims):
@@ -196,6 +241,7 @@ class matmul:
     """x @ y (1-D, 2-D and batched, as ``np.matmul``)"""
 
     arity = 2
+    bilinear = True
 
     def value(args, params):
         return np.matmul(args[0], args[1])
@@ -220,6 +266,8 @@ class matmul:
 class sum:
     """the sum over ``axis`` (all axes if None)"""
 
+    linear = True
+
     def value(args, params):
         return np.sum(args[0], axis=params["axis"], keepdims=params["keepdims"])
 
@@ -232,6 +280,8 @@ class sum:
 class mean:
     """the mean over ``axis`` (all axes if None)"""
 
+    linear = True
+
     def value(args, params):
         return np.mean(args[0], axis=params["axis"], keepdims=params["keepdims"])
 
@@ -241,12 +291,27 @@ class mean:
         return (_expand(g, shape, params["axis"], params["keepdims"]) / count,)
 
 
-def _extremum_vjp(g, out, args, params):
+def _extremum_share(x, out, params):
     """NOTE: ties share the gradient equally, as PyTorch's amax/amin do."""
-    x, axis, keepdims = args[0], params["axis"], params["keepdims"]
+    axis, keepdims = params["axis"], params["keepdims"]
     hit = x == _expand(out, x.shape, axis, keepdims)
-    share = hit / hit.sum(axis=axis, keepdims=True)
-    return (share * _expand(g, x.shape, axis, keepdims),)
+    return (hit / hit.sum(axis=axis, keepdims=True)).astype(out.dtype, copy=False)
+
+
+def _extremum_vjp(g, out, args, params):
+    x = args[0]
+    share = _extremum_share(x, out, params)
+    return (share * _expand(g, x.shape, params["axis"], params["keepdims"]),)
+
+
+def _extremum_jvp(tangents, out, args, params):
+    share = _extremum_share(args[0], out, params)
+    return np.sum(share * tangents[0], axis=params["axis"], keepdims=params["keepdims"])
+
+
+def _extremum_vjp_tangent(g, gt, out, out_t, args, tangents, params):
+    """The shares are constant where the extremum is unique (a.e.)."""
+    return _extremum_vjp(g, out, args, params), _extremum_vjp(gt, out, args, params)
 
 
 @declare
@@ -256,7 +321,7 @@ class amax:
     def value(args, params):
         return np.max(args[0], axis=params["axis"], keepdims=params["keepdims"])
 
-    vjp = _extremum_vjp
+    vjp, jvp, vjp_tangent = _extremum_vjp, _extremum_jvp, _extremum_vjp_tangent
 
 
 @declare
@@ -266,12 +331,14 @@ class amin:
     def value(args, params):
         return np.min(args[0], axis=params["axis"], keepdims=params["keepdims"])
 
-    vjp = _extremum_vjp
+    vjp, jvp, vjp_tangent = _extremum_vjp, _extremum_jvp, _extremum_vjp_tangent
 
 
 @declare
 class reshape:
     """the same elements in another shape"""
+
+    linear = True
 
     def value(args, params):
         return np.reshape(args[0], params["shape"])
@@ -283,6 +350,8 @@ class reshape:
 @declare
 class transpose:
     """the axes permuted (reversed if ``axes`` is None)"""
+
+    linear = True
 
     def value(args, params):
         return np.transpose(args[0], params["axes"])
@@ -307,6 +376,8 @@ def _index_vjp(g, out, args, params):
 class getitem:
     """x[index]: basic slices, integer arrays, boolean masks"""
 
+    linear = True
+
     def value(args, params):
         return np.asarray(args[0])[params["index"]]
 
@@ -318,6 +389,7 @@ class item:
     """x[index] as a scalar Value (every index an integer)"""
 
     scalar_output = True
+    linear = True
 
     def value(args, params):
         return float(np.asarray(args[0])[params["index"]])
@@ -330,6 +402,7 @@ class concatenate:
     """the arguments joined along an existing ``axis``"""
 
     arity = 0
+    linear = True
 
     def value(args, params):
         return np.concatenate([np.asarray(a) for a in args], axis=params["axis"])
@@ -344,6 +417,7 @@ class stack:
     """the arguments joined along a new ``axis``"""
 
     arity = 0
+    linear = True
 
     def value(args, params):
         return np.stack([np.asarray(a) for a in args], axis=params["axis"])
@@ -374,6 +448,17 @@ class logsumexp:
         axis = params["axis"]
         return (np.exp(args[0] - np.expand_dims(out, axis)) * np.expand_dims(g, axis),)
 
+    def jvp(tangents, out, args, params):
+        axis = params["axis"]
+        return np.sum(np.exp(args[0] - np.expand_dims(out, axis)) * tangents[0], axis=axis)
+
+    def vjp_tangent(g, gt, out, out_t, args, tangents, params):
+        axis = params["axis"]
+        p = np.exp(args[0] - np.expand_dims(out, axis))  # softmax(x), whose tangent
+        p_t = p * (tangents[0] - np.expand_dims(out_t, axis))  # is p (dx - d lse)
+        g, gt = np.expand_dims(g, axis), np.expand_dims(gt, axis)
+        return (p * g,), (p * gt + p_t * g,)
+
 
 @declare
 class softmax:
@@ -385,6 +470,16 @@ class softmax:
 
     def vjp(g, out, args, params):
         return (out * (g - np.sum(g * out, axis=params["axis"], keepdims=True)),)
+
+    def jvp(tangents, out, args, params):
+        t = tangents[0]
+        return out * (t - np.sum(out * t, axis=params["axis"], keepdims=True))
+
+    def vjp_tangent(g, gt, out, out_t, args, tangents, params):
+        axis = params["axis"]
+        centred = g - np.sum(g * out, axis=axis, keepdims=True)
+        centred_t = gt - np.sum(gt * out + g * out_t, axis=axis, keepdims=True)
+        return (out * centred,), (out_t * centred + out * centred_t,)
 
 
 @declare
@@ -398,6 +493,17 @@ class log_softmax:
     def vjp(g, out, args, params):
         total = np.sum(g, axis=params["axis"], keepdims=True)
         return (g - np.exp(out) * total,)
+
+    def jvp(tangents, out, args, params):
+        t = tangents[0]
+        return t - np.sum(np.exp(out) * t, axis=params["axis"], keepdims=True)
+
+    def vjp_tangent(g, gt, out, out_t, args, tangents, params):
+        axis = params["axis"]
+        p = np.exp(out)
+        total = np.sum(g, axis=axis, keepdims=True)
+        total_t = np.sum(gt, axis=axis, keepdims=True)
+        return (g - p * total,), (gt - p * (out_t * total + total_t),)
 
 
 @declare
@@ -417,6 +523,20 @@ class cross_entropy:
         grad[np.arange(len(labels)), labels] -= 1.0
         grad *= g / len(labels)
         return (grad,)
+
+    def jvp(tangents, out, args, params):
+        logits, labels, t = args[0], params["labels"], tangents[0]
+        p = np.exp(logits - params["lse"][:, None])
+        picked = t[np.arange(len(labels)), labels]
+        return np.asarray(np.mean(np.sum(p * t, axis=1) - picked), dtype=out.dtype)
+
+    def vjp_tangent(g, gt, out, out_t, args, tangents, params):
+        logits, labels, t = args[0], params["labels"], tangents[0]
+        p = np.exp(logits - params["lse"][:, None])
+        p_t = p * (t - np.sum(p * t, axis=1, keepdims=True))
+        p[np.arange(len(labels)), labels] -= 1.0  # now d(loss)/d(logits) * rows
+        rows = len(labels)
+        return (p * (g / rows),), (p * (gt / rows) + p_t * (g / rows),)
 
 
 ARRAY_BY_CODE = {op.code: op for op in ARRAY_OPS.values()}

@@ -51,6 +51,8 @@ def vjp_of_record(rec, i, g):
     args, values = arguments(rec, i)
     out = rec.arrays.get(i)
     if code in ELEMENTWISE_BY_CODE:
+        if not ELEMENTWISE_BY_CODE[code].differentiable:  # a comparison's mask
+            return args, [None] * len(args)
         wants = [a >= 0 for a in args]
         grads = elementwise_vjp(ELEMENTWISE_BY_CODE[code].name, g, out, values, wants)
     else:

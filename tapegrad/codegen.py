@@ -132,16 +132,19 @@ def _forward_body(op, indent):
     return lines
 
 
-def _forward():
+def _forward(span=False):
+    """``forward`` replays records ``0..n-1``; ``forward_span`` (for tapes
+    with array records between scalar runs) ``first..n-1``."""
+    name, bound, start = ("forward_span", "first, ", "first, ") if span else ("forward", "", "")
     lines = [
         "@kernel",
-        "def forward(op, arg0, arg1, const, val, inputs, n):",
-        '    """Replay records ``0..n-1`` at new ``inputs``, overwriting ``val``.',
+        f"def {name}(op, arg0, arg1, const, val, inputs, {bound}n):",
+        f'    """Replay records ``{"first" if span else "0"}..n-1`` at new ``inputs``, overwriting ``val``.',
         "",
         "    Returns the index of the first guard (a recorded ``if``) whose",
         '    outcome differs from the recorded one, or -1 when all agree."""',
         "    first_changed = -1",
-        "    for i in range(n):",
+        f"    for i in range({start}n):",
         "        code = op[i]",
         "        a0 = arg0[i]",
         "        a1 = arg1[i]",
@@ -168,15 +171,17 @@ def _tangent_body(op, indent):
     return lines
 
 
-def _tangent():
+def _tangent(span=False):
+    """``tangent`` sweeps records ``0..n-1``; ``tangent_span`` ``first..n-1``."""
     ops = [op for op in OPS.values() if op.differentiable]
+    name, bound, start = ("tangent_span", "first, ", "first, ") if span else ("tangent", "", "")
     lines = [
         "@kernel",
-        "def tangent(op, arg0, arg1, const, val, tan, seed, n):",
-        '    """Forward-mode sweep over records ``0..n-1`` (values already in',
+        f"def {name}(op, arg0, arg1, const, val, tan, seed, {bound}n):",
+        f'    """Forward-mode sweep over records ``{"first" if span else "0"}..n-1`` (values already in',
         "    ``val``): ``tan[i]`` becomes d(record i)/dt along the input direction",
         '    ``seed`` (input k moves at rate ``seed[k]``)."""',
-        "    for i in range(n):",
+        f"    for i in range({start}n):",
         "        code = op[i]",
         "        a0 = arg0[i]",
         "        a1 = arg1[i]",
@@ -210,17 +215,21 @@ def _reverse_tangent_body(op, indent):
     return lines
 
 
-def _reverse_tangent():
+def _reverse_tangent(span=False):
+    """``reverse_tangent`` sweeps records ``last..0``; ``reverse_tangent_span``
+    ``last..first``."""
     ops = [op for op in OPS.values() if op.differentiable]
+    name, bound, stop = (("reverse_tangent_span", ", first", "first - 1") if span
+                         else ("reverse_tangent", "", "-1"))
     lines = [
         "@kernel",
-        "def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):",
+        f"def {name}(op, arg0, arg1, const, val, tan, adj, adj_tan, last{bound}):",
         '    """Forward over reverse: the reverse sweep from record ``last`` and,',
         "    alongside, each adjoint's tangent along the direction that filled",
         "    ``tan`` (see ``tangent``).  ``adj`` and ``adj_tan`` arrive seeded;",
         "    at an input record ``adj_tan`` leaves holding a Hessian-vector",
         '    product."""',
-        "    for i in range(last, -1, -1):",
+        f"    for i in range(last, {stop}, -1):",
         "        g = adj[i]",
         "        gt = adj_tan[i]",
         "        if g == 0.0 and gt == 0.0:",
@@ -238,7 +247,8 @@ def _reverse_tangent():
 
 def generate():
     """The full source of ``tapegrad/_sweeps.py``."""
-    sweeps = [_reverse(), _forward(), _tangent(), _reverse_tangent(), _reverse(span=True)]
+    sweeps = [_reverse(), _forward(), _tangent(), _reverse_tangent(), _reverse(span=True),
+              _forward(span=True), _tangent(span=True), _reverse_tangent(span=True)]
     return "\n\n".join([_HEADER + _rule_names(), *sweeps])
 
 
@@ -308,6 +318,98 @@ def _vjp_each(op):
     ]) + "\n"
 
 
+def _second_terms(op, k, pad):
+    """``h``: d/dt of argument ``k``'s partial, from the second partials
+    times the arguments' tangents ``t0``/``t1`` (zero tangents skipped)."""
+    lines = [f"{pad}h = 0.0"]
+    for s, arg in SECOND_OF[op.arity][k]:
+        call = f"{op.name}_{op.second[s].__name__}({_args(op).replace('x', 'xv').replace('y', 'yv')}, o)"
+        lines += [f"{pad}if t{arg} != 0.0:", f"{pad}    h += {call} * t{arg}"]
+    return lines
+
+
+def _jvp_each(op):
+    """``t = d_x * tx (+ d_y * ty)``: the tangent of the output, elementwise."""
+    if op.arity == 1:
+        return "\n".join([
+            "@kernel",
+            f"def {op.name}_jvp_each(x, out, tx, t):",
+            "    for r in range(out.shape[0]):",
+            "        for c in range(out.shape[1]):",
+            "            d = tx[r, c]",
+            f"            t[r, c] = {op.name}_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0",
+        ]) + "\n"
+    return "\n".join([
+        "@kernel",
+        f"def {op.name}_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):",
+        "    for r in range(out.shape[0]):",
+        "        for c in range(out.shape[1]):",
+        "            xv = x[r * xr, c * xc]",
+        "            yv = y[r * yr, c * yc]",
+        "            s = 0.0",
+        "            if has_x and tx[r * xr, c * xc] != 0.0:",
+        f"                s += {op.name}_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]",
+        "            if has_y and ty[r * yr, c * yc] != 0.0:",
+        f"                s += {op.name}_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]",
+        "            t[r, c] = s",
+    ]) + "\n"
+
+
+def _vjp_tangent_each(op):
+    """The VJP (``gx += g * d_x``) and its tangent along the direction whose
+    tangents are ``tx``/``ty``: ``gtx += gt * d_x + g * (d_xx tx + d_xy ty)``."""
+    pad = " " * (12 if op.arity == 1 else 16)
+    if op.arity == 1:
+        head = [
+            "@kernel",
+            f"def {op.name}_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):",
+            "    for r in range(out.shape[0]):",
+            "        for c in range(out.shape[1]):",
+            "            gk = g[r, c]",
+            "            gtk = gt[r, c]",
+            "            if gk == 0.0 and gtk == 0.0:",
+            "                continue",
+            "            xv = x[r, c]",
+            "            o = out[r, c]",
+            "            t0 = tx[r, c]",
+        ]
+        at = {0: "[r, c]"}
+        wants = {0: "True"}
+    else:
+        head = [
+            "@kernel",
+            f"def {op.name}_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,",
+            f"{' ' * (len(op.name) + 22)}xr, xc, yr, yc, want_x, want_y):",
+            "    for r in range(out.shape[0]):",
+            "        for c in range(out.shape[1]):",
+            "            gk = g[r, c]",
+            "            gtk = gt[r, c]",
+            "            if gk == 0.0 and gtk == 0.0:",
+            "                continue",
+            "            xv = x[r * xr, c * xc]",
+            "            yv = y[r * yr, c * yc]",
+            "            o = out[r, c]",
+            "            t0 = tx[r * xr, c * xc]",
+            "            t1 = ty[r * yr, c * yc]",
+        ]
+        at = {0: "[r * xr, c * xc]", 1: "[r * yr, c * yc]"}
+        wants = {0: "want_x", 1: "want_y"}
+    lines = list(head)
+    for k, rule in enumerate(op.partials):
+        g_name, gt_name = ("gx", "gtx") if k == 0 else ("gy", "gty")
+        if op.arity == 2:
+            lines.append(f"            if {wants[k]}:")
+        call = f"{op.name}_{rule.__name__}({_args(op).replace('x', 'xv').replace('y', 'yv')}, o)"
+        lines += [f"{pad}p = {call}"] + _second_terms(op, k, pad) + [
+            f"{pad}if gk != 0.0:",
+            f"{pad}    {g_name}{at[k]} += gk * p",
+            f"{pad}    {gt_name}{at[k]} += gk * h",
+            f"{pad}if gtk != 0.0:",
+            f"{pad}    {gt_name}{at[k]} += gtk * p",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def generate_elementwise():
     """The full source of ``tapegrad/_elementwise.py``."""
     parts = []
@@ -316,7 +418,7 @@ def generate_elementwise():
             continue
         parts.append(_each(op))
         if op.differentiable:
-            parts.append(_vjp_each(op))
+            parts += [_vjp_each(op), _jvp_each(op), _vjp_tangent_each(op)]
     return _ELEMENTWISE_HEADER + "\n\n".join(parts)
 
 

@@ -18,6 +18,9 @@ import numpy as np
 from tapegrad.dual import Dual
 from tapegrad.ops import OPS
 from tapegrad.scalar import Value, _number
+from tapegrad.array_ops import result_dtype
+from tapegrad.mask import selecting
+from tapegrad.tape import _TRACING
 from tapegrad.tensor import Tensor, array_binary
 
 _TRACED = (Value, Dual, Tensor)
@@ -83,7 +86,10 @@ def where(condition, x, y):
     """
     if isinstance(condition, (np.ndarray, Tensor)) or any(
             isinstance(v, (np.ndarray, Tensor)) for v in (x, y)):
-        condition = np.asarray(getattr(condition, "_v", condition), dtype=np.float64)
+        if not isinstance(condition, Tensor):
+            recorded = selecting(condition, _TRACING.get())  # a Mask that replays recompute
+            dtype = result_dtype(*(getattr(v, "_v", v) for v in (x, y)))
+            condition = np.asarray(condition, dtype=dtype) if recorded is None else recorded
         return array_binary("keep_if", condition, x) + array_binary("keep_unless", condition, y)
     if condition.__class__ is not Value:
         if _number(condition) is None and not isinstance(condition, bool):

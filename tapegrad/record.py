@@ -127,20 +127,26 @@ class Recorded:
         tape = Tape()
         rec = tape._rec
         rec.sites = {}
-        leaves = [Value(v) for v in flat.tolist()]
-        for leaf in leaves:  # inputs first, in order: input k is record k
-            rec.register(leaf)
+        argument, leaves = self.structure.leaves(flat)
+        for leaf in leaves:  # inputs first, in order
+            if leaf.__class__ is Value:
+                rec.register(leaf)
+            else:
+                rec.register_array(leaf)
         token = _TRACING.set(rec)
         try:
             with tape:
-                out = self._f(self.structure.unflatten(leaves, as_values=True))
+                out = self._f(argument)
                 if rec.array_records:
-                    raise NotImplementedError(
-                        "record() replays scalar programs only, for now: f made Tensor "
-                        "(array) records; differentiate array code with Tensor.backward()")
+                    from tapegrad.array_replay import ArrayRecorded
+
+                    self.__class__ = ArrayRecorded
+                    self._adopt(tape, out)
+                    return
                 outputs, constants, scalar = _outputs(out, rec)
         finally:
             _TRACING.reset(token)
+        self.__class__ = Recorded  # a retrace may have left array code behind
         self._columns, outputs, self._sites = _prune(rec.columns(), outputs, rec.sites)
         n = len(self._columns["op"])
         self._recorded_val = self._columns["val"].copy()

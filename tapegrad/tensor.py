@@ -19,6 +19,7 @@ array([[0. , 0. ],
 """
 
 import numbers
+import sys
 
 import numpy as np
 
@@ -26,9 +27,10 @@ from tapegrad.array_ops import (
     ARRAY_OPS, ELEMENTWISE, broadcast_shape, elementwise, result_dtype,
 )
 from tapegrad.errors import MixedTapeError, TapeError
+from tapegrad.mask import Mask, make_mask
 from tapegrad.ops import OPS
 from tapegrad.scalar import Value, _index
-from tapegrad.tape import current_recording
+from tapegrad.tape import _TRACING, current_recording
 
 _new = object.__new__
 
@@ -324,26 +326,57 @@ class Tensor:
     def __getitem__(self, index):
         index = index._v if isinstance(index, Tensor) else index
         parts = index if isinstance(index, tuple) else (index,)
+        if any(isinstance(p, Mask) for p in parts):  # the tape is built for this mask
+            parts = tuple(p.copy() if isinstance(p, Mask) else p for p in parts)
+            index = parts if isinstance(index, tuple) else parts[0]
         if len(parts) == self.ndim and all(isinstance(p, numbers.Integral) for p in parts):
             return _structural("item")([self], index=index, unique=True)
         fancy = any(isinstance(p, (list, np.ndarray)) and np.asarray(p).dtype.kind != "b"
                     for p in parts)
         return _structural("getitem")([self], index=index, unique=not fancy)
 
-    # Comparisons are data, as NumPy's: boolean arrays (no gradient).
-    def _compare(ufunc):
-        return lambda self, other: ufunc(self._v, getattr(other, "_v", other))
+    # Comparisons are data, as NumPy's: boolean arrays (no gradient).  While
+    # record() traces, a comparison of traced values is recorded and gives a
+    # Mask, which a replay recomputes (tapegrad.mask).
+    def _compare(name, ufunc, swap=False):
+        code = ELEMENTWISE + OPS[name].code
 
-    __lt__, __le__ = _compare(np.less), _compare(np.less_equal)
-    __gt__, __ge__ = _compare(np.greater), _compare(np.greater_equal)
-    __eq__, __ne__ = _compare(np.equal), _compare(np.not_equal)
+        def compute(values, params):
+            return elementwise(name, values)
+
+        def method(self, other):
+            operands = [other, self] if swap else [self, other]
+            tracing = _TRACING.get()
+            if (tracing is None or not isinstance(other, _COMPARABLE)
+                    or not any(_tracked(x) for x in operands)
+                    or _recording_of(operands) is not tracing):
+                return ufunc(self._v, getattr(other, "_v", other))
+            broadcast_shape(*[getattr(x, "_v", x) for x in operands])
+            out = record_array_op(code, operands, {}, compute)
+            if tracing.sites is not None:
+                frame = sys._getframe(1)
+                tracing.sites[out._i] = (frame.f_code.co_filename, frame.f_lineno)
+            return make_mask(out)
+
+        return method
+
+    __lt__, __le__ = _compare("lt", np.less), _compare("le", np.less_equal)
+    __gt__, __ge__ = _compare("lt", np.greater, True), _compare("le", np.greater_equal, True)
+    __eq__, __ne__ = _compare("eq", np.equal), _compare("ne", np.not_equal)
     __hash__ = object.__hash__
     del _compare
+
+    def __bool__(self):
+        """The truth of a one-element tensor (a guard while record() traces)."""
+        return bool(self != 0)
 
 
 for _op in OPS.values():  # every unary op of the table is a method (t.neg(), t.exp() ...)
     if _op.arity == 1 and not _op.guard and not hasattr(Tensor, _op.name):
         setattr(Tensor, _op.name, _ELEMENTWISE[_op.name])
+
+
+_COMPARABLE = (numbers.Real, np.ndarray, Tensor, Value)
 
 
 def matmul(x, y):

@@ -1,0 +1,330 @@
+"""Replay of recorded programs that hold array records.
+
+:func:`tapegrad.record` turns into an :class:`ArrayRecorded` when ``f``
+made array records (Tensor ops, or a ``Tensor`` among the inputs).  A
+replay recomputes each array record once, with the op's own value rule
+(NumPy and the generated elementwise kernels), and runs the scalar records
+between them in the compiled ``forward_span``; gradients, tangents and
+Hessian-vector products are the mixed sweeps of :mod:`tapegrad.array_sweep`
+and :mod:`tapegrad.array_tangent`.  So array code pays Python per array op
+(never per element) and no Python per scalar record.
+
+>>> import numpy as np, tapegrad as tg
+>>> def f(x):
+...     return (x * x).sum() + tg.sin(x[0])
+>>> rec = tg.record(f, tg.tensor(np.zeros(3)))
+>>> rec.grad(np.array([0.0, 1.0, 2.0]))        # 2x, plus cos(x0) at x0
+array([1., 2., 4.])
+>>> rec.hvp(np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 1.0]))
+array([2., 2., 2.])
+"""
+
+import numpy as np
+
+from tapegrad import debug
+from tapegrad._sweeps import forward_span
+from tapegrad.array_ops import ARRAY_BY_CODE, ARRAY_INPUT, ELEMENTWISE_BY_CODE, elementwise
+from tapegrad.array_sweep import arguments, reverse_mixed
+from tapegrad.array_tangent import reverse_tangent_mixed, tangent_mixed
+from tapegrad.errors import BranchChanged
+from tapegrad.record import Recorded, TapeView, _outputs
+from tapegrad.tensor import Tensor
+
+
+class _Program:
+    """A recording's columns and arena, kept for replay: what the mixed
+    sweeps read (``op``, ``arg0``, ``arg1``, ``const``, ``val``, ``adj``,
+    ``arrays``, ``params``, ``array_records``, ``array_leaves``)."""
+
+    def __init__(self, rec):
+        columns = rec.columns()
+        self.op, self.arg0, self.arg1, self.const, self.val = (
+            columns[name].copy() for name in ("op", "arg0", "arg1", "const", "val"))
+        self.arrays, self.params, self.array_records = rec.arrays, rec.params, rec.array_records
+        self.adj = np.zeros(len(self.op))
+        self.array_leaves = [_Sink() for _ in rec.array_leaves]
+
+
+class _Sink:
+    """Where the reverse sweep puts an array leaf's gradient."""
+
+    __slots__ = ("grad",)
+
+    def __init__(self):
+        self.grad = None
+
+    def _accumulate(self, g):
+        self.grad = np.array(g) if self.grad is None else self.grad + g
+
+
+class ArrayRecorded(Recorded):
+    """A :class:`~tapegrad.record.Recorded` program with array records; the
+    same methods, the same arguments (a Tensor input takes a Tensor or a
+    NumPy array of its shape)."""
+
+    def _adopt(self, tape, out):
+        """Keep ``tape`` (just traced, ``f`` returned ``out``) for replay."""
+        rec = tape._rec
+        self._program = prog = _Program(rec)
+        self._recorded_val = prog.val.copy()
+        self._columns = {"op": prog.op, "arg0": prog.arg0, "val": prog.val}
+        self._sites = dict(rec.sites)
+        self._mask_guards = {i: prog.arrays[i].copy() for i in prog.array_records
+                             if "mask" in (prog.params[i] or ()) and prog.params[i]["mask"].guard}
+        slots = self.structure.slots()
+        self._scalar_slots = np.array([s for s, _, shape, _ in slots if shape is None],
+                                      dtype=np.int64)
+        self._tensor_slots = [(s, size, shape, dtype) for s, size, shape, dtype in slots
+                              if shape is not None]
+        n_scalars, n_tensors = len(self._scalar_slots), len(self._tensor_slots)
+        self._extra = rec.leaves[n_scalars:]
+        self._extra_tensors = rec.array_leaves[n_tensors:]
+        self._input_records = np.array(rec.inputs[:n_scalars], dtype=np.int64)
+        self._inputs = np.empty(len(rec.leaves))
+        self._out_record, self._out_shape = -1, None
+        if isinstance(out, Tensor):
+            self._adopt_tensor_output(out, rec)
+        else:
+            if isinstance(out, (list, tuple)) and any(isinstance(o, Tensor) for o in out):
+                raise TypeError("f returned a sequence holding Tensors: return one Tensor "
+                                "(tapegrad.stack them) or a sequence of Values")
+            self._outputs, self._constants, self.scalar_output = _outputs(out, rec)
+            self._out0 = int(self._outputs[0]) if self.scalar_output else -1
+        self._array_input = False
+        tape.release()  # the arena and params stay, referenced by the program
+        self.tape = TapeView({name: getattr(prog, name)
+                              for name in ("op", "arg0", "arg1", "const", "val")})
+        self.tape.arrays, self.tape.params = prog.arrays, prog.params
+
+    def _adopt_tensor_output(self, out, rec):
+        if out._rec is rec:
+            self._out_record = out._i
+        elif out._rec is not None:
+            raise TypeError("f returned a Tensor recorded on another tape")
+        self._out_shape = out.shape
+        self._out_constant = out._v if self._out_record < 0 else None
+        self.scalar_output = out.ndim == 0
+        self._outputs = np.full(max(out.size, 1), self._out_record, dtype=np.int64)
+
+    # --- forward replay -----------------------------------------------------------
+
+    def _leaf_values(self, flat):
+        values = [flat[s:s + size].astype(dtype).reshape(shape)
+                  for s, size, shape, dtype in self._tensor_slots]
+        for leaf in self._extra_tensors:
+            values.append(leaf._v)
+        return values
+
+    def _forward(self, flat):
+        """Recompute every record at ``flat``; the first changed guard, or -1."""
+        prog, inputs = self._program, self._inputs
+        n = len(self._scalar_slots)
+        inputs[:n] = flat[self._scalar_slots]
+        for k, leaf in enumerate(self._extra):
+            inputs[n + k] = leaf._v
+        leaves = self._leaf_values(flat)
+        cols = (prog.op, prog.arg0, prog.arg1, prog.const, prog.val)
+        start = 0
+        for i in prog.array_records:
+            if i > start:
+                changed = forward_span(*cols, inputs, start, i)
+                if changed >= 0:
+                    return changed
+            start = i + 1
+            code = int(prog.op[i])
+            if code == ARRAY_INPUT:
+                leaf = leaves[int(prog.arg0[i])]
+                if leaf.shape != prog.arrays[i].shape:
+                    raise ValueError(f"a Tensor the recording reads from outside f changed "
+                                     f"shape: {prog.arrays[i].shape} when recorded, "
+                                     f"{leaf.shape} now; record f again")
+                prog.arrays[i] = leaf
+                continue
+            _, values = arguments(prog, i)
+            if code in ELEMENTWISE_BY_CODE:
+                value = elementwise(ELEMENTWISE_BY_CODE[code].name, values)
+            else:
+                value = ARRAY_BY_CODE[code].value(values, prog.params[i])
+            if i in prog.arrays:
+                prog.arrays[i] = np.asarray(value)
+            else:
+                prog.val[i] = value
+            if i in self._mask_guards and not np.array_equal(value, self._mask_guards[i]):
+                return i
+        return forward_span(*cols, inputs, start, len(prog.op)) if start < len(prog.op) else -1
+
+    def _replay(self, x):
+        """Replay at ``x``: the flat input vector, or None when a changed
+        branch made ``f`` record again (the caller starts over)."""
+        flat = self.structure.flatten(x)
+        changed = self._forward(flat)
+        if debug.enabled():
+            debug.check_finite(self.tape, len(self), adjoints=False)
+        if changed < 0:
+            return flat
+        self._program.val[:] = self._recorded_val  # keep the recorded guards
+        if not self.retrace:
+            raise self._branch_changed(changed)
+        self.retraces += 1
+        self._trace(flat)
+        return None
+
+    def _branch_changed(self, i):
+        if i not in self._mask_guards:
+            return super()._branch_changed(i)
+        site = self._sites.get(i)
+        where = "" if site is None else f" made at {site[0]}:{site[1]}"
+        return BranchChanged(
+            f"replay would take another branch: the comparison at record {i}{where} "
+            "gives another mask at this input, and f used that mask for more than "
+            "tapegrad.where (control flow, indexing, arithmetic); record f again here, "
+            "or use record(f, x0, retrace=True)", record=int(i), site=site)
+
+    def _output_values(self):
+        if self._out_shape is None:
+            return super()._output_values()
+        value = (self._out_constant if self._out_record < 0
+                 else self._program.arrays[self._out_record])
+        return float(value) if self.scalar_output else np.array(value)
+
+    def __call__(self, x):
+        """The value of ``f`` at ``x``."""
+        if self._replay(x) is None:
+            return self(x)
+        return self._output_values()
+
+    # --- derivatives ------------------------------------------------------------
+
+    def _seed(self, weights):
+        """``(last, seed)`` of a reverse sweep weighting output k by
+        ``weights[k]``; ``last`` is -1 when every output is a constant."""
+        prog = self._program
+        prog.adj[:] = 0.0
+        if self._out_shape is not None:
+            seed = np.asarray(weights).reshape(self._out_shape)
+            return self._out_record, seed
+        last = -1
+        for k, o in enumerate(self._outputs.tolist()):
+            if o >= 0:
+                prog.adj[o] += weights[k]
+                last = max(last, o)
+        return last, (prog.adj[last] if last >= 0 else 0.0)
+
+    def _gather(self, scalars, tensors):
+        """The flat gradient from the scalar inputs' adjoints and each tensor
+        input's gradient (None for zero)."""
+        flat = np.zeros(self.structure.size)
+        if len(self._scalar_slots):
+            flat[self._scalar_slots] = scalars[self._input_records]
+        for (s, size, _, _), grad in zip(self._tensor_slots, tensors):
+            if grad is not None:
+                flat[s:s + size] = np.asarray(grad).reshape(-1)
+        return flat
+
+    def _gradient_like(self, flat):
+        return self.structure.unflatten(flat)
+
+    def _value_and_vjp(self, x, weights):
+        if self._replay(x) is None:
+            return self._value_and_vjp(x, weights)
+        prog = self._program
+        for sink in prog.array_leaves:
+            sink.grad = None
+        last, seed = self._seed(weights)
+        if last >= 0:
+            reverse_mixed(prog, last, seed)
+        grads = [sink.grad for sink in prog.array_leaves]
+        return self._output_values(), self._gradient_like(self._gather(prog.adj, grads))
+
+    def _tangents(self, v):
+        """The tangent sweep along ``v``: ``(tan, array_tan)``."""
+        direction = self._direction_flat(v)
+        prog = self._program
+        seed = np.zeros(len(self._inputs))
+        seed[: len(self._scalar_slots)] = direction[self._scalar_slots]
+        leaf_tangents = [direction[s:s + size].astype(dtype).reshape(shape)
+                         for s, size, shape, dtype in self._tensor_slots]
+        leaf_tangents += [None] * len(self._extra_tensors)
+        tan = np.zeros(len(prog.op))
+        return tan, tangent_mixed(prog, tan, seed, leaf_tangents)
+
+    def _direction_flat(self, v):
+        try:
+            return self.structure.flatten(v, "the direction")
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"direction v must be shaped like x "
+                              f"({self.structure.describe()}): {error}") from None
+
+    def jvp(self, x, v):
+        """``(f(x), df/dx . v)``; ``v`` has ``x``'s structure."""
+        if self._replay(x) is None:
+            return self.jvp(x, v)
+        tan, array_tan = self._tangents(v)
+        value = self._output_values()
+        if self._out_shape is not None:
+            t = array_tan.get(self._out_record) if self._out_record >= 0 else None
+            t = np.zeros(self._out_shape) if t is None else np.array(t)
+            return value, (float(t) if self.scalar_output else t)
+        tangents = np.where(self._outputs >= 0, tan[np.maximum(self._outputs, 0)], 0.0)
+        return value, (float(tangents[0]) if self.scalar_output else tangents)
+
+    def grad_and_hvp(self, x, v):
+        """``(df/dx, d2f/dx2 . v)``, both with ``x``'s structure."""
+        self._require_scalar("hvp")
+        if self._replay(x) is None:
+            return self.grad_and_hvp(x, v)
+        prog = self._program
+        tan, array_tan = self._tangents(v)
+        last, seed = self._seed(np.ones(1))
+        adj, adj_tan = np.zeros(len(prog.op)), np.zeros(len(prog.op))
+        grads = [None] * len(prog.array_leaves)
+        grad_ts = [None] * len(prog.array_leaves)
+
+        def leaf_grad(k, g, gt):
+            grads[k], grad_ts[k] = g, gt
+
+        if last >= 0:
+            reverse_tangent_mixed(prog, last, seed, tan, array_tan, adj, adj_tan, leaf_grad)
+        return (self._gradient_like(self._gather(adj, grads)),
+                self._gradient_like(self._gather(adj_tan, grad_ts)))
+
+    def hessian(self, x):
+        """The Hessian of a scalar ``f``, (n, n) over the flattened inputs:
+        one Hessian-vector product per input."""
+        self._require_scalar("hessian")
+        n = self.structure.size
+        out = np.empty((n, n))
+        for k in range(n):
+            unit = np.zeros(n)
+            unit[k] = 1.0
+            _, hv = self.grad_and_hvp(x, self.structure.unflatten(unit))
+            out[:, k] = self.structure.flatten(hv)
+        return out
+
+    def jacobian(self, x):
+        """d(outputs)/d(inputs) over the flattened inputs and outputs, by
+        vector-Jacobian products (one per output) or tangents (one per
+        input), whichever are fewer."""
+        n, m = self.structure.size, self.n_outputs
+        out = np.empty((m, n))
+        for k in range(min(m, n)):
+            unit = np.zeros(max(m, n))
+            unit[k] = 1.0
+            if m <= n:
+                out[k] = self.structure.flatten(self._value_and_vjp(x, unit[:m])[1])
+            else:
+                _, t = self.jvp(x, self.structure.unflatten(unit[:n]))
+                out[:, k] = np.reshape(t, -1)
+        return out[0] if self.scalar_output else out
+
+    def batch_value_and_grad(self, points):
+        """``(values, grads)`` at each row of ``points`` (one replay per row)."""
+        self._require_scalar("batch_value_and_grad")
+        rows = [self.value_and_grad(self.structure.unflatten(np.asarray(p, dtype=np.float64)))
+                for p in points]
+        grads = np.array([self.structure.flatten(g) for _, g in rows]).reshape(len(rows), -1)
+        return np.array([v for v, _ in rows]), grads
+
+    @property
+    def n_outputs(self):
+        return len(self._outputs)

@@ -1,0 +1,245 @@
+"""record() of array code: replay, gradients, tangents, Hessian-vector
+products, for every array op, against eager backward() and central
+differences (and PyTorch where installed)."""
+
+import numpy as np
+import pytest
+from conftest import FD_ATOL, FD_RTOL, assert_close, requires_torch
+
+import tapegrad as tg
+import tapegrad.nn  # noqa: F401
+from tapegrad.array_ops import ARRAY_OPS, ELEMENTWISE_BY_CODE
+from tapegrad.tensor import _ELEMENTWISE
+
+STEP = 1e-6
+
+
+def _sample(rng, shape, domain=(-1.5, 1.5)):
+    low, high = domain
+    return rng.uniform(low, high, size=shape)
+
+
+def _fd_along(f, x, v, step=STEP):
+    """d/dt f(x + t v) at 0 by central differences (f returns an array)."""
+    return (np.asarray(f(x + step * v)) - np.asarray(f(x - step * v))) / (2 * step)
+
+
+def _check_program(f, x0, rng, hvp=True, rtol=FD_RTOL * 50):
+    """record(f) at a tensor x0, replayed at a new point: value and gradient
+    as eager code computes them; jvp and hvp as central differences."""
+    rec = tg.record(f, tg.tensor(x0))
+    x = x0 + 0.1 * rng.standard_normal(x0.shape)
+    v = rng.standard_normal(x0.shape)
+    leaf = tg.tensor(x, requires_grad=True)
+    eager = f(leaf)
+    eager.backward()
+    value, grad = rec.value_and_grad(x)
+    eager_value = eager.item() if isinstance(eager, tg.Tensor) else eager.value
+    assert_close(value, eager_value, 1e-12, 1e-14, "replayed value")
+    assert_close(grad, leaf.grad, 1e-12, 1e-14, "replayed gradient")
+    _, tangent = rec.jvp(x, v)
+    assert_close(tangent, _fd_along(rec, x, v), rtol, FD_ATOL * 10, "jvp")
+    assert_close(tangent, np.sum(grad * v), 1e-10, 1e-12, "jvp against the gradient")
+    if hvp:
+        g2, hv = rec.grad_and_hvp(x, v)
+        assert_close(g2, grad, 1e-12, 1e-14, "gradient beside the hvp")
+        assert_close(hv, _fd_along(rec.grad, x, v), rtol, FD_ATOL * 10, "hvp")
+    return rec
+
+
+def _weigh(y, w):
+    """A nonlinear scalar of y, so that gradients reaching y vary with x."""
+    return (tg.sin(y) * w).sum()
+
+
+BINARY = sorted(op.name for op in ELEMENTWISE_BY_CODE.values()
+                if op.arity == 2 and op.differentiable)
+UNARY = sorted(op.name for op in ELEMENTWISE_BY_CODE.values()
+               if op.arity == 1 and op.differentiable)
+SHAPES = [((3, 4), (3, 4)), ((3, 4), (4,)), ((3, 1), (1, 4)), ((2, 3), ())]
+
+
+@pytest.mark.parametrize("shapes", SHAPES, ids=str)
+@pytest.mark.parametrize("name", BINARY)
+def test_elementwise_binary(name, shapes, rng):
+    op = next(o for o in ELEMENTWISE_BY_CODE.values() if o.name == name)
+    (sx, sy), (dx, dy) = shapes, op.domain
+    x0, y0 = _sample(rng, sx, dx), _sample(rng, sy, dy)
+    n = x0.size
+    w = rng.standard_normal(np.broadcast_shapes(sx, sy))
+
+    def f(flat):
+        x, y = flat[:n].reshape(sx), flat[n:].reshape(sy)
+        return _weigh(_ELEMENTWISE[name](x, y), w)
+
+    # Small moves only: the inputs must stay inside the op's domain.
+    _check_program(f, np.concatenate([x0.ravel(), y0.ravel()]), _Small(rng))
+
+
+@pytest.mark.parametrize("name", UNARY)
+def test_elementwise_unary(name, rng):
+    op = next(o for o in ELEMENTWISE_BY_CODE.values() if o.name == name)
+    x0 = _sample(rng, (3, 4), op.domain[0])
+    w = rng.standard_normal((3, 4))
+    _check_program(lambda x: _weigh(_ELEMENTWISE[name](x), w), x0, _Small(rng))
+
+
+class _Small:
+    """A generator whose normal draws are scaled down (moves within domains)."""
+
+    def __init__(self, rng):
+        self.rng = rng
+
+    def standard_normal(self, shape):
+        return 0.05 * self.rng.standard_normal(shape)
+
+
+def _structural_cases():
+    w3 = np.linspace(-1.0, 1.0, 3)
+    w12 = np.linspace(-1.0, 1.0, 12).reshape(3, 4)
+    labels = np.array([0, 3, 1])
+    return {
+        "matmul 2-D": (lambda x: _weigh(x[:, :3] @ x[:, 1:].T, 1.0), (3, 4)),
+        "matmul 1-D/2-D": (lambda x: _weigh(x[0] @ x[1:].T, w3[:2]), (3, 4)),
+        "matmul 1-D/1-D": (lambda x: _weigh(x[0] @ x[1], 1.0), (3, 4)),
+        "matmul batched": (lambda x: _weigh(x.reshape(2, 3, 2) @ x[:2, :2], 1.0), (3, 4)),
+        "sum": (lambda x: _weigh(x.sum(axis=0), np.ones(4)), (3, 4)),
+        "sum keepdims": (lambda x: _weigh(x.sum(axis=1, keepdims=True), w3[:, None]), (3, 4)),
+        "mean": (lambda x: _weigh(x.mean(axis=1), w3), (3, 4)),
+        "mean all": (lambda x: _weigh(x.mean(), 2.0), (3, 4)),
+        "max": (lambda x: _weigh(x.max(axis=1), w3), (3, 4)),
+        "min all": (lambda x: _weigh(x.min(), 1.0), (3, 4)),
+        "reshape": (lambda x: _weigh(x.reshape(4, 3), w12.reshape(4, 3)), (3, 4)),
+        "transpose": (lambda x: _weigh(x.T, w12.T), (3, 4)),
+        "slice": (lambda x: _weigh(x[1:, ::2], 1.0), (3, 4)),
+        "integer index": (lambda x: _weigh(x[[0, 2, 0]], 1.0), (3, 4)),
+        "boolean mask": (lambda x: _weigh(x[np.array([True, False, True])], 1.0), (3, 4)),
+        "item": (lambda x: tg.sin(x[1, 2]) * x[0, 0], (3, 4)),
+        "concatenate": (lambda x: _weigh(tg.concatenate([x, x[:1] * 2.0]), 1.0), (3, 4)),
+        "stack": (lambda x: _weigh(tg.stack([x[0], x[2]], axis=1), 1.0), (3, 4)),
+        "stack of Values": (lambda x: _weigh(tg.stack([x[0, 0], x[1, 1] * x[2, 2]]), 1.0),
+                            (3, 4)),
+        "logsumexp": (lambda x: _weigh(tg.logsumexp(x, axis=1), w3), (3, 4)),
+        "softmax": (lambda x: _weigh(tg.softmax(x, axis=0), w12), (3, 4)),
+        "log_softmax": (lambda x: _weigh(tg.log_softmax(x), w12), (3, 4)),
+        "cross_entropy": (lambda x: tg.sin(tg.cross_entropy(x, labels)), (3, 4)),
+        "where": (lambda x: _weigh(tg.where(w12 > 0, x * x, tg.exp(x)), 1.0), (3, 4)),
+        "maximum": (lambda x: _weigh(tg.maximum(x, x[0] * 0.5), 1.0), (3, 4)),
+        "scalar broadcast": (lambda x: _weigh(x * tg.tanh(x[0, 1]), 1.0), (3, 4)),
+    }
+
+
+CASES = _structural_cases()
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_structural(case, rng):
+    f, shape = CASES[case]
+    _check_program(f, rng.standard_normal(shape), _Small(rng))
+
+
+def test_every_declared_op_has_a_case():
+    covered = {"matmul", "sum", "mean", "amax", "amin", "reshape", "transpose", "getitem",
+               "item", "concatenate", "stack", "logsumexp", "softmax", "log_softmax",
+               "cross_entropy"}
+    assert covered == set(ARRAY_OPS)
+
+
+def test_hessian_of_the_rosenbrock_function(rng):
+    def rosen(x):
+        return (100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2).sum()
+
+    x = rng.standard_normal(6)
+    rec = tg.record(rosen, tg.tensor(x))
+    scalar = tg.record(lambda v: sum(100.0 * (b - a * a) ** 2 + (1.0 - a) ** 2
+                                     for a, b in zip(v[:-1], v[1:])), x)
+    assert_close(rec.hessian(x), scalar.hessian(x), 1e-12, 1e-12)
+    assert_close(rec.jacobian(x), scalar.grad(x), 1e-12, 1e-12)
+
+
+def test_float32_stays_float32(rng):
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    rec = tg.record(lambda t: (t * t).sum(), tg.tensor(x))
+    value, grad = rec.value_and_grad(x)
+    assert grad.dtype == np.float32 and grad.shape == (3, 4)
+    assert_close(grad, 2 * x, 1e-6)
+
+
+def test_tensor_output_jacobian_and_vjp(rng):
+    a = rng.standard_normal((2, 3))
+    rec = tg.record(lambda x: tg.tanh(a @ x), tg.tensor(np.zeros(3)))
+    x = rng.standard_normal(3)
+    expected = (1 - np.tanh(a @ x) ** 2)[:, None] * a
+    assert_close(rec.jacobian(x), expected, 1e-12)
+    w = np.array([1.0, -2.0])
+    assert_close(rec.vjp(x, w)[1], w @ expected, 1e-12)
+    assert_close(rec.jvp(x, np.ones(3))[1], expected @ np.ones(3), 1e-12)
+    assert_close(rec(x), np.tanh(a @ x), 1e-15)
+
+
+def test_mixed_inputs_and_closure_parameters(rng):
+    layer = tg.nn.Linear(3, 2)
+    x0 = rng.standard_normal((4, 3))
+
+    def loss(args):
+        x, scale = args
+        return (layer(x) ** 2).mean() * scale
+
+    rec = tg.record(loss, (tg.tensor(x0), 2.0))
+    value, (gx, gscale) = rec.value_and_grad((x0, 3.0))
+    leaf = tg.tensor(x0, requires_grad=True)
+    eager = (layer(leaf) ** 2).mean() * 3.0
+    eager.backward()
+    assert_close(value, eager.item(), 1e-12)
+    assert_close(gx, leaf.grad, 1e-12)
+    assert_close(gscale, eager.item() / 3.0, 1e-12)
+    layer.weight.value = layer.weight.value * 2.0  # read afresh at every call
+    assert_close(rec((x0, 1.0)), (layer(tg.tensor(x0)) ** 2).mean().item(), 1e-12)
+
+
+def test_branch_on_a_scalar_of_array_code(rng):
+    def f(x):
+        s = x.sum()
+        return s * s if s > 0 else -s
+
+    rec = tg.record(f, tg.tensor(np.ones(3)))
+    assert rec(np.full(3, 2.0)) == 36.0
+    with pytest.raises(tg.BranchChanged):
+        rec(-np.ones(3))
+    again = tg.record(f, tg.tensor(np.ones(3)), retrace=True)
+    assert again.value_and_grad(-np.ones(3))[0] == 3.0 and again.retraces == 1
+
+
+def test_bad_arguments_are_named():
+    rec = tg.record(lambda x: x.sum(), tg.tensor(np.zeros((2, 3))))
+    with pytest.raises(ValueError, match=r"shape \(2, 3\)"):
+        rec(np.zeros(6))
+    with pytest.raises(ValueError, match="tapegrad.tensor"):
+        tg.record(lambda x: x.sum(), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="one number"):
+        tg.record(lambda x: x * 2.0, tg.tensor(np.zeros(2))).grad(np.zeros(2))
+
+
+@requires_torch
+def test_simplenet_loss_hvp_against_pytorch(rng):
+    import torch
+    from torch.autograd.functional import hvp
+
+    x = rng.standard_normal((20, 5))
+    labels = rng.integers(0, 2, 20)
+    w1, w2 = rng.standard_normal((6, 5)), rng.standard_normal((2, 6))
+
+    def ours(w):
+        return tg.cross_entropy(tg.relu(x @ w.reshape(6, 5).T) @ w2.T, labels)
+
+    def theirs(w):
+        h = torch.relu(torch.from_numpy(x) @ w.reshape(6, 5).T)
+        return torch.nn.functional.cross_entropy(h @ torch.from_numpy(w2).T,
+                                                 torch.from_numpy(labels))
+
+    v = rng.standard_normal(30)
+    rec = tg.record(ours, tg.tensor(w1.ravel()))
+    grad, hv = rec.grad_and_hvp(w1.ravel(), v)
+    value, expected = hvp(theirs, torch.from_numpy(w1.ravel()), torch.from_numpy(v))
+    assert_close(rec(w1.ravel()), value.item(), 1e-12)
+    assert_close(hv, expected.numpy(), 1e-9, 1e-12)
