@@ -243,3 +243,76 @@ def test_simplenet_loss_hvp_against_pytorch(rng):
     value, expected = hvp(theirs, torch.from_numpy(w1.ravel()), torch.from_numpy(v))
     assert_close(rec(w1.ravel()), value.item(), 1e-12)
     assert_close(hv, expected.numpy(), 1e-9, 1e-12)
+
+
+def test_a_mask_only_where_uses_is_recomputed_by_replays():
+    rec = tg.record(lambda x: tg.where(x > 0, x * x, -x).sum(), tg.tensor(np.ones(3)))
+    x = np.array([2.0, -3.0, 0.5])
+    value, grad = rec.value_and_grad(x)
+    assert value == 4.0 + 3.0 + 0.25
+    assert grad.tolist() == [4.0, -1.0, 1.0]
+    assert rec.hvp(x, np.ones(3)).tolist() == [2.0, 0.0, 2.0]
+
+
+@pytest.mark.parametrize("use", ["indexing", "control flow", "arithmetic", "where and any"])
+def test_a_mask_used_otherwise_is_a_guard(use):
+    def f(x):
+        mask = x > 0
+        if use == "indexing":
+            return x[mask].sum()
+        if use == "control flow":
+            return x.sum() if mask.any() else -x.sum()
+        if use == "arithmetic":
+            return (x * (mask * 1.0)).sum()
+        return tg.where(mask, x, 0.0).sum() * (2.0 if np.any(mask) else 1.0)
+
+    x0 = np.array([1.0, -1.0])
+    rec = tg.record(f, tg.tensor(x0))
+    assert rec(np.array([5.0, -3.0])) == f(tg.tensor([5.0, -3.0])).item()  # same mask
+    with pytest.raises(tg.BranchChanged, match="comparison at record"):
+        rec(np.array([-5.0, 3.0]))
+    again = tg.record(f, tg.tensor(x0), retrace=True)
+    assert again(np.array([-5.0, 3.0])) == f(tg.tensor([-5.0, 3.0])).item()
+
+
+def test_a_one_element_tensor_in_an_if_is_a_guard():
+    def f(x):
+        total = x.sum()
+        return total * total if total > 0 else -total
+
+    rec = tg.record(f, tg.tensor(np.ones(2)))
+    assert rec.value_and_grad(np.full(2, 2.0)) == (16.0, pytest.approx(np.full(2, 8.0)))
+    with pytest.raises(tg.BranchChanged):
+        rec(-np.ones(2))
+
+
+def test_comparisons_outside_record_are_plain_boolean_arrays():
+    t = tg.tensor([1.0, -2.0], requires_grad=True)
+    mask = t * 2.0 > 0
+    assert type(mask) is np.ndarray and mask.tolist() == [True, False]
+    y = tg.where(mask, t, 0.0)
+    y.sum().backward()
+    assert t.grad.tolist() == [1.0, 0.0]
+
+
+def test_where_keeps_float32():
+    t = tg.tensor(np.ones(3, np.float32), requires_grad=True)
+    assert tg.where(np.array([True, False, True]), t, 0.0).dtype == np.float32
+
+
+def test_functional_api_takes_tensors(rng):
+    x = rng.standard_normal((2, 3))
+
+    def f(t):
+        return (tg.tanh(t) ** 2).sum()
+
+    expected = 2 * np.tanh(x) * (1 - np.tanh(x) ** 2)
+    assert_close(tg.grad(f)(tg.tensor(x)), expected, 1e-12)
+    value, grad = tg.value_and_grad(f)(tg.tensor(x))
+    assert_close(value, np.sum(np.tanh(x) ** 2), 1e-12)
+    v = rng.standard_normal((2, 3))
+    hv = tg.hvp(f, tg.tensor(x), v)
+    assert hv.shape == (2, 3)
+    assert_close(hv.ravel(), tg.hessian(f)(tg.tensor(x)) @ v.ravel(), 1e-10, 1e-12)
+    _, tangent = tg.jvp(f, (tg.tensor(x),), (v,))
+    assert_close(tangent, np.sum(expected * v), 1e-12)
