@@ -223,3 +223,20 @@ def test_where_maximum_minimum_on_arrays():
     assert y.value.tolist() == [0.0, np.sqrt(0.5), np.sqrt(3.0)]
     expected = [0.0 + 0.0 + 1.0, 0.5 / np.sqrt(0.5) + 0.0 + 0.5, 0.5 / np.sqrt(3.0) + 1.0 + 1.0]
     assert_close(x.grad, expected, 1e-15)
+
+
+def test_the_tape_keeps_one_copy_of_each_intermediate(rng):
+    x = tg.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    w = rng.standard_normal((3, 2))
+    with tg.Tape() as tape:
+        hidden = tg.relu(x @ w)
+        out = (hidden * 2.0 + 1.0).sum()
+    rec = tape._rec
+    made = [hidden, out]
+    for t in made:  # the Tensor's value is the arena's array itself, not a copy
+        assert rec.arrays[t._i] is t.value
+    assert rec.arrays[rec.array_records[0]] is x.value  # a leaf's array is not copied
+    assert len(rec.arrays) == len(rec.array_records)  # one array per array record
+    constants = [c for i in rec.array_records for c in (rec.params[i] or {}).get("constants", [])
+                 if isinstance(c, np.ndarray)]
+    assert any(c is w for c in constants)  # constant operands are referenced, not copied
