@@ -227,18 +227,20 @@ class ArrayRecorded(Recorded):
     def _value_and_vjp(self, x, weights):
         if self._replay(x) is None:
             return self._value_and_vjp(x, weights)
+        return self._output_values(), self._gradient_like(self._vjp_here(weights))
+
+    def _vjp_here(self, weights):
+        """The flat ``weights . d(outputs)/d(inputs)`` at the replayed input."""
         prog = self._program
         for sink in prog.array_leaves:
             sink.grad = None
         last, seed = self._seed(weights)
         if last >= 0:
             reverse_mixed(prog, last, seed)
-        grads = [sink.grad for sink in prog.array_leaves]
-        return self._output_values(), self._gradient_like(self._gather(prog.adj, grads))
+        return self._gather(prog.adj, [sink.grad for sink in prog.array_leaves])
 
-    def _tangents(self, v):
-        """The tangent sweep along ``v``: ``(tan, array_tan)``."""
-        direction = self._direction_flat(v)
+    def _tangents_here(self, direction):
+        """The tangent sweep along the flat ``direction``: ``(tan, array_tan)``."""
         prog = self._program
         seed = np.zeros(len(self._inputs))
         seed[: len(self._scalar_slots)] = direction[self._scalar_slots]
@@ -248,33 +250,19 @@ class ArrayRecorded(Recorded):
         tan = np.zeros(len(prog.op))
         return tan, tangent_mixed(prog, tan, seed, leaf_tangents)
 
-    def _direction_flat(self, v):
-        try:
-            return self.structure.flatten(v, "the direction")
-        except (TypeError, ValueError) as error:
-            raise type(error)(f"direction v must be shaped like x "
-                              f"({self.structure.describe()}): {error}") from None
-
-    def jvp(self, x, v):
-        """``(f(x), df/dx . v)``; ``v`` has ``x``'s structure."""
-        if self._replay(x) is None:
-            return self.jvp(x, v)
-        tan, array_tan = self._tangents(v)
-        value = self._output_values()
+    def _jvp_here(self, direction):
+        tan, array_tan = self._tangents_here(direction)
         if self._out_shape is not None:
             t = array_tan.get(self._out_record) if self._out_record >= 0 else None
             t = np.zeros(self._out_shape) if t is None else np.array(t)
-            return value, (float(t) if self.scalar_output else t)
+            return float(t) if self.scalar_output else t
         tangents = np.where(self._outputs >= 0, tan[np.maximum(self._outputs, 0)], 0.0)
-        return value, (float(tangents[0]) if self.scalar_output else tangents)
+        return float(tangents[0]) if self.scalar_output else tangents
 
-    def grad_and_hvp(self, x, v):
-        """``(df/dx, d2f/dx2 . v)``, both with ``x``'s structure."""
-        self._require_scalar("hvp")
-        if self._replay(x) is None:
-            return self.grad_and_hvp(x, v)
+    def _hvp_here(self, direction):
+        """The flat gradient and Hessian-vector product along ``direction``."""
         prog = self._program
-        tan, array_tan = self._tangents(v)
+        tan, array_tan = self._tangents_here(direction)
         last, seed = self._seed(np.ones(1))
         adj, adj_tan = np.zeros(len(prog.op)), np.zeros(len(prog.op))
         grads = [None] * len(prog.array_leaves)
@@ -285,36 +273,57 @@ class ArrayRecorded(Recorded):
 
         if last >= 0:
             reverse_tangent_mixed(prog, last, seed, tan, array_tan, adj, adj_tan, leaf_grad)
-        return (self._gradient_like(self._gather(adj, grads)),
-                self._gradient_like(self._gather(adj_tan, grad_ts)))
+        return self._gather(adj, grads), self._gather(adj_tan, grad_ts)
+
+    def _direction_flat(self, v):
+        try:
+            return self.structure.flatten(v, "the direction")
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"direction v must be shaped like x "
+                              f"({self.structure.describe()}): {error}") from None
+
+    def jvp(self, x, v):
+        """``(f(x), df/dx . v)``; ``v`` has ``x``'s structure."""
+        direction = self._direction_flat(v)
+        if self._replay(x) is None:
+            return self.jvp(x, v)
+        return self._output_values(), self._jvp_here(direction)
+
+    def grad_and_hvp(self, x, v):
+        """``(df/dx, d2f/dx2 . v)``, both with ``x``'s structure."""
+        self._require_scalar("hvp")
+        direction = self._direction_flat(v)
+        if self._replay(x) is None:
+            return self.grad_and_hvp(x, v)
+        grad, hv = self._hvp_here(direction)
+        return self._gradient_like(grad), self._gradient_like(hv)
 
     def hessian(self, x):
         """The Hessian of a scalar ``f``, (n, n) over the flattened inputs:
-        one Hessian-vector product per input."""
+        one replay, then one Hessian-vector product per input."""
         self._require_scalar("hessian")
+        if self._replay(x) is None:
+            return self.hessian(x)
         n = self.structure.size
         out = np.empty((n, n))
-        for k in range(n):
-            unit = np.zeros(n)
-            unit[k] = 1.0
-            _, hv = self.grad_and_hvp(x, self.structure.unflatten(unit))
-            out[:, k] = self.structure.flatten(hv)
+        for k, unit in enumerate(np.eye(n)):
+            out[:, k] = self._hvp_here(unit)[1]
         return out
 
     def jacobian(self, x):
-        """d(outputs)/d(inputs) over the flattened inputs and outputs, by
-        vector-Jacobian products (one per output) or tangents (one per
-        input), whichever are fewer."""
+        """d(outputs)/d(inputs) over the flattened inputs and outputs: one
+        replay, then a vector-Jacobian product per output or a tangent per
+        input, whichever are fewer."""
+        if self._replay(x) is None:
+            return self.jacobian(x)
         n, m = self.structure.size, self.n_outputs
         out = np.empty((m, n))
-        for k in range(min(m, n)):
-            unit = np.zeros(max(m, n))
-            unit[k] = 1.0
-            if m <= n:
-                out[k] = self.structure.flatten(self._value_and_vjp(x, unit[:m])[1])
-            else:
-                _, t = self.jvp(x, self.structure.unflatten(unit[:n]))
-                out[:, k] = np.reshape(t, -1)
+        if m <= n:
+            for k, unit in enumerate(np.eye(m)):
+                out[k] = self._vjp_here(unit)
+        else:
+            for k, unit in enumerate(np.eye(n)):
+                out[:, k] = np.reshape(self._jvp_here(unit), -1)
         return out[0] if self.scalar_output else out
 
     def batch_value_and_grad(self, points):
