@@ -316,3 +316,10 @@ def test_functional_api_takes_tensors(rng):
     assert_close(hv.ravel(), tg.hessian(f)(tg.tensor(x)) @ v.ravel(), 1e-10, 1e-12)
     _, tangent = tg.jvp(f, (tg.tensor(x),), (v,))
     assert_close(tangent, np.sum(expected * v), 1e-12)
+
+
+def test_debug_mode_names_the_array_record_of_a_replay():
+    rec = tg.record(lambda x: tg.log(x).sum(), tg.tensor(np.ones(3)))
+    assert np.isnan(rec(np.array([1.0, -1.0, 2.0])))  # NaN propagates as NumPy's
+    with tg.debug_mode(), pytest.raises(tg.NonFiniteError, match=r"array log.*index \(1,\)"):
+        rec(np.array([1.0, -1.0, 2.0]))
