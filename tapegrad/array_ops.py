@@ -25,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 
+from tapegrad.array_rows import row_layout, rows_value, rows_vjp
 from tapegrad.ops import OPS
 
 ELEMENTWISE = 64  # array opcode of scalar op k: ELEMENTWISE + k
@@ -118,6 +119,9 @@ def elementwise(name, args):
     x, y = args
     full = broadcast_shape(x, y)
     dtype = result_dtype(x, y)
+    rows = row_layout([np.shape(x), np.shape(y)], full)
+    if rows is not None:
+        return rows_value(name, args, rows, dtype).reshape(full)
     R, C, ((sx, xr, xc, cx), (sy, yr, yc, cy)) = _layout([np.shape(x), np.shape(y)], full)
     out = np.empty((R, C), dtype)
     _each(name)(_operand(x, sx, cx, full, dtype), _operand(y, sy, cy, full, dtype), out,
@@ -134,8 +138,13 @@ def _unbroadcast(g, shape):
     return g.sum(axis=axes, keepdims=True).reshape(shape)
 
 
-def elementwise_vjp(name, g, out, args, wants):
-    """Gradients of the elementwise ``name`` for the arguments in ``wants``."""
+def elementwise_vjp(name, g, out, args, wants, into=None, empty=np.empty):
+    """Gradients of the elementwise ``name`` for the arguments in ``wants``
+    (``into`` and ``empty``: see :func:`tapegrad.array_rows.rows_vjp`)."""
+    full, dtype = out.shape, out.dtype
+    rows = row_layout([np.shape(a) for a in args], full) if out.size else None
+    if rows is not None:
+        return rows_vjp(name, g, out, args, rows, wants, into, empty)
     if len(args) == 1:
         x = np.asarray(args[0])
         x2 = np.ascontiguousarray(x, dtype=out.dtype).reshape(1, -1)
@@ -143,7 +152,6 @@ def elementwise_vjp(name, g, out, args, wants):
         _each(name, "vjp_")(x2, out.reshape(1, -1), np.ascontiguousarray(g).reshape(1, -1), gx)
         return (gx.reshape(x.shape),)
     x, y = args
-    full, dtype = out.shape, out.dtype
     R, C, ((sx, xr, xc, cx), (sy, yr, yc, cy)) = _layout([np.shape(x), np.shape(y)], full)
     gx, gy = np.zeros(sx, dtype), np.zeros(sy, dtype)
     _each(name, "vjp_")(_operand(x, sx, cx, full, dtype), _operand(y, sy, cy, full, dtype),
