@@ -24,6 +24,8 @@ import math
 
 import numpy as np
 
+from tapegrad import arena
+
 _kernels = None
 
 
@@ -72,7 +74,7 @@ def _operand(x, kind, R, C, dtype):
 def rows_value(name, args, layout, dtype):
     """The binary op ``name`` on ``args`` laid out as ``layout``, ``(R, C)``."""
     R, C, kinds = layout
-    out = np.empty((R, C), dtype)
+    out = arena.empty((R, C), dtype)
     x, y = (_operand(a, kind, R, C, dtype) for a, kind in zip(args, kinds))
     _kernel(f"{name}_each_rows")(x, y, out)
     return out
@@ -83,7 +85,7 @@ def _usable(buffer, shape, dtype):
             and buffer.flags.c_contiguous and buffer.flags.writeable)
 
 
-def rows_vjp(name, g, out, args, layout, wants, into=None, empty=np.empty):
+def rows_vjp(name, g, out, args, layout, wants, into=None, empty=arena.empty):
     """Gradients of the elementwise ``name`` (arity 1 or 2) for the
     arguments in ``wants`` (None for the others).  ``into`` may give, per
     argument, a writable buffer of its shape and dtype to add the gradient

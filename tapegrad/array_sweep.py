@@ -17,6 +17,7 @@ array([12.,  4.,  6.])
 
 import numpy as np
 
+from tapegrad import arena
 from tapegrad._sweeps import reverse_span
 from tapegrad.array_ops import (
     ARRAY_BY_CODE, ARRAY_INPUT, ELEMENTWISE_BY_CODE, elementwise_vjp,
@@ -59,7 +60,7 @@ class _Adjoints:
 
     def empty(self, shape, dtype):
         stack = self.spare.get((shape, dtype))
-        return stack.pop() if stack else np.empty(shape, dtype)
+        return stack.pop() if stack else arena.empty(shape, dtype)
 
     def into(self, args):
         """Per argument, its owned adjoint buffer to add into, or None (never
@@ -96,6 +97,12 @@ class _Adjoints:
         """``buffer`` (owned, no longer read) may hold a later gradient."""
         self.spare.setdefault((buffer.shape, buffer.dtype), []).append(buffer)
 
+    def give_back(self):
+        """Hand the spare buffers to :mod:`tapegrad.arena` (the sweep is over)."""
+        spare = [b for stack in self.spare.values() for b in stack]
+        self.spare.clear()
+        arena.give_back(spare)
+
 
 def vjp_of_record(rec, i, g, adjoints=None):
     """Gradients of record ``i``'s arguments, given its output gradient
@@ -123,6 +130,7 @@ def reverse_mixed(rec, last, seed):
     else:
         adj[last] = seed
     cols = (rec.op, rec.arg0, rec.arg1, rec.const, rec.val)
+    spent = []  # owned adjoints read by an op's own VJP, which may return views of them
     high = last
     for i in reversed(rec.array_records):
         if i > last:
@@ -143,6 +151,9 @@ def reverse_mixed(rec, last, seed):
         args, grads, fresh = vjp_of_record(rec, i, g, adjoints)
         if owned and fresh:  # an elementwise VJP returns no view of g
             adjoints.recycle(g)
+        elif owned:
+            spent.append(g)
+        g = None
         for a, grad in zip(args, grads):
             if a < 0 or grad is None:
                 continue
@@ -150,5 +161,7 @@ def reverse_mixed(rec, last, seed):
                 adjoints.add(a, grad, fresh)
             else:
                 adj[a] += float(np.sum(grad))
+    adjoints.give_back()
+    arena.give_back(spent)  # those no view of which is still held
     if high >= 0:
         reverse_span(*cols, adj, high, 0)
