@@ -100,7 +100,7 @@ def rows_vjp(name, g, out, args, layout, wants, into=None, empty=arena.empty):
         if not want:
             grads.append(None)
             accumulate.append(False)
-        elif kind == "full" and _usable(buffer, shape, dtype):
+        elif _usable(buffer, shape, dtype):  # row and scalar kernels always add
             grads.append(buffer)
             accumulate.append(True)
         elif kind == "full":
