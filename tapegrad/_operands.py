@@ -15,8 +15,8 @@ add into a row or 0-d buffer, which sums over the broadcast axes.
 With ``NUMBA_DISABLE_JIT=1`` the kernels call the plain functions below.
 
 >>> import numpy as np
->>> at(np.arange(6.0).reshape(2, 3), 1, 2), at(np.arange(3.0), 1, 2), at(4.0, 1, 2)
-(5.0, 2.0, 4.0)
+>>> [float(at(x, 1, 2)) for x in (np.arange(6.0).reshape(2, 3), np.arange(3.0), 4.0)]
+[5.0, 2.0, 4.0]
 """
 
 import numpy as np
