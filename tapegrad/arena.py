@@ -15,10 +15,15 @@ of it, a ``torch.from_numpy`` of it) is never reused.  At most
 :data:`LIMIT` bytes are kept; beyond that, arrays are simply freed.
 
 >>> import numpy as np
->>> a = empty((2, 3), np.float64)
->>> give_back([a.reshape(6)])   # nothing else holds it: kept
->>> empty((3, 2), np.float64).base is a
+>>> spare = [np.empty((2, 3))]
+>>> address = spare[0].ctypes.data
+>>> give_back(spare)                # nothing else holds it: kept
+>>> empty((3, 2), np.float64).ctypes.data == address
 True
+>>> held = np.empty(7)
+>>> give_back([held])               # `held` holds it: not kept
+>>> empty((7,), np.float64) is held
+False
 """
 
 import sys
