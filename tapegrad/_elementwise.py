@@ -7,9 +7,16 @@ flags ``xr, xc, yr, yc`` are 1 where the operand runs along that axis, 0 where
 it is broadcast.  A VJP adds into gradient buffers of the operands' own
 shapes, which sums over the broadcast axes.  A zero incoming gradient
 contributes nothing (not 0 * inf), as in the scalar sweeps.
+
+The ``*_rows`` kernels are the fast path for the common layouts: each
+operand a contiguous ``(R, C)`` array, a ``(C,)`` row or a number, read and
+written through :mod:`tapegrad._operands` without stride arithmetic, so the
+loops vectorise; a full gradient buffer is stored into (or added into, with
+``acc_x``/``acc_y``), and a gradient that is None is not computed.
 """
 
 from tapegrad._jit import kernel
+from tapegrad._operands import add_at, at, set_at
 from tapegrad._sweeps import *  # noqa: F401,F403 (the op-table rules)
 
 @kernel
@@ -89,6 +96,35 @@ def add_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
 
 
 @kernel
+def add_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = add_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def add_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * add_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * add_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)
+
+
+@kernel
 def sub_each(x, y, out, xr, xc, yr, yc):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -162,6 +198,35 @@ def sub_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                     gty[r * yr, c * yc] += gk * h
                 if gtk != 0.0:
                     gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
+def sub_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = sub_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def sub_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * sub_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * sub_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)
 
 
 @kernel
@@ -241,6 +306,35 @@ def mul_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
 
 
 @kernel
+def mul_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = mul_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def mul_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * mul_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * mul_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)
+
+
+@kernel
 def div_each(x, y, out, xr, xc, yr, yc):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -314,6 +408,35 @@ def div_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                     gty[r * yr, c * yc] += gk * h
                 if gtk != 0.0:
                     gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
+def div_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = div_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def div_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * div_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * div_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)
 
 
 @kernel
@@ -393,6 +516,35 @@ def pow_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
 
 
 @kernel
+def pow_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = pow_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def pow_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * pow_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * pow_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)
+
+
+@kernel
 def lt_each(x, y, out, xr, xc, yr, yc):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -400,10 +552,24 @@ def lt_each(x, y, out, xr, xc, yr, yc):
 
 
 @kernel
+def lt_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = lt_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
 def le_each(x, y, out, xr, xc, yr, yc):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             out[r, c] = le_value(x[r * xr, c * xc], y[r * yr, c * yc])
+
+
+@kernel
+def le_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = le_value(at(x, r, c), at(y, r, c))
 
 
 @kernel
@@ -453,6 +619,21 @@ def neg_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
 
 
 @kernel
+def neg_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * neg_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
 def square_each(x, out):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -496,6 +677,21 @@ def square_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
                 gtx[r, c] += gk * h
             if gtk != 0.0:
                 gtx[r, c] += gtk * p
+
+
+@kernel
+def square_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * square_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
 
 
 @kernel
@@ -545,6 +741,21 @@ def exp_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
 
 
 @kernel
+def exp_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * exp_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
 def log_each(x, out):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -588,6 +799,21 @@ def log_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
                 gtx[r, c] += gk * h
             if gtk != 0.0:
                 gtx[r, c] += gtk * p
+
+
+@kernel
+def log_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * log_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
 
 
 @kernel
@@ -637,6 +863,21 @@ def tanh_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
 
 
 @kernel
+def tanh_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * tanh_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
 def sigmoid_each(x, out):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -680,6 +921,21 @@ def sigmoid_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
                 gtx[r, c] += gk * h
             if gtk != 0.0:
                 gtx[r, c] += gtk * p
+
+
+@kernel
+def sigmoid_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * sigmoid_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
 
 
 @kernel
@@ -729,6 +985,21 @@ def sin_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
 
 
 @kernel
+def sin_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * sin_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
 def cos_each(x, out):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -772,6 +1043,21 @@ def cos_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
                 gtx[r, c] += gk * h
             if gtk != 0.0:
                 gtx[r, c] += gtk * p
+
+
+@kernel
+def cos_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * cos_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
 
 
 @kernel
@@ -821,6 +1107,21 @@ def sqrt_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
 
 
 @kernel
+def sqrt_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * sqrt_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
 def abs_each(x, out):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -864,6 +1165,21 @@ def abs_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
                 gtx[r, c] += gk * h
             if gtk != 0.0:
                 gtx[r, c] += gtk * p
+
+
+@kernel
+def abs_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * abs_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
 
 
 @kernel
@@ -913,6 +1229,21 @@ def relu_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
 
 
 @kernel
+def relu_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * relu_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
 def eq_each(x, y, out, xr, xc, yr, yc):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -920,10 +1251,24 @@ def eq_each(x, y, out, xr, xc, yr, yc):
 
 
 @kernel
+def eq_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = eq_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
 def ne_each(x, y, out, xr, xc, yr, yc):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             out[r, c] = ne_value(x[r * xr, c * xc], y[r * yr, c * yc])
+
+
+@kernel
+def ne_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = ne_value(at(x, r, c), at(y, r, c))
 
 
 @kernel
@@ -1003,6 +1348,35 @@ def maximum_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
 
 
 @kernel
+def maximum_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = maximum_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def maximum_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * maximum_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * maximum_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)
+
+
+@kernel
 def minimum_each(x, y, out, xr, xc, yr, yc):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -1076,6 +1450,35 @@ def minimum_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                     gty[r * yr, c * yc] += gk * h
                 if gtk != 0.0:
                     gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
+def minimum_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = minimum_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def minimum_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * minimum_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * minimum_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)
 
 
 @kernel
@@ -1155,6 +1558,35 @@ def keep_if_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
 
 
 @kernel
+def keep_if_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = keep_if_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def keep_if_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * keep_if_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * keep_if_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)
+
+
+@kernel
 def keep_unless_each(x, y, out, xr, xc, yr, yc):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
@@ -1228,3 +1660,32 @@ def keep_unless_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                     gty[r * yr, c * yc] += gk * h
                 if gtk != 0.0:
                     gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
+def keep_unless_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = keep_unless_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def keep_unless_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * keep_unless_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * keep_unless_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)

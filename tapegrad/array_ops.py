@@ -30,6 +30,8 @@ from typing import Callable
 
 import numpy as np
 
+from tapegrad import _rowwise, arena
+from tapegrad.array_rows import row_layout, rows_value, rows_vjp
 from tapegrad.ops import OPS
 
 ELEMENTWISE = 64  # array opcode of scalar op k: ELEMENTWISE + k
@@ -117,12 +119,15 @@ def elementwise(name, args):
         x = np.asarray(args[0])
         dtype = result_dtype(x)
         x2 = np.ascontiguousarray(x, dtype=dtype).reshape(1, -1)
-        out = np.empty_like(x2)
+        out = arena.empty(x2.shape, dtype)
         _each(name)(x2, out)
         return out.reshape(x.shape)
     x, y = args
     full = broadcast_shape(x, y)
     dtype = result_dtype(x, y)
+    rows = row_layout([np.shape(x), np.shape(y)], full)
+    if rows is not None:
+        return rows_value(name, args, rows, dtype).reshape(full)
     R, C, ((sx, xr, xc, cx), (sy, yr, yc, cy)) = _layout([np.shape(x), np.shape(y)], full)
     out = np.empty((R, C), dtype)
     _each(name)(_operand(x, sx, cx, full, dtype), _operand(y, sy, cy, full, dtype), out,
@@ -139,8 +144,13 @@ def _unbroadcast(g, shape):
     return g.sum(axis=axes, keepdims=True).reshape(shape)
 
 
-def elementwise_vjp(name, g, out, args, wants):
-    """Gradients of the elementwise ``name`` for the arguments in ``wants``."""
+def elementwise_vjp(name, g, out, args, wants, into=None, empty=arena.empty):
+    """Gradients of the elementwise ``name`` for the arguments in ``wants``
+    (``into`` and ``empty``: see :func:`tapegrad.array_rows.rows_vjp`)."""
+    full, dtype = out.shape, out.dtype
+    rows = row_layout([np.shape(a) for a in args], full) if out.size else None
+    if rows is not None:
+        return rows_vjp(name, g, out, args, rows, wants, into, empty)
     if len(args) == 1:
         x = np.asarray(args[0])
         x2 = np.ascontiguousarray(x, dtype=out.dtype).reshape(1, -1)
@@ -148,7 +158,6 @@ def elementwise_vjp(name, g, out, args, wants):
         _each(name, "vjp_")(x2, out.reshape(1, -1), np.ascontiguousarray(g).reshape(1, -1), gx)
         return (gx.reshape(x.shape),)
     x, y = args
-    full, dtype = out.shape, out.dtype
     R, C, ((sx, xr, xc, cx), (sy, yr, yc, cy)) = _layout([np.shape(x), np.shape(y)], full)
     gx, gy = np.zeros(sx, dtype), np.zeros(sy, dtype)
     _each(name, "vjp_")(_operand(x, sx, cx, full, dtype), _operand(y, sy, cy, full, dtype),
@@ -236,6 +245,14 @@ def _expand(g, shape, axis, keepdims):
     return np.broadcast_to(g, shape)
 
 
+def _matmul(x, y):
+    """``np.matmul(x, y)``, into an arena buffer when both are matrices."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 2 or y.ndim != 2 or x.dtype != y.dtype or x.dtype.kind != "f":
+        return np.matmul(x, y)
+    return np.matmul(x, y, out=arena.empty((x.shape[0], y.shape[1]), x.dtype))
+
+
 @declare
 class matmul:
     """x @ y (1-D, 2-D and batched, as ``np.matmul``)"""
@@ -244,7 +261,7 @@ class matmul:
     bilinear = True
 
     def value(args, params):
-        return np.matmul(args[0], args[1])
+        return _matmul(args[0], args[1])
 
     def vjp(g, out, args, params):
         x, y = np.asarray(args[0]), np.asarray(args[1])
@@ -257,8 +274,8 @@ class matmul:
             g2 = np.expand_dims(g2, -2)
         if y.ndim == 1:
             g2 = np.expand_dims(g2, -1)
-        gx = _unbroadcast(np.matmul(g2, np.swapaxes(y2, -1, -2)), x2.shape).reshape(x.shape)
-        gy = _unbroadcast(np.matmul(np.swapaxes(x2, -1, -2), g2), y2.shape).reshape(y.shape)
+        gx = _unbroadcast(_matmul(g2, np.swapaxes(y2, -1, -2)), x2.shape).reshape(x.shape)
+        gy = _unbroadcast(_matmul(np.swapaxes(x2, -1, -2), g2), y2.shape).reshape(y.shape)
         return gx, gy
 
 
@@ -511,17 +528,16 @@ class cross_entropy:
     """mean over rows of logsumexp(logits) - logits[row, label]: one record"""
 
     def value(args, params):
-        logits, labels = args[0], params["labels"]
-        shifted, top, logsum = _shifted(logits, 1)
-        params["lse"] = (logsum + top)[:, 0]  # kept for the VJP: one number per row
-        picked = shifted[np.arange(len(labels)), labels]
-        return np.asarray(np.mean(logsum[:, 0] - picked), dtype=logits.dtype)
+        logits = np.ascontiguousarray(args[0])
+        params["lse"] = np.empty(len(logits), logits.dtype)  # kept for the VJP: one per row
+        mean = _rowwise.cross_entropy_rows(logits, params["labels"], params["lse"])
+        return np.asarray(mean, dtype=logits.dtype)
 
     def vjp(g, out, args, params):
-        logits, labels = args[0], params["labels"]
-        grad = np.exp(logits - params["lse"][:, None])
-        grad[np.arange(len(labels)), labels] -= 1.0
-        grad *= g / len(labels)
+        logits = np.ascontiguousarray(args[0])
+        grad = arena.empty(logits.shape, logits.dtype)
+        scale = (g / len(logits)).astype(logits.dtype)[()]
+        _rowwise.cross_entropy_vjp_rows(logits, params["labels"], params["lse"], scale, grad)
         return (grad,)
 
     def jvp(tangents, out, args, params):

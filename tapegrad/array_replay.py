@@ -40,7 +40,9 @@ class _Program:
         columns = rec.columns()
         self.op, self.arg0, self.arg1, self.const, self.val = (
             columns[name].copy() for name in ("op", "arg0", "arg1", "const", "val"))
-        self.arrays, self.params, self.array_records = rec.arrays, rec.params, rec.array_records
+        # Copies: a dying recording hands its own arena's arrays to tapegrad.arena.
+        self.arrays, self.params = dict(rec.arrays), dict(rec.params)
+        self.array_records = list(rec.array_records)
         self.adj = np.zeros(len(self.op))
         self.array_leaves = [_Sink() for _ in rec.array_leaves]
 
@@ -53,7 +55,7 @@ class _Sink:
     def __init__(self):
         self.grad = None
 
-    def _accumulate(self, g):
+    def _accumulate(self, g, owned=False):
         self.grad = np.array(g) if self.grad is None else self.grad + g
 
 

@@ -262,9 +262,16 @@ flags ``xr, xc, yr, yc`` are 1 where the operand runs along that axis, 0 where
 it is broadcast.  A VJP adds into gradient buffers of the operands' own
 shapes, which sums over the broadcast axes.  A zero incoming gradient
 contributes nothing (not 0 * inf), as in the scalar sweeps.
+
+The ``*_rows`` kernels are the fast path for the common layouts: each
+operand a contiguous ``(R, C)`` array, a ``(C,)`` row or a number, read and
+written through :mod:`tapegrad._operands` without stride arithmetic, so the
+loops vectorise; a full gradient buffer is stored into (or added into, with
+``acc_x``/``acc_y``), and a gradient that is None is not computed.
 """
 
 from tapegrad._jit import kernel
+from tapegrad._operands import add_at, at, set_at
 from tapegrad._sweeps import *  # noqa: F401,F403 (the op-table rules)
 
 '''
@@ -410,6 +417,46 @@ def _vjp_tangent_each(op):
     return "\n".join(lines) + "\n"
 
 
+def _each_rows(op):
+    """The value kernel of a binary ``op`` for the row layouts."""
+    return "\n".join([
+        "@kernel",
+        f"def {op.name}_each_rows(x, y, out):",
+        "    for r in range(out.shape[0]):",
+        "        for c in range(out.shape[1]):",
+        f"            out[r, c] = {op.name}_value(at(x, r, c), at(y, r, c))",
+    ]) + "\n"
+
+
+def _vjp_rows(op):
+    """The VJP kernel of ``op`` for the row layouts: ``g * d_x`` stored or
+    added into ``gx`` (and ``gy``), branch-free so that it vectorises."""
+    operands, args = ("x", "at(x, r, c)"), "xv, o"
+    if op.arity == 2:
+        operands, args = ("x, y", "at(x, r, c)"), "xv, yv, o"
+    lines = [
+        "@kernel",
+        f"def {op.name}_vjp_rows({operands[0]}, out, g, "
+        + ("gx, acc_x):" if op.arity == 1 else "gx, gy, acc_x, acc_y):"),
+        "    for r in range(out.shape[0]):",
+        "        for c in range(out.shape[1]):",
+        "            gk = g[r, c]",
+        f"            xv = {operands[1]}",
+    ]
+    if op.arity == 2:
+        lines.append("            yv = at(y, r, c)")
+    lines.append("            o = out[r, c]")
+    for k, (grad, acc) in enumerate((("gx", "acc_x"), ("gy", "acc_y"))[: op.arity]):
+        partial = f"{op.name}_{op.partials[k].__name__}({args})"
+        lines += [f"            if {grad} is not None:",
+                  f"                v = gk * {partial} if gk != 0.0 else gk",
+                  f"                if {acc}:",
+                  f"                    add_at({grad}, r, c, v)",
+                  "                else:",
+                  f"                    set_at({grad}, r, c, v)"]
+    return "\n".join(lines) + "\n"
+
+
 def generate_elementwise():
     """The full source of ``tapegrad/_elementwise.py``."""
     parts = []
@@ -419,6 +466,10 @@ def generate_elementwise():
         parts.append(_each(op))
         if op.differentiable:
             parts += [_vjp_each(op), _jvp_each(op), _vjp_tangent_each(op)]
+        if op.arity == 2:
+            parts.append(_each_rows(op))
+        if op.differentiable:
+            parts.append(_vjp_rows(op))
     return _ELEMENTWISE_HEADER + "\n\n".join(parts)
 
 

@@ -36,7 +36,7 @@ import weakref
 
 import numpy as np
 
-from tapegrad import debug
+from tapegrad import arena, debug
 from tapegrad.array_ops import ARRAY_INPUT
 from tapegrad._sweeps import reverse
 from tapegrad.errors import StaleValueError
@@ -133,6 +133,8 @@ class Recording:
         op with a scalar result, to the ``val`` column)."""
         i = self.push(code, a0, a1, 0.0, value if scalar else math.nan)
         if not scalar:
+            if not self.arrays:  # when this recording dies, its arena goes back
+                weakref.finalize(self, _give_back, self.arrays).atexit = False
             self.arrays[i] = value
         self.params[i] = params
         self.array_records.append(i)
@@ -158,6 +160,7 @@ class Recording:
         self.leaves = []
         self.inputs = []
         self.adj = None
+        _give_back(self.arrays)
         self.arrays, self.params, self.array_records, self.array_leaves = {}, {}, [], []
         return buffers
 
@@ -204,6 +207,11 @@ class Recording:
         """d(out)/d(record i) from the latest backward(), 0.0 if none reached it."""
         self.check_live()
         return float(self.adj[i]) if i < self.adj_len else 0.0
+
+
+def _give_back(arrays):
+    """Hand the values of an arena (a dict, emptied here) to :mod:`tapegrad.arena`."""
+    arena.give_back([arrays.popitem()[1] for _ in range(len(arrays))])
 
 
 # The tape that `with Tape():` made current, if any.

@@ -231,9 +231,14 @@ class Tensor:
                 raise ValueError(f"grad of shape {g.shape} for a tensor of shape {self._v.shape}")
         self._g = g
 
-    def _accumulate(self, g):
+    def _accumulate(self, g, owned=False):
+        """Add ``g`` into ``.grad``; ``owned``: nothing else holds ``g``, so a
+        first gradient of the right dtype is kept without a copy."""
         g = np.asarray(g, dtype=self._v.dtype)
-        self._g = np.array(g) if self._g is None else self._g + g
+        if self._g is None:
+            self._g = g if owned and g.flags.writeable else np.array(g)
+        else:
+            self._g = self._g + g
 
     @property
     def is_leaf(self):
