@@ -37,8 +37,7 @@ from time import perf_counter
 import numpy as np
 
 from tapegrad import _jit
-from tapegrad.benchmark import calibration
-from tapegrad.benchmark import memory
+from tapegrad.benchmark import calibration, memory
 from tapegrad.benchmark.fresh import fresh_latencies
 from tapegrad.benchmark.engine import PlainPython, Tapegrad, TapegradReplay, TapegradVector
 from tapegrad.benchmark.records import record
