@@ -13,9 +13,14 @@ An A/B runs each build's own ``python -m bench run --quick`` in fresh
 processes (see :mod:`tapegrad.benchmark.ab`).
 """
 
+import os
 import sys
 
-from tapegrad.benchmark.cli import main
+# One thread everywhere, as the peers run (PyTorch's and XLA's are set in
+# bench.peers): NumPy's BLAS reads this when it loads, so before any import.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from tapegrad.benchmark.cli import main  # noqa: E402
 
 argv = sys.argv[1:]
 if not argv or argv[0] not in ("run", "check", "show", "-h", "--help"):

@@ -7,7 +7,9 @@ and :meth:`~Engine.unavailable` says "not installed" for a missing one.
 
 Scalar engines run the workload's ``function(x, m)`` on the tool's scalars
 with ``m`` the tool's math namespace; vector engines run
-``vectorized(x, xp)`` on one 1-D array.  ``prepare`` makes one call before
+``vectorized(x, xp)`` on one 1-D array, and a training step
+(:mod:`tapegrad.benchmark.steps`) through :mod:`bench.step_peers`.
+``prepare`` makes one call before
 returning, so one-time work (a JIT compile) is timed in ``prepare`` and a
 workload the tool cannot run fails there with ``NotImplementedError``
 (a missing math function, or a ``TypeError`` from the tool, such as
@@ -23,6 +25,7 @@ seconds; the figures are from a 2-core machine.
 import contextlib
 import gc
 import importlib
+import os
 import sys
 from types import SimpleNamespace
 
@@ -107,6 +110,8 @@ class Peer(Engine):
         return version(self.module)
 
     def prepare(self, workload, x):
+        if "step" in workload.forms:  # no first call: a step changes the weights
+            return self._build_step(workload, x)
         x = np.asarray(x, dtype=np.float64)
         value_and_grad = self._build(workload, x)
         with self.timed_region():
@@ -114,6 +119,10 @@ class Peer(Engine):
 
     def _build(self, workload, x):
         """``value_and_grad``, after any one-time work but the first call."""
+        raise NotImplementedError
+
+    def _build_step(self, workload, problem):
+        """A training step's ``step(problem)``, after any one-time work."""
         raise NotImplementedError
 
 
@@ -254,10 +263,17 @@ class TorchScalar(_Torch):
 
 
 class TorchVector(_Torch):
-    """PyTorch on the vectorized form: one 1-D float64 tensor, one thread."""
+    """PyTorch on the vectorized form: one 1-D float64 tensor, one thread;
+    and eager training steps (``torch.optim.SGD``)."""
 
     name = "torch-vector"
     form = "vectorized"
+    forms = ("vectorized", "step")
+
+    def _build_step(self, workload, problem):
+        from bench.step_peers import torch_step
+
+        return torch_step(self._torch(), workload, problem)
 
     def _build(self, workload, x):
         torch = self._torch()
@@ -273,10 +289,21 @@ class TorchVector(_Torch):
         return value_and_grad
 
 
+#: XLA on one thread, as PyTorch (read when jax is first imported).
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false"
+
+
 class _Jax(Peer):
     module = "jax"
 
+    def version(self):
+        return f"{super().version()}, 1 thread"
+
     def _jax(self):
+        if "jax" not in sys.modules:
+            flags = os.environ.get("XLA_FLAGS", "")
+            if "xla_cpu_multi_thread_eigen" not in flags:
+                os.environ["XLA_FLAGS"] = f"{flags} {XLA_ONE_THREAD}".strip()
         import jax
 
         jax.config.update("jax_enable_x64", True)
@@ -326,10 +353,18 @@ class JaxJit(_Jax):
 
 
 class JaxJitVector(_Jax):
-    """``jax.jit(jax.value_and_grad(...))`` on the vectorized form."""
+    """``jax.jit(jax.value_and_grad(...))`` on the vectorized form; a
+    training step is one jitted function (``value_and_grad`` and the
+    update), compiled ahead of time in ``prepare``."""
 
     name = "jax-jit-vector"
     form = "vectorized"
+    forms = ("vectorized", "step")
+
+    def _build_step(self, workload, problem):
+        from bench.step_peers import jax_step
+
+        return jax_step(self._jax(), workload, problem)
 
     def _build(self, workload, x):
         jax = self._jax()
@@ -356,6 +391,29 @@ class Autograd(Peer):
         m = _namespace(anp, relu=lambda v: anp.maximum(v, 0.0))
         function, n = workload.function, len(x)
         return _as_numpy(autograd.value_and_grad(lambda arr: function([arr[i] for i in range(n)], m)))
+
+
+class AutogradVector(Peer):
+    """HIPS autograd on the vectorized form (``autograd.numpy`` arrays) and
+    on training steps (an in-place NumPy SGD update)."""
+
+    module = "autograd"
+    name = "autograd-vector"
+    form = "vectorized"
+    forms = ("vectorized", "step")
+
+    def _build(self, workload, x):
+        import autograd
+        import autograd.numpy as anp
+
+        xp = _ArrayNamespace(anp, relu=lambda v: anp.maximum(v, 0.0))
+        vectorized = workload.vectorized
+        return _as_numpy(autograd.value_and_grad(lambda arr: vectorized(arr, xp)))
+
+    def _build_step(self, workload, problem):
+        from bench.step_peers import autograd_step
+
+        return autograd_step(workload, problem)
 
 
 class Casadi(Peer):
@@ -400,4 +458,5 @@ PEERS = [
     Casadi(),
     TorchVector(),
     JaxJitVector(),
+    AutogradVector(),
 ]

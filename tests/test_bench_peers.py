@@ -73,7 +73,7 @@ def available(engine):
 def test_names_and_order():
     assert [e.name for e in PEERS] == [
         "micrograd", "micrograd-nogc", "torch-scalar", "autograd", "jax", "jax-jit",
-        "casadi", "torch-vector", "jax-jit-vector",
+        "casadi", "torch-vector", "jax-jit-vector", "autograd-vector",
     ]
     for engine in PEERS:
         if engine.form == "scalar":

@@ -9,6 +9,8 @@ from tapegrad.benchmark.engine import Tapegrad
 from tapegrad.benchmark.workload import FD_STEP, load
 
 BY_NAME = {w.name: w for w in WORKLOADS}
+#: The scalar programs (the training steps are tests/test_bench_arrays.py's).
+SCALAR = [w for w in WORKLOADS if "scalar" in w.forms]
 #: Gradient entries checked by central differences at most (a fixed sample beyond).
 MAX_FD_ENTRIES = 40
 
@@ -21,11 +23,12 @@ def smallest_quick(w):
 def test_order_and_names():
     assert [w.name for w in WORKLOADS] == [
         "seed", "rosenbrock", "det_by_minor", "an_ode", "llsq_obj", "gmm", "deep_chain",
+        "simplenet_f64", "simplenet_f32",
     ]
     assert [w.name for w in load("bench.workloads")] == list(BY_NAME)
 
 
-@pytest.mark.parametrize("w", WORKLOADS, ids=lambda w: w.name)
+@pytest.mark.parametrize("w", SCALAR, ids=lambda w: w.name)
 def test_points_are_float_vectors(w):
     for n in sorted(set(w.quick_sizes) | set(w.sizes))[:2]:
         x = w.point(n)
@@ -33,7 +36,7 @@ def test_points_are_float_vectors(w):
         assert w.reference is not None and w.description
 
 
-@pytest.mark.parametrize("w", WORKLOADS, ids=lambda w: w.name)
+@pytest.mark.parametrize("w", SCALAR, ids=lambda w: w.name)
 def test_reference_matches_central_differences(w):
     n, x = smallest_quick(w)
     value, grad = w.expected(x)
@@ -51,7 +54,7 @@ def test_reference_matches_central_differences(w):
         assert fd == pytest.approx(grad[k], rel=1e-5, abs=1e-6 * scale), (w.name, n, k)
 
 
-@pytest.mark.parametrize("w", WORKLOADS, ids=lambda w: w.name)
+@pytest.mark.parametrize("w", SCALAR, ids=lambda w: w.name)
 def test_tapegrad_matches_reference(w):
     n, x = smallest_quick(w)
     engine = Tapegrad()

@@ -2,11 +2,14 @@
 warm-up and repeats, calibration, JSON records and a CI regression gate.
 
 tapegrad's own benchmark (``python -m bench`` in the repository) is built on
-it, and so can a project's own: define :class:`Workload` objects in a module
-and run ``tapegrad-bench run that.module`` or ``tapegrad-bench check``.
+it, and so can a project's own: define :class:`Workload` objects (scalar
+programs) or :class:`TrainingStep` objects (a model's training step on
+arrays) in a module and run ``tapegrad-bench run that.module`` or ``tapegrad-bench check``.
 """
 
-from tapegrad.benchmark.engine import Engine, PlainPython, Tapegrad
+from tapegrad.benchmark.engine import Engine, PlainPython, Tapegrad, TapegradVector
+from tapegrad.benchmark.steps import Problem, TrainingStep
 from tapegrad.benchmark.workload import MATH, MATH_FUNCTIONS, Workload, load
 
-__all__ = ["Workload", "Engine", "Tapegrad", "PlainPython", "MATH", "MATH_FUNCTIONS", "load"]
+__all__ = ["Workload", "TrainingStep", "Problem", "Engine", "Tapegrad", "TapegradVector",
+           "PlainPython", "MATH", "MATH_FUNCTIONS", "load"]

@@ -35,7 +35,8 @@ class Engine:
     #: Short unique name, used in tables, JSON and baselines.
     name = "engine"
     #: ``"scalar"`` runs ``workload.function``; ``"vectorized"`` runs
-    #: ``workload.vectorized``.
+    #: ``workload.vectorized``; ``"step"`` runs a
+    #: :class:`~tapegrad.benchmark.steps.TrainingStep`.
     form = "scalar"
     #: Largest problem, in tapegrad records of the same program, that the
     #: engine is run on (None: no limit); for peers that would take minutes.
@@ -52,10 +53,17 @@ class Engine:
     def version(self):
         return ""
 
+    @property
+    def forms(self):
+        """Every form the engine runs (an array engine runs ``"vectorized"``
+        and ``"step"``); the one it runs on a workload is the first the
+        workload has."""
+        return (self.form,)
+
     def supports(self, workload):
         """Why this engine cannot run ``workload``, or None when it can."""
-        if self.form == "vectorized" and workload.vectorized is None:
-            return "no vectorized form"
+        if not set(self.forms) & set(workload.forms):
+            return f"no {' or '.join(self.forms)} form"
         return None
 
     def prepare(self, workload, x):
@@ -136,3 +144,100 @@ class TapegradReplay(Engine):
         function = workload.function
         rec = tg.record(lambda leaves: function(leaves, tg), np.asarray(x, dtype=np.float64))
         return rec.value_and_grad
+
+
+def _array_namespace(tg):
+    """``xp`` for tapegrad's Tensors: the package's functions, with a
+    NumPy-like ``sum``."""
+    from types import SimpleNamespace
+
+    functions = {n: getattr(tg, n) for n in dir(tg) if not n.startswith("_")}
+    functions["sum"] = lambda t, **kw: t.sum(**kw)
+    return SimpleNamespace(**functions)
+
+
+class TapegradVector(Engine):
+    """tapegrad's Tensors: one record per array op, swept in reverse.
+
+    On a workload's vectorized form (``vectorized(x, xp)``), ``x`` a leaf
+    Tensor; on a :class:`~tapegrad.benchmark.steps.TrainingStep`,
+    ``tapegrad.nn.Parameter`` leaves, ``tapegrad.nn.functional`` as ``F`` and
+    ``tapegrad.optim.SGD``: what ``examples/simplenet.py`` runs.  Phases:
+    ``record`` and ``backward`` seconds of the latest call (and ``update``,
+    the optimizer's step).  After a call, ``records`` is its tape's length
+    and ``arena_bytes`` the bytes of the arrays the tape held.
+
+    >>> import numpy as np
+    >>> from tapegrad.benchmark.workload import Workload
+    >>> w = Workload("squares", lambda x, m: sum(v * v for v in x), point=np.arange,
+    ...              sizes=(4,), quick_sizes=(4,), vectorized=lambda x, xp: xp.sum(x * x))
+    >>> engine = TapegradVector()
+    >>> engine.prepare(w, w.point(4))(w.point(4)), engine.records
+    ((14.0, array([0., 2., 4., 6.])), 3)
+    """
+
+    name = "tapegrad-vector"
+    form = "vectorized"
+    forms = ("vectorized", "step")
+
+    def __init__(self):
+        super().__init__()
+        self.records = self.arena_bytes = None
+
+    def version(self):
+        import tapegrad
+
+        return tapegrad.__version__
+
+    def _keep(self, tape):
+        self.records = len(tape)
+        arrays = getattr(tape._rec, "arrays", {})  # the arena (tapegrad.tape)
+        self.arena_bytes = sum(getattr(a, "nbytes", 0) for a in arrays.values())
+
+    def prepare(self, workload, x):
+        import tapegrad as tg
+
+        if "step" in workload.forms:
+            return self._step(tg, workload, x)
+        xp = _array_namespace(tg)
+        vectorized = workload.vectorized
+
+        def value_and_grad(x):
+            start = time.perf_counter()
+            leaf = tg.tensor(x, requires_grad=True)
+            with tg.Tape() as tape:
+                out = vectorized(leaf, xp)
+            recorded = time.perf_counter()
+            out.backward()
+            done = time.perf_counter()
+            self.phases = {"record": recorded - start, "backward": done - recorded}
+            self._keep(tape)
+            return out.item(), leaf.grad
+
+        return value_and_grad
+
+    def _step(self, tg, workload, problem):
+        from tapegrad import nn, optim
+        from tapegrad.nn import functional as F
+
+        params = [nn.Parameter(np.array(a, copy=True)) for a in problem.arrays]
+        data = problem.data
+        optimizer = optim.SGD(params, lr=workload.lr)
+        loss_of = workload.loss
+
+        def step(problem):
+            start = time.perf_counter()
+            optimizer.zero_grad()
+            with tg.Tape() as tape:
+                loss = loss_of(params, data, F)
+            recorded = time.perf_counter()
+            loss.backward()
+            backward = time.perf_counter()
+            optimizer.step()
+            done = time.perf_counter()
+            self.phases = {"record": recorded - start, "backward": backward - recorded,
+                           "update": done - backward}
+            self._keep(tape)
+            return loss.item(), [p.grad for p in params]
+
+        return step

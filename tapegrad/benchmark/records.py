@@ -14,19 +14,29 @@ one_time                  s              prepare: trace, compile, build (once)
 first_call                s              first call after prepare, this process
 fresh_first_gradient      s              import + first gradient, new process
 peak_memory               bytes          tracemalloc peak during one call
+step_peak_rss             bytes          a training step's resident peak [2]_
+step_resident             bytes          that process's resident size between steps
 record_ns_per_op ...      ns             per phase of a tape engine
+record_time_median ...    s              per phase of a training step (tapegrad)
+arena_bytes               bytes          arrays a training step's tape held
 records                   count   exact  tapegrad records of the program
 bytes_per_op              bytes   exact  tape bytes per record
 kernel_compilations       count   exact  numba signatures compiled, per engine [1]_
 time_vs_python_loop       ratio   tol    tapegrad time_min / python calibration
 sweep_vs_numba_loop       ratio   tol    reverse sweep alone / numba calibration
-speedup_vs:<engine>       ratio   tol    that engine's time_min / tapegrad's
+speedup_vs:<engine>       ratio   tol    that engine's time_min / tapegrad's [3]_
 ========================  ======  =====  =========================================
 
 .. [1] Engine ``tapegrad``: the harness's and the re-recording engine's;
    another engine that compiles tapegrad kernels (``tapegrad-replay``): those
    first compiled in its cases, as a figure of its own, so that adding an
    engine adds a figure instead of changing one.
+.. [2] Above the resident size before the step, in a fresh process per
+   engine (:mod:`tapegrad.benchmark.memory`); only in runs that start
+   processes (not ``--no-fresh``).
+.. [3] Of the record's engine: ``tapegrad`` over every engine of a scalar
+   workload, ``tapegrad-vector`` over the other vectorized engines and over
+   every engine of a training step (whose ``records`` are its tape's).
 
 >>> r = record("seed", "tapegrad", 2, "records", 40, "count")
 >>> r["better"], sorted(r)

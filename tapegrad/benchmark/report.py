@@ -47,11 +47,15 @@ def tables(records, skipped=(), workloads=None):
         if workload in ("calibration", "all"):
             continue
         ours = engines.get("tapegrad", {})
+        vector = engines.get("tapegrad-vector", {})
         w = described.get(workload)
         size_name = w.size_name if w else "size"
         head = f"{workload}  {size_name} = {size:,}"
         if "records" in ours:
             head += f"  ({ours['records']:,} tapegrad records, {ours['bytes_per_op']:.1f} B each)"
+        elif "records" in vector:
+            head += (f"  (a training step: {vector['records']:,} tapegrad-vector records, "
+                     f"{vector.get('arena_bytes', 0) / 1e6:.2f} MB of arrays on the tape)")
         lines += ["", head, "  " + " ".join(name.rjust(width) if scale else name.ljust(width)
                                              for name, _, width, scale in _COLUMNS)]
         for engine, figures in engines.items():
@@ -65,14 +69,29 @@ def tables(records, skipped=(), workloads=None):
             phases = ", ".join(f"{m[:-10]} {v:.1f}" for m, v in ours.items()
                                if m.endswith("_ns_per_op") and m != "ns_per_op")
             lines.append(f"  tapegrad ns/op by phase: {phases} (sweep = the kernel alone)")
-        speedups = [(m.split(":", 1)[1], v) for m, v in ours.items() if m.startswith("speedup_vs:")]
-        if speedups:
-            lines.append("  tapegrad is " + ", ".join(f"{v:.1f}x faster than {e}" if v >= 1
-                                                      else f"{1 / v:.1f}x slower than {e}"
-                                                      for e, v in speedups))
+        phases = [(m[:-12], v) for m, v in vector.items() if m.endswith("_time_median")]
+        if phases:
+            lines.append("  tapegrad-vector ms by phase: "
+                         + ", ".join(f"{p} {v * 1e3:.2f}" for p, v in phases))
+        for engine in ("tapegrad", "tapegrad-vector"):
+            lines += _speedup_line(engine, engines.get(engine, {}))
+        rss = [(e, f["step_peak_rss"], f.get("step_resident")) for e, f in engines.items()
+               if "step_peak_rss" in f]
+        if rss:
+            lines.append("  peak memory of a step above the process between steps (fresh "
+                         "process each): " + ", ".join(f"{e} {v / 1e6:.1f} MB" for e, v, _ in rss))
         if why_not[(workload, size)]:
             lines.append("  not timed: " + "; ".join(why_not[(workload, size)]))
     return lines
+
+
+def _speedup_line(engine, figures):
+    speedups = [(m.split(":", 1)[1], v) for m, v in figures.items() if m.startswith("speedup_vs:")]
+    if not speedups:
+        return []
+    return [f"  {engine} is " + ", ".join(f"{v:.1f}x faster than {e}" if v >= 1
+                                          else f"{1 / v:.1f}x slower than {e}"
+                                          for e, v in speedups)]
 
 
 def summary(records):
@@ -174,4 +193,29 @@ def markdown(records, machine):
                  if "ns_per_op" in by_engine.get(e, {}) else "-" for e in engines]
         lines.append(f"| {workload} | {size:,} | {ours['records']:,} | {ours['j_over_f']:.1f} | "
                      + " | ".join(cells) + " |")
+    return lines + _markdown_steps(index)
+
+
+def _markdown_steps(index):
+    """The training steps' table: ms per step (median) per engine, and each
+    engine's peak memory of a step (fresh process) where measured."""
+    steps = {case: by_engine for case, by_engine in index.items()
+             if "arena_bytes" in by_engine.get("tapegrad-vector", {})}
+    engines = list(dict.fromkeys(e for by_engine in steps.values() for e, f in by_engine.items()
+                                 if "time_median" in f))
+    if not steps:
+        return []
+    lines = ["", "Training steps: ms per step, median (peak MB of a step above the process "
+             "between steps, in a fresh process)", "",
+             "| workload | size | " + " | ".join(engines) + " |",
+             "|---|---:|" + "---:|" * len(engines)]
+    for (workload, size), by_engine in steps.items():
+        cells = []
+        for e in engines:
+            f = by_engine.get(e, {})
+            cell = f"{f['time_median'] * 1e3:.2f}" if "time_median" in f else "-"
+            if "step_peak_rss" in f:
+                cell += f" ({f['step_peak_rss'] / 1e6:.1f} MB)"
+            cells.append(cell)
+        lines.append(f"| {workload} | {size:,} | " + " | ".join(cells) + " |")
     return lines

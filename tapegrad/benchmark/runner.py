@@ -3,13 +3,21 @@
 For every workload and size, tapegrad runs first (its tape gives the op
 count that every engine's time is divided by, and the storage figures), then
 the plain-Python function (the ``f`` of J/f), then tapegrad replaying one
-recording (``tapegrad-replay``), then each peer.  A case is:
+recording (``tapegrad-replay``), then tapegrad's Tensors on the vectorized
+form (``tapegrad-vector``), then each peer.  A training step
+(:mod:`tapegrad.benchmark.steps`) runs on ``tapegrad-vector`` first, then on
+each peer that runs steps; its figures are per step, not per op.  A case is:
 
 1. ``prepare`` (timed: the one-time cost) and a first call (timed);
-2. the check: value and gradient against ``workload.expected`` — a wrong
-   tapegrad gradient stops the run, a wrong peer is reported and not timed;
+2. the check: value and gradient (a step: loss and gradients) against
+   ``workload.expected`` — a wrong tapegrad gradient stops the run, a wrong
+   peer is reported and not timed;
 3. timed calls (:func:`~tapegrad.benchmark.timing.time_calls`);
 4. one more call under ``tracemalloc`` for the peak memory.
+
+A run that may start processes (``modules`` given) also measures each step
+engine's peak memory in a fresh process of its own
+(:mod:`tapegrad.benchmark.memory`).
 
 >>> import numpy as np
 >>> from tapegrad.benchmark.workload import Workload
@@ -29,9 +37,9 @@ from time import perf_counter
 import numpy as np
 
 from tapegrad import _jit
-from tapegrad.benchmark import calibration
+from tapegrad.benchmark import calibration, memory
 from tapegrad.benchmark.fresh import fresh_latencies
-from tapegrad.benchmark.engine import PlainPython, Tapegrad, TapegradReplay
+from tapegrad.benchmark.engine import PlainPython, Tapegrad, TapegradReplay, TapegradVector
 from tapegrad.benchmark.records import record
 from tapegrad.benchmark.timing import time_calls
 
@@ -47,24 +55,6 @@ class Result:
 
     def add(self, *args, **kwargs):
         self.records.append(record(*args, **kwargs))
-
-
-def _mismatch(workload, x, value, grad):
-    """Why ``(value, grad)`` is not the workload's expected answer, or None."""
-    want_value, want_grad = workload.expected(x)
-    rtol = workload.check_rtol
-    if not np.isclose(value, want_value, rtol=rtol, atol=rtol * 1e-3):
-        return f"value {value!r}, expected {want_value!r}"
-    if grad is None:
-        return None
-    grad = np.asarray(grad, dtype=np.float64)
-    if grad.shape != want_grad.shape:
-        return f"gradient shape {grad.shape}, expected {want_grad.shape}"
-    scale = max(np.abs(want_grad).max(initial=0.0), 1e-300)
-    if not np.allclose(grad, want_grad, rtol=rtol, atol=rtol * 1e-3 * scale):
-        worst = int(np.argmax(np.abs(grad - want_grad)))
-        return f"gradient[{worst}] = {grad[worst]!r}, expected {want_grad[worst]!r}"
-    return None
 
 
 def _peak_memory(call):
@@ -111,9 +101,9 @@ def _run_case(engine, workload, size, x, result, budget_s):
     except NotImplementedError as error:
         result.skipped.append((wname, name, size, f"unsupported: {error}"))
         return None
-    wrong = _mismatch(workload, x, value, grad)
+    wrong = workload.mismatch(x, value, grad)
     if wrong is not None:
-        if isinstance(engine, Tapegrad):
+        if isinstance(engine, (Tapegrad, TapegradVector)):
             raise WrongGradient(f"{wname} at {workload.size_name} = {size}: {wrong}")
         result.skipped.append((wname, name, size, f"WRONG RESULT, not timed: {wrong}"))
         return None
@@ -142,9 +132,10 @@ def _tapegrad_figures(workload, size, tape, stats, calib, result):
     add("sweep_vs_numba_loop", sweep / calib["numba_loop"], "ratio")
 
 
-def _per_op_figures(workload, size, stats_of, ops, result):
+def _per_op_figures(workload, size, stats_of, ops, result, vectorized=()):
     """ns/op (per tapegrad record of the same program), J/f, and tapegrad's
-    speed-up over every peer that ran (best call against best call)."""
+    speed-up over every peer that ran (best call against best call), and
+    ``tapegrad-vector``'s over the ``vectorized`` engines."""
     ours, plain = stats_of["tapegrad"], stats_of.get("python")
     for name, stats in stats_of.items():
         if stats is None:
@@ -160,6 +151,32 @@ def _per_op_figures(workload, size, stats_of, ops, result):
         if name != "tapegrad":
             result.add(workload.name, "tapegrad", size, f"speedup_vs:{name}",
                        stats.min / ours.min, "ratio", better="higher")  # min: least noise
+    _speedups(workload, size, stats_of, TapegradVector.name, vectorized, result)
+
+
+def _speedups(workload, size, stats_of, mine, others, result):
+    """Engine ``mine``'s speed-up over each of ``others`` that ran."""
+    if stats_of.get(mine) is None:
+        return
+    for name in others:
+        stats = stats_of.get(name)
+        if name != mine and stats is not None:
+            result.add(workload.name, mine, size, f"speedup_vs:{name}",
+                       stats.min / stats_of[mine].min, "ratio", better="higher")
+
+
+def _step_figures(workload, size, vector, stats_of, result):
+    """A training step's own figures: tapegrad's tape (records, the bytes of
+    its arrays), seconds per phase, and speed-ups over the other engines."""
+    stats = stats_of.get(vector.name)
+    if stats is None:
+        return
+    add = functools.partial(result.add, workload.name, vector.name, size)
+    add("records", vector.records, "count")
+    add("arena_bytes", vector.arena_bytes, "bytes")
+    for phase, phase_stats in stats.phases.items():
+        add(f"{phase}_time_median", phase_stats.median, "s")
+    _speedups(workload, size, stats_of, vector.name, list(stats_of), result)
 
 
 def run(workloads, peers, *, quick=False, budget_s=0.5, modules=None, progress=None):
@@ -175,18 +192,21 @@ def run(workloads, peers, *, quick=False, budget_s=0.5, modules=None, progress=N
     calib = calibration.calibrate()
     for name, seconds in calib.items():
         result.add("calibration", name, 0, "time_min", seconds, "s")
-    ours = Tapegrad()
-    engines = [ours, PlainPython(), TapegradReplay(), *peers]
+    ours, vector = Tapegrad(), TapegradVector()
+    engines = [ours, PlainPython(), TapegradReplay(), vector, *peers]
+    step_engines = [vector, *[p for p in peers if "step" in p.forms]]
+    vectorized = [e.name for e in engines if "vectorized" in e.forms]
     cases = [(w, size) for w in workloads for size in w.sizes_for(quick)]
-    total = len(cases) * len(engines)
-    for n, (workload, size) in enumerate(cases):
+    total = sum(len(_candidates(w, step_engines, engines)) for w, _ in cases)
+    done = 0
+    for workload, size in cases:
         x = workload.inputs(size)
         stats_of = {}
-        for k, engine in enumerate(engines):
+        for engine in _candidates(workload, step_engines, engines):
             if progress is not None:
-                label = f"{workload.name} {workload.size_name}={size} {engine.name}"
-                progress(n * len(engines) + k, total, label)
-            ops = len(ours.tape) if stats_of else None
+                progress(done, total, f"{workload.name} {workload.size_name}={size} {engine.name}")
+            done += 1
+            ops = len(ours.tape) if stats_of and not _is_step(workload) else None
             if ops is not None and engine.max_ops is not None and ops > engine.max_ops:
                 result.skipped.append((workload.name, engine.name, size,
                                        f"over {engine.max_ops:,} ops"))
@@ -196,16 +216,36 @@ def run(workloads, peers, *, quick=False, budget_s=0.5, modules=None, progress=N
             if engine is not ours:
                 for signature in _signatures() - before:
                     _COMPILED_BY.setdefault(signature, engine.name)
+        if _is_step(workload):
+            _step_figures(workload, size, vector, stats_of, result)
+            continue
         _tapegrad_figures(workload, size, ours.tape, stats_of["tapegrad"], calib, result)
-        _per_op_figures(workload, size, stats_of, len(ours.tape), result)
+        _per_op_figures(workload, size, stats_of, len(ours.tape), result, vectorized)
         ours.tape = None  # free it before the next case
     if progress is not None:
         progress(total, total, "done")
     if modules is not None:
-        fresh_latencies(*modules, workloads[0], [ours, *peers], result)
+        scalar = [w for w in workloads if not _is_step(w)]
+        if scalar:
+            fresh_latencies(*modules, scalar[0], [ours, *peers], result)
+        for workload in workloads:
+            if _is_step(workload):
+                memory.step_memory(*modules, workload, min(workload.sizes_for(quick)),
+                                   step_engines, result)
     if _jit.compilations() is not None:
         _add_compilations(result)
     return result
+
+
+def _is_step(workload):
+    return "step" in workload.forms
+
+
+def _candidates(workload, step_engines, engines):
+    """The engines that run a form ``workload`` has (others are not listed
+    as skipped: a scalar tool on a training step is no news)."""
+    return [e for e in (step_engines if _is_step(workload) else engines)
+            if set(e.forms) & set(workload.forms)]
 
 
 #: (kernel, signature) -> the engine other than ``tapegrad`` whose case first

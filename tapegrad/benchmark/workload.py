@@ -8,7 +8,8 @@ returns one scalar.  Arithmetic (``+ - * / **``, comparisons) is the
 scalars' own.  Each engine runs the
 very same function, so ratios between engines compare the same program.
 An engine with arrays may run ``vectorized(x, xp)`` instead, where ``x`` is
-one 1-D array and ``xp`` a NumPy-like namespace.
+one 1-D array and ``xp`` a NumPy-like namespace.  (Training a model on
+arrays is the other kind of workload: :mod:`tapegrad.benchmark.steps`.)
 
 Before anything is timed, every engine's value and gradient are checked
 against ``reference(x)`` (an independent, usually analytic, derivation) or,
@@ -76,6 +77,11 @@ class Workload:
         """Tolerance of the check: ``rtol``, or looser against differences."""
         return self.rtol if self.reference is not None else max(self.rtol, FD_RTOL)
 
+    @property
+    def forms(self):
+        """What an engine may run: ``"scalar"``, and ``"vectorized"`` if given."""
+        return ("scalar", "vectorized") if self.vectorized is not None else ("scalar",)
+
     def inputs(self, size):
         """``point(size)`` as a float64 array."""
         return np.asarray(self.point(size), dtype=np.float64)
@@ -90,6 +96,24 @@ class Workload:
             value, grad = self.reference(x)
             return float(value), np.asarray(grad, dtype=np.float64)
         return self.evaluate(x), self._central_differences(x)
+
+    def mismatch(self, x, value, grad):
+        """Why ``(value, grad)`` is not the expected answer at ``x``, or None
+        (``grad`` None: the value alone is checked)."""
+        want_value, want_grad = self.expected(x)
+        rtol = self.check_rtol
+        if not np.isclose(value, want_value, rtol=rtol, atol=rtol * 1e-3):
+            return f"value {value!r}, expected {want_value!r}"
+        if grad is None:
+            return None
+        grad = np.asarray(grad, dtype=np.float64)
+        if grad.shape != want_grad.shape:
+            return f"gradient shape {grad.shape}, expected {want_grad.shape}"
+        scale = max(np.abs(want_grad).max(initial=0.0), 1e-300)
+        if not np.allclose(grad, want_grad, rtol=rtol, atol=rtol * 1e-3 * scale):
+            worst = int(np.argmax(np.abs(grad - want_grad)))
+            return f"gradient[{worst}] = {grad[worst]!r}, expected {want_grad[worst]!r}"
+        return None
 
     def evaluate(self, x):
         """The plain-Python value at ``x``: floats and :data:`MATH`."""
@@ -107,13 +131,16 @@ class Workload:
 
 def load(module_name):
     """The workloads a module defines: its ``WORKLOADS`` list, else every
-    :class:`Workload` among its attributes, in definition order."""
+    :class:`Workload` and :class:`~tapegrad.benchmark.steps.TrainingStep`
+    among its attributes, in definition order."""
     import importlib
+
+    from tapegrad.benchmark.steps import TrainingStep
 
     module = importlib.import_module(module_name)
     found = getattr(module, "WORKLOADS", None)
     if found is None:
-        found = [v for v in vars(module).values() if isinstance(v, Workload)]
+        found = [v for v in vars(module).values() if isinstance(v, (Workload, TrainingStep))]
     if not found:
         raise LookupError(f"module {module_name!r} defines no tapegrad.benchmark.Workload")
     names = [w.name for w in found]
