@@ -106,8 +106,13 @@ def _operand(x, shape2d, copied, full, dtype):
 
 def broadcast_shape(x, y):
     """The broadcast shape of two operands, or a ValueError naming both."""
+    sx, sy = np.shape(x), np.shape(y)
+    if sx == sy or not sy:
+        return sx
+    if not sx:
+        return sy
     try:
-        return np.broadcast_shapes(np.shape(x), np.shape(y))
+        return np.broadcast_shapes(sx, sy)
     except ValueError:
         raise ValueError(f"operands could not be broadcast together with shapes "
                          f"{np.shape(x)} and {np.shape(y)}") from None
@@ -233,7 +238,7 @@ def _bilinear_rules(value, vjp):
         grads = vjp(g, out, args, params)
         moved = vjp(gt, out, args, params)
         turned = vjp(g, out, tangents, params)  # d(g y^T) = g dy^T, d(x^T g) = dx^T g
-        return grads, (moved[0] + turned[0], moved[1] + turned[1])
+        return grads, tuple(None if a is None else a + b for a, b in zip(moved, turned))
 
     return jvp, vjp_tangent
 
@@ -243,6 +248,12 @@ def _expand(g, shape, axis, keepdims):
     if axis is not None and not keepdims:
         g = np.expand_dims(g, axis)
     return np.broadcast_to(g, shape)
+
+
+def _wanted(params, k):
+    """Whether argument ``k`` of a record is on the tape (not a constant)."""
+    constants = params.get("constants")
+    return constants is None or constants[k] is None
 
 
 def _matmul(x, y):
@@ -274,8 +285,11 @@ class matmul:
             g2 = np.expand_dims(g2, -2)
         if y.ndim == 1:
             g2 = np.expand_dims(g2, -1)
-        gx = _unbroadcast(_matmul(g2, np.swapaxes(y2, -1, -2)), x2.shape).reshape(x.shape)
-        gy = _unbroadcast(_matmul(np.swapaxes(x2, -1, -2), g2), y2.shape).reshape(y.shape)
+        gx = gy = None  # a constant operand (input data) needs no gradient
+        if _wanted(params, 0):
+            gx = _unbroadcast(_matmul(g2, np.swapaxes(y2, -1, -2)), x2.shape).reshape(x.shape)
+        if _wanted(params, 1):
+            gy = _unbroadcast(_matmul(np.swapaxes(x2, -1, -2), g2), y2.shape).reshape(y.shape)
         return gx, gy
 
 

@@ -103,6 +103,10 @@ def _tracked(x):
                                                                or x.requires_grad))
 
 
+_LISTED = (ARRAY_OPS["concatenate"].code, ARRAY_OPS["stack"].code)  # args in params["args"]
+_ITEM = ARRAY_OPS["item"].code
+
+
 def record_array_op(code, operands, params, compute):
     """Record array op ``code`` on ``operands`` (``compute(values, params)``
     gives its value), or compute a constant when nothing is tracked."""
@@ -114,13 +118,13 @@ def record_array_op(code, operands, params, compute):
     args = [a for a, _ in pairs]
     values = [v for _, v in pairs]
     params = dict(params, constants=[v if a < 0 else None for a, v in pairs])
-    if len(args) > 2 or code in (ARRAY_OPS["concatenate"].code, ARRAY_OPS["stack"].code):
+    if len(args) > 2 or code in _LISTED:
         params["args"] = args
         a0, a1 = args[0], -1
     else:
         a0, a1 = (args + [-1])[:2]
     value = compute(values, params)
-    if code == ARRAY_OPS["item"].code:
+    if code == _ITEM:
         out = _new(Value)
         out._rec, out._v = rec, value
         out._i = rec.push_array(code, a0, a1, value, params, scalar=True)
@@ -145,8 +149,7 @@ def _elementwise_op(op):
     else:
         def method(self, other, reflected=False):
             operands = [other, self] if reflected else [self, other]
-            broadcast_shape(*[getattr(x, "_v", x) for x in operands])
-            return record_array_op(code, operands, {}, compute)
+            return record_array_op(code, operands, {}, compute)  # compute checks the shapes
     method.__name__ = name
     method.__doc__ = f"Record {op.doc}, elementwise."
     return method
