@@ -100,6 +100,21 @@ def test_the_same_machine_compares_with_the_file(tmp_path, monkeypatch, capsys):
     assert "comparing against the file" in capsys.readouterr().out
 
 
+def test_the_same_machine_still_times_an_ab_against_the_baselines_commit(
+        tmp_path, monkeypatch, capsys):
+    here = records.fingerprint(records.machine())
+    base = baseline_from(tmp_path, cpu=here["cpu"], cores=here["cores"], python=here["python"])
+    info, rs = records.load(base)
+    info["versions"].update(numpy=here["numpy"], numba=here["numba"])
+    records.save(base, info, rs)
+    measured = []
+    monkeypatch.setattr(cli, "_check_ab", lambda args, module, ref, baseline:
+                        measured.append(ref) or 0)
+    assert gate(["--baseline", str(base)], ROOT, monkeypatch) == 0
+    assert measured == [info["commit"]]
+    assert "(A/B); counts are compared with the file" in capsys.readouterr().out
+
+
 @requires_git
 def test_the_committed_baseline_names_its_commit():
     machine, _ = records.load(BASELINE)
