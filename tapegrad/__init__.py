@@ -26,7 +26,8 @@ from tapegrad.record import Recorded, record
 from tapegrad.scalar import Value
 from tapegrad.tape import FrozenReadWarning, Tape
 from tapegrad.tensor import (
-    Tensor, concatenate, cross_entropy, log_softmax, logsumexp, matmul, softmax, stack, tensor,
+    Tensor, concatenate, cross_entropy, linear, log_softmax, logsumexp, matmul, softmax, stack,
+    tensor,
 )
 
 OPS_BY_CODE = {op.code: op for op in OPS.values()}
@@ -38,7 +39,7 @@ __all__ = [
     "grad", "value_and_grad", "jacobian", "hessian", "jvp", "vjp", "hvp",
     "exp", "log", "tanh", "sigmoid", "sin", "cos", "sqrt", "relu",  # and tapegrad.abs
     "maximum", "minimum", "where",
-    "tensor", "Tensor", "matmul", "softmax", "log_softmax", "logsumexp", "cross_entropy",
+    "tensor", "Tensor", "matmul", "linear", "softmax", "log_softmax", "logsumexp", "cross_entropy",
     "concatenate", "stack",
     "Dual", "check_grad",
     "debug_mode", "set_debug",

@@ -457,8 +457,9 @@ class stack:
         return tuple(np.moveaxis(g, params["axis"], 0))
 
 
-# The softmax family declares itself in its own module, after the ops above.
+# The softmax family and linear declare themselves in their own modules, after the ops above.
 from tapegrad import array_ops_softmax  # noqa: E402,F401
+from tapegrad import array_ops_linear  # noqa: E402,F401
 
 ARRAY_BY_CODE = {op.code: op for op in ARRAY_OPS.values()}
 ELEMENTWISE_BY_CODE = {ELEMENTWISE + op.code: op for op in OPS.values()

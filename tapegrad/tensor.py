@@ -400,6 +400,32 @@ def matmul(x, y):
     return _structural("matmul")([x, y])
 
 
+def linear(x, w, b=None):
+    """Record ``x @ w.T + b`` (``w`` of shape ``(out, in)``), with a bias as
+    one record.
+
+    >>> import tapegrad as tg
+    >>> w = tg.tensor([[1.0, 2.0]], requires_grad=True)
+    >>> y = tg.linear(tg.tensor([[3.0, 4.0]]), w, tg.tensor([0.5]))
+    >>> y.value, y.sum().backward(), w.grad
+    (array([[11.5]]), None, array([[3., 4.]]))
+    """
+    xs, ws = (np.shape(getattr(a, "_v", a)) for a in (x, w))
+    if len(ws) != 2 or len(xs) == 0 or xs[-1] != ws[1]:
+        raise ValueError(f"linear: input of shape {xs} and weight of shape {ws} do not "
+                         "line up (the weight is (out_features, in_features))")
+    if b is None:
+        return matmul(x, w.T if isinstance(w, Tensor) else np.transpose(w))
+    bs, out = np.shape(getattr(b, "_v", b)), xs[:-1] + ws[:1]
+    try:
+        np.broadcast_shapes(out, bs)
+    except ValueError:
+        raise ValueError(f"linear: a bias of shape {bs} for an output of shape {out}") from None
+    if len(bs) > 1:  # a bias that widens the output: the product and an add
+        return matmul(x, w.T if isinstance(w, Tensor) else np.transpose(w)) + b
+    return _structural("linear")([x, w, b])
+
+
 def _along_axis(name):
     make = _structural(name)
 

@@ -126,6 +126,9 @@ def _structural_cases():
         "where": (lambda x: _weigh(tg.where(w12 > 0, x * x, tg.exp(x)), 1.0), (3, 4)),
         "maximum": (lambda x: _weigh(tg.maximum(x, x[0] * 0.5), 1.0), (3, 4)),
         "scalar broadcast": (lambda x: _weigh(x * tg.tanh(x[0, 1]), 1.0), (3, 4)),
+        "linear": (lambda x: _weigh(tg.linear(x[:, :3], x[1:, 1:] * x[:2, :3], x[0, :2]), 1.0),
+                   (3, 4)),
+        "linear, constant input": (lambda x: _weigh(tg.linear(w12, x, x[:, 0]), 1.0), (3, 4)),
     }
 
 
@@ -141,7 +144,7 @@ def test_structural(case, rng):
 def test_every_declared_op_has_a_case():
     covered = {"matmul", "sum", "mean", "amax", "amin", "reshape", "transpose", "getitem",
                "item", "concatenate", "stack", "logsumexp", "softmax", "log_softmax",
-               "cross_entropy"}
+               "cross_entropy", "linear"}
     assert covered == set(ARRAY_OPS)
 
 

@@ -240,3 +240,26 @@ def test_the_tape_keeps_one_copy_of_each_intermediate(rng):
     constants = [c for i in rec.array_records for c in (rec.params[i] or {}).get("constants", [])
                  if isinstance(c, np.ndarray)]
     assert any(c is w for c in constants)  # constant operands are referenced, not copied
+
+
+@requires_torch
+def test_linear_is_pytorchs_and_one_record(rng):
+    import torch
+
+    x, w, b = rng.standard_normal((2, 4, 3)), rng.standard_normal((5, 3)), rng.standard_normal(5)
+    leaves = [tg.tensor(a, requires_grad=True) for a in (x, w, b)]
+    with tg.Tape() as tape:
+        y = tg.linear(*leaves)
+    assert [tg.OPS_BY_CODE.get(c) for c in tape.op].count(None) == len(tape)  # array records
+    assert len(tape) == 4  # three leaves and one linear
+    (y * y).sum().backward()
+    theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    out = torch.nn.functional.linear(*theirs)
+    (out * out).sum().backward()
+    assert_close(y.value, out.detach().numpy(), 1e-12)
+    for ours, t in zip(leaves, theirs):
+        assert_close(ours.grad, t.grad.numpy(), 1e-12)
+    with pytest.raises(ValueError, match="do not line up"):
+        tg.linear(tg.tensor(x), tg.tensor(w.T))
+    with pytest.raises(ValueError, match="bias of shape"):
+        tg.linear(tg.tensor(x), tg.tensor(w), tg.tensor(np.ones(4)))

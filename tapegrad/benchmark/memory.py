@@ -13,7 +13,9 @@ module asks the operating system instead, in a fresh process per engine:
 3. the figure, ``step_peak_rss``, is the high-water mark above the resident
    size before the step (the median over :data:`STEPS` steps): the memory a
    step needs on top of what the process holds between steps (weights,
-   data, gradients, the tool itself).
+   data, gradients, the tool itself).  tapegrad's pool of spare arrays
+   (:mod:`tapegrad.arena`) is emptied before each measured step, so the
+   arrays a step takes from it count as the step's.
 
 The child runs with glibc's ``MALLOC_MMAP_THRESHOLD_`` fixed at 64 KiB, so
 that every array of 64 KiB or more is its own mapping, returned to the
@@ -73,8 +75,11 @@ def measure_step(workload_module, workload_name, peer_module, engine_name, size)
     for _ in range(2):
         step(problem)
     peaks, resident = [], []
+    from tapegrad import arena
+
     for _ in range(STEPS):
         gc.collect()
+        arena.clear()  # tapegrad's spare arrays count as the step's, not as held
         before = rss_bytes("VmRSS")
         _reset_high_water()
         step(problem)

@@ -17,6 +17,7 @@ array([[0.66666667, 0.        , 0.33333333]])
 import numpy as np
 
 from tapegrad.tensor import cross_entropy as _cross_entropy
+from tapegrad.tensor import linear as _linear
 from tapegrad.tensor import log_softmax as _log_softmax
 from tapegrad.tensor import softmax as _softmax
 from tapegrad.functions import relu, sigmoid, tanh  # tapegrad's own: Tensors, Values, numbers
@@ -48,8 +49,7 @@ def linear(input, weight, bias=None):
     >>> linear(np.array([[1.0, 1.0]]), w, np.array([0.0, 0.5, 1.0])).value
     array([[3. , 1.5, 2. ]])
     """
-    out = input @ weight.T
-    return out if bias is None else out + bias
+    return _linear(input, weight, bias)
 
 
 def softmax(input, dim=-1):
