@@ -67,9 +67,14 @@ def test_gate_fails_on_a_changed_count(quick_run, tmp_path):
     assert cli.main(["check", EXAMPLE, "--baseline", str(base), "--current", str(quick_run)]) == 1
 
 
-def test_gate_runs_the_quick_suite_itself(quick_run):
-    assert cli.main(["check", EXAMPLE, "--baseline", str(quick_run), "--budget", "0.05",
+def test_gate_runs_the_quick_suite_itself(quick_run, tmp_path, capsys):
+    machine, rs = records.load(quick_run)
+    machine.pop("commit", None)  # with a commit, the gate would time an A/B against it
+    base = tmp_path / "no_commit.json"
+    records.save(base, machine, rs)
+    assert cli.main(["check", EXAMPLE, "--baseline", str(base), "--budget", "0.05",
                      "--tolerance", "3"]) == 0
+    assert "names no commit: comparing against the file" in capsys.readouterr().out
 
 
 def test_peer_missing_here_is_not_measured_not_failed():
