@@ -99,7 +99,8 @@ class ArrayRecorded(Recorded):
         self.tape.arrays, self.tape.params = prog.arrays, prog.params
 
     def _adopt_tensor_output(self, out, rec):
-        if out._rec is rec:
+        if out._rec is rec or (out._rec is None and out.requires_grad
+                                and out._serial == rec.serial):  # f returned a leaf
             self._out_record = out._i
         elif out._rec is not None:
             raise TypeError("f returned a Tensor recorded on another tape")

@@ -326,3 +326,12 @@ def test_debug_mode_names_the_array_record_of_a_replay():
     assert np.isnan(rec(np.array([1.0, -1.0, 2.0])))  # NaN propagates as NumPy's
     with tg.debug_mode(), pytest.raises(tg.NonFiniteError, match=r"array log.*index \(1,\)"):
         rec(np.array([1.0, -1.0, 2.0]))
+
+
+def test_returning_an_input_or_a_constant_tensor():
+    rec = tg.record(lambda x: x, tg.tensor(np.zeros(3)))
+    assert_close(rec.jacobian(np.arange(3.0)), np.eye(3), 0.0)
+    assert rec(np.arange(3.0)).tolist() == [0.0, 1.0, 2.0]
+    const = tg.record(lambda x: tg.tensor([1.0, 2.0]), tg.tensor(np.zeros(3)))
+    assert_close(const.jacobian(np.ones(3)), np.zeros((2, 3)), 0.0)
+    assert const(np.ones(3)).tolist() == [1.0, 2.0]
