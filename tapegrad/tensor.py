@@ -30,7 +30,7 @@ from tapegrad.errors import MixedTapeError, TapeError
 from tapegrad.mask import Mask, make_mask
 from tapegrad.ops import OPS
 from tapegrad.scalar import Value, _index
-from tapegrad.tape import _TRACING, current_recording
+from tapegrad.tape import _TRACING, current_recording, frozen_read
 
 _new = object.__new__
 
@@ -206,6 +206,7 @@ class Tensor:
     def value(self):
         """The NumPy array.  Assignable on leaves (the next use records the
         new value); read-only on computed tensors, which the tape keeps."""
+        frozen_read(self)
         return self._v
 
     @value.setter
@@ -270,6 +271,7 @@ class Tensor:
         """The value of a one-element tensor, as a float."""
         if self._v.size != 1:
             raise ValueError(f"item() of a tensor of shape {self._v.shape}")
+        frozen_read(self)
         return self._v.item()
 
     # --- shape ----------------------------------------------------------

@@ -335,3 +335,12 @@ def test_returning_an_input_or_a_constant_tensor():
     const = tg.record(lambda x: tg.tensor([1.0, 2.0]), tg.tensor(np.zeros(3)))
     assert_close(const.jacobian(np.ones(3)), np.zeros((2, 3)), 0.0)
     assert const(np.ones(3)).tolist() == [1.0, 2.0]
+
+
+def test_reading_a_traced_tensors_number_warns():
+    def f(x):
+        scale = (x * x).sum().item()  # a number: every replay reuses it
+        return x.sum() * scale
+
+    with pytest.warns(tg.FrozenReadWarning):
+        tg.record(f, tg.tensor(np.ones(2)))
