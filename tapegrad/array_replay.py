@@ -93,7 +93,7 @@ class ArrayRecorded(Recorded):
             self._outputs, self._constants, self.scalar_output = _outputs(out, rec)
             self._out0 = int(self._outputs[0]) if self.scalar_output else -1
         self._array_input = False
-        tape.release()  # the arena and params stay, referenced by the program
+        tape.release()  # the program's own references keep its arrays from the pool
         self.tape = TapeView({name: getattr(prog, name)
                               for name in ("op", "arg0", "arg1", "const", "val")})
         self.tape.arrays, self.tape.params = prog.arrays, prog.params

@@ -48,9 +48,12 @@ def _plain(items):
 
 
 def _escape(items):
+    """Mark every Mask in ``items`` (and in lists and tuples in it) as used."""
     for x in items:
         if isinstance(x, Mask) and x._use is not None:
             x._use.escaped = True
+        elif isinstance(x, (list, tuple)):
+            _escape(x)
 
 
 class Mask(np.ndarray):
@@ -70,7 +73,8 @@ class Mask(np.ndarray):
     def __array_function__(self, func, types, args, kwargs):
         _escape(args)
         _escape(kwargs.values())
-        return func(*_plain(args), **dict(zip(kwargs, _plain(kwargs.values()))))
+        result = super().__array_function__(func, types, args, kwargs)
+        return result.view(np.ndarray) if isinstance(result, Mask) else result
 
     def _used(name):
         def method(self, *args, **kwargs):

@@ -344,3 +344,16 @@ def test_reading_a_traced_tensors_number_warns():
 
     with pytest.warns(tg.FrozenReadWarning):
         tg.record(f, tg.tensor(np.ones(2)))
+
+
+def test_numpy_functions_on_lists_of_masks_mark_them_as_guards():
+    def f(x):
+        mask = x > 0
+        joined = np.concatenate([mask, mask])  # a Mask inside a list
+        assert type(joined) is np.ndarray
+        return x.sum() * float(joined.sum())
+
+    rec = tg.record(f, tg.tensor(np.array([1.0, -1.0])))
+    assert rec(np.array([2.0, -3.0])) == (2.0 - 3.0) * 2.0  # the same mask: it replays
+    with pytest.raises(tg.BranchChanged):
+        rec(np.array([2.0, 2.0]))
