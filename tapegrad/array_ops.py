@@ -168,11 +168,14 @@ def elementwise_vjp(name, g, out, args, wants, into=None, empty=arena.empty):
     _each(name, "vjp_")(_operand(x, sx, cx, full, dtype), _operand(y, sy, cy, full, dtype),
                         out.reshape(R, C), np.ascontiguousarray(g, dtype=dtype).reshape(R, C),
                         gx, gy, xr, xc, yr, yc, wants[0], wants[1])
-    grads = []
-    for grad, arg, copied in ((gx, x, cx), (gy, y, cy)):
-        shape = np.shape(arg)
-        grads.append(_unbroadcast(grad.reshape(full), shape) if copied else grad.reshape(shape))
-    return tuple(grads)
+    return _shaped(gx, x, cx, full), _shaped(gy, y, cy, full)
+
+
+def _shaped(grad, arg, copied, full):
+    """A gradient from the 2-D layout, back in ``arg``'s shape (summed over
+    the broadcast axes when ``arg`` was broadcast by copy)."""
+    shape = np.shape(arg)
+    return _unbroadcast(grad.reshape(full), shape) if copied else grad.reshape(shape)
 
 
 # --- ops with their own rules -------------------------------------------

@@ -278,13 +278,6 @@ class ArrayRecorded(Recorded):
             reverse_tangent_mixed(prog, last, seed, tan, array_tan, adj, adj_tan, leaf_grad)
         return self._gather(adj, grads), self._gather(adj_tan, grad_ts)
 
-    def _direction_flat(self, v):
-        try:
-            return self.structure.flatten(v, "the direction")
-        except (TypeError, ValueError) as error:
-            raise type(error)(f"direction v must be shaped like x "
-                              f"({self.structure.describe()}): {error}") from None
-
     def jvp(self, x, v):
         """``(f(x), df/dx . v)``; ``v`` has ``x``'s structure."""
         direction = self._direction_flat(v)

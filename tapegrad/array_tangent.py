@@ -20,7 +20,7 @@ import numpy as np
 
 from tapegrad._sweeps import reverse_tangent_span, tangent_span
 from tapegrad.array_ops import (
-    ARRAY_BY_CODE, ARRAY_INPUT, ELEMENTWISE_BY_CODE, _each, _layout, _operand, _unbroadcast,
+    ARRAY_BY_CODE, ARRAY_INPUT, ELEMENTWISE_BY_CODE, _each, _layout, _operand, _shaped,
 )
 from tapegrad.array_sweep import arguments
 
@@ -73,14 +73,9 @@ def elementwise_vjp_tangent(name, g, gt, out, args, tangents, wants):
                                 np.ascontiguousarray(g, dtype=dtype).reshape(R, C),
                                 np.ascontiguousarray(gt, dtype=dtype).reshape(R, C),
                                 *moving, *grads, *grad_ts, xr, xc, yr, yc, wants[0], wants[1])
-
-    def shaped(grad, arg, copied):
-        shape = np.shape(arg)
-        return _unbroadcast(grad.reshape(full), shape) if copied else grad.reshape(shape)
-
     copies = [copied for _, _, _, copied in layout]
-    return (tuple(shaped(g_, a, c) for g_, a, c in zip(grads, args, copies)),
-            tuple(shaped(g_, a, c) for g_, a, c in zip(grad_ts, args, copies)))
+    return (tuple(_shaped(g_, a, c, full) for g_, a, c in zip(grads, args, copies)),
+            tuple(_shaped(g_, a, c, full) for g_, a, c in zip(grad_ts, args, copies)))
 
 
 def _zero_like(value):

@@ -154,8 +154,21 @@ def _forward(span=False):
     return "\n".join(lines) + "\n"
 
 
-def _call(op, rule):
-    return f"{op.name}_{rule.__name__}({_args(op)}, out)"
+def _call(op, rule, args=None, out="out"):
+    return f"{op.name}_{rule.__name__}({args or _args(op)}, {out})"
+
+
+def _push_with_tangent(op, k, call, g, gt, adj, adj_tan):
+    """Unindented lines adding argument ``k``'s adjoint ``g * p`` into
+    ``adj`` and its tangent ``g * h + gt * p`` into ``adj_tan``, where ``p``
+    is the partial and ``h`` its derivative along the arguments' tangents
+    ``t0``/``t1`` (zero factors skipped: no 0 * inf); ``call(rule)`` is
+    how a rule is called where the lines go."""
+    body = [f"p = {call(op.partials[k])}", "h = 0.0"]
+    for s, arg in SECOND_OF[op.arity][k]:
+        body += [f"if t{arg} != 0.0:", f"    h += {call(op.second[s])} * t{arg}"]
+    return body + [f"if {g} != 0.0:", f"    {adj} += {g} * p", f"    {adj_tan} += {g} * h",
+                   f"if {gt} != 0.0:", f"    {adj_tan} += {gt} * p"]
 
 
 def _tangent_body(op, indent):
@@ -201,13 +214,10 @@ def _reverse_tangent_body(op, indent):
     g * (second partials times the arguments' tangents)."""
     pad = " " * indent
     lines = _operands(op, indent)
-    for k, rule in enumerate(op.partials):
+    for k in range(len(op.partials)):
         a = f"a{k}"
-        body = [f"p = {_call(op, rule)}", "h = 0.0"]
-        for s, arg in SECOND_OF[op.arity][k]:
-            body += [f"if t{arg} != 0.0:", f"    h += {_call(op, op.second[s])} * t{arg}"]
-        body += ["if g != 0.0:", f"    adj[{a}] += g * p", f"    adj_tan[{a}] += g * h",
-                 "if gt != 0.0:", f"    adj_tan[{a}] += gt * p"]
+        body = _push_with_tangent(op, k, lambda rule: _call(op, rule), "g", "gt",
+                                  f"adj[{a}]", f"adj_tan[{a}]")
         if op.arity == 1:
             lines += [pad + line for line in body]
         else:
@@ -325,16 +335,6 @@ def _vjp_each(op):
     ]) + "\n"
 
 
-def _second_terms(op, k, pad):
-    """``h``: d/dt of argument ``k``'s partial, from the second partials
-    times the arguments' tangents ``t0``/``t1`` (zero tangents skipped)."""
-    lines = [f"{pad}h = 0.0"]
-    for s, arg in SECOND_OF[op.arity][k]:
-        call = f"{op.name}_{op.second[s].__name__}({_args(op).replace('x', 'xv').replace('y', 'yv')}, o)"
-        lines += [f"{pad}if t{arg} != 0.0:", f"{pad}    h += {call} * t{arg}"]
-    return lines
-
-
 def _jvp_each(op):
     """``t = d_x * tx (+ d_y * ty)``: the tangent of the output, elementwise."""
     if op.arity == 1:
@@ -381,7 +381,6 @@ def _vjp_tangent_each(op):
             "            t0 = tx[r, c]",
         ]
         at = {0: "[r, c]"}
-        wants = {0: "True"}
     else:
         head = [
             "@kernel",
@@ -402,18 +401,14 @@ def _vjp_tangent_each(op):
         at = {0: "[r * xr, c * xc]", 1: "[r * yr, c * yc]"}
         wants = {0: "want_x", 1: "want_y"}
     lines = list(head)
-    for k, rule in enumerate(op.partials):
+    values = "xv" if op.arity == 1 else "xv, yv"
+    for k in range(len(op.partials)):
         g_name, gt_name = ("gx", "gtx") if k == 0 else ("gy", "gty")
         if op.arity == 2:
             lines.append(f"            if {wants[k]}:")
-        call = f"{op.name}_{rule.__name__}({_args(op).replace('x', 'xv').replace('y', 'yv')}, o)"
-        lines += [f"{pad}p = {call}"] + _second_terms(op, k, pad) + [
-            f"{pad}if gk != 0.0:",
-            f"{pad}    {g_name}{at[k]} += gk * p",
-            f"{pad}    {gt_name}{at[k]} += gk * h",
-            f"{pad}if gtk != 0.0:",
-            f"{pad}    {gt_name}{at[k]} += gtk * p",
-        ]
+        body = _push_with_tangent(op, k, lambda rule: _call(op, rule, values, "o"), "gk", "gtk",
+                                  f"{g_name}{at[k]}", f"{gt_name}{at[k]}")
+        lines += [pad + line for line in body]
     return "\n".join(lines) + "\n"
 
 

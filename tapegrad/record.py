@@ -353,13 +353,17 @@ class Recorded:
             raise ValueError(f"{what} needs f to return one number; it returns "
                              f"{self.n_outputs} outputs: use jacobian() or vjp()")
 
-    def _direction(self, v):
-        direction = np.zeros(len(self._inputs))
+    def _direction_flat(self, v):
+        """``v``, a direction shaped like x, flattened; a clear error if not."""
         try:
-            direction[: self.structure.size] = self.structure.flatten(v, "the direction")
+            return self.structure.flatten(v, "the direction")
         except (TypeError, ValueError) as error:
             raise type(error)(f"direction v must be shaped like x "
                               f"({self.structure.describe()}): {error}") from None
+
+    def _direction(self, v):
+        direction = np.zeros(len(self._inputs))  # outside leaves stay still
+        direction[: self.structure.size] = self._direction_flat(v)
         return direction
 
 
