@@ -94,8 +94,10 @@ class _Adjoints:
         return self.grads.pop(i, None), owned
 
     def recycle(self, buffer):
-        """``buffer`` (owned, no longer read) may hold a later gradient."""
-        self.spare.setdefault((buffer.shape, buffer.dtype), []).append(buffer)
+        """``buffer`` (owned, no longer read) may hold a later gradient, if
+        it is C-contiguous (a sum of transposed views is not)."""
+        if buffer.flags.c_contiguous and buffer.flags.writeable:
+            self.spare.setdefault((buffer.shape, buffer.dtype), []).append(buffer)
 
     def give_back(self):
         """Hand the spare buffers to :mod:`tapegrad.arena` (the sweep is over)."""

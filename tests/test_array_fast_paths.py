@@ -130,6 +130,17 @@ def test_an_array_used_many_times_accumulates_its_adjoint(dtype, rng):
     assert_close(tb.grad, db.sum(axis=0), rtol, 1e-5)
 
 
+def test_an_adjoint_summed_from_transposed_views_is_not_reused_as_a_buffer(rng):
+    # Two transposes' gradients of p are transposed (Fortran-ordered) views;
+    # their sum is too, and once p's VJP has read it, it must not be handed
+    # to sin's VJP as a C-ordered buffer (the kernel would write a copy).
+    x = rng.uniform(-1, 1, (4, 5))
+    t = tg.tensor(x, requires_grad=True)
+    p = tg.sin(t) * 0.5
+    ((p.T * 3.0).T * (p.T * 2.0).T).sum().backward()
+    assert_close(t.grad, 6.0 * 2 * (0.5 * np.sin(x)) * 0.5 * np.cos(x), 1e-13)
+
+
 def test_a_dead_recording_gives_its_arrays_back_unless_someone_holds_them():
     arena.clear()
     x = tg.tensor(np.ones((64, 64)), requires_grad=True)
