@@ -26,7 +26,7 @@ array([[0., 1., 2.],
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -194,6 +194,7 @@ class ArrayOp:
     scalar_output: bool  # its value is a scalar record's (``t[i, j]``)
     jvp: Callable
     vjp_tangent: Callable
+    vjp_into: Optional[Callable] = None  # adds the gradients into given buffers
 
 
 ARRAY_OPS = {}
@@ -201,7 +202,8 @@ ARRAY_OPS = {}
 
 def declare(block):
     body = vars(block)
-    value, vjp = body["value"], body["vjp"]
+    value, vjp_into = body["value"], body.get("vjp_into")
+    vjp = body["vjp"] if "vjp" in body else _vjp_from_into(vjp_into)
     if body.get("linear"):
         jvp, vjp_tangent = _linear_rules(value, vjp)
     elif body.get("bilinear"):
@@ -210,9 +212,21 @@ def declare(block):
         jvp, vjp_tangent = body["jvp"], body["vjp_tangent"]
     op = ArrayOp(block.__name__, STRUCTURAL + len(ARRAY_OPS), (block.__doc__ or "").strip(),
                  value, vjp, body.get("arity", 1), body.get("scalar_output", False),
-                 jvp, vjp_tangent)
+                 jvp, vjp_tangent, vjp_into)
     ARRAY_OPS[op.name] = op
     return op
+
+
+def _vjp_from_into(vjp_into):
+    """The VJP of a one-argument op that declares ``vjp_into(g, out, args,
+    params, into)`` (add the argument's gradient into ``into[0]``): into zeros."""
+
+    def vjp(g, out, args, params):
+        gx = np.zeros(np.shape(args[0]), dtype=np.result_type(g, np.float32))
+        vjp_into(g, out, args, params, [gx])
+        return (gx,)
+
+    return vjp
 
 
 def _linear_rules(value, vjp):
@@ -396,14 +410,12 @@ class transpose:
         return (np.transpose(g, inverse),)
 
 
-def _index_vjp(g, out, args, params):
-    x, index = args[0], params["index"]
-    gx = np.zeros(np.shape(x), dtype=np.result_type(g, np.float32))
+def _index_vjp_into(g, out, args, params, into):
+    index = params["index"]
     if params["unique"]:
-        gx[index] += g
+        into[0][index] += g
     else:
-        np.add.at(gx, index, g)
-    return (gx,)
+        np.add.at(into[0], index, g)
 
 
 @declare
@@ -415,7 +427,7 @@ class getitem:
     def value(args, params):
         return np.asarray(args[0])[params["index"]]
 
-    vjp = _index_vjp
+    vjp_into = _index_vjp_into
 
 
 @declare
@@ -428,7 +440,7 @@ class item:
     def value(args, params):
         return float(np.asarray(args[0])[params["index"]])
 
-    vjp = _index_vjp
+    vjp_into = _index_vjp_into
 
 
 @declare

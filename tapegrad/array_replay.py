@@ -21,7 +21,7 @@ array([2., 2., 2.])
 
 import numpy as np
 
-from tapegrad import debug
+from tapegrad import debug, fusion
 from tapegrad._sweeps import forward_span
 from tapegrad.array_ops import ARRAY_BY_CODE, ARRAY_INPUT, ELEMENTWISE_BY_CODE, elementwise
 from tapegrad.array_sweep import arguments, reverse_mixed
@@ -56,7 +56,10 @@ class _Sink:
         self.grad = None
 
     def _accumulate(self, g, owned=False):
-        self.grad = np.array(g) if self.grad is None else self.grad + g
+        if self.grad is None:
+            self.grad = g if owned else np.array(g)
+        else:
+            self.grad = self.grad + g
 
 
 class ArrayRecorded(Recorded):
@@ -93,6 +96,8 @@ class ArrayRecorded(Recorded):
             self._outputs, self._constants, self.scalar_output = _outputs(out, rec)
             self._out0 = int(self._outputs[0]) if self.scalar_output else -1
         self._array_input = False
+        keep = set(self._mask_guards) | ({self._out_record} if self._out_record >= 0 else set())
+        self.fusion = fusion.plan(prog, keep)
         tape.release()  # the program's own references keep its arrays from the pool
         self.tape = TapeView({name: getattr(prog, name)
                               for name in ("op", "arg0", "arg1", "const", "val")})
@@ -112,15 +117,17 @@ class ArrayRecorded(Recorded):
     # --- forward replay -----------------------------------------------------------
 
     def _leaf_values(self, flat):
-        values = [flat[s:s + size].astype(dtype).reshape(shape)
+        values = [flat[s:s + size].astype(dtype, copy=False).reshape(shape)
                   for s, size, shape, dtype in self._tensor_slots]
         for leaf in self._extra_tensors:
             values.append(leaf._v)
         return values
 
-    def _forward(self, flat):
-        """Recompute every record at ``flat``; the first changed guard, or -1."""
+    def _forward(self, flat, full):
+        """Recompute the records at ``flat`` (every one when ``full``, else
+        a fused group's outputs only); the first changed guard, or -1."""
         prog, inputs = self._program, self._inputs
+        groups = None if full or self.fusion is None else self.fusion.group_of
         n = len(self._scalar_slots)
         inputs[:n] = flat[self._scalar_slots]
         for k, leaf in enumerate(self._extra):
@@ -143,6 +150,10 @@ class ArrayRecorded(Recorded):
                                      f"{leaf.shape} now; record f again")
                 prog.arrays[i] = leaf
                 continue
+            if groups is not None and i in groups:
+                if groups[i].members[-1] == i:
+                    groups[i].forward(prog)
+                continue
             _, values = arguments(prog, i)
             if code in ELEMENTWISE_BY_CODE:
                 value = elementwise(ELEMENTWISE_BY_CODE[code].name, values)
@@ -156,11 +167,13 @@ class ArrayRecorded(Recorded):
                 return i
         return forward_span(*cols, inputs, start, len(prog.op)) if start < len(prog.op) else -1
 
-    def _replay(self, x):
+    def _replay(self, x, full=True):
         """Replay at ``x``: the flat input vector, or None when a changed
-        branch made ``f`` record again (the caller starts over)."""
+        branch made ``f`` record again (the caller starts over).  Not
+        ``full``: fused groups keep only their outputs (enough for values
+        and reverse sweeps)."""
         flat = self.structure.flatten(x)
-        changed = self._forward(flat)
+        changed = self._forward(flat, full or debug.enabled())
         if debug.enabled():
             debug.check_finite(self.tape, len(self), adjoints=False)
         if changed < 0:
@@ -192,7 +205,7 @@ class ArrayRecorded(Recorded):
 
     def __call__(self, x):
         """The value of ``f`` at ``x``."""
-        if self._replay(x) is None:
+        if self._replay(x, full=False) is None:
             return self(x)
         return self._output_values()
 
@@ -216,6 +229,8 @@ class ArrayRecorded(Recorded):
     def _gather(self, scalars, tensors):
         """The flat gradient from the scalar inputs' adjoints and each tensor
         input's gradient (None for zero)."""
+        if len(self._scalar_slots) == 0 and len(self._tensor_slots) == 1 and tensors[0] is not None:
+            return np.asarray(tensors[0], dtype=np.float64).reshape(-1)  # x is one tensor
         flat = np.zeros(self.structure.size)
         if len(self._scalar_slots):
             flat[self._scalar_slots] = scalars[self._input_records]
@@ -228,7 +243,7 @@ class ArrayRecorded(Recorded):
         return self.structure.unflatten(flat)
 
     def _value_and_vjp(self, x, weights):
-        if self._replay(x) is None:
+        if self._replay(x, full=False) is None:
             return self._value_and_vjp(x, weights)
         return self._output_values(), self._gradient_like(self._vjp_here(weights))
 
@@ -239,7 +254,7 @@ class ArrayRecorded(Recorded):
             sink.grad = None
         last, seed = self._seed(weights)
         if last >= 0:
-            reverse_mixed(prog, last, seed)
+            reverse_mixed(prog, last, seed, self.fusion)
         return self._gather(prog.adj, [sink.grad for sink in prog.array_leaves])
 
     def _tangents_here(self, direction):

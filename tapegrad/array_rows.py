@@ -80,7 +80,7 @@ def rows_value(name, args, layout, dtype):
     return out
 
 
-def _usable(buffer, shape, dtype):
+def usable(buffer, shape, dtype):
     return (buffer is not None and buffer.shape == tuple(shape) and buffer.dtype == dtype
             and buffer.flags.c_contiguous and buffer.flags.writeable)
 
@@ -100,7 +100,7 @@ def rows_vjp(name, g, out, args, layout, wants, into=None, empty=arena.empty):
         if not want:
             grads.append(None)
             accumulate.append(False)
-        elif _usable(buffer, shape, dtype):  # row and scalar kernels always add
+        elif usable(buffer, shape, dtype):  # row and scalar kernels always add
             grads.append(buffer)
             accumulate.append(True)
         elif kind == "full":

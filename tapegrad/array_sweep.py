@@ -19,6 +19,7 @@ import numpy as np
 
 from tapegrad import arena
 from tapegrad._sweeps import reverse_span
+from tapegrad.array_rows import usable
 from tapegrad.array_ops import (
     ARRAY_BY_CODE, ARRAY_INPUT, ELEMENTWISE_BY_CODE, elementwise_vjp,
 )
@@ -120,12 +121,23 @@ def vjp_of_record(rec, i, g, adjoints=None):
         grads = elementwise_vjp(ELEMENTWISE_BY_CODE[code].name, g, out, values, wants,
                                 into, empty)
         return args, grads, True
-    return args, ARRAY_BY_CODE[code].vjp(g, out, values, rec.params[i]), False
+    op = ARRAY_BY_CODE[code]
+    if op.vjp_into is not None and adjoints is not None and args[0] in rec.arrays:
+        shape, dtype = np.shape(values[0]), np.result_type(g, np.float32)
+        buffer = adjoints.into(args)[0]
+        if not usable(buffer, shape, dtype):
+            buffer = adjoints.empty(shape, dtype)
+            buffer.fill(0)
+        op.vjp_into(g, out, values, rec.params[i], [buffer])
+        return args, [buffer], True
+    return args, op.vjp(g, out, values, rec.params[i]), False
 
 
-def reverse_mixed(rec, last, seed):
+def reverse_mixed(rec, last, seed, fusion=None):
     """Adjoints of record ``last`` (seeded with ``seed``, a number or an
-    array shaped like it) into ``rec.adj`` and every array leaf's ``.grad``."""
+    array shaped like it) into ``rec.adj`` and every array leaf's ``.grad``;
+    a :class:`tapegrad.fusion.Fusion` runs each fused group's VJP at its
+    highest member at or below ``last``."""
     adj = rec.adj
     adjoints = _Adjoints()
     if last in rec.arrays:
@@ -136,12 +148,18 @@ def reverse_mixed(rec, last, seed):
     cols = (rec.op, rec.arg0, rec.arg1, rec.const, rec.val)
     spent = []  # owned adjoints read by an op's own VJP, which may return views of them
     high = last
+    groups, swept = ({}, None) if fusion is None else (fusion.group_of, set())
     for i in reversed(rec.array_records):
         if i > last:
             continue
         if high > i:
             reverse_span(*cols, adj, high, i + 1)
         high = i - 1
+        if i in groups:
+            if id(groups[i]) not in swept:
+                swept.add(id(groups[i]))
+                groups[i].backward(rec, adjoints, adj)
+            continue
         owned = False
         if i in rec.arrays:
             g, owned = adjoints.pop(i)

@@ -1,0 +1,264 @@
+"""Fusion of elementwise chains in a recorded program.
+
+Replaying ``sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)`` one
+record at a time makes a pass over memory per elementwise record, forward
+and back (about sixteen for Rosenbrock), and pays Python per record.  A
+recorded program (:func:`tapegrad.record`) knows its whole tape, so
+:func:`plan` groups its elementwise records into chains of one shape and
+dtype, and each group runs as two generated numba kernels
+(:mod:`tapegrad.fusion_source`), built from the same op-table rows as every
+other sweep: a forward kernel that stores only the members read outside the
+group (its *outputs*), and a VJP that recomputes the members in registers
+and writes each outside operand's gradient once.
+
+A group is only ever *convex*: no record outside it that sits between its
+first and last member reads one of its members, so the forward kernel runs
+in the last member's place and the VJP there too, in reverse.  A record
+outside the group that reads a member closes the group to new members.
+Groups of fewer than two records, or of fewer than :data:`MIN_SIZE`
+elements, are not fused (a kernel's compile, about a second, would not pay).
+Forward mode and Hessian-vector products replay unfused: they need every
+intermediate's value.
+
+>>> import numpy as np, tapegrad as tg
+>>> from tapegrad import fusion
+>>> x = np.linspace(-1.0, 1.0, 5000)
+>>> rec = tg.record(lambda t: (tg.exp(t * 2.0) - t).sum(), tg.tensor(x))
+>>> [len(g.members) for g in rec.fusion.groups]
+[3]
+>>> bool(np.allclose(rec.grad(x), 2 * np.exp(2 * x) - 1))
+True
+"""
+
+import numba
+import numpy as np
+
+from tapegrad import arena
+from tapegrad._jit import OPTIONS, _quiet
+from tapegrad.array_ops import ARRAY_INPUT, ELEMENTWISE_BY_CODE, _layout, _unbroadcast
+from tapegrad.array_rows import usable
+from tapegrad.array_sweep import arguments
+from tapegrad.fusion_source import NUMBER, Spec, backward_source, forward_source
+
+MIN_SIZE = 4096  # elements of a group's output below which it is not fused
+_PATTERNS = {(1, 1): "[r, c]", (0, 1): "[0, c]", (1, 0): "[r, 0]", (0, 0): "[0, 0]"}
+_compiled = {}  # source -> the compiled function (equal specs share kernels)
+
+
+def compiled(source, name):
+    """The function ``name`` defined by ``source``, compiled with
+    tapegrad's numba options (plain Python when the JIT is off)."""
+    fn = _compiled.get(source)
+    if fn is None:
+        from tapegrad import _sweeps  # the op-table rules the source calls
+
+        namespace = dict(vars(_sweeps))
+        exec(compile(source, f"<tapegrad fused {name}>", "exec"), namespace)
+        fn = namespace[name]
+        fn = _quiet(fn) if numba.config.DISABLE_JIT else numba.njit(**OPTIONS)(fn)
+        _compiled[source] = fn
+    return fn
+
+
+class Fusion:
+    """The groups of a recorded program: ``groups``, ``group_of`` (member
+    record -> its group) and ``last_of`` (a group's last record -> group)."""
+
+    def __init__(self, groups):
+        self.groups = groups
+        self.group_of = {i: g for g in groups for i in g.members}
+        self.last_of = {g.members[-1]: g for g in groups}
+
+
+def _fusable(prog, i, min_size):
+    """``(shape, dtype)`` of record ``i`` if it may join a group, else None."""
+    op = ELEMENTWISE_BY_CODE.get(int(prog.op[i]))
+    value = prog.arrays.get(i)
+    if op is None or not op.differentiable or not isinstance(value, np.ndarray):
+        return None
+    if value.dtype.kind != "f" or value.size < max(min_size, 1):
+        return None
+    return value.shape, value.dtype
+
+
+def _differentiable(prog, a):
+    """Whether record ``a`` passes gradients on (a comparison's mask does not)."""
+    op = ELEMENTWISE_BY_CODE.get(int(prog.op[a]))
+    return op is None or op.differentiable
+
+
+def _array_args(prog, i):
+    if int(prog.op[i]) == ARRAY_INPUT:
+        return []
+    args, _ = arguments(prog, i)
+    return [a for a in args if a >= 0 and a in prog.arrays]
+
+
+class _Chain:
+    """A group while :func:`plan` builds it."""
+
+    def __init__(self, members):
+        self.members, self.open = members, True
+
+
+def plan(prog, keep=(), min_size=None):
+    """The :class:`Fusion` of ``prog`` (a replay's program), or None when
+    nothing fuses; ``keep``: records read after the replay (its output)."""
+    min_size = MIN_SIZE if min_size is None else min_size
+    chain_of = {}
+    for i in prog.array_records:
+        key = _fusable(prog, i, min_size)
+        reads = {id(c): c for c in (chain_of.get(a) for a in _array_args(prog, i)) if c}
+        joined = [c for c in reads.values() if c.open and key is not None
+                  and _fusable(prog, c.members[0], min_size) == key]
+        for c in reads.values():
+            c.open = False  # read by a record outside it, or merged into a new chain
+        if key is None:
+            continue
+        chain = _Chain(sorted(m for c in joined for m in c.members) + [i])
+        for m in chain.members:
+            chain_of[m] = chain
+    chains = {id(c): c for c in chain_of.values() if len(c.members) >= 2}
+    if not chains:
+        return None
+    read_outside = set(keep)
+    for i in prog.array_records:
+        for a in _array_args(prog, i):
+            if id(chain_of.get(a)) in chains and chain_of[a] is not chain_of.get(i):
+                read_outside.add(a)
+    return Fusion([Group(prog, c.members, read_outside) for c in chains.values()])
+
+
+class Group:
+    """One fused chain: its ``members`` (records, in tape order), the
+    ``outputs`` read outside it, and its kernels (compiled on first use)."""
+
+    def __init__(self, prog, members, read_outside):
+        self.members = members
+        self.outputs = [m for m in members if m in read_outside]
+        last = prog.arrays[members[-1]]
+        self.shape, self.dtype = last.shape, last.dtype
+        local = {m: j for j, m in enumerate(members)}
+        self.sources = []  # per external: ("record", a) or ("constant", member, k)
+        slots, ops = {}, []
+        for m in members:
+            args, values = arguments(prog, m)
+            refs = []
+            for k, a in enumerate(args):
+                if a in local:
+                    refs.append(("m", local[a]))
+                    continue
+                source = ("record", a) if a >= 0 else ("constant", m, k)
+                if source not in slots:
+                    slots[source] = len(self.sources)
+                    self.sources.append((source, values[k]))
+                refs.append(("e", slots[source]))
+            ops.append((ELEMENTWISE_BY_CODE[int(prog.op[m])].name, tuple(refs)))
+        arrays = [k for k, (_, v) in enumerate(self.sources) if isinstance(v, np.ndarray)]
+        self.R, self.C, layouts = _layout([np.shape(self.sources[k][1]) for k in arrays],
+                                          self.shape)
+        self.layout = dict(zip(arrays, layouts))
+        patterns = [NUMBER] * len(self.sources)
+        for k, (shape2d, xr, xc, copied) in self.layout.items():
+            patterns[k] = _PATTERNS[(xr, xc)]
+        grads = tuple(source[0] == "record" and _differentiable(prog, source[1])
+                      for source, _ in self.sources)
+        self.spec = Spec(tuple(ops), tuple(patterns),
+                         tuple(local[o] for o in self.outputs), grads)
+        self.sources = [source for source, _ in self.sources]
+        self._kernels = {}
+
+    def _kernel(self, modes=None):
+        """The forward kernel (``modes`` None), or the VJP for ``modes``."""
+        kernel = self._kernels.get(modes)
+        if kernel is None:
+            if modes is None:
+                kernel = compiled(forward_source(self.spec), "fused_forward")
+            else:
+                kernel = compiled(backward_source(self.spec, modes), "fused_backward")
+            self._kernels[modes] = kernel
+        return kernel
+
+    def _externals(self, prog):
+        """The externals' current values, as the kernels read them."""
+        values = []
+        for k, source in enumerate(self.sources):
+            if source[0] == "record":
+                a = source[1]
+                value = prog.arrays[a] if a in prog.arrays else prog.val[a]
+            else:
+                value = prog.params[source[1]]["constants"][source[2]]
+            layout = self.layout.get(k)
+            if layout is None:
+                values.append(self.dtype.type(value))
+                continue
+            shape2d, _, _, copied = layout
+            if copied:
+                value = np.broadcast_to(value, self.shape)
+            values.append(np.ascontiguousarray(value, dtype=self.dtype).reshape(shape2d))
+        return values
+
+    def forward(self, prog):
+        """Compute the outputs at the program's current values."""
+        kernel = self._kernel()
+        spent = [prog.arrays[o] for o in self.outputs]
+        outs = [arena.empty((self.R, self.C), self.dtype) for _ in self.outputs]
+        kernel(*self._externals(prog), *outs, self.R, self.C)
+        for o, out in zip(self.outputs, outs):
+            prog.arrays[o] = out.reshape(self.shape)
+        arena.give_back(spent)
+
+    def backward(self, prog, adjoints, adj):
+        """The VJP of the whole group: pops its outputs' adjoints from
+        ``adjoints`` (:class:`tapegrad.array_sweep._Adjoints`) and adds its
+        externals' gradients there (arrays) or into ``adj`` (scalar records)."""
+        modes, seeds, spent = [], [], []
+        for o in self.outputs:
+            g, owned = adjoints.pop(o)
+            if g is None:
+                modes.append("zero")
+                seeds.append(self.dtype.type(0))
+            elif g.size and not any(g.strides):  # one value broadcast (a sum's VJP)
+                modes.append("number")
+                seeds.append(self.dtype.type(g.flat[0]))
+            else:
+                modes.append("array")
+                seeds.append(np.ascontiguousarray(g, dtype=self.dtype).reshape(self.R, self.C))
+                if owned:
+                    spent.append(g)
+        if all(mode == "zero" for mode in modes):
+            return
+        buffers, accumulate, finish = [], [], []
+        for k, source in enumerate(self.sources):
+            if not self.spec.grads[k]:
+                continue
+            buffer, acc, done = self._gradient_buffer(k, source[1], adjoints)
+            buffers.append(buffer)
+            accumulate.append(acc)
+            finish.append((source[1], buffer, done, self.layout.get(k)))
+        kernel = self._kernel(tuple(modes))
+        kernel(*self._externals(prog), *seeds, *buffers, *accumulate, self.R, self.C)
+        for a, buffer, done, layout in finish:
+            if layout is None:
+                adj[a] += float(buffer[0])
+            elif not done:
+                shape = np.shape(prog.arrays[a])
+                grad = _unbroadcast(buffer.reshape(self.shape), shape) if layout[3] else \
+                    buffer.reshape(shape)
+                adjoints.add(a, grad, True)
+        for g in spent:
+            adjoints.recycle(g)
+
+    def _gradient_buffer(self, k, a, adjoints):
+        """``(buffer, accumulate, done)`` for external ``k`` (record ``a``):
+        ``done`` when the buffer is ``a``'s own adjoint, added into."""
+        layout = self.layout.get(k)
+        if layout is None:
+            return np.zeros(1), True, False
+        shape2d, _, _, copied = layout
+        if shape2d != (self.R, self.C) or copied:
+            return np.zeros((self.R, self.C) if copied else shape2d, self.dtype), True, False
+        held = adjoints.into([a])[0]
+        if usable(held, held.shape if held is not None else None, self.dtype):
+            return held.reshape(shape2d), True, True
+        return adjoints.empty(shape2d, self.dtype), False, False
