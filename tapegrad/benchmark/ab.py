@@ -40,13 +40,14 @@ BUDGET = 0.2
 #: for the engine ``tapegrad`` a call records the tape and sweeps it; for
 #: ``tapegrad-replay`` (in builds that have it) it replays one recording; for
 #: ``tapegrad-vector`` (in builds that have it) it records and sweeps array
-#: ops (a vectorized form, or a training step).  A figure that only one
+#: ops (a vectorized form, or a training step); ``tapegrad-replay-vector``
+#: replays one recording of the vectorized form, fused.  A figure that only one
 #: build measured is reported, not gated.
 FIGURES = {
     "time_min": "best call, value and gradient",
     "sweep_ns_per_op": "the reverse sweep alone",
 }
-ENGINES = ("tapegrad", "tapegrad-replay", "tapegrad-vector")
+ENGINES = ("tapegrad", "tapegrad-replay", "tapegrad-vector", "tapegrad-replay-vector")
 
 _CHILD = """\
 import importlib.util, json, runpy, sys

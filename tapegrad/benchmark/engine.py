@@ -241,3 +241,37 @@ class TapegradVector(Engine):
             return loss.item(), [p.grad for p in params]
 
         return step
+
+
+class TapegradReplayVector(Engine):
+    """tapegrad recording the vectorized form once (``tapegrad.record`` of
+    ``vectorized(x, xp)`` at a ``tapegrad.tensor``; the one-time cost,
+    with the fused kernels' compile in the first call) and replaying it at
+    every call: elementwise chains run fused (:mod:`tapegrad.fusion`).
+    The counterpart of ``jax.jit``.
+
+    >>> import numpy as np
+    >>> from tapegrad.benchmark.workload import Workload
+    >>> w = Workload("squares", lambda x, m: sum(v * v for v in x), point=np.arange,
+    ...              sizes=(4,), quick_sizes=(4,), vectorized=lambda x, xp: xp.sum(x * x))
+    >>> TapegradReplayVector().prepare(w, w.point(4))(w.point(4) + 1.0)
+    (30.0, array([2., 4., 6., 8.]))
+    """
+
+    name = "tapegrad-replay-vector"
+    form = "vectorized"
+    forms = ("vectorized",)
+
+    def version(self):
+        import tapegrad
+
+        return tapegrad.__version__
+
+    def prepare(self, workload, x):
+        import tapegrad as tg
+
+        xp = _array_namespace(tg)
+        vectorized = workload.vectorized
+        x = np.asarray(x, dtype=np.float64)
+        return tg.record(lambda t: vectorized(t, xp), tg.tensor(x)).value_and_grad
+

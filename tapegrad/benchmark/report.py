@@ -73,7 +73,7 @@ def tables(records, skipped=(), workloads=None):
         if phases:
             lines.append("  tapegrad-vector ms by phase: "
                          + ", ".join(f"{p} {v * 1e3:.2f}" for p, v in phases))
-        for engine in ("tapegrad", "tapegrad-vector"):
+        for engine in ("tapegrad", "tapegrad-vector", "tapegrad-replay-vector"):
             lines += _speedup_line(engine, engines.get(engine, {}))
         rss = [(e, f["step_peak_rss"], f.get("step_resident")) for e, f in engines.items()
                if "step_peak_rss" in f]

@@ -39,7 +39,9 @@ import numpy as np
 from tapegrad import _jit
 from tapegrad.benchmark import calibration, memory
 from tapegrad.benchmark.fresh import fresh_latencies
-from tapegrad.benchmark.engine import PlainPython, Tapegrad, TapegradReplay, TapegradVector
+from tapegrad.benchmark.engine import (
+    PlainPython, Tapegrad, TapegradReplay, TapegradReplayVector, TapegradVector,
+)
 from tapegrad.benchmark.records import record
 from tapegrad.benchmark.timing import time_calls
 
@@ -151,7 +153,8 @@ def _per_op_figures(workload, size, stats_of, ops, result, vectorized=()):
         if name != "tapegrad":
             result.add(workload.name, "tapegrad", size, f"speedup_vs:{name}",
                        stats.min / ours.min, "ratio", better="higher")  # min: least noise
-    _speedups(workload, size, stats_of, TapegradVector.name, vectorized, result)
+    for mine in (TapegradVector.name, TapegradReplayVector.name):
+        _speedups(workload, size, stats_of, mine, vectorized, result)
 
 
 def _speedups(workload, size, stats_of, mine, others, result):
@@ -193,7 +196,7 @@ def run(workloads, peers, *, quick=False, budget_s=0.5, modules=None, progress=N
     for name, seconds in calib.items():
         result.add("calibration", name, 0, "time_min", seconds, "s")
     ours, vector = Tapegrad(), TapegradVector()
-    engines = [ours, PlainPython(), TapegradReplay(), vector, *peers]
+    engines = [ours, PlainPython(), TapegradReplay(), vector, TapegradReplayVector(), *peers]
     step_engines = [vector, *[p for p in peers if "step" in p.forms]]
     vectorized = [e.name for e in engines if "vectorized" in e.forms]
     cases = [(w, size) for w in workloads for size in w.sizes_for(quick)]
