@@ -172,7 +172,7 @@ class ArrayRecorded(Recorded):
         branch made ``f`` record again (the caller starts over).  Not
         ``full``: fused groups keep only their outputs (enough for values
         and reverse sweeps)."""
-        flat = self.structure.flatten(x)
+        flat = self.structure.flat_view(x)
         changed = self._forward(flat, full or debug.enabled())
         if debug.enabled():
             debug.check_finite(self.tape, len(self), adjoints=False)
@@ -229,8 +229,6 @@ class ArrayRecorded(Recorded):
     def _gather(self, scalars, tensors):
         """The flat gradient from the scalar inputs' adjoints and each tensor
         input's gradient (None for zero)."""
-        if len(self._scalar_slots) == 0 and len(self._tensor_slots) == 1 and tensors[0] is not None:
-            return np.asarray(tensors[0], dtype=np.float64).reshape(-1)  # x is one tensor
         flat = np.zeros(self.structure.size)
         if len(self._scalar_slots):
             flat[self._scalar_slots] = scalars[self._input_records]
@@ -242,20 +240,38 @@ class ArrayRecorded(Recorded):
     def _gradient_like(self, flat):
         return self.structure.unflatten(flat)
 
+    def _vjp_like_x(self, weights):
+        """``weights . d(outputs)/d(x)`` with ``x``'s structure; a lone tensor
+        input's gradient is the sweep's own fresh array, not a copy of it."""
+        if self.structure.kind == "tensor":
+            grad = self._vjp_arrays(weights)[1][0]
+            if grad is None:
+                return np.zeros(self.structure.shape, self.structure.dtype)
+            return np.asarray(grad).astype(self.structure.dtype, copy=False)
+        return self._gradient_like(self._vjp_here(weights))
+
     def _value_and_vjp(self, x, weights):
         if self._replay(x, full=False) is None:
             return self._value_and_vjp(x, weights)
-        return self._output_values(), self._gradient_like(self._vjp_here(weights))
+        return self._output_values(), self._vjp_like_x(weights)
 
-    def _vjp_here(self, weights):
-        """The flat ``weights . d(outputs)/d(inputs)`` at the replayed input."""
+    def _vjp_arrays(self, weights):
+        """The reverse sweep at the replayed input: the scalar adjoints and
+        each tensor input's gradient (None for zero)."""
         prog = self._program
         for sink in prog.array_leaves:
             sink.grad = None
         last, seed = self._seed(weights)
         if last >= 0:
             reverse_mixed(prog, last, seed, self.fusion)
-        return self._gather(prog.adj, [sink.grad for sink in prog.array_leaves])
+        grads = [sink.grad for sink in prog.array_leaves]
+        for sink in prog.array_leaves:
+            sink.grad = None  # the caller owns them now
+        return prog.adj, grads
+
+    def _vjp_here(self, weights):
+        """The flat ``weights . d(outputs)/d(inputs)`` at the replayed input."""
+        return self._gather(*self._vjp_arrays(weights))
 
     def _tangents_here(self, direction):
         """The tangent sweep along the flat ``direction``: ``(tan, array_tan)``."""

@@ -35,7 +35,9 @@ import numpy as np
 
 from tapegrad import arena
 from tapegrad._jit import OPTIONS, _quiet
-from tapegrad.array_ops import ARRAY_INPUT, ELEMENTWISE_BY_CODE, _layout, _unbroadcast
+from tapegrad.array_ops import (
+    ARRAY_BY_CODE, ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE, _layout, _unbroadcast,
+)
 from tapegrad.array_rows import usable
 from tapegrad.array_sweep import arguments
 from tapegrad.fusion_source import NUMBER, Spec, backward_source, forward_source
@@ -43,6 +45,7 @@ from tapegrad.fusion_source import NUMBER, Spec, backward_source, forward_source
 MIN_SIZE = 4096  # elements of a group's output below which it is not fused
 _PATTERNS = {(1, 1): "[r, c]", (0, 1): "[0, c]", (1, 0): "[r, 0]", (0, 0): "[0, 0]"}
 _compiled = {}  # source -> the compiled function (equal specs share kernels)
+_GETITEM = ARRAY_OPS["getitem"]
 
 
 def compiled(source, name):
@@ -52,7 +55,7 @@ def compiled(source, name):
     if fn is None:
         from tapegrad import _sweeps  # the op-table rules the source calls
 
-        namespace = dict(vars(_sweeps))
+        namespace = dict(vars(_sweeps), np=np)
         exec(compile(source, f"<tapegrad fused {name}>", "exec"), namespace)
         fn = namespace[name]
         fn = _quiet(fn) if numba.config.DISABLE_JIT else numba.njit(**OPTIONS)(fn)
@@ -121,19 +124,47 @@ def plan(prog, keep=(), min_size=None):
     chains = {id(c): c for c in chain_of.values() if len(c.members) >= 2}
     if not chains:
         return None
-    read_outside = set(keep)
+    readers = {}
     for i in prog.array_records:
         for a in _array_args(prog, i):
-            if id(chain_of.get(a)) in chains and chain_of[a] is not chain_of.get(i):
-                read_outside.add(a)
-    return Fusion([Group(prog, c.members, read_outside) for c in chains.values()])
+            readers.setdefault(a, set()).add(i)
+    read_outside = set(keep) | {a for a, rs in readers.items() if id(chain_of.get(a)) in chains
+                                and any(chain_of.get(i) is not chain_of[a] for i in rs)}
+    return Fusion([Group(prog, c.members, read_outside,
+                         _slices_read_only_by(prog, c.members, readers, set(keep)))
+                   for c in chains.values()])
+
+
+def _slices_read_only_by(prog, members, readers, keep):
+    """``{record: (base, index)}`` for the basic slices (views) of an array
+    that only ``members`` read: their gradient goes straight into the
+    base's adjoint, through the same slice of it."""
+    views, members = {}, set(members)
+    for m in members:
+        for a in _array_args(prog, m):
+            if a in keep or not readers[a] <= members or \
+                    ARRAY_BY_CODE.get(int(prog.op[a])) is not _GETITEM:
+                continue
+            index, base = prog.params[a]["index"], int(prog.arg0[a])
+            parts = index if isinstance(index, tuple) else (index,)
+            if base in prog.arrays and all(isinstance(p, (slice, int)) for p in parts):
+                views[a] = (base, index)
+    return views
+
+
+def _same_slice(view):
+    """A key equal for two records that take the same slice of one array."""
+    base, index = view
+    parts = index if isinstance(index, tuple) else (index,)
+    return ("slice", base, tuple((p.start, p.stop, p.step) if isinstance(p, slice) else p
+                                 for p in parts))
 
 
 class Group:
     """One fused chain: its ``members`` (records, in tape order), the
     ``outputs`` read outside it, and its kernels (compiled on first use)."""
 
-    def __init__(self, prog, members, read_outside):
+    def __init__(self, prog, members, read_outside, views):
         self.members = members
         self.outputs = [m for m in members if m in read_outside]
         last = prog.arrays[members[-1]]
@@ -149,10 +180,11 @@ class Group:
                     refs.append(("m", local[a]))
                     continue
                 source = ("record", a) if a >= 0 else ("constant", m, k)
-                if source not in slots:
-                    slots[source] = len(self.sources)
+                key = _same_slice(views[a]) if a in views else source
+                if key not in slots:
+                    slots[key] = len(self.sources)
                     self.sources.append((source, values[k]))
-                refs.append(("e", slots[source]))
+                refs.append(("e", slots[key]))
             ops.append((ELEMENTWISE_BY_CODE[int(prog.op[m])].name, tuple(refs)))
         arrays = [k for k, (_, v) in enumerate(self.sources) if isinstance(v, np.ndarray)]
         self.R, self.C, layouts = _layout([np.shape(self.sources[k][1]) for k in arrays],
@@ -166,6 +198,12 @@ class Group:
         self.spec = Spec(tuple(ops), tuple(patterns),
                          tuple(local[o] for o in self.outputs), grads)
         self.sources = [source for source, _ in self.sources]
+        self.views = {}  # external -> (base record, index): its gradient goes there
+        for k, source in enumerate(self.sources):
+            view = views.get(source[1]) if source[0] == "record" else None
+            if view is not None and k in self.layout and not self.layout[k][3] \
+                    and prog.arrays[view[0]].dtype == self.dtype:
+                self.views[k] = view
         self._kernels = {}
 
     def _kernel(self, modes=None):
@@ -232,14 +270,16 @@ class Group:
         for k, source in enumerate(self.sources):
             if not self.spec.grads[k]:
                 continue
-            buffer, acc, done = self._gradient_buffer(k, source[1], adjoints)
+            buffer, acc, done = self._gradient_buffer(prog, k, source[1], adjoints)
             buffers.append(buffer)
             accumulate.append(acc)
             finish.append((source[1], buffer, done, self.layout.get(k)))
         kernel = self._kernel(tuple(modes))
         kernel(*self._externals(prog), *seeds, *buffers, *accumulate, self.R, self.C)
         for a, buffer, done, layout in finish:
-            if layout is None:
+            if callable(done):
+                done()
+            elif layout is None:
                 adj[a] += float(buffer[0])
             elif not done:
                 shape = np.shape(prog.arrays[a])
@@ -249,16 +289,45 @@ class Group:
         for g in spent:
             adjoints.recycle(g)
 
-    def _gradient_buffer(self, k, a, adjoints):
+    def _gradient_buffer(self, prog, k, a, adjoints):
         """``(buffer, accumulate, done)`` for external ``k`` (record ``a``):
         ``done`` when the buffer is ``a``'s own adjoint, added into."""
         layout = self.layout.get(k)
         if layout is None:
             return np.zeros(1), True, False
         shape2d, _, _, copied = layout
+        if k in self.views:
+            return self._view_of_base_gradient(prog, self.views[k], shape2d, adjoints)
         if shape2d != (self.R, self.C) or copied:
             return np.zeros((self.R, self.C) if copied else shape2d, self.dtype), True, False
         held = adjoints.into([a])[0]
         if usable(held, held.shape if held is not None else None, self.dtype):
             return held.reshape(shape2d), True, True
         return adjoints.empty(shape2d, self.dtype), False, False
+
+    def _view_of_base_gradient(self, prog, view, shape2d, adjoints):
+        """The gradient buffer of a slice ``base[index]``: that slice of the
+        base's adjoint (zeros when it has none yet), added into; ``done``
+        finishes it (adds a new adjoint, and adds in a slice that no 2-D
+        view can show, summed apart)."""
+        base, index = view
+        held = adjoints.into([base])[0]
+        base_shape = np.shape(prog.arrays[base])
+        fresh = not usable(held, base_shape, self.dtype)
+        if fresh:
+            held = adjoints.empty(base_shape, self.dtype)
+            held.fill(0)
+        part = held[index]
+        buffer = part.reshape(shape2d)
+        copied = not np.may_share_memory(buffer, held)
+        if copied:  # the slice is no 2-D view: sum into zeros, add them after
+            buffer = np.zeros(shape2d, self.dtype)
+
+        def done():
+            if copied:
+                held[index] += buffer.reshape(part.shape)
+            if fresh:
+                adjoints.add(base, held, True)
+
+        return buffer, True, done
+

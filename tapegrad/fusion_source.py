@@ -85,13 +85,20 @@ def backward_source(spec, modes):
     ``"array"``, ``"number"`` for one value everywhere, or ``"zero"``):
     ``fused_backward(e..., g..., ge..., acc..., R, C)``, with a ``ge`` and
     an ``acc`` flag per external that wants a gradient (a number's ``ge``
-    is a one-element array it is summed into)."""
+    is a one-element array it is summed into).  A gradient summed over a
+    row, or over everything, is summed in a register and stored once."""
     n_ext = len(spec.externals)
     wanted = [k for k in range(n_ext) if spec.grads[k]]
     args = ([f"e{k}" for k in range(n_ext)] + [f"g{k}" for k in range(len(spec.outputs))]
             + [f"ge{k}" for k in wanted] + [f"acc{k}" for k in wanted] + ["R", "C"])
+    per_row = [k for k in wanted if spec.externals[k] == "[r, 0]"]
+    summed = [k for k in wanted if spec.externals[k] in (NUMBER, "[0, 0]")]
+    lines = [f"def fused_backward({', '.join(args)}):"]
+    lines += [f"    s{k} = 0.0" for k in summed]
+    lines += ["    for r in range(R):"] + [f"        s{k} = 0.0" for k in per_row]
+    lines += ["        for c in range(C):"]
     pad = " " * 12
-    lines = _header("fused_backward", args) + _loads(spec, pad)
+    lines += _loads(spec, pad)
     seeds = {}
     for k, (j, mode) in enumerate(zip(spec.outputs, modes)):
         seeds[j] = {"array": f"g{k}[r, c]", "number": f"g{k}", "zero": None}[mode]
@@ -113,11 +120,14 @@ def backward_source(spec, modes):
             lines += [f"{pad}if a{j} != 0.0:"] + pushes
     for k in wanted:
         pattern = spec.externals[k]
-        if pattern == NUMBER:
-            lines.append(f"{pad}ge{k}[0] += b{k}")
+        if k in per_row or k in summed:
+            lines.append(f"{pad}s{k} += b{k}")
         elif pattern == "[r, c]":
             lines += [f"{pad}if acc{k}:", f"{pad}    ge{k}[r, c] += b{k}",
                       f"{pad}else:", f"{pad}    ge{k}[r, c] = b{k}"]
-        else:
+        else:  # a row, broadcast down the rows
             lines.append(f"{pad}ge{k}{pattern} += b{k}")
+    lines += [f"        ge{k}[r, 0] += s{k}" for k in per_row]
+    lines += [f"    ge{k}[0] += s{k}" if spec.externals[k] == NUMBER else f"    ge{k}[0, 0] += s{k}"
+              for k in summed]
     return "\n".join(lines) + "\n"

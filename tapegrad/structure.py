@@ -83,6 +83,16 @@ class Structure:
         self._fill(x, out, 0, where)
         return out
 
+    def flat_view(self, x, where=""):
+        """:meth:`flatten`, except that a lone tensor's float64 array comes
+        back as a flat view of itself when it can (not to be written to)."""
+        if self.kind == _TENSOR:
+            array = x._v if _is_tensor(x) else x
+            if isinstance(array, np.ndarray) and array.dtype == np.float64 \
+                    and array.shape == self.shape:
+                return array.reshape(-1)
+        return self.flatten(x, where)
+
     def _fill(self, x, out, start, where):
         if self.kind == _SCALAR:
             if not (_is_real(x) or (isinstance(x, np.ndarray) and x.ndim == 0)):
