@@ -9,7 +9,9 @@ dtype, and each group runs as two generated numba kernels
 (:mod:`tapegrad.fusion_source`), built from the same op-table rows as every
 other sweep: a forward kernel that stores only the members read outside the
 group (its *outputs*), and a VJP that recomputes the members in registers
-and writes each outside operand's gradient once.
+and writes each outside operand's gradient once.  A basic slice of an
+array that only the group reads (``x[1:]``) adds its gradient straight into
+that array's adjoint, through the same slice.
 
 A group is only ever *convex*: no record outside it that sits between its
 first and last member reads one of its members, so the forward kernel runs
