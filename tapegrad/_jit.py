@@ -82,6 +82,15 @@ def kernel(fn):
     return dispatcher
 
 
+def generated(fn):
+    """Compile ``fn``, a kernel generated at run time (a fused group's, from
+    source that numba cannot cache), with tapegrad's numba options; not
+    counted by :func:`compilations`, whose figure stays per argument type."""
+    if numba.config.DISABLE_JIT:
+        return _quiet(fn)
+    return numba.njit(**OPTIONS)(fn)
+
+
 def parallel_kernel(fn):
     """:func:`kernel`, with numba's ``parallel`` on: ``prange`` loops run on
     every core (plain ``range`` when the JIT is off)."""

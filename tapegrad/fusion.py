@@ -32,11 +32,10 @@ intermediate's value.
 True
 """
 
-import numba
 import numpy as np
 
 from tapegrad import arena
-from tapegrad._jit import OPTIONS, _quiet
+from tapegrad._jit import generated
 from tapegrad.array_ops import (
     ARRAY_BY_CODE, ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE, _layout, _unbroadcast,
 )
@@ -60,19 +59,17 @@ def compiled(source, name):
         namespace = dict(vars(_sweeps), np=np)
         exec(compile(source, f"<tapegrad fused {name}>", "exec"), namespace)
         fn = namespace[name]
-        fn = _quiet(fn) if numba.config.DISABLE_JIT else numba.njit(**OPTIONS)(fn)
-        _compiled[source] = fn
+        _compiled[source] = fn = generated(fn)
     return fn
 
 
 class Fusion:
-    """The groups of a recorded program: ``groups``, ``group_of`` (member
-    record -> its group) and ``last_of`` (a group's last record -> group)."""
+    """The groups of a recorded program: ``groups``, and ``group_of``
+    (member record -> its group)."""
 
     def __init__(self, groups):
         self.groups = groups
         self.group_of = {i: g for g in groups for i in g.members}
-        self.last_of = {g.members[-1]: g for g in groups}
 
 
 def _fusable(prog, i, min_size):
