@@ -83,12 +83,20 @@ def kernel(fn):
 
 
 def generated(fn):
-    """Compile ``fn``, a kernel generated at run time (a fused group's, from
-    source that numba cannot cache), with tapegrad's numba options; not
-    counted by :func:`compilations`, whose figure stays per argument type."""
+    """Compile ``fn``, a kernel generated at run time (a fused group's),
+    with tapegrad's numba options, in memory; not counted by
+    :func:`compilations`, whose figure stays per argument type."""
     if numba.config.DISABLE_JIT:
         return _quiet(fn)
     return numba.njit(**OPTIONS)(fn)
+
+
+def generated_cached(fn):
+    """:func:`generated`, for a kernel that :mod:`tapegrad._generated` wrote
+    to a file of its own: cached on disk when numba can."""
+    if numba.config.DISABLE_JIT:
+        return _quiet(fn)
+    return numba.njit(cache=_cache_usable(fn), **OPTIONS)(fn)
 
 
 def parallel_kernel(fn):

@@ -97,7 +97,7 @@ class ArrayRecorded(Recorded):
             self._out0 = int(self._outputs[0]) if self.scalar_output else -1
         self._array_input = False
         keep = set(self._mask_guards) | ({self._out_record} if self._out_record >= 0 else set())
-        self.fusion = fusion.plan(prog, keep)
+        self.fusion = fusion.plan(prog, keep) if self.fuse else None
         tape.release()  # the program's own references keep its arrays from the pool
         self.tape = TapeView({name: getattr(prog, name)
                               for name in ("op", "arg0", "arg1", "const", "val")})

@@ -17,14 +17,16 @@ A group is only ever *convex*: no record outside it that sits between its
 first and last member reads one of its members, so the forward kernel runs
 in the last member's place and the VJP there too, in reverse.  A record
 outside the group that reads a member closes the group to new members.
-Groups of fewer than two records, or of fewer than :data:`MIN_SIZE`
-elements, are not fused (a kernel's compile, about a second, would not pay).
-Forward mode and Hessian-vector products replay unfused: they need every
+A group of one record is not fused (its own kernels serve it).  A group's
+kernels compile at its program's first call, about half a second each time
+a new program shape is met on a machine (:mod:`tapegrad._generated` caches
+them on disk); ``tapegrad.record(f, x, fuse=False)`` does without.  Forward
+mode and Hessian-vector products replay unfused: they need every
 intermediate's value.
 
 >>> import numpy as np, tapegrad as tg
 >>> from tapegrad import fusion
->>> x = np.linspace(-1.0, 1.0, 5000)
+>>> x = np.linspace(-1.0, 1.0, 5)
 >>> rec = tg.record(lambda t: (tg.exp(t * 2.0) - t).sum(), tg.tensor(x))
 >>> [len(g.members) for g in rec.fusion.groups]
 [3]
@@ -34,8 +36,7 @@ True
 
 import numpy as np
 
-from tapegrad import arena
-from tapegrad._jit import generated
+from tapegrad import _generated, arena
 from tapegrad.array_ops import (
     ARRAY_BY_CODE, ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE, _layout, _unbroadcast,
 )
@@ -43,24 +44,8 @@ from tapegrad.array_rows import usable
 from tapegrad.array_sweep import arguments
 from tapegrad.fusion_source import NUMBER, Spec, backward_source, forward_source
 
-MIN_SIZE = 4096  # elements of a group's output below which it is not fused
 _PATTERNS = {(1, 1): "[r, c]", (0, 1): "[0, c]", (1, 0): "[r, 0]", (0, 0): "[0, 0]"}
-_compiled = {}  # source -> the compiled function (equal specs share kernels)
 _GETITEM = ARRAY_OPS["getitem"]
-
-
-def compiled(source, name):
-    """The function ``name`` defined by ``source``, compiled with
-    tapegrad's numba options (plain Python when the JIT is off)."""
-    fn = _compiled.get(source)
-    if fn is None:
-        from tapegrad import _sweeps  # the op-table rules the source calls
-
-        namespace = dict(vars(_sweeps), np=np)
-        exec(compile(source, f"<tapegrad fused {name}>", "exec"), namespace)
-        fn = namespace[name]
-        _compiled[source] = fn = generated(fn)
-    return fn
 
 
 class Fusion:
@@ -72,13 +57,13 @@ class Fusion:
         self.group_of = {i: g for g in groups for i in g.members}
 
 
-def _fusable(prog, i, min_size):
+def _fusable(prog, i):
     """``(shape, dtype)`` of record ``i`` if it may join a group, else None."""
     op = ELEMENTWISE_BY_CODE.get(int(prog.op[i]))
     value = prog.arrays.get(i)
     if op is None or not op.differentiable or not isinstance(value, np.ndarray):
         return None
-    if value.dtype.kind != "f" or value.size < max(min_size, 1):
+    if value.dtype.kind != "f" or value.size == 0:
         return None
     return value.shape, value.dtype
 
@@ -103,16 +88,15 @@ class _Chain:
         self.members, self.open = members, True
 
 
-def plan(prog, keep=(), min_size=None):
+def plan(prog, keep=()):
     """The :class:`Fusion` of ``prog`` (a replay's program), or None when
     nothing fuses; ``keep``: records read after the replay (its output)."""
-    min_size = MIN_SIZE if min_size is None else min_size
     chain_of = {}
     for i in prog.array_records:
-        key = _fusable(prog, i, min_size)
+        key = _fusable(prog, i)
         reads = {id(c): c for c in (chain_of.get(a) for a in _array_args(prog, i)) if c}
         joined = [c for c in reads.values() if c.open and key is not None
-                  and _fusable(prog, c.members[0], min_size) == key]
+                  and _fusable(prog, c.members[0]) == key]
         for c in reads.values():
             c.open = False  # read by a record outside it, or merged into a new chain
         if key is None:
@@ -210,9 +194,9 @@ class Group:
         kernel = self._kernels.get(modes)
         if kernel is None:
             if modes is None:
-                kernel = compiled(forward_source(self.spec), "fused_forward")
+                kernel = _generated.load(forward_source(self.spec), "fused_forward")
             else:
-                kernel = compiled(backward_source(self.spec, modes), "fused_backward")
+                kernel = _generated.load(backward_source(self.spec, modes), "fused_backward")
             self._kernels[modes] = kernel
         return kernel
 

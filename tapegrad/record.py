@@ -114,9 +114,10 @@ class Recorded:
     Not thread-safe: calls reuse work buffers.  Results are new arrays.
     """
 
-    def __init__(self, f, x0, retrace=False):
+    def __init__(self, f, x0, retrace=False, fuse=True):
         self._f = f
         self.retrace = retrace
+        self.fuse = fuse  # array programs: fuse elementwise chains (tapegrad.fusion)
         self.retraces = 0  # how many times a changed branch made it record again
         self.structure = Structure.of(x0)
         self._trace(self.structure.flatten(x0))
@@ -371,13 +372,15 @@ _ONE = np.ones(1)
 _F64 = np.dtype(np.float64)
 
 
-def record(f, x0, *, retrace=False):
+def record(f, x0, *, retrace=False, fuse=True):
     """Record ``f`` at ``x0`` once, to evaluate and differentiate it anywhere.
 
     ``x0`` is a number, a 1-D float array, or a tuple or list of them; ``f``
     gets traced Values in the same structure (an array as a list of Values)
     and returns a Value, a number, or a sequence of them.  See
-    :class:`Recorded` for what the recording does.
+    :class:`Recorded` for what the recording does.  With array code, chains
+    of elementwise ops are fused (:mod:`tapegrad.fusion`) unless ``fuse`` is
+    False: their kernels compile at the first call, once per machine.
 
     >>> import tapegrad as tg
     >>> def f(x):
@@ -392,4 +395,4 @@ def record(f, x0, *, retrace=False):
     >>> rec.value_and_grad(-1.0), rec.retraces
     ((1.0, -1.0), 1)
     """
-    return Recorded(f, x0, retrace=retrace)
+    return Recorded(f, x0, retrace=retrace, fuse=fuse)

@@ -17,19 +17,10 @@ from tapegrad.tensor import _ELEMENTWISE
 FUSED_RTOL = 1e-12  # same rules, same order of operations: agree to rounding
 
 
-@pytest.fixture
-def fuse_all(monkeypatch):
-    """Fuse groups of any size (the tests' arrays are small)."""
-    monkeypatch.setattr(fusion, "MIN_SIZE", 0)
-
-
-def _both(f, x0, monkeypatch):
+def _both(f, x0):
     """``(fused, unfused)`` recordings of ``f`` at the tensor ``x0``."""
-    monkeypatch.setattr(fusion, "MIN_SIZE", 0)
     fused = tg.record(f, tg.tensor(x0))
-    monkeypatch.setattr(fusion, "MIN_SIZE", np.inf)
-    unfused = tg.record(f, tg.tensor(x0))
-    monkeypatch.setattr(fusion, "MIN_SIZE", 0)
+    unfused = tg.record(f, tg.tensor(x0), fuse=False)
     assert unfused.fusion is None
     return fused, unfused
 
@@ -82,7 +73,7 @@ def _operands(domain, flat):
     return out, start
 
 
-def _check_chain(name, dtype, rng, monkeypatch):
+def _check_chain(name, dtype, rng):
     """``sum(sin(0.5 z) w)`` with ``z`` the sum of ``op(x, y)`` over every
     layout of ``y`` (or ``op(x)``): one fused group, against unfused."""
     op = next(o for o in ELEMENTWISE_BY_CODE.values() if o.name == name)
@@ -101,7 +92,7 @@ def _check_chain(name, dtype, rng, monkeypatch):
                 z = z + _ELEMENTWISE[name](x, y)
         return (tg.sin(z * 0.5) * w).sum()
 
-    fused, unfused = _both(f, x0, monkeypatch)
+    fused, unfused = _both(f, x0)
     assert fused.fusion is not None and len(fused.fusion.groups) == 1
     x = (x0 * (1 + 1e-3 * rng.standard_normal(x0.shape))).astype(dtype)
     _assert_same(fused, unfused, x, FUSED_RTOL if dtype == np.float64 else 2e-5)
@@ -109,12 +100,12 @@ def _check_chain(name, dtype, rng, monkeypatch):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 @pytest.mark.parametrize("name", BINARY + UNARY)
-def test_every_op_in_a_fused_chain(name, dtype, rng, monkeypatch):
-    _check_chain(name, dtype, rng, monkeypatch)
+def test_every_op_in_a_fused_chain(name, dtype, rng):
+    _check_chain(name, dtype, rng)
 
 
-def test_rosenbrock_fuses_at_the_default_size():
-    n = 2 * fusion.MIN_SIZE
+def test_rosenbrock_fuses_into_one_group():
+    n = 5000
     x = np.random.default_rng(0).uniform(-1.5, 1.5, n)
 
     def f(t):
@@ -135,8 +126,10 @@ def test_rosenbrock_fuses_at_the_default_size():
     assert_close(g, leaf.grad, 1e-12, 1e-12, "against eager backward")
 
 
-def test_small_groups_are_not_fused():
-    rec = tg.record(lambda t: (tg.exp(t * 2.0) - t).sum(), tg.tensor(np.ones(10)))
+def test_one_record_chains_and_fuse_false_record_no_groups():
+    rec = tg.record(lambda t: tg.exp(t).sum(), tg.tensor(np.ones(10)))
+    assert rec.fusion is None
+    rec = tg.record(lambda t: (tg.exp(t * 2.0) - t).sum(), tg.tensor(np.ones(10)), fuse=False)
     assert rec.fusion is None
 
 
@@ -175,10 +168,10 @@ def _random_program(seed, n_ops):
 
 
 @pytest.mark.parametrize("seed", [*range(10), 17])  # 17 found a sweep bug
-def test_random_programs(seed, rng, monkeypatch):
+def test_random_programs(seed, rng):
     f = _random_program(seed, 12)
     x0 = rng.uniform(-1.0, 1.0, (4, 5))
-    fused, unfused = _both(f, x0, monkeypatch)
+    fused, unfused = _both(f, x0)
     if fused.fusion is not None:
         _assert_convex(fused._program, fused.fusion)
     x = x0 + 1e-6 * rng.standard_normal(x0.shape)  # small: the masks stay put
@@ -191,7 +184,7 @@ def test_random_programs(seed, rng, monkeypatch):
     assert_close(grad, fd, FD_RTOL * 10, FD_ATOL * 10, "against central differences")
 
 
-def test_a_member_read_outside_mid_group_splits_it(fuse_all):
+def test_a_member_read_outside_mid_group_splits_it():
     m = np.arange(16.0).reshape(4, 4) / 16
 
     def f(t):
@@ -210,7 +203,7 @@ def test_a_member_read_outside_mid_group_splits_it(fuse_all):
     assert_close(rec.grad(x), leaf.grad, 1e-13)
 
 
-def test_a_tensor_output_inside_a_group(fuse_all):
+def test_a_tensor_output_inside_a_group():
     def f(t):
         a = tg.exp(t * 0.5)
         out = a * t  # returned, and read by a dead record after it
@@ -227,20 +220,20 @@ def test_a_tensor_output_inside_a_group(fuse_all):
     assert_close(rec.vjp(x, w)[1], w * np.exp(0.5 * x) * (0.5 * x + 1), 1e-13)
 
 
-def test_forward_mode_and_hvp_replay_unfused(monkeypatch, rng):
+def test_forward_mode_and_hvp_replay_unfused(rng):
     def f(t):
         return (tg.sin(t * t) * t).sum()
 
     x = rng.uniform(-1, 1, 7)
     v = rng.standard_normal(7)
-    fused, unfused = _both(f, x, monkeypatch)
+    fused, unfused = _both(f, x)
     assert_close(fused.jvp(x, v)[1], unfused.jvp(x, v)[1], 1e-13)
     assert_close(fused.hvp(x, v), unfused.hvp(x, v), 1e-13)
     assert_close(fused.hessian(x), unfused.hessian(x), 1e-13)
     _assert_same(fused, unfused, x)  # after a full replay, fused again
 
 
-def test_a_changed_mask_still_raises(fuse_all):
+def test_a_changed_mask_still_raises():
     def f(t):
         a = t * 2.0
         if (a.sum() > 0).item():
@@ -253,18 +246,18 @@ def test_a_changed_mask_still_raises(fuse_all):
         rec.grad(-np.ones(4))
 
 
-def test_where_in_a_group(fuse_all, monkeypatch, rng):
+def test_where_in_a_group(rng):
     def f(t):
         a = t * 1.5
         return (tg.where(a > 0.0, a * a, -a) * 2.0).sum()
 
     x = rng.uniform(-1, 1, 9)
-    fused, unfused = _both(f, x, monkeypatch)
+    fused, unfused = _both(f, x)
     grad = _assert_same(fused, unfused, x)
     assert_close(grad, np.where(x > 0, 2 * 1.5 * 1.5 * x, -1.5) * 2.0, 1e-13)
 
 
-def test_debug_mode_replays_unfused(fuse_all):
+def test_debug_mode_replays_unfused():
     def f(t):
         return (tg.log(t * 1.0) * 2.0).sum()
 
