@@ -249,11 +249,11 @@ class Group:
                     spent.append(g)
         if all(mode == "zero" for mode in modes):
             return
-        buffers, accumulate, finish = [], [], []
+        buffers, accumulate, finish, claimed = [], [], [], {}
         for k, source in enumerate(self.sources):
             if not self.spec.grads[k]:
                 continue
-            buffer, acc, done = self._gradient_buffer(prog, k, source[1], adjoints)
+            buffer, acc, done = self._gradient_buffer(prog, k, source[1], adjoints, claimed)
             buffers.append(buffer)
             accumulate.append(acc)
             finish.append((source[1], buffer, done, self.layout.get(k)))
@@ -269,18 +269,22 @@ class Group:
                 grad = _unbroadcast(buffer.reshape(self.shape), shape) if layout[3] else \
                     buffer.reshape(shape)
                 adjoints.add(a, grad, True)
+        for base, (held, fresh) in claimed.items():
+            if fresh:
+                adjoints.add(base, held, True)
         for g in spent:
             adjoints.recycle(g)
 
-    def _gradient_buffer(self, prog, k, a, adjoints):
+    def _gradient_buffer(self, prog, k, a, adjoints, claimed):
         """``(buffer, accumulate, done)`` for external ``k`` (record ``a``):
-        ``done`` when the buffer is ``a``'s own adjoint, added into."""
+        ``done`` is True when the buffer is an adjoint itself, added into, or
+        a function that finishes the gradient after the kernel."""
         layout = self.layout.get(k)
         if layout is None:
             return np.zeros(1), True, False
         shape2d, _, _, copied = layout
         if k in self.views:
-            return self._view_of_base_gradient(prog, self.views[k], shape2d, adjoints)
+            return self._view_of_base_gradient(prog, self.views[k], shape2d, adjoints, claimed)
         if shape2d != (self.R, self.C) or copied:
             return np.zeros((self.R, self.C) if copied else shape2d, self.dtype), True, False
         held = adjoints.into([a])[0]
@@ -288,29 +292,33 @@ class Group:
             return held.reshape(shape2d), True, True
         return adjoints.empty(shape2d, self.dtype), False, False
 
-    def _view_of_base_gradient(self, prog, view, shape2d, adjoints):
-        """The gradient buffer of a slice ``base[index]``: that slice of the
-        base's adjoint (zeros when it has none yet), added into; ``done``
-        finishes it (adds a new adjoint, and adds in a slice that no 2-D
-        view can show, summed apart)."""
+    def _view_of_base_gradient(self, prog, view, shape2d, adjoints, claimed):
+        """``(buffer, accumulate, done)`` for a slice ``base[index]``: the
+        same slice of the base's gradient buffer, added into.  That buffer
+        (``claimed[base]``: it and whether it is new) is the base's owned
+        adjoint, or zeros that :meth:`backward` adds to the adjoint after
+        the kernel.  A slice no 2-D view can show, or a second slice of a
+        base in one kernel (adding into overlapping slices element by element
+        would serialise the loop), is summed apart and added in by ``done``."""
         base, index = view
-        held = adjoints.into([base])[0]
-        base_shape = np.shape(prog.arrays[base])
-        fresh = not usable(held, base_shape, self.dtype)
-        if fresh:
-            held = adjoints.empty(base_shape, self.dtype)
-            held.fill(0)
-        part = held[index]
-        buffer = part.reshape(shape2d)
-        copied = not np.may_share_memory(buffer, held)
-        if copied:  # the slice is no 2-D view: sum into zeros, add them after
-            buffer = np.zeros(shape2d, self.dtype)
+        if base not in claimed:
+            held = adjoints.into([base])[0]
+            fresh = not usable(held, np.shape(prog.arrays[base]), self.dtype)
+            if fresh:
+                held = adjoints.empty(np.shape(prog.arrays[base]), self.dtype)
+                held.fill(0)
+            claimed[base] = held, fresh
+            buffer = held[index].reshape(shape2d)
+            if np.may_share_memory(buffer, held):
+                return buffer, True, True
+        held = claimed[base][0]
+        full = shape2d == (self.R, self.C)
+        buffer = adjoints.empty(shape2d, self.dtype) if full else np.zeros(shape2d, self.dtype)
 
         def done():
-            if copied:
-                held[index] += buffer.reshape(part.shape)
-            if fresh:
-                adjoints.add(base, held, True)
+            part = held[index]
+            part += buffer.reshape(part.shape)
+            if full:
+                adjoints.recycle(buffer)
 
-        return buffer, True, done
-
+        return buffer, not full, done
