@@ -193,7 +193,32 @@ def markdown(records, machine):
                  if "ns_per_op" in by_engine.get(e, {}) else "-" for e in engines]
         lines.append(f"| {workload} | {size:,} | {ours['records']:,} | {ours['j_over_f']:.1f} | "
                      + " | ".join(cells) + " |")
-    return lines + _markdown_steps(index)
+    return lines + _markdown_vectorized(index) + _markdown_steps(index)
+
+
+#: The engines that run a workload's vectorized form, in table order.
+_VECTOR_ENGINES = ("tapegrad-vector", "tapegrad-replay-vector", "torch-vector",
+                   "jax-jit-vector", "autograd-vector")
+
+
+def _markdown_vectorized(index):
+    """The vectorized forms' table: ms per value and gradient (median) per
+    array engine, where ns per scalar record rounds to nothing."""
+    cases = {case: by_engine for case, by_engine in index.items()
+             if "records" in by_engine.get("tapegrad", {})
+             and any("time_median" in by_engine.get(e, {}) for e in _VECTOR_ENGINES)}
+    engines = [e for e in _VECTOR_ENGINES
+               if any("time_median" in by_engine.get(e, {}) for by_engine in cases.values())]
+    if not cases:
+        return []
+    lines = ["", "Vectorized forms: ms per value and gradient, median", "",
+             "| workload | size | " + " | ".join(engines) + " |",
+             "|---|---:|" + "---:|" * len(engines)]
+    for (workload, size), by_engine in cases.items():
+        cells = [f"{by_engine[e]['time_median'] * 1e3:.3g}" if "time_median" in by_engine.get(e, {})
+                 else "-" for e in engines]
+        lines.append(f"| {workload} | {size:,} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _markdown_steps(index):
