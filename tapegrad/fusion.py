@@ -249,57 +249,62 @@ class Group:
                     spent.append(g)
         if all(mode == "zero" for mode in modes):
             return
-        buffers, accumulate, finish, claimed = [], [], [], {}
+        buffers, accumulate, finishes, claimed = [], [], [], {}
         for k, source in enumerate(self.sources):
             if not self.spec.grads[k]:
                 continue
-            buffer, acc, done = self._gradient_buffer(prog, k, source[1], adjoints, claimed)
+            buffer, acc, finish = self._gradient_buffer(prog, k, source[1], adjoints, adj,
+                                                        claimed)
             buffers.append(buffer)
             accumulate.append(acc)
-            finish.append((source[1], buffer, done, self.layout.get(k)))
+            finishes.append(finish)
         kernel = self._kernel(tuple(modes))
         kernel(*self._externals(prog), *seeds, *buffers, *accumulate, self.R, self.C)
-        for a, buffer, done, layout in finish:
-            if callable(done):
-                done()
-            elif layout is None:
-                adj[a] += float(buffer[0])
-            elif not done:
-                shape = np.shape(prog.arrays[a])
-                grad = _unbroadcast(buffer.reshape(self.shape), shape) if layout[3] else \
-                    buffer.reshape(shape)
-                adjoints.add(a, grad, True)
+        for finish in finishes:
+            if finish is not None:
+                finish()
         for base, (held, fresh) in claimed.items():
             if fresh:
                 adjoints.add(base, held, True)
         for g in spent:
             adjoints.recycle(g)
 
-    def _gradient_buffer(self, prog, k, a, adjoints, claimed):
-        """``(buffer, accumulate, done)`` for external ``k`` (record ``a``):
-        ``done`` is True when the buffer is an adjoint itself, added into, or
-        a function that finishes the gradient after the kernel."""
+    def _gradient_buffer(self, prog, k, a, adjoints, adj, claimed):
+        """``(buffer, accumulate, finish)`` for external ``k`` (record ``a``):
+        the buffer the kernel adds into (or stores into, when not
+        ``accumulate``), and what hands it on after the kernel (None when
+        the buffer is an adjoint itself)."""
         layout = self.layout.get(k)
-        if layout is None:
-            return np.zeros(1), True, False
+        if layout is None:  # a scalar record: its adjoint is in the column
+            total = np.zeros(1)
+
+            def finish():
+                adj[a] += total[0]
+
+            return total, True, finish
         shape2d, _, _, copied = layout
         if k in self.views:
             return self._view_of_base_gradient(prog, self.views[k], shape2d, adjoints, claimed)
-        if shape2d != (self.R, self.C) or copied:
-            return np.zeros((self.R, self.C) if copied else shape2d, self.dtype), True, False
+        shape = np.shape(prog.arrays[a])
+        if shape2d != (self.R, self.C) or copied:  # broadcast: summed down to its shape
+            buffer = np.zeros((self.R, self.C) if copied else shape2d, self.dtype)
+            grad = (lambda: _unbroadcast(buffer.reshape(self.shape), shape)) if copied else \
+                (lambda: buffer.reshape(shape))
+            return buffer, True, lambda: adjoints.add(a, grad(), True)
         held = adjoints.into([a])[0]
-        if usable(held, held.shape if held is not None else None, self.dtype):
-            return held.reshape(shape2d), True, True
-        return adjoints.empty(shape2d, self.dtype), False, False
+        if usable(held, shape, self.dtype):
+            return held.reshape(shape2d), True, None
+        buffer = adjoints.empty(shape2d, self.dtype)
+        return buffer, False, lambda: adjoints.add(a, buffer.reshape(shape), True)
 
     def _view_of_base_gradient(self, prog, view, shape2d, adjoints, claimed):
-        """``(buffer, accumulate, done)`` for a slice ``base[index]``: the
+        """``(buffer, accumulate, finish)`` for a slice ``base[index]``: the
         same slice of the base's gradient buffer, added into.  That buffer
         (``claimed[base]``: it and whether it is new) is the base's owned
         adjoint, or zeros that :meth:`backward` adds to the adjoint after
         the kernel.  A slice no 2-D view can show, or a second slice of a
         base in one kernel (adding into overlapping slices element by element
-        would serialise the loop), is summed apart and added in by ``done``."""
+        would serialise the loop), is summed apart and added in by ``finish``."""
         base, index = view
         if base not in claimed:
             held = adjoints.into([base])[0]
@@ -310,15 +315,15 @@ class Group:
             claimed[base] = held, fresh
             buffer = held[index].reshape(shape2d)
             if np.may_share_memory(buffer, held):
-                return buffer, True, True
+                return buffer, True, None
         held = claimed[base][0]
         full = shape2d == (self.R, self.C)
         buffer = adjoints.empty(shape2d, self.dtype) if full else np.zeros(shape2d, self.dtype)
 
-        def done():
+        def finish():
             part = held[index]
             part += buffer.reshape(part.shape)
             if full:
                 adjoints.recycle(buffer)
 
-        return buffer, not full, done
+        return buffer, not full, finish
