@@ -33,9 +33,9 @@ bench-gate: $(STAMP)
 bench-peers: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,peers]'
 
-# Regenerate tapegrad/_sweeps.py from the op table.
+# Regenerate tapegrad/kernels/sweeps.py from the op table.
 generate: $(STAMP)
-	$(PY) -m tapegrad.codegen
+	$(PY) -m tapegrad.kernels.codegen
 
 clean:
 	rm -rf $(VENV) build *.egg-info

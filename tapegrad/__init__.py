@@ -1,7 +1,7 @@
 """tapegrad: exact gradients of Python code, swept by compiled kernels.
 
 Ops on :class:`Value` append records to a flat tape of NumPy arrays
-(:mod:`tapegrad.tape`); ``backward()`` runs one numba kernel over it in
+(:mod:`tapegrad.core.tape`); ``backward()`` runs one numba kernel over it in
 reverse.  Every op is declared once, in :mod:`tapegrad.ops`.
 
 >>> import tapegrad as tg
@@ -13,19 +13,19 @@ reverse.  Every op is declared once, in :mod:`tapegrad.ops`.
 """
 
 from tapegrad.check import check_grad
-from tapegrad.debug import debug_mode, set_debug
-from tapegrad.dual import Dual
+from tapegrad.core.debug import debug_mode, set_debug
+from tapegrad.scalar.dual import Dual
 from tapegrad.errors import (
     BranchChanged, MixedTapeError, NonFiniteError, StaleValueError, TapeError,
 )
-from tapegrad.functional import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
+from tapegrad.transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 from tapegrad.functions import abs, cos, exp, log, relu, sigmoid, sin, sqrt, tanh
 from tapegrad.ops import OPS
 from tapegrad.piecewise import maximum, minimum, where
-from tapegrad.record import Recorded, record
-from tapegrad.scalar import Value
-from tapegrad.tape import FrozenReadWarning, Tape
-from tapegrad.tensor import (
+from tapegrad.replay.record import Recorded, record
+from tapegrad.scalar.value import Value
+from tapegrad.core.tape import FrozenReadWarning, Tape
+from tapegrad.array.tensor import (
     Tensor, concatenate, cross_entropy, linear, log_softmax, logsumexp, matmul, softmax, stack,
     tensor,
 )

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tapegrad.dual import Dual
-from tapegrad.scalar import Value, _number
-from tapegrad.tape import Tape
+from tapegrad.scalar.dual import Dual
+from tapegrad.scalar.value import Value, _number
+from tapegrad.core.tape import Tape
 
 __all__ = ["check_grad", "GradCheck"]
 

@@ -12,12 +12,12 @@ a float, computed by the same op-table rule (so with NumPy's inf/nan).
 True
 """
 
-from tapegrad.dual import Dual
+from tapegrad.scalar.dual import Dual
 import numpy as np
 
 from tapegrad.ops import OPS
-from tapegrad.tensor import Tensor
-from tapegrad.scalar import Value, _number
+from tapegrad.array.tensor import Tensor
+from tapegrad.scalar.value import Value, _number
 
 # Not "abs": `from tapegrad import *` must not shadow the builtin.
 __all__ = ["exp", "log", "tanh", "sigmoid", "sin", "cos", "sqrt", "relu"]

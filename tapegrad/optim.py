@@ -63,7 +63,7 @@ def _make_fma():
     from numba.core import types
     from numba.extending import intrinsic
 
-    from tapegrad._jit import _cache_usable
+    from tapegrad.jit import _cache_usable
 
     @intrinsic
     def fused(typingctx, x, y, z):

@@ -15,13 +15,13 @@ record instead, so a replay chooses anew (as ``relu`` and ``abs`` do):
 
 import numpy as np
 
-from tapegrad.dual import Dual
+from tapegrad.scalar.dual import Dual
 from tapegrad.ops import OPS
-from tapegrad.scalar import Value, _number
-from tapegrad.array_ops import result_dtype
-from tapegrad.mask import selecting
-from tapegrad.tape import _TRACING
-from tapegrad.tensor import Tensor, array_binary
+from tapegrad.scalar.value import Value, _number
+from tapegrad.array.ops import result_dtype
+from tapegrad.array.mask import selecting
+from tapegrad.core.tape import _TRACING
+from tapegrad.array.tensor import Tensor, array_binary
 
 _TRACED = (Value, Dual, Tensor)
 

@@ -9,9 +9,10 @@ import pytest
 
 import tapegrad as tg
 from conftest import FD_ATOL, FD_RTOL, assert_close
-from tapegrad import _elementwise, arena
-from tapegrad.array_ops import _layout, _operand, elementwise, elementwise_vjp
-from tapegrad.array_rows import row_layout
+from tapegrad.kernels import array_rules as _elementwise
+from tapegrad.core import arena
+from tapegrad.array.ops import _layout, _operand, elementwise, elementwise_vjp
+from tapegrad.array.rows import row_layout
 from tapegrad.ops import OPS
 
 BINARY = [op for op in OPS.values() if op.arity == 2 and op.differentiable]

@@ -8,8 +8,8 @@ from conftest import FD_ATOL, FD_RTOL, assert_close, requires_torch
 
 import tapegrad as tg
 import tapegrad.nn  # noqa: F401
-from tapegrad.array_ops import ARRAY_OPS, ELEMENTWISE_BY_CODE
-from tapegrad.tensor import _ELEMENTWISE
+from tapegrad.array.ops import ARRAY_OPS, ELEMENTWISE_BY_CODE
+from tapegrad.array.tensor import _ELEMENTWISE
 
 STEP = 1e-6
 

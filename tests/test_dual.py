@@ -15,7 +15,7 @@ import pytest
 import tapegrad as tg
 from conftest import FD_ATOL, FD_RTOL, SWEEP_RTOL, assert_close, central_difference
 from tapegrad import Dual, Value
-from tapegrad.dual import apply
+from tapegrad.scalar.dual import apply
 from tapegrad.ops import OPS
 from test_ops import KNOWN, compiled_tangent, sample, single_op_recording, variants
 from test_programs import SEEDS, run_program, seeded_case, tapegrad_gradient

@@ -1,4 +1,4 @@
-"""Fused elementwise groups in replayed programs (tapegrad.fusion): the
+"""Fused elementwise groups in replayed programs (tapegrad.fusion.plan): the
 fused replay gives the unfused replay's values and gradients (which
 test_array_replay checks against eager code and central differences), the
 groups it forms are convex, and every way a group's value leaves it works."""
@@ -8,11 +8,11 @@ import pytest
 from conftest import FD_ATOL, FD_RTOL, FD_STEP, assert_close
 
 import tapegrad as tg
-from tapegrad import fusion
-from tapegrad.array_ops import ELEMENTWISE_BY_CODE
-from tapegrad.array_sweep import arguments
+from tapegrad.fusion import plan as fusion
+from tapegrad.array.ops import ELEMENTWISE_BY_CODE
+from tapegrad.array.reverse import arguments
 from tapegrad.errors import BranchChanged
-from tapegrad.tensor import _ELEMENTWISE
+from tapegrad.array.tensor import _ELEMENTWISE
 
 FUSED_RTOL = 1e-12  # same rules, same order of operations: agree to rounding
 

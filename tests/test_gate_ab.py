@@ -176,7 +176,7 @@ def spin_for(slowdown, workload="rosenbrock", size=1000):
     same patch applied to this process's Recording)."""
     from bench.workloads import WORKLOADS
     from tapegrad.benchmark.engine import Tapegrad
-    from tapegrad.tape import Recording
+    from tapegrad.core.tape import Recording
 
     w = next(w for w in WORKLOADS if w.name == workload)
     x = w.inputs(size)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from conftest import FD_ATOL, FD_RTOL, SWEEP_RTOL, assert_close, central_difference
-from tapegrad import _sweeps, reference
+from tapegrad.kernels import sweeps as _sweeps, reference
 from tapegrad.ops import OPS
-from tapegrad.tape import INPUT, Recording
+from tapegrad.core.tape import INPUT, Recording
 
 COMPUTED = [op for op in OPS.values() if op.arity > 0]
 DIFFERENTIABLE = [op for op in COMPUTED if op.differentiable]

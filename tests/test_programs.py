@@ -9,7 +9,7 @@ import pytest
 import tapegrad as tg
 from conftest import (FD_RTOL, PEER_RTOL, SWEEP_RTOL, assert_close, central_difference,
                       requires_torch)
-from tapegrad import reference
+from tapegrad.kernels import reference
 
 
 def random_program(rng, n_inputs=4, length=40):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import tapegrad as tg
 from conftest import FD_ATOL, FD_RTOL, SWEEP_RTOL, assert_close, central_difference
-from tapegrad import reference
+from tapegrad.kernels import reference
 from test_programs import random_program, run_program, tapegrad_gradient
 
 

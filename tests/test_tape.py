@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import tapegrad as tg
-from tapegrad import Value, reference
-from tapegrad._sweeps import forward
-from tapegrad.tape import Recording
+from tapegrad import Value
+from tapegrad.kernels import reference
+from tapegrad.kernels.sweeps import forward
+from tapegrad.core.tape import Recording
 
 
 def columns(tape):

@@ -7,7 +7,7 @@ import pytest
 import tapegrad as tg
 from conftest import FD_ATOL, FD_RTOL, PEER_RTOL, SWEEP_RTOL, assert_close, requires_torch
 from tapegrad.ops import OPS
-from tapegrad.tensor import array_binary
+from tapegrad.array.tensor import array_binary
 
 ELEMENTWISE = [op for op in OPS.values() if op.arity > 0 and op.differentiable]
 # (x shape, y shape): same, row broadcast, column broadcast, scalar, and one

@@ -15,7 +15,7 @@ from time import perf_counter
 
 import numpy as np
 
-from tapegrad._jit import kernel
+from tapegrad.jit import kernel
 
 _N_PYTHON = 20_000
 _N_NUMBA = 1_000_000

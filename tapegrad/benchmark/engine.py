@@ -191,7 +191,7 @@ class TapegradVector(Engine):
 
     def _keep(self, tape):
         self.records = len(tape)
-        arrays = getattr(tape._rec, "arrays", {})  # the arena (tapegrad.tape)
+        arrays = getattr(tape._rec, "arrays", {})  # the arena (tapegrad.core.tape)
         self.arena_bytes = sum(getattr(a, "nbytes", 0) for a in arrays.values())
 
     def prepare(self, workload, x):
@@ -247,7 +247,7 @@ class TapegradReplayVector(Engine):
     """tapegrad recording the vectorized form once (``tapegrad.record`` of
     ``vectorized(x, xp)`` at a ``tapegrad.tensor``; the one-time cost,
     with the fused kernels' compile in the first call) and replaying it at
-    every call: elementwise chains run fused (:mod:`tapegrad.fusion`).
+    every call: elementwise chains run fused (:mod:`tapegrad.fusion.plan`).
     The counterpart of ``jax.jit``.
 
     >>> import numpy as np

@@ -14,7 +14,7 @@ module asks the operating system instead, in a fresh process per engine:
    size before the step (the median over :data:`STEPS` steps): the memory a
    step needs on top of what the process holds between steps (weights,
    data, gradients, the tool itself).  tapegrad's pool of spare arrays
-   (:mod:`tapegrad.arena`) is emptied before each measured step, so the
+   (:mod:`tapegrad.core.arena`) is emptied before each measured step, so the
    arrays a step takes from it count as the step's.
 
 The child runs with glibc's ``MALLOC_MMAP_THRESHOLD_`` fixed at 64 KiB, so
@@ -75,7 +75,7 @@ def measure_step(workload_module, workload_name, peer_module, engine_name, size)
     for _ in range(2):
         step(problem)
     peaks, resident = [], []
-    from tapegrad import arena
+    from tapegrad.core import arena
 
     for _ in range(STEPS):
         gc.collect()

@@ -36,7 +36,7 @@ from time import perf_counter
 
 import numpy as np
 
-from tapegrad import _jit
+from tapegrad import jit as _jit
 from tapegrad.benchmark import calibration, memory
 from tapegrad.benchmark.fresh import fresh_latencies
 from tapegrad.benchmark.engine import (
@@ -71,7 +71,7 @@ def _peak_memory(call):
 
 def _sweep_seconds(tape, repeats=5):
     """Best seconds of the reverse-sweep kernel alone over ``tape``."""
-    from tapegrad._sweeps import reverse
+    from tapegrad.kernels.sweeps import reverse
 
     cols = tape._rec.columns().values()  # writable views: the type backward() compiles for
     adj = np.zeros(len(tape))

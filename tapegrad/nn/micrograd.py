@@ -23,7 +23,7 @@ Layer of [ReLUNeuron(4), ReLUNeuron(4), ReLUNeuron(4), ReLUNeuron(4)], Layer of 
 
 import random
 
-from tapegrad.scalar import Value
+from tapegrad.scalar.value import Value
 
 __all__ = ["Neuron", "Layer", "MLP"]
 

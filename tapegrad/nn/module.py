@@ -27,7 +27,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from tapegrad.tensor import Tensor, tensor
+from tapegrad.array.tensor import Tensor, tensor
 
 __all__ = ["Module", "Parameter", "IncompatibleKeys"]
 

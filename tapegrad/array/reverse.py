@@ -1,0 +1,189 @@
+"""The reverse sweep of a tape that holds array records.
+
+Runs of scalar records between array records go to the compiled scalar
+sweep (``reverse_span``); each array record's VJP runs its NumPy and
+generated elementwise kernels (:mod:`tapegrad.array.ops`), once per array
+op, never per element.  Array adjoints live in a dict keyed by record for
+the length of the sweep; scalar adjoints stay in the ``adj`` column, so
+``t[i, j]`` (an array op with a scalar result) and a scalar ``Value``
+broadcast against a ``Tensor`` pass adjoints between the two.
+
+>>> import numpy as np, tapegrad as tg
+>>> x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+>>> y = (x * x).sum() + x[0] * 10.0
+>>> y.backward(); x.grad
+array([12.,  4.,  6.])
+"""
+
+import numpy as np
+
+from tapegrad.core import arena
+from tapegrad.kernels.sweeps import reverse_span
+from tapegrad.array.rows import usable
+from tapegrad.array.ops import (
+    ARRAY_BY_CODE, ARRAY_INPUT, ELEMENTWISE_BY_CODE, elementwise_vjp,
+)
+
+
+def arguments(rec, i):
+    """The argument records of array record ``i`` (-1 for a constant, whose
+    value is in ``params["constants"]``; n-ary ops list theirs in
+    ``params["args"]``), and the arguments' values: arrays, or floats."""
+    params = rec.params[i]
+    if "args" in params:
+        args = params["args"]
+    else:
+        code = int(rec.op[i])
+        op = ELEMENTWISE_BY_CODE.get(code) or ARRAY_BY_CODE[code]
+        args = [int(rec.arg0[i]), int(rec.arg1[i])][: op.arity]
+    values = []
+    for k, a in enumerate(args):
+        if a == -1:
+            values.append(params["constants"][k])
+        elif a in rec.arrays:
+            values.append(rec.arrays[a])
+        else:
+            values.append(float(rec.val[a]))
+    return args, values
+
+
+class _Adjoints:
+    """The array adjoints of one sweep, by record.  A buffer the sweep made
+    itself (and so shares with nothing) is *owned*: later gradients are
+    added into it in place, and once its record's VJP has read it, it is
+    spare, and the next gradient of its shape and dtype is written into it
+    (so a chain of elementwise records reuses two or three warm buffers)."""
+
+    def __init__(self):
+        self.grads = {}
+        self.owned = set()
+        self.spare = {}
+
+    def empty(self, shape, dtype):
+        stack = self.spare.get((shape, dtype))
+        return stack.pop() if stack else arena.empty(shape, dtype)
+
+    def into(self, args):
+        """Per argument, its owned adjoint buffer to add into, or None (never
+        the same buffer twice: ``x * x`` adds its second gradient after)."""
+        buffers = []
+        for k, a in enumerate(args):
+            owned = a in self.owned and a not in args[:k]
+            buffers.append(self.grads[a] if owned else None)
+        return buffers
+
+    def add(self, a, grad, owned):
+        """Add ``grad`` (``owned``: made by this sweep, shared with nothing)
+        into record ``a``'s adjoint."""
+        held = self.grads.get(a)
+        if held is grad:  # the VJP added into the held buffer itself
+            return
+        if held is None:
+            self.grads[a] = grad
+            if owned:
+                self.owned.add(a)
+        elif a in self.owned:
+            np.add(held, grad, out=held, casting="unsafe")
+        else:
+            self.grads[a] = held + grad
+            self.owned.add(a)
+
+    def pop(self, i):
+        """Record ``i``'s adjoint (or None) and whether the sweep owns it."""
+        owned = i in self.owned
+        self.owned.discard(i)
+        return self.grads.pop(i, None), owned
+
+    def recycle(self, buffer):
+        """``buffer`` (owned, no longer read) may hold a later gradient, if
+        it is C-contiguous (a sum of transposed views is not)."""
+        if buffer.flags.c_contiguous and buffer.flags.writeable:
+            self.spare.setdefault((buffer.shape, buffer.dtype), []).append(buffer)
+
+    def give_back(self):
+        """Hand the spare buffers to :mod:`tapegrad.core.arena` (the sweep is over)."""
+        spare = [b for stack in self.spare.values() for b in stack]
+        self.spare.clear()
+        arena.give_back(spare)
+
+
+def vjp_of_record(rec, i, g, adjoints=None):
+    """Gradients of record ``i``'s arguments, given its output gradient
+    ``g``, and whether they are new buffers that nothing else holds."""
+    code = int(rec.op[i])
+    args, values = arguments(rec, i)
+    out = rec.arrays.get(i)
+    if code in ELEMENTWISE_BY_CODE:
+        if not ELEMENTWISE_BY_CODE[code].differentiable:  # a comparison's mask
+            return args, [None] * len(args), False
+        wants = [a >= 0 for a in args]
+        into, empty = (adjoints.into(args), adjoints.empty) if adjoints else (None, np.empty)
+        grads = elementwise_vjp(ELEMENTWISE_BY_CODE[code].name, g, out, values, wants,
+                                into, empty)
+        return args, grads, True
+    op = ARRAY_BY_CODE[code]
+    if op.vjp_into is not None and adjoints is not None and args[0] in rec.arrays:
+        shape, dtype = np.shape(values[0]), np.result_type(g, np.float32)
+        buffer = adjoints.into(args)[0]
+        if not usable(buffer, shape, dtype):
+            buffer = adjoints.empty(shape, dtype)
+            buffer.fill(0)
+        op.vjp_into(g, out, values, rec.params[i], [buffer])
+        return args, [buffer], True
+    return args, op.vjp(g, out, values, rec.params[i]), False
+
+
+def reverse_mixed(rec, last, seed, fusion=None):
+    """Adjoints of record ``last`` (seeded with ``seed``, a number or an
+    array shaped like it) into ``rec.adj`` and every array leaf's ``.grad``;
+    a :class:`tapegrad.fusion.plan.Fusion` runs each fused group's VJP at its
+    highest member at or below ``last``."""
+    adj = rec.adj
+    adjoints = _Adjoints()
+    if last in rec.arrays:
+        adjoints.add(last, np.broadcast_to(np.asarray(seed, rec.arrays[last].dtype),
+                                           rec.arrays[last].shape), False)
+    else:
+        adj[last] = seed
+    cols = (rec.op, rec.arg0, rec.arg1, rec.const, rec.val)
+    spent = []  # owned adjoints read by an op's own VJP, which may return views of them
+    high = last
+    groups, swept = ({}, None) if fusion is None else (fusion.group_of, set())
+    for i in reversed(rec.array_records):
+        if i > last:
+            continue
+        if high > i:
+            reverse_span(*cols, adj, high, i + 1)
+        high = i - 1
+        if i in groups:
+            if id(groups[i]) not in swept:
+                swept.add(id(groups[i]))
+                groups[i].backward(rec, adjoints, adj)
+            continue
+        owned = False
+        if i in rec.arrays:
+            g, owned = adjoints.pop(i)
+        else:  # an op with a scalar result: its adjoint is in the column
+            g = adj[i] if adj[i] != 0.0 else None
+        if g is None:
+            continue
+        if int(rec.op[i]) == ARRAY_INPUT:
+            rec.array_leaves[int(rec.arg0[i])]._accumulate(g, owned)
+            continue
+        args, grads, fresh = vjp_of_record(rec, i, g, adjoints)
+        if owned and fresh:  # an elementwise VJP returns no view of g
+            adjoints.recycle(g)
+        elif owned:
+            spent.append(g)
+        g = None
+        for a, grad in zip(args, grads):
+            if a < 0 or grad is None:
+                continue
+            if a in rec.arrays:
+                adjoints.add(a, grad, fresh)
+            else:
+                adj[a] += float(np.sum(grad))
+    adjoints.give_back()
+    arena.give_back(spent)  # those no view of which is still held
+    if high >= 0:
+        reverse_span(*cols, adj, high, 0)

@@ -1,0 +1,481 @@
+"""``Tensor``: NumPy arrays on the tape, one record per array op.
+
+A Tensor made by :func:`tensor` is a leaf: with ``requires_grad=True`` it
+is recorded as an array input of whichever tape first uses it (as a leaf
+``Value`` is), and ``backward()`` adds into its ``.grad``; without, it is a
+constant.  A Tensor made by an op is a handle to one array record, whose
+value lives in its recording's arena (:mod:`tapegrad.core.tape`).  Scalars mix
+in: ``t[i, j]`` is a ``Value`` on the same tape, a ``Value`` broadcasts
+against a ``Tensor``, and a NumPy array on either side of a ``Value`` or a
+``Tensor`` gives a ``Tensor``.
+
+>>> import numpy as np, tapegrad as tg
+>>> w = tg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+>>> x = np.array([1.0, -1.0])
+>>> loss = tg.relu(w @ x).sum() + w[1, 1] * 0.5
+>>> loss.backward(); w.grad
+array([[0. , 0. ],
+       [0. , 0.5]])
+"""
+
+import numbers
+import sys
+
+import numpy as np
+
+from tapegrad.array.ops import (
+    ARRAY_OPS, ELEMENTWISE, broadcast_shape, elementwise, result_dtype,
+)
+from tapegrad.errors import MixedTapeError, TapeError
+from tapegrad.array.mask import Mask, make_mask
+from tapegrad.ops import OPS
+from tapegrad.scalar.value import Value, _index
+from tapegrad.core.tape import _TRACING, current_recording, frozen_read
+
+_new = object.__new__
+
+
+def _check_float(array, what):
+    if array.dtype.kind not in "f":
+        raise TypeError(f"{what} needs a float array, got dtype {array.dtype}")
+
+
+def tensor(data, requires_grad=False, dtype=None):
+    """A leaf :class:`Tensor` holding a NumPy array of ``data``.
+
+    Float32 and float64 are kept as given (integers become float64 when
+    ``requires_grad``, which refuses other dtypes).
+
+    >>> import tapegrad as tg
+    >>> tg.tensor([1, 2]).dtype, tg.tensor([1.0], dtype="float32").dtype
+    (dtype('int64'), dtype('float32'))
+    """
+    if isinstance(data, Tensor):
+        data = data._v
+    array = np.array(data, dtype=dtype)
+    if array.dtype == object:
+        raise TypeError("tensor() takes numbers or arrays of numbers, not objects")
+    if requires_grad:
+        if array.dtype.kind in "iub" and dtype is None:
+            array = array.astype(np.float64)
+        _check_float(array, "requires_grad")
+    leaf = _new(Tensor)
+    leaf._rec, leaf._i, leaf._serial, leaf._v, leaf._g = None, -1, 0, array, None
+    leaf.requires_grad = bool(requires_grad)
+    return leaf
+
+
+def _operand(x, rec):
+    """``(record index or -1, value)`` of an operand on ``rec``."""
+    if x.__class__ is Value or isinstance(x, Tensor):
+        if x._rec is rec:
+            return x._i, x._v
+        if x.__class__ is Value:
+            return _index(x, rec), x._v
+        if x._rec is not None:
+            rec.check_live()
+            x._rec.check_live()
+            raise MixedTapeError("cannot combine tensors recorded on two different tapes")
+        if not x.requires_grad:
+            return -1, x._v
+        if x._serial == rec.serial:
+            return x._i, x._v
+        return rec.register_array(x), x._v
+    if isinstance(x, numbers.Real):
+        return -1, x
+    array = np.asarray(x)
+    if array.dtype == object or array.dtype.kind not in "fiub":
+        raise TypeError(f"array ops take numbers, arrays of numbers, Values and Tensors, "
+                        f"not {type(x).__name__}")
+    return -1, array
+
+
+def _recording_of(operands):
+    for x in operands:
+        rec = getattr(x, "_rec", None)
+        if rec is not None:
+            return rec
+    return current_recording()
+
+
+def _tracked(x):
+    return x.__class__ is Value or (isinstance(x, Tensor) and (x._rec is not None
+                                                               or x.requires_grad))
+
+
+_LISTED = (ARRAY_OPS["concatenate"].code, ARRAY_OPS["stack"].code)  # args in params["args"]
+_ITEM = ARRAY_OPS["item"].code
+
+
+def record_array_op(code, operands, params, compute):
+    """Record array op ``code`` on ``operands`` (``compute(values, params)``
+    gives its value), or compute a constant when nothing is tracked."""
+    if not any(_tracked(x) for x in operands):
+        values = [x._v if isinstance(x, (Tensor, Value)) else x for x in operands]
+        return tensor(compute(values, dict(params)))
+    rec = _recording_of(operands)
+    pairs = [_operand(x, rec) for x in operands]
+    args = [a for a, _ in pairs]
+    values = [v for _, v in pairs]
+    params = dict(params, constants=[v if a < 0 else None for a, v in pairs])
+    if len(args) > 2 or code in _LISTED:
+        params["args"] = args
+        a0, a1 = args[0], -1
+    else:
+        a0, a1 = (args + [-1])[:2]
+    value = compute(values, params)
+    if code == _ITEM:
+        out = _new(Value)
+        out._rec, out._v = rec, value
+        out._i = rec.push_array(code, a0, a1, value, params, scalar=True)
+        return out
+    value = np.asarray(value)
+    value.flags.writeable = False  # the tape keeps it for the backward sweep
+    out = _new(Tensor)
+    out._rec, out._v, out._g, out._serial, out.requires_grad = rec, value, None, 0, True
+    out._i = rec.push_array(code, a0, a1, value, params)
+    return out
+
+
+def _elementwise_op(op):
+    code, name = ELEMENTWISE + op.code, op.name
+
+    def compute(values, params):
+        return elementwise(name, values)
+
+    if op.arity == 1:
+        def method(self):
+            return record_array_op(code, [self], {}, compute)
+    else:
+        def method(self, other, reflected=False):
+            operands = [other, self] if reflected else [self, other]
+            return record_array_op(code, operands, {}, compute)  # compute checks the shapes
+    method.__name__ = name
+    method.__doc__ = f"Record {op.doc}, elementwise."
+    return method
+
+
+def _structural(name):
+    op = ARRAY_OPS[name]
+    return lambda operands, **params: record_array_op(op.code, operands, params, op.value)
+
+
+def array_binary(name, x, y):
+    """``name`` (a binary op of the scalar table) elementwise on ``x`` and
+    ``y`` (Values, Tensors, arrays, numbers), as a Tensor."""
+    return _ELEMENTWISE[name](x, y)
+
+
+def _reducer(name):
+    make = _structural(name)
+
+    def method(self, axis=None, keepdims=False):
+        return make([self], axis=axis, keepdims=keepdims)
+
+    method.__name__ = {"amax": "max", "amin": "min"}.get(name, name)
+    method.__doc__ = f"Record {ARRAY_OPS[name].doc}."
+    return method
+
+
+_ELEMENTWISE = {op.name: _elementwise_op(op) for op in OPS.values()
+                if op.arity > 0 and not op.guard}
+
+
+def _binary(name, reflected=False):
+    rule = _ELEMENTWISE[name]
+
+    def method(self, other):
+        return rule(self, other, reflected)
+
+    return method
+
+
+class Tensor:
+    """An array that records what is computed from it (see the module
+    docstring).  Made by :func:`tensor` or by ops, never directly."""
+
+    __slots__ = ("_rec", "_i", "_v", "_g", "_serial", "requires_grad", "__weakref__")
+    __array_ufunc__ = None  # ndarray + Tensor: NumPy defers to Tensor.__radd__
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("make tensors with tapegrad.tensor(data, requires_grad=...)")
+
+    # --- value and gradient ---------------------------------------------
+
+    @property
+    def value(self):
+        """The NumPy array.  Assignable on leaves (the next use records the
+        new value); read-only on computed tensors, which the tape keeps."""
+        frozen_read(self)
+        return self._v
+
+    @value.setter
+    def value(self, data):
+        if self._rec is not None:
+            raise TapeError("only leaves can be assigned; this tensor was computed by an op")
+        array = np.asarray(data)
+        if self.requires_grad:
+            _check_float(array, "requires_grad")
+        self._v = array
+        self._serial = 0
+
+    data = value
+
+    @property
+    def grad(self):
+        """d(out)/d(self) summed over ``backward()`` calls, for leaves with
+        ``requires_grad``; None before the first, and for computed tensors."""
+        return self._g
+
+    @grad.setter
+    def grad(self, g):
+        if g is not None:
+            g = np.asarray(g)
+            if g.shape != self._v.shape:
+                raise ValueError(f"grad of shape {g.shape} for a tensor of shape {self._v.shape}")
+        self._g = g
+
+    def _accumulate(self, g, owned=False):
+        """Add ``g`` into ``.grad``; ``owned``: nothing else holds ``g``, so a
+        first gradient of the right dtype is kept without a copy."""
+        g = np.asarray(g, dtype=self._v.dtype)
+        if self._g is None:
+            self._g = g if owned and g.flags.writeable else np.array(g)
+        else:
+            self._g = self._g + g
+
+    @property
+    def is_leaf(self):
+        return self._rec is None
+
+    def backward(self, seed=None):
+        """Add d(self)/d(leaf) (times ``seed``, needed unless ``self`` has one
+        element) into ``.grad`` of every leaf it depends on."""
+        if seed is None:
+            if self._v.size != 1:
+                raise ValueError(f"backward() of a tensor of shape {self._v.shape} needs a "
+                                 "seed array of that shape (or reduce it to a scalar first)")
+            seed = np.ones_like(self._v)
+        else:
+            seed = np.asarray(seed)
+            if seed.shape != self._v.shape:
+                raise ValueError(f"backward() seed of shape {seed.shape} for a tensor of "
+                                 f"shape {self._v.shape}")
+        if self._rec is None:
+            if self.requires_grad:
+                self._accumulate(seed)
+            return
+        self._rec.backward(self._i, seed)
+
+    def item(self):
+        """The value of a one-element tensor, as a float."""
+        if self._v.size != 1:
+            raise ValueError(f"item() of a tensor of shape {self._v.shape}")
+        frozen_read(self)
+        return self._v.item()
+
+    # --- shape ----------------------------------------------------------
+
+    shape = property(lambda self: self._v.shape)
+    ndim = property(lambda self: self._v.ndim)
+    dtype = property(lambda self: self._v.dtype)
+    size = property(lambda self: self._v.size)
+
+    def __len__(self):
+        return len(self._v)
+
+    def __iter__(self):
+        return (self[k] for k in range(len(self)))
+
+    def __repr__(self):
+        body = np.array2string(self._v, separator=", ", prefix="tensor(")
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"tensor({body}{grad})"
+
+    # --- ops ------------------------------------------------------------
+
+    __add__, __radd__ = _binary("add"), _binary("add", True)
+    __sub__, __rsub__ = _binary("sub"), _binary("sub", True)
+    __mul__, __rmul__ = _binary("mul"), _binary("mul", True)
+    __truediv__, __rtruediv__ = _binary("div"), _binary("div", True)
+    __rpow__ = _binary("pow", True)
+    _maximum, _minimum = _binary("maximum"), _binary("minimum")
+
+    def __pow__(self, other):
+        if isinstance(other, numbers.Real) and other == 2:
+            return self.square()
+        return _ELEMENTWISE["pow"](self, other)
+
+    __neg__ = _ELEMENTWISE["neg"]
+    __abs__ = abs = _ELEMENTWISE["abs"]
+    square, exp, log = _ELEMENTWISE["square"], _ELEMENTWISE["exp"], _ELEMENTWISE["log"]
+    tanh, sigmoid = _ELEMENTWISE["tanh"], _ELEMENTWISE["sigmoid"]
+    sin, cos, sqrt = _ELEMENTWISE["sin"], _ELEMENTWISE["cos"], _ELEMENTWISE["sqrt"]
+    relu = _ELEMENTWISE["relu"]
+
+    def __matmul__(self, other):
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return matmul(other, self)
+
+    sum, mean, max, min = _reducer("sum"), _reducer("mean"), _reducer("amax"), _reducer("amin")
+
+    def reshape(self, *shape):
+        """Record the same elements in ``shape`` (one -1 allowed)."""
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return _structural("reshape")([self], shape=tuple(shape))
+
+    def transpose(self, *axes):
+        """Record the axes permuted (reversed when none are given)."""
+        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        return _structural("transpose")([self], axes=tuple(axes) if axes else None)
+
+    T = property(lambda self: self.transpose())
+
+    def __getitem__(self, index):
+        index = index._v if isinstance(index, Tensor) else index
+        parts = index if isinstance(index, tuple) else (index,)
+        if any(isinstance(p, Mask) for p in parts):  # the tape is built for this mask
+            parts = tuple(p.copy() if isinstance(p, Mask) else p for p in parts)
+            index = parts if isinstance(index, tuple) else parts[0]
+        if len(parts) == self.ndim and all(isinstance(p, numbers.Integral) for p in parts):
+            return _structural("item")([self], index=index, unique=True)
+        fancy = any(isinstance(p, (list, np.ndarray)) and np.asarray(p).dtype.kind != "b"
+                    for p in parts)
+        return _structural("getitem")([self], index=index, unique=not fancy)
+
+    # Comparisons are data, as NumPy's: boolean arrays (no gradient).  While
+    # record() traces, a comparison of traced values is recorded and gives a
+    # Mask, which a replay recomputes (tapegrad.array.mask).
+    def _compare(name, ufunc, swap=False):
+        code = ELEMENTWISE + OPS[name].code
+
+        def compute(values, params):
+            return elementwise(name, values)
+
+        def method(self, other):
+            operands = [other, self] if swap else [self, other]
+            tracing = _TRACING.get()
+            if (tracing is None or not isinstance(other, _COMPARABLE)
+                    or not any(_tracked(x) for x in operands)
+                    or _recording_of(operands) is not tracing):
+                return ufunc(self._v, getattr(other, "_v", other))
+            broadcast_shape(*[getattr(x, "_v", x) for x in operands])
+            out = record_array_op(code, operands, {}, compute)
+            if tracing.sites is not None:
+                frame = sys._getframe(1)
+                tracing.sites[out._i] = (frame.f_code.co_filename, frame.f_lineno)
+            return make_mask(out)
+
+        return method
+
+    __lt__, __le__ = _compare("lt", np.less), _compare("le", np.less_equal)
+    __gt__, __ge__ = _compare("lt", np.greater, True), _compare("le", np.greater_equal, True)
+    __eq__, __ne__ = _compare("eq", np.equal), _compare("ne", np.not_equal)
+    __hash__ = object.__hash__
+    del _compare
+
+    def __bool__(self):
+        """The truth of a one-element tensor (a guard while record() traces)."""
+        return bool(self != 0)
+
+
+for _op in OPS.values():  # every unary op of the table is a method (t.neg(), t.exp() ...)
+    if _op.arity == 1 and not _op.guard and not hasattr(Tensor, _op.name):
+        setattr(Tensor, _op.name, _ELEMENTWISE[_op.name])
+
+
+_COMPARABLE = (numbers.Real, np.ndarray, Tensor, Value)
+
+
+def matmul(x, y):
+    """Record ``x @ y`` (1-D, 2-D, batched); BLAS does the work.
+
+    >>> import tapegrad as tg
+    >>> tg.matmul(tg.tensor([[1.0, 2.0]]), tg.tensor([[3.0], [4.0]])).value
+    array([[11.]])
+    """
+    xs, ys = (np.shape(getattr(a, "_v", a)) for a in (x, y))
+    if len(xs) == 0 or len(ys) == 0 or xs[-1] != ys[-2 if len(ys) > 1 else 0]:
+        raise ValueError(f"matmul: shapes {xs} and {ys} do not line up")
+    return _structural("matmul")([x, y])
+
+
+def linear(x, w, b=None):
+    """Record ``x @ w.T + b`` (``w`` of shape ``(out, in)``), with a bias as
+    one record.
+
+    >>> import tapegrad as tg
+    >>> w = tg.tensor([[1.0, 2.0]], requires_grad=True)
+    >>> y = tg.linear(tg.tensor([[3.0, 4.0]]), w, tg.tensor([0.5]))
+    >>> y.value, y.sum().backward(), w.grad
+    (array([[11.5]]), None, array([[3., 4.]]))
+    """
+    xs, ws = (np.shape(getattr(a, "_v", a)) for a in (x, w))
+    if len(ws) != 2 or len(xs) == 0 or xs[-1] != ws[1]:
+        raise ValueError(f"linear: input of shape {xs} and weight of shape {ws} do not "
+                         "line up (the weight is (out_features, in_features))")
+    if b is None:
+        return matmul(x, w.T if isinstance(w, Tensor) else np.transpose(w))
+    bs, out = np.shape(getattr(b, "_v", b)), xs[:-1] + ws[:1]
+    try:
+        np.broadcast_shapes(out, bs)
+    except ValueError:
+        raise ValueError(f"linear: a bias of shape {bs} for an output of shape {out}") from None
+    if len(bs) > 1:  # a bias that widens the output: the product and an add
+        return matmul(x, w.T if isinstance(w, Tensor) else np.transpose(w)) + b
+    return _structural("linear")([x, w, b])
+
+
+def _along_axis(name):
+    make = _structural(name)
+
+    def function(x, axis=-1):
+        return make([x], axis=axis)
+
+    function.__name__ = name
+    function.__doc__ = f"Record {ARRAY_OPS[name].doc} (stable)."
+    return function
+
+
+softmax, log_softmax, logsumexp = (_along_axis(n) for n in ("softmax", "log_softmax",
+                                                             "logsumexp"))
+
+
+def cross_entropy(logits, labels):
+    """The mean over rows of -log softmax(logits)[row, label], as one fused
+    record (PyTorch's ``F.cross_entropy`` with integer class labels).
+
+    >>> import numpy as np, tapegrad as tg
+    >>> round(tg.cross_entropy(tg.tensor([[0.0, 0.0]]), np.array([1])).item(), 6)
+    0.693147
+    """
+    labels = np.asarray(getattr(labels, "_v", labels))
+    shape = np.shape(getattr(logits, "_v", logits))
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy labels must be integers, got dtype {labels.dtype}")
+    if len(shape) != 2 or labels.shape != (shape[0],):
+        raise ValueError(f"cross_entropy takes logits (rows, classes) and one label per "
+                         f"row; got {shape} and {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= shape[1]):
+        raise ValueError(f"cross_entropy label out of range [0, {shape[1]}): "
+                         f"{labels.min()}..{labels.max()}")
+    return _structural("cross_entropy")([logits], labels=labels)
+
+
+def concatenate(tensors, axis=0):
+    """Record the tensors joined along an existing ``axis``."""
+    return _structural("concatenate")(list(tensors), axis=axis)
+
+
+def stack(items, axis=0):
+    """Record the tensors (or scalar Values) joined along a new ``axis``.
+
+    >>> import tapegrad as tg
+    >>> a, b = tg.Value(1.0), tg.Value(2.0)
+    >>> t = tg.stack([a, b * 3.0])
+    >>> t.sum().backward(); (a.grad, b.grad)
+    (1.0, 3.0)
+    """
+    return _structural("stack")(list(items), axis=axis)

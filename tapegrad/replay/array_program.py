@@ -1,0 +1,367 @@
+"""Replay of recorded programs that hold array records.
+
+:func:`tapegrad.record` turns into an :class:`ArrayRecorded` when ``f``
+made array records (Tensor ops, or a ``Tensor`` among the inputs).  A
+replay recomputes each array record once, with the op's own value rule
+(NumPy and the generated elementwise kernels), and runs the scalar records
+between them in the compiled ``forward_span``; gradients, tangents and
+Hessian-vector products are the mixed sweeps of :mod:`tapegrad.array.reverse`
+and :mod:`tapegrad.array.tangent`.  So array code pays Python per array op
+(never per element) and no Python per scalar record.
+
+>>> import numpy as np, tapegrad as tg
+>>> def f(x):
+...     return (x * x).sum() + tg.sin(x[0])
+>>> rec = tg.record(f, tg.tensor(np.zeros(3)))
+>>> rec.grad(np.array([0.0, 1.0, 2.0]))        # 2x, plus cos(x0) at x0
+array([1., 2., 4.])
+>>> rec.hvp(np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 1.0]))
+array([2., 2., 2.])
+"""
+
+import numpy as np
+
+from tapegrad.core import debug
+from tapegrad.fusion import plan as fusion
+from tapegrad.kernels.sweeps import forward_span
+from tapegrad.array.ops import ARRAY_BY_CODE, ARRAY_INPUT, ELEMENTWISE_BY_CODE, elementwise
+from tapegrad.array.reverse import arguments, reverse_mixed
+from tapegrad.array.tangent import reverse_tangent_mixed, tangent_mixed
+from tapegrad.errors import BranchChanged
+from tapegrad.replay.record import Recorded, TapeView, _outputs
+from tapegrad.array.tensor import Tensor
+
+
+class _Program:
+    """A recording's columns and arena, kept for replay: what the mixed
+    sweeps read (``op``, ``arg0``, ``arg1``, ``const``, ``val``, ``adj``,
+    ``arrays``, ``params``, ``array_records``, ``array_leaves``)."""
+
+    def __init__(self, rec):
+        columns = rec.columns()
+        self.op, self.arg0, self.arg1, self.const, self.val = (
+            columns[name].copy() for name in ("op", "arg0", "arg1", "const", "val"))
+        # Copies: a dying recording hands its own arena's arrays to tapegrad.core.arena.
+        self.arrays, self.params = dict(rec.arrays), dict(rec.params)
+        self.array_records = list(rec.array_records)
+        self.adj = np.zeros(len(self.op))
+        self.array_leaves = [_Sink() for _ in rec.array_leaves]
+
+
+class _Sink:
+    """Where the reverse sweep puts an array leaf's gradient."""
+
+    __slots__ = ("grad",)
+
+    def __init__(self):
+        self.grad = None
+
+    def _accumulate(self, g, owned=False):
+        if self.grad is None:
+            self.grad = g if owned else np.array(g)
+        else:
+            self.grad = self.grad + g
+
+
+class ArrayRecorded(Recorded):
+    """A :class:`~tapegrad.replay.record.Recorded` program with array records; the
+    same methods, the same arguments (a Tensor input takes a Tensor or a
+    NumPy array of its shape)."""
+
+    def _adopt(self, tape, out):
+        """Keep ``tape`` (just traced, ``f`` returned ``out``) for replay."""
+        rec = tape._rec
+        self._program = prog = _Program(rec)
+        self._recorded_val = prog.val.copy()
+        self._columns = {"op": prog.op, "arg0": prog.arg0, "val": prog.val}
+        self._sites = dict(rec.sites)
+        self._mask_guards = {i: prog.arrays[i].copy() for i in prog.array_records
+                             if "mask" in (prog.params[i] or ()) and prog.params[i]["mask"].guard}
+        slots = self.structure.slots()
+        self._scalar_slots = np.array([s for s, _, shape, _ in slots if shape is None],
+                                      dtype=np.int64)
+        self._tensor_slots = [(s, size, shape, dtype) for s, size, shape, dtype in slots
+                              if shape is not None]
+        n_scalars, n_tensors = len(self._scalar_slots), len(self._tensor_slots)
+        self._extra = rec.leaves[n_scalars:]
+        self._extra_tensors = rec.array_leaves[n_tensors:]
+        self._input_records = np.array(rec.inputs[:n_scalars], dtype=np.int64)
+        self._inputs = np.empty(len(rec.leaves))
+        self._out_record, self._out_shape = -1, None
+        if isinstance(out, Tensor):
+            self._adopt_tensor_output(out, rec)
+        else:
+            if isinstance(out, (list, tuple)) and any(isinstance(o, Tensor) for o in out):
+                raise TypeError("f returned a sequence holding Tensors: return one Tensor "
+                                "(tapegrad.stack them) or a sequence of Values")
+            self._outputs, self._constants, self.scalar_output = _outputs(out, rec)
+            self._out0 = int(self._outputs[0]) if self.scalar_output else -1
+        self._array_input = False
+        keep = set(self._mask_guards) | ({self._out_record} if self._out_record >= 0 else set())
+        self.fusion = fusion.plan(prog, keep) if self.fuse else None
+        tape.release()  # the program's own references keep its arrays from the pool
+        self.tape = TapeView({name: getattr(prog, name)
+                              for name in ("op", "arg0", "arg1", "const", "val")})
+        self.tape.arrays, self.tape.params = prog.arrays, prog.params
+
+    def _adopt_tensor_output(self, out, rec):
+        if out._rec is rec or (out._rec is None and out.requires_grad
+                                and out._serial == rec.serial):  # f returned a leaf
+            self._out_record = out._i
+        elif out._rec is not None:
+            raise TypeError("f returned a Tensor recorded on another tape")
+        self._out_shape = out.shape
+        self._out_constant = out._v if self._out_record < 0 else None
+        self.scalar_output = out.ndim == 0
+        self._outputs = np.full(max(out.size, 1), self._out_record, dtype=np.int64)
+
+    # --- forward replay -----------------------------------------------------------
+
+    def _leaf_values(self, flat):
+        values = [flat[s:s + size].astype(dtype, copy=False).reshape(shape)
+                  for s, size, shape, dtype in self._tensor_slots]
+        for leaf in self._extra_tensors:
+            values.append(leaf._v)
+        return values
+
+    def _forward(self, flat, full):
+        """Recompute the records at ``flat`` (every one when ``full``, else
+        a fused group's outputs only); the first changed guard, or -1."""
+        prog, inputs = self._program, self._inputs
+        groups = None if full or self.fusion is None else self.fusion.group_of
+        n = len(self._scalar_slots)
+        inputs[:n] = flat[self._scalar_slots]
+        for k, leaf in enumerate(self._extra):
+            inputs[n + k] = leaf._v
+        leaves = self._leaf_values(flat)
+        cols = (prog.op, prog.arg0, prog.arg1, prog.const, prog.val)
+        start = 0
+        for i in prog.array_records:
+            if i > start:
+                changed = forward_span(*cols, inputs, start, i)
+                if changed >= 0:
+                    return changed
+            start = i + 1
+            code = int(prog.op[i])
+            if code == ARRAY_INPUT:
+                leaf = leaves[int(prog.arg0[i])]
+                if leaf.shape != prog.arrays[i].shape:
+                    raise ValueError(f"a Tensor the recording reads from outside f changed "
+                                     f"shape: {prog.arrays[i].shape} when recorded, "
+                                     f"{leaf.shape} now; record f again")
+                prog.arrays[i] = leaf
+                continue
+            if groups is not None and i in groups:
+                if groups[i].members[-1] == i:
+                    groups[i].forward(prog)
+                continue
+            _, values = arguments(prog, i)
+            if code in ELEMENTWISE_BY_CODE:
+                value = elementwise(ELEMENTWISE_BY_CODE[code].name, values)
+            else:
+                value = ARRAY_BY_CODE[code].value(values, prog.params[i])
+            if i in prog.arrays:
+                prog.arrays[i] = np.asarray(value)
+            else:
+                prog.val[i] = value
+            if i in self._mask_guards and not np.array_equal(value, self._mask_guards[i]):
+                return i
+        return forward_span(*cols, inputs, start, len(prog.op)) if start < len(prog.op) else -1
+
+    def _replay(self, x, full=True):
+        """Replay at ``x``: the flat input vector, or None when a changed
+        branch made ``f`` record again (the caller starts over).  Not
+        ``full``: fused groups keep only their outputs (enough for values
+        and reverse sweeps)."""
+        flat = self.structure.flat_view(x)
+        changed = self._forward(flat, full or debug.enabled())
+        if debug.enabled():
+            debug.check_finite(self.tape, len(self), adjoints=False)
+        if changed < 0:
+            return flat
+        self._program.val[:] = self._recorded_val  # keep the recorded guards
+        if not self.retrace:
+            raise self._branch_changed(changed)
+        self.retraces += 1
+        self._trace(flat)
+        return None
+
+    def _branch_changed(self, i):
+        if i not in self._mask_guards:
+            return super()._branch_changed(i)
+        site = self._sites.get(i)
+        where = "" if site is None else f" made at {site[0]}:{site[1]}"
+        return BranchChanged(
+            f"replay would take another branch: the comparison at record {i}{where} "
+            "gives another mask at this input, and f used that mask for more than "
+            "tapegrad.where (control flow, indexing, arithmetic); record f again here, "
+            "or use record(f, x0, retrace=True)", record=int(i), site=site)
+
+    def _output_values(self):
+        if self._out_shape is None:
+            return super()._output_values()
+        value = (self._out_constant if self._out_record < 0
+                 else self._program.arrays[self._out_record])
+        return float(value) if self.scalar_output else np.array(value)
+
+    def __call__(self, x):
+        """The value of ``f`` at ``x``."""
+        if self._replay(x, full=False) is None:
+            return self(x)
+        return self._output_values()
+
+    # --- derivatives ------------------------------------------------------------
+
+    def _seed(self, weights):
+        """``(last, seed)`` of a reverse sweep weighting output k by
+        ``weights[k]``; ``last`` is -1 when every output is a constant."""
+        prog = self._program
+        prog.adj[:] = 0.0
+        if self._out_shape is not None:
+            seed = np.asarray(weights).reshape(self._out_shape)
+            return self._out_record, seed
+        last = -1
+        for k, o in enumerate(self._outputs.tolist()):
+            if o >= 0:
+                prog.adj[o] += weights[k]
+                last = max(last, o)
+        return last, (prog.adj[last] if last >= 0 else 0.0)
+
+    def _gather(self, scalars, tensors):
+        """The flat gradient from the scalar inputs' adjoints and each tensor
+        input's gradient (None for zero)."""
+        flat = np.zeros(self.structure.size)
+        if len(self._scalar_slots):
+            flat[self._scalar_slots] = scalars[self._input_records]
+        for (s, size, _, _), grad in zip(self._tensor_slots, tensors):
+            if grad is not None:
+                flat[s:s + size] = np.asarray(grad).reshape(-1)
+        return flat
+
+    def _gradient_like(self, flat):
+        return self.structure.unflatten(flat)
+
+    def _vjp_like_x(self, weights):
+        """``weights . d(outputs)/d(x)`` with ``x``'s structure; a lone tensor
+        input's gradient is the sweep's own fresh array, not a copy of it."""
+        if self.structure.kind == "tensor":
+            grad = self._vjp_arrays(weights)[1][0]
+            if grad is None:
+                return np.zeros(self.structure.shape, self.structure.dtype)
+            return np.asarray(grad).astype(self.structure.dtype, copy=False)
+        return self._gradient_like(self._vjp_here(weights))
+
+    def _value_and_vjp(self, x, weights):
+        if self._replay(x, full=False) is None:
+            return self._value_and_vjp(x, weights)
+        return self._output_values(), self._vjp_like_x(weights)
+
+    def _vjp_arrays(self, weights):
+        """The reverse sweep at the replayed input: the scalar adjoints and
+        each tensor input's gradient (None for zero)."""
+        prog = self._program
+        for sink in prog.array_leaves:
+            sink.grad = None
+        last, seed = self._seed(weights)
+        if last >= 0:
+            reverse_mixed(prog, last, seed, self.fusion)
+        grads = [sink.grad for sink in prog.array_leaves]
+        for sink in prog.array_leaves:
+            sink.grad = None  # the caller owns them now
+        return prog.adj, grads
+
+    def _vjp_here(self, weights):
+        """The flat ``weights . d(outputs)/d(inputs)`` at the replayed input."""
+        return self._gather(*self._vjp_arrays(weights))
+
+    def _tangents_here(self, direction):
+        """The tangent sweep along the flat ``direction``: ``(tan, array_tan)``."""
+        prog = self._program
+        seed = np.zeros(len(self._inputs))
+        seed[: len(self._scalar_slots)] = direction[self._scalar_slots]
+        leaf_tangents = [direction[s:s + size].astype(dtype).reshape(shape)
+                         for s, size, shape, dtype in self._tensor_slots]
+        leaf_tangents += [None] * len(self._extra_tensors)
+        tan = np.zeros(len(prog.op))
+        return tan, tangent_mixed(prog, tan, seed, leaf_tangents)
+
+    def _jvp_here(self, direction):
+        tan, array_tan = self._tangents_here(direction)
+        if self._out_shape is not None:
+            t = array_tan.get(self._out_record) if self._out_record >= 0 else None
+            t = np.zeros(self._out_shape) if t is None else np.array(t)
+            return float(t) if self.scalar_output else t
+        tangents = np.where(self._outputs >= 0, tan[np.maximum(self._outputs, 0)], 0.0)
+        return float(tangents[0]) if self.scalar_output else tangents
+
+    def _hvp_here(self, direction):
+        """The flat gradient and Hessian-vector product along ``direction``."""
+        prog = self._program
+        tan, array_tan = self._tangents_here(direction)
+        last, seed = self._seed(np.ones(1))
+        adj, adj_tan = np.zeros(len(prog.op)), np.zeros(len(prog.op))
+        grads = [None] * len(prog.array_leaves)
+        grad_ts = [None] * len(prog.array_leaves)
+
+        def leaf_grad(k, g, gt):
+            grads[k], grad_ts[k] = g, gt
+
+        if last >= 0:
+            reverse_tangent_mixed(prog, last, seed, tan, array_tan, adj, adj_tan, leaf_grad)
+        return self._gather(adj, grads), self._gather(adj_tan, grad_ts)
+
+    def jvp(self, x, v):
+        """``(f(x), df/dx . v)``; ``v`` has ``x``'s structure."""
+        direction = self._direction_flat(v)
+        if self._replay(x) is None:
+            return self.jvp(x, v)
+        return self._output_values(), self._jvp_here(direction)
+
+    def grad_and_hvp(self, x, v):
+        """``(df/dx, d2f/dx2 . v)``, both with ``x``'s structure."""
+        self._require_scalar("hvp")
+        direction = self._direction_flat(v)
+        if self._replay(x) is None:
+            return self.grad_and_hvp(x, v)
+        grad, hv = self._hvp_here(direction)
+        return self._gradient_like(grad), self._gradient_like(hv)
+
+    def hessian(self, x):
+        """The Hessian of a scalar ``f``, (n, n) over the flattened inputs:
+        one replay, then one Hessian-vector product per input."""
+        self._require_scalar("hessian")
+        if self._replay(x) is None:
+            return self.hessian(x)
+        n = self.structure.size
+        out = np.empty((n, n))
+        for k, unit in enumerate(np.eye(n)):
+            out[:, k] = self._hvp_here(unit)[1]
+        return out
+
+    def jacobian(self, x):
+        """d(outputs)/d(inputs) over the flattened inputs and outputs: one
+        replay, then a vector-Jacobian product per output or a tangent per
+        input, whichever are fewer."""
+        if self._replay(x) is None:
+            return self.jacobian(x)
+        n, m = self.structure.size, self.n_outputs
+        out = np.empty((m, n))
+        if m <= n:
+            for k, unit in enumerate(np.eye(m)):
+                out[k] = self._vjp_here(unit)
+        else:
+            for k, unit in enumerate(np.eye(n)):
+                out[:, k] = np.reshape(self._jvp_here(unit), -1)
+        return out[0] if self.scalar_output else out
+
+    def batch_value_and_grad(self, points):
+        """``(values, grads)`` at each row of ``points`` (one replay per row)."""
+        self._require_scalar("batch_value_and_grad")
+        rows = [self.value_and_grad(self.structure.unflatten(np.asarray(p, dtype=np.float64)))
+                for p in points]
+        grads = np.array([self.structure.flatten(g) for _, g in rows]).reshape(len(rows), -1)
+        return np.array([v for v, _ in rows]), grads
+
+    @property
+    def n_outputs(self):
+        return len(self._outputs)

@@ -1,0 +1,293 @@
+"""``Value``: the seed's and micrograd's scalar API, as a light tape handle.
+
+A ``Value`` made by you (``Value(2.0)``) is a *leaf*: an independent
+variable that holds its own ``.data`` and ``.grad`` and is recorded as an
+input of whichever tape first uses it.  A ``Value`` made by an op is a handle
+to one record: its recording, its index, and (for speed) its value.  Handles
+hold no references to each other, so a graph of them makes no reference
+cycles and costs the garbage collector nothing.
+
+>>> from tapegrad import Value
+>>> a, b = Value(-4.0), Value(2.0)
+>>> c = a * b + b ** 3
+>>> c.backward()
+>>> a.grad, b.grad
+(2.0, 8.0)
+>>> 2 - a          # two minus a (the seed's __rsub__ got this backwards)
+Value(data=6.0, grad=0.0)
+
+Every op method is built here from its row of the op table; the rules
+themselves live in :mod:`tapegrad.ops` only.
+"""
+
+import numbers
+import sys
+
+import numpy as np
+
+from tapegrad.errors import MixedTapeError, TapeError
+from tapegrad.ops import OPS
+from tapegrad.core.tape import current_recording, frozen_read
+
+_BRANCH = OPS["branch"].code
+
+_new = object.__new__
+_FLOATS = (float, int)  # the common exact types, checked before numbers.Real
+
+
+def _number(x):
+    """``x`` as a float if it is a real number (not a Value), else None."""
+    if x.__class__ in _FLOATS or isinstance(x, numbers.Real):
+        return float(x)
+    return None
+
+
+def _type_error(what, x):
+    return TypeError(f"{what} takes real numbers or Values, not {type(x).__name__}")
+
+
+def _not_a_number(op, symbol, value, other, reflected, comparison):
+    """``value op other`` when ``other`` is neither a Value nor a number: a
+    Tensor for an array operand, NotImplemented for a comparison (as
+    Python's own), else a TypeError naming the type."""
+    if isinstance(other, np.ndarray) or getattr(type(other), "__array_ufunc__", 0) is None:
+        from tapegrad.array.tensor import array_binary  # imported late: tensor imports this module
+
+        return array_binary(op.name, *((other, value) if reflected else (value, other)))
+    if comparison:
+        return NotImplemented
+    raise _type_error(f"Value {symbol}", other)
+
+
+def _index(v, rec):
+    """Record index of ``v`` on ``rec``, registering a leaf there if needed."""
+    if v._rec is rec:
+        return v._i
+    if v._rec is not None:
+        for r in (rec, v._rec):
+            r.check_live()  # a reset tape is the likelier mistake: say so
+        raise MixedTapeError(
+            "cannot combine values recorded on two different tapes; "
+            "compute both on one tape (or leaves, which any tape accepts)"
+        )
+    if v._serial == rec.serial:
+        return v._i
+    return rec.register(v)
+
+
+def _binary(op, symbol, reflected=False, comparison=False):
+    """The method recording ``op``: ``self op other`` (``other op self`` when
+    ``reflected``).  A comparison with a non-number returns NotImplemented,
+    as Python's own comparisons do.
+
+    This is the hot path of recording, so it is one function per op: find
+    the recording, index both operands (a number goes in the ``const`` slot,
+    argument -1), apply the op's value rule, push one record.  The new
+    handle is made inline here and in :func:`_unary` (a helper call would
+    cost ~10% of an op)."""
+    code, rule = op.code, op.value
+
+    def method(self, other):
+        x, y = (other, self) if reflected else (self, other)
+        if other.__class__ is Value:
+            rec = x._rec or y._rec or current_recording()
+            a0 = x._i if x._rec is rec else _index(x, rec)
+            a1 = y._i if y._rec is rec else _index(y, rec)
+            c, value = 0.0, rule(x._v, y._v)
+        else:
+            c = other if other.__class__ is float else _number(other)
+            if c is None:
+                return _not_a_number(op, symbol, self, other, reflected, comparison)
+            rec = self._rec or current_recording()
+            i = self._i if self._rec is rec else _index(self, rec)
+            if reflected:
+                a0, a1, value = -1, i, rule(c, self._v)
+            else:
+                a0, a1, value = i, -1, rule(self._v, c)
+        out = _new(Value)
+        out._rec = rec
+        out._i = rec.push(code, a0, a1, c, value)
+        out._v = value
+        return out
+
+    method.__name__ = f"__{'r' if reflected else ''}{op.name}__"
+    method.__doc__ = f"Record {op.doc}."
+    return method
+
+
+def _unary(op):
+    code, rule = op.code, op.value
+
+    def method(self):
+        rec = self._rec or current_recording()
+        i = self._i if self._rec is rec else _index(self, rec)
+        value = rule(self._v)
+        out = _new(Value)
+        out._rec = rec
+        out._i = rec.push(code, i, -1, 0.0, value)
+        out._v = value
+        return out
+
+    method.__name__ = op.name
+    method.__doc__ = f"Record {op.doc}."
+    return method
+
+
+class Value:
+    """A scalar that records what is computed from it.
+
+    ``Value(x)`` makes a leaf from a real number.  Arithmetic with ints,
+    floats and other Values on either side records onto a tape; call
+    ``.backward()`` on a result to fill ``.grad`` of every leaf it depends
+    on (gradients accumulate across calls until you set ``.grad = 0``).
+
+    >>> x = Value(3.0)
+    >>> y = (x ** 2).relu() / 2
+    >>> y.backward(); x.grad
+    3.0
+    >>> bool(x < 4), bool(x >= 4)   # comparisons are Values of 1.0 or 0.0
+    (True, False)
+    """
+
+    __slots__ = ("_rec", "_i", "_v", "_g", "_serial")
+    __array_ufunc__ = None  # ndarray + Value: NumPy defers to Value.__radd__ (a Tensor)
+
+    def __init__(self, data):
+        value = _number(data)
+        if value is None:
+            raise TypeError(f"Value() takes a real number, not {type(data).__name__}")
+        self._rec = None  # leaves belong to no recording...
+        self._serial = 0  # ...but remember where they were last registered
+        self._i = -1
+        self._v = value
+        self._g = 0.0
+
+    # --- data and gradient ------------------------------------------------
+
+    @property
+    def data(self):
+        """The value (``.value`` is the same).  Settable on leaves only.
+
+        Inside :func:`tapegrad.record`, the number read here is a constant
+        to every replay (it warns once per recording)."""
+        frozen_read(self)
+        return self._v
+
+    @data.setter
+    def data(self, value):
+        number = _number(value)
+        if number is None:
+            raise _type_error("Value.data", value)
+        if self._rec is not None:
+            raise TapeError("only leaves can be assigned; this value was computed by an op")
+        self._v = number
+        self._serial = 0  # the next use records the new value as a new input
+
+    value = data
+
+    @property
+    def grad(self):
+        """d(out)/d(self).  For a leaf, summed over every ``out.backward()``
+        since ``.grad`` was last set; for a computed value, from the latest
+        ``backward()`` on its tape."""
+        if self._rec is None:
+            return self._g
+        return self._rec.adjoint(self._i)
+
+    @grad.setter
+    def grad(self, value):
+        number = _number(value)
+        if number is None:
+            raise _type_error("Value.grad", value)
+        if self._rec is not None:
+            raise TapeError("only leaves hold gradients that can be set")
+        self._g = number
+
+    @property
+    def is_leaf(self):
+        """True for a Value you made, False for one an op computed."""
+        return self._rec is None
+
+    def backward(self, grad=1.0):
+        """Add ``grad * d(self)/d(leaf)`` to ``.grad`` of every leaf ``self``
+        depends on.  No recursion: one compiled sweep over the tape."""
+        seed = _number(grad)
+        if seed is None:
+            raise _type_error("backward()", grad)
+        if self._rec is None:
+            self._g += seed
+        else:
+            self._rec.backward(self._i, seed)
+
+    def __repr__(self):
+        try:
+            grad = self.grad
+        except TapeError:
+            return f"Value(data={self._v!r}, stale)"
+        return f"Value(data={self._v!r}, grad={grad!r})"
+
+    # No __float__: math.exp(v) must not silently return a float that has
+    # left the tape.  Use v.data for the number, tapegrad.exp(v) for the op.
+
+    # --- arithmetic, built from the op table -------------------------------
+
+    __add__ = _binary(OPS["add"], "+")
+    __radd__ = _binary(OPS["add"], "+", reflected=True)
+    __sub__ = _binary(OPS["sub"], "-")
+    __rsub__ = _binary(OPS["sub"], "-", reflected=True)
+    __mul__ = _binary(OPS["mul"], "*")
+    __rmul__ = _binary(OPS["mul"], "*", reflected=True)
+    __truediv__ = _binary(OPS["div"], "/")
+    __rtruediv__ = _binary(OPS["div"], "/", reflected=True)
+    __rpow__ = _binary(OPS["pow"], "**", reflected=True)
+    _pow = _binary(OPS["pow"], "**")
+
+    def __pow__(self, other):
+        """``self ** other``; ``** 2`` records a square, not a general pow."""
+        if other.__class__ in _FLOATS and other == 2:
+            return self.square()
+        return self._pow(other)
+
+    # Comparisons are data: a Value of 1.0 or 0.0 on the tape, so that
+    # ``where(x > 0, a, b)`` replays anew.  Branching on one (``if x > 0:``)
+    # is what records a guard, in __bool__.
+    __lt__ = _binary(OPS["lt"], "<", comparison=True)
+    __le__ = _binary(OPS["le"], "<=", comparison=True)
+    __gt__ = _binary(OPS["lt"], ">", reflected=True, comparison=True)  # y < x
+    __ge__ = _binary(OPS["le"], ">=", reflected=True, comparison=True)
+    __eq__ = _binary(OPS["eq"], "==", comparison=True)
+    __ne__ = _binary(OPS["ne"], "!=", comparison=True)
+    _maximum = _binary(OPS["maximum"], "maximum")
+    _minimum = _binary(OPS["minimum"], "minimum")
+    _keep_if = _binary(OPS["keep_if"], "where")  # cond._keep_if(a): a where cond
+    _keep_unless = _binary(OPS["keep_unless"], "where")
+
+    def __bool__(self):
+        """``if v:`` records the outcome as a guard, so that a replay at
+        another input that would take the other branch is detected."""
+        rec = self._rec or current_recording()
+        i = self._i if self._rec is rec else _index(self, rec)
+        outcome = 0.0 if self._v == 0.0 else 1.0
+        j = rec.push(_BRANCH, i, -1, 0.0, outcome)
+        if rec.sites is not None:
+            frame = sys._getframe(1)
+            rec.sites[j] = (frame.f_code.co_filename, frame.f_lineno)
+        return outcome == 1.0
+
+    __neg__ = _unary(OPS["neg"])
+    __abs__ = _unary(OPS["abs"])
+    abs = __abs__
+    square = _unary(OPS["square"])
+    exp = _unary(OPS["exp"])
+    log = _unary(OPS["log"])
+    tanh = _unary(OPS["tanh"])
+    sigmoid = _unary(OPS["sigmoid"])
+    sin = _unary(OPS["sin"])
+    cos = _unary(OPS["cos"])
+    sqrt = _unary(OPS["sqrt"])
+    relu = _unary(OPS["relu"])
+
+    def __pos__(self):
+        return self
+
+    __hash__ = object.__hash__  # identity, as micrograd's sets of nodes need
