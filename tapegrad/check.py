@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tapegrad.scalar.dual import Dual
-from tapegrad.scalar.value import Value, _number
+from tapegrad.scalar.value import Value, as_number
 from tapegrad.core.tape import Tape
 
 __all__ = ["check_grad", "GradCheck"]
@@ -109,7 +109,7 @@ def check_grad(f, x, *, rtol=1e-3, atol=1e-5, eps=1e-6, raise_exception=True):
 
 def _point(x):
     """``x`` as a 1-D float array, and whether it was a single number."""
-    number = _number(x)
+    number = as_number(x)
     if number is not None:
         return np.array([number]), True
     if isinstance(x, (Value, Dual)):
@@ -140,7 +140,7 @@ def _call(f, items, scalar):
 def _plain(f, point, scalar):
     """``f`` at ``point`` on floats: a float, or a TypeError."""
     out = _call(f, point, scalar)
-    number = None if isinstance(out, (Value, Dual)) else _number(out)
+    number = None if isinstance(out, (Value, Dual)) else as_number(out)
     if number is None:
         raise TypeError(f"check_grad() needs f to return a number for float input, "
                         f"not {type(out).__name__}")
@@ -149,7 +149,7 @@ def _plain(f, point, scalar):
 
 def _constant(out, kind, n):
     """A result that is not a ``kind``: a number (zero gradient), else TypeError."""
-    if not isinstance(out, (Value, Dual)) and _number(out) is not None:
+    if not isinstance(out, (Value, Dual)) and as_number(out) is not None:
         return np.zeros(n)
     raise TypeError(f"check_grad() needs f to return a {kind.__name__} or a number "
                     f"for {kind.__name__} input, not {type(out).__name__}")

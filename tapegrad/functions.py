@@ -12,22 +12,18 @@ a float, computed by the same op-table rule (so with NumPy's inf/nan).
 True
 """
 
-from tapegrad.scalar.dual import Dual
 import numpy as np
 
-from tapegrad.ops import OPS
 from tapegrad.array.tensor import Tensor
-from tapegrad.scalar.value import Value, _number
-
-# Not "abs": `from tapegrad import *` must not shadow the builtin.
-__all__ = ["exp", "log", "tanh", "sigmoid", "sin", "cos", "sqrt", "relu"]
+from tapegrad.ops.methods import functions
+from tapegrad.scalar import Dual, Value
+from tapegrad.scalar.value import as_number
 
 
 def _function(op):
     rule = op.value
     method = getattr(Value, op.name)
     dual_method = getattr(Dual, op.name)
-
     array_method = getattr(Tensor, op.name)
 
     def function(x):
@@ -37,24 +33,21 @@ def _function(op):
             return dual_method(x)
         if isinstance(x, (Tensor, np.ndarray)):
             return array_method(x)
-        number = _number(x)
+        number = as_number(x)
         if number is None:
             raise TypeError(f"tapegrad.{op.name}() takes a real number, a Value, a Dual, "
                             f"a Tensor or an array, not {type(x).__name__}")
         return rule(number)
 
     function.__name__ = function.__qualname__ = op.name
+    function.__module__ = __name__
     function.__doc__ = (f"{op.doc[:1].upper()}{op.doc[1:]}, of a Value (recorded), "
                         "a Dual (with its tangent), a Tensor (elementwise) or a number.")
     return function
 
 
-exp = _function(OPS["exp"])
-log = _function(OPS["log"])
-tanh = _function(OPS["tanh"])
-sigmoid = _function(OPS["sigmoid"])
-sin = _function(OPS["sin"])
-cos = _function(OPS["cos"])
-sqrt = _function(OPS["sqrt"])
-abs = _function(OPS["abs"])
-relu = _function(OPS["relu"])
+# One function per op the table marks as one (tapegrad.ops.methods).
+globals().update({op.name: _function(op) for op in functions()})
+
+# Not "abs": `from tapegrad import *` must not shadow the builtin.
+__all__ = [op.name for op in functions() if op.name != "abs"]

@@ -17,10 +17,10 @@ import numpy as np
 
 from tapegrad.scalar.dual import Dual
 from tapegrad.ops import OPS
-from tapegrad.scalar.value import Value, _number
+from tapegrad.scalar.value import Value, as_number
 from tapegrad.array.ops import result_dtype
 from tapegrad.array.mask import selecting
-from tapegrad.core.tape import _TRACING
+from tapegrad.core.tape import TRACING
 from tapegrad.array.tensor import Tensor, array_binary
 
 _TRACED = (Value, Dual, Tensor)
@@ -37,7 +37,7 @@ def _pair(name, x, y):
         return getattr(x, "_" + name)(y)
     if y.__class__ in _TRACED:  # both rules are symmetric in their arguments
         return getattr(y, "_" + name)(x)
-    xn, yn = _number(x), _number(y)
+    xn, yn = as_number(x), as_number(y)
     if xn is None or yn is None:
         bad = x if xn is None else y
         raise TypeError(f"tapegrad.{name}() takes real numbers or Values, "
@@ -87,12 +87,12 @@ def where(condition, x, y):
     if isinstance(condition, (np.ndarray, Tensor)) or any(
             isinstance(v, (np.ndarray, Tensor)) for v in (x, y)):
         if not isinstance(condition, Tensor):
-            recorded = selecting(condition, _TRACING.get())  # a Mask that replays recompute
+            recorded = selecting(condition, TRACING.get())  # a Mask that replays recompute
             dtype = result_dtype(*(getattr(v, "_v", v) for v in (x, y)))
             condition = np.asarray(condition, dtype=dtype) if recorded is None else recorded
         return array_binary("keep_if", condition, x) + array_binary("keep_unless", condition, y)
     if condition.__class__ is not Value:
-        if _number(condition) is None and not isinstance(condition, bool):
+        if as_number(condition) is None and not isinstance(condition, bool):
             raise TypeError("tapegrad.where() takes a Value or a number as its "
                             f"condition, not {type(condition).__name__}")
         return x if condition else y

@@ -206,13 +206,13 @@ def _seconds(call, x):
 
 
 def slow_down_recording(tree, slowdown=1.5):
-    tape = tree / "tapegrad" / "tape.py"
+    tape = tree / "tapegrad" / "core" / "tape.py"
     assert "class Recording" in tape.read_text() and "def push(" in tape.read_text()
     tape.write_text(tape.read_text() + SLOWER_PUSH.format(spin=spin_for(slowdown)))
 
 
 def slow_down_reverse_sweep(tree):
-    sweeps = tree / "tapegrad" / "_sweeps.py"
+    sweeps = tree / "tapegrad" / "kernels" / "sweeps.py"
     source = sweeps.read_text()
     found = re.search(r"@kernel\ndef reverse\(([^)]*)\):", source)
     assert found and "adj" in found.group(1).split(", "), "the reverse kernel's signature moved"

@@ -27,6 +27,8 @@ import time
 
 import numpy as np
 
+from tapegrad.benchmark.workload import MATH
+
 
 class Engine:
     """One AD tool, as the harness sees it.  Subclasses set ``name`` and
@@ -116,8 +118,6 @@ class PlainPython(Engine):
     name = "python"
 
     def prepare(self, workload, x):
-        from tapegrad.benchmark.workload import MATH
-
         function = workload.function
 
         def value_only(x):

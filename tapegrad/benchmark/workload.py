@@ -26,12 +26,15 @@ floats.
 (2.319671, [0.268941, 0.5, 0.731059])
 """
 
+import importlib
 import math
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Callable, Optional, Sequence
 
 import numpy as np
+
+from tapegrad.benchmark.steps import TrainingStep
 
 #: The functions every engine's math namespace ``m`` provides.
 MATH_FUNCTIONS = ("exp", "log", "sin", "cos", "tanh", "sqrt", "relu")
@@ -133,10 +136,6 @@ def load(module_name):
     """The workloads a module defines: its ``WORKLOADS`` list, else every
     :class:`Workload` and :class:`~tapegrad.benchmark.steps.TrainingStep`
     among its attributes, in definition order."""
-    import importlib
-
-    from tapegrad.benchmark.steps import TrainingStep
-
     module = importlib.import_module(module_name)
     found = getattr(module, "WORKLOADS", None)
     if found is None:

@@ -32,7 +32,8 @@ import math
 import numpy as np
 
 from tapegrad.ops import OPS
-from tapegrad.scalar.value import _number
+from tapegrad.ops.methods import install
+from tapegrad.scalar.value import as_number
 
 __all__ = ["Dual", "apply"]
 
@@ -48,7 +49,7 @@ def _make(value, tan):
 
 def _as_tangent(tan):
     """A tangent as a float, or as a float64 NumPy array (a copy)."""
-    number = _number(tan)
+    number = as_number(tan)
     if number is not None:
         return number
     if isinstance(tan, (np.ndarray, list, tuple)):
@@ -63,7 +64,7 @@ def _as_tangent(tan):
 
 def _operand(other, what):
     """``other`` (not a Dual) as a float, else a TypeError naming its type."""
-    number = _number(other)
+    number = as_number(other)
     if number is None:
         raise TypeError(f"{what} takes real numbers or Duals, not {type(other).__name__}")
     return number
@@ -165,11 +166,15 @@ def apply(op, *args):
     return rule(*pairs)
 
 
-def _method(dunder, name, symbol, reflected=False):
-    """The operator ``self <symbol> other`` (``other <symbol> self`` when
-    ``reflected``) of binary op ``name``."""
-    apply2 = _BINARY[name]
-    what = f"Dual {symbol}"
+def _binary(op, spelling):
+    """The method of binary ``op`` as ``spelling`` (see
+    :mod:`tapegrad.ops.methods`): ``self op other`` (``other op self`` when
+    reflected); a comparison gives a plain bool, by the op's value rule."""
+    if spelling.comparison:
+        return _comparison(op, spelling)
+    apply2 = _BINARY[op.name]
+    what = f"Dual {spelling.symbol}"
+    reflected = spelling.reflected
 
     def method(self, other):
         if other.__class__ is Dual:
@@ -182,27 +187,38 @@ def _method(dunder, name, symbol, reflected=False):
             return apply2(y, ty, self._v, self._t)
         return apply2(self._v, self._t, y, ty)
 
-    method.__name__ = method.__qualname__ = dunder
-    method.__doc__ = f"{OPS[name].doc}, with its tangent."
+    method.__doc__ = f"{op.doc}, with its tangent."
     return method
 
 
-def _comparison(dunder, name, symbol, reflected=False):
+def _comparison(op, spelling):
     """``self <symbol> other`` as a plain bool, by the op's value rule."""
-    rule = OPS[name].value
+    rule, reflected = op.value, spelling.reflected
 
     def compare(self, other):
         if other.__class__ is Dual:
             y = other._v
         else:
-            y = _number(other)
+            y = as_number(other)
             if y is None:
                 return NotImplemented  # d == "text" is False, d < "text" a TypeError
         return (rule(y, self._v) if reflected else rule(self._v, y)) == 1.0
 
-    compare.__name__ = compare.__qualname__ = dunder
-    compare.__doc__ = f"{symbol} on the values: a bool (eager, so nothing is recorded)."
+    compare.__doc__ = f"{spelling.symbol} on the values: a bool (eager, so nothing is recorded)."
     return compare
+
+
+def _unary(op, spelling):
+    apply1 = _UNARY[op.name]
+
+    def method(self):
+        return apply1(self._v, self._t)
+
+    method.__doc__ = f"{op.doc}, with its tangent."
+    return method
+
+
+_BRANCH = OPS["branch"].value  # the truth of a value, as ``if v:`` records it
 
 
 class Dual:
@@ -227,7 +243,7 @@ class Dual:
     __slots__ = ("_v", "_t")
 
     def __init__(self, value, tangent=0.0):
-        number = _number(value)
+        number = as_number(value)
         if number is None:
             raise TypeError(f"Dual() takes a real number value, not {type(value).__name__}")
         self._v = number
@@ -266,47 +282,7 @@ class Dual:
         return self
 
 
-for _dunder, (_name, _symbol, _reflected) in {
-    "__add__": ("add", "+", False), "__radd__": ("add", "+", True),
-    "__sub__": ("sub", "-", False), "__rsub__": ("sub", "-", True),
-    "__mul__": ("mul", "*", False), "__rmul__": ("mul", "*", True),
-    "__truediv__": ("div", "/", False), "__rtruediv__": ("div", "/", True),
-    "_pow": ("pow", "**", False), "__rpow__": ("pow", "**", True),
-}.items():
-    setattr(Dual, _dunder, _method(_dunder, _name, _symbol, _reflected))
-
-# Every binary op is also a private method ``_<name>``, as on Value
-# (``d._maximum(2.0)``), so a function taking either type dispatches alike.
-for _op in OPS.values():
-    if _op.arity == 2 and "_" + _op.name not in vars(Dual):
-        setattr(Dual, "_" + _op.name, _method("_" + _op.name, _op.name, _op.name))
-
-# Comparisons: ``a > b`` is ``b < a`` and ``a >= b`` is ``b <= a``, as on the tape.
-for _dunder, (_name, _symbol, _reflected) in {
-    "__lt__": ("lt", "<", False), "__le__": ("le", "<=", False),
-    "__gt__": ("lt", ">", True), "__ge__": ("le", ">=", True),
-    "__eq__": ("eq", "==", False), "__ne__": ("ne", "!=", False),
-}.items():
-    setattr(Dual, _dunder, _comparison(_dunder, _name, _symbol, _reflected))
-
-_BRANCH = OPS["branch"].value  # the truth of a value, as ``if v:`` records it
-
-
-def _unary_method(name):
-    apply1 = _UNARY[name]
-
-    def method(self):
-        return apply1(self._v, self._t)
-
-    method.__name__ = method.__qualname__ = name
-    method.__doc__ = f"{OPS[name].doc}, with its tangent."
-    return method
-
-
-# Every unary op of the table is a method (guards are ``bool(d)`` instead).
-for _op in OPS.values():
-    if _op.arity == 1 and not _op.guard:
-        assert _op.name not in vars(Dual), _op.name
-        setattr(Dual, _op.name, _unary_method(_op.name))
-Dual.__neg__ = Dual.neg
-Dual.__abs__ = Dual.abs
+# Operators, comparisons (``a > b`` is ``b < a``, as on the tape), the
+# private ``_<name>`` of every binary op (``d._maximum(2.0)``, as on Value)
+# and every unary op as a method: from the table.
+install(Dual, unary=_unary, binary=_binary)

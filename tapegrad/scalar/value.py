@@ -27,6 +27,7 @@ import numpy as np
 
 from tapegrad.errors import MixedTapeError, TapeError
 from tapegrad.ops import OPS
+from tapegrad.ops.methods import install
 from tapegrad.core.tape import current_recording, frozen_read
 
 _BRANCH = OPS["branch"].code
@@ -35,7 +36,7 @@ _new = object.__new__
 _FLOATS = (float, int)  # the common exact types, checked before numbers.Real
 
 
-def _number(x):
+def as_number(x):
     """``x`` as a float if it is a real number (not a Value), else None."""
     if x.__class__ in _FLOATS or isinstance(x, numbers.Real):
         return float(x)
@@ -46,20 +47,34 @@ def _type_error(what, x):
     return TypeError(f"{what} takes real numbers or Values, not {type(x).__name__}")
 
 
+# ``array_binary(name, x, y)``: a binary op of the table on arrays, as a
+# Tensor.  Installed by :mod:`tapegrad.array` (:func:`promote_arrays`), which
+# sits above this layer.
+_ARRAY_BINARY = None
+
+
+def promote_arrays(array_binary):
+    """Make ``Value op ndarray`` (either side) record ``array_binary(name,
+    x, y)``: called once by the array layer when it is imported."""
+    global _ARRAY_BINARY
+    _ARRAY_BINARY = array_binary
+
+
 def _not_a_number(op, symbol, value, other, reflected, comparison):
     """``value op other`` when ``other`` is neither a Value nor a number: a
     Tensor for an array operand, NotImplemented for a comparison (as
     Python's own), else a TypeError naming the type."""
     if isinstance(other, np.ndarray) or getattr(type(other), "__array_ufunc__", 0) is None:
-        from tapegrad.array.tensor import array_binary  # imported late: tensor imports this module
-
-        return array_binary(op.name, *((other, value) if reflected else (value, other)))
+        if _ARRAY_BINARY is None:
+            raise TypeError(f"Value {symbol} {type(other).__name__} needs tapegrad.array "
+                            "(import tapegrad)")
+        return _ARRAY_BINARY(op.name, *((other, value) if reflected else (value, other)))
     if comparison:
         return NotImplemented
     raise _type_error(f"Value {symbol}", other)
 
 
-def _index(v, rec):
+def index_on(v, rec):
     """Record index of ``v`` on ``rec``, registering a leaf there if needed."""
     if v._rec is rec:
         return v._i
@@ -75,10 +90,11 @@ def _index(v, rec):
     return rec.register(v)
 
 
-def _binary(op, symbol, reflected=False, comparison=False):
-    """The method recording ``op``: ``self op other`` (``other op self`` when
-    ``reflected``).  A comparison with a non-number returns NotImplemented,
-    as Python's own comparisons do.
+def _binary(op, spelling):
+    """The method recording ``op`` as ``spelling`` (see
+    :mod:`tapegrad.ops.methods`): ``self op other`` (``other op self`` when
+    reflected).  A comparison with a non-number returns NotImplemented, as
+    Python's own comparisons do.
 
     This is the hot path of recording, so it is one function per op: find
     the recording, index both operands (a number goes in the ``const`` slot,
@@ -86,20 +102,21 @@ def _binary(op, symbol, reflected=False, comparison=False):
     handle is made inline here and in :func:`_unary` (a helper call would
     cost ~10% of an op)."""
     code, rule = op.code, op.value
+    symbol, reflected, comparison = spelling.symbol, spelling.reflected, spelling.comparison
 
     def method(self, other):
         x, y = (other, self) if reflected else (self, other)
         if other.__class__ is Value:
             rec = x._rec or y._rec or current_recording()
-            a0 = x._i if x._rec is rec else _index(x, rec)
-            a1 = y._i if y._rec is rec else _index(y, rec)
+            a0 = x._i if x._rec is rec else index_on(x, rec)
+            a1 = y._i if y._rec is rec else index_on(y, rec)
             c, value = 0.0, rule(x._v, y._v)
         else:
-            c = other if other.__class__ is float else _number(other)
+            c = other if other.__class__ is float else as_number(other)
             if c is None:
                 return _not_a_number(op, symbol, self, other, reflected, comparison)
             rec = self._rec or current_recording()
-            i = self._i if self._rec is rec else _index(self, rec)
+            i = self._i if self._rec is rec else index_on(self, rec)
             if reflected:
                 a0, a1, value = -1, i, rule(c, self._v)
             else:
@@ -110,17 +127,16 @@ def _binary(op, symbol, reflected=False, comparison=False):
         out._v = value
         return out
 
-    method.__name__ = f"__{'r' if reflected else ''}{op.name}__"
     method.__doc__ = f"Record {op.doc}."
     return method
 
 
-def _unary(op):
+def _unary(op, spelling):
     code, rule = op.code, op.value
 
     def method(self):
         rec = self._rec or current_recording()
-        i = self._i if self._rec is rec else _index(self, rec)
+        i = self._i if self._rec is rec else index_on(self, rec)
         value = rule(self._v)
         out = _new(Value)
         out._rec = rec
@@ -128,7 +144,6 @@ def _unary(op):
         out._v = value
         return out
 
-    method.__name__ = op.name
     method.__doc__ = f"Record {op.doc}."
     return method
 
@@ -153,7 +168,7 @@ class Value:
     __array_ufunc__ = None  # ndarray + Value: NumPy defers to Value.__radd__ (a Tensor)
 
     def __init__(self, data):
-        value = _number(data)
+        value = as_number(data)
         if value is None:
             raise TypeError(f"Value() takes a real number, not {type(data).__name__}")
         self._rec = None  # leaves belong to no recording...
@@ -175,7 +190,7 @@ class Value:
 
     @data.setter
     def data(self, value):
-        number = _number(value)
+        number = as_number(value)
         if number is None:
             raise _type_error("Value.data", value)
         if self._rec is not None:
@@ -196,7 +211,7 @@ class Value:
 
     @grad.setter
     def grad(self, value):
-        number = _number(value)
+        number = as_number(value)
         if number is None:
             raise _type_error("Value.grad", value)
         if self._rec is not None:
@@ -211,7 +226,7 @@ class Value:
     def backward(self, grad=1.0):
         """Add ``grad * d(self)/d(leaf)`` to ``.grad`` of every leaf ``self``
         depends on.  No recursion: one compiled sweep over the tape."""
-        seed = _number(grad)
+        seed = as_number(grad)
         if seed is None:
             raise _type_error("backward()", grad)
         if self._rec is None:
@@ -229,18 +244,10 @@ class Value:
     # No __float__: math.exp(v) must not silently return a float that has
     # left the tape.  Use v.data for the number, tapegrad.exp(v) for the op.
 
-    # --- arithmetic, built from the op table -------------------------------
-
-    __add__ = _binary(OPS["add"], "+")
-    __radd__ = _binary(OPS["add"], "+", reflected=True)
-    __sub__ = _binary(OPS["sub"], "-")
-    __rsub__ = _binary(OPS["sub"], "-", reflected=True)
-    __mul__ = _binary(OPS["mul"], "*")
-    __rmul__ = _binary(OPS["mul"], "*", reflected=True)
-    __truediv__ = _binary(OPS["div"], "/")
-    __rtruediv__ = _binary(OPS["div"], "/", reflected=True)
-    __rpow__ = _binary(OPS["pow"], "**", reflected=True)
-    _pow = _binary(OPS["pow"], "**")
+    # Arithmetic, comparisons and functions are installed from the op table
+    # below the class (tapegrad.ops.methods).  Comparisons are data: a Value
+    # of 1.0 or 0.0 on the tape, so that ``where(x > 0, a, b)`` replays anew.
+    # Branching on one (``if x > 0:``) is what records a guard, in __bool__.
 
     def __pow__(self, other):
         """``self ** other``; ``** 2`` records a square, not a general pow."""
@@ -248,25 +255,11 @@ class Value:
             return self.square()
         return self._pow(other)
 
-    # Comparisons are data: a Value of 1.0 or 0.0 on the tape, so that
-    # ``where(x > 0, a, b)`` replays anew.  Branching on one (``if x > 0:``)
-    # is what records a guard, in __bool__.
-    __lt__ = _binary(OPS["lt"], "<", comparison=True)
-    __le__ = _binary(OPS["le"], "<=", comparison=True)
-    __gt__ = _binary(OPS["lt"], ">", reflected=True, comparison=True)  # y < x
-    __ge__ = _binary(OPS["le"], ">=", reflected=True, comparison=True)
-    __eq__ = _binary(OPS["eq"], "==", comparison=True)
-    __ne__ = _binary(OPS["ne"], "!=", comparison=True)
-    _maximum = _binary(OPS["maximum"], "maximum")
-    _minimum = _binary(OPS["minimum"], "minimum")
-    _keep_if = _binary(OPS["keep_if"], "where")  # cond._keep_if(a): a where cond
-    _keep_unless = _binary(OPS["keep_unless"], "where")
-
     def __bool__(self):
         """``if v:`` records the outcome as a guard, so that a replay at
         another input that would take the other branch is detected."""
         rec = self._rec or current_recording()
-        i = self._i if self._rec is rec else _index(self, rec)
+        i = self._i if self._rec is rec else index_on(self, rec)
         outcome = 0.0 if self._v == 0.0 else 1.0
         j = rec.push(_BRANCH, i, -1, 0.0, outcome)
         if rec.sites is not None:
@@ -274,20 +267,10 @@ class Value:
             rec.sites[j] = (frame.f_code.co_filename, frame.f_lineno)
         return outcome == 1.0
 
-    __neg__ = _unary(OPS["neg"])
-    __abs__ = _unary(OPS["abs"])
-    abs = __abs__
-    square = _unary(OPS["square"])
-    exp = _unary(OPS["exp"])
-    log = _unary(OPS["log"])
-    tanh = _unary(OPS["tanh"])
-    sigmoid = _unary(OPS["sigmoid"])
-    sin = _unary(OPS["sin"])
-    cos = _unary(OPS["cos"])
-    sqrt = _unary(OPS["sqrt"])
-    relu = _unary(OPS["relu"])
-
     def __pos__(self):
         return self
 
     __hash__ = object.__hash__  # identity, as micrograd's sets of nodes need
+
+
+install(Value, unary=_unary, binary=_binary)
