@@ -25,7 +25,7 @@ from tapegrad.piecewise import maximum, minimum, where
 from tapegrad.replay.record import Recorded, record
 from tapegrad.scalar.value import Value
 from tapegrad.core.tape import FrozenReadWarning, Tape
-from tapegrad.array.tensor import (
+from tapegrad.array import (
     Tensor, concatenate, cross_entropy, linear, log_softmax, logsumexp, matmul, softmax, stack,
     tensor,
 )

@@ -11,7 +11,7 @@ import tapegrad as tg
 from conftest import FD_ATOL, FD_RTOL, assert_close
 from tapegrad.kernels import array_rules as _elementwise
 from tapegrad.core import arena
-from tapegrad.array.ops import _layout, _operand, elementwise, elementwise_vjp
+from tapegrad.array.ops import elementwise, elementwise_vjp, layout, operand_2d
 from tapegrad.array.rows import row_layout
 from tapegrad.ops import OPS
 
@@ -31,19 +31,19 @@ def sample(op, shape, rng, slot, dtype):
 def general_value(name, x, y, dtype):
     """The general (strided) kernel on the same operands."""
     full = np.broadcast_shapes(np.shape(x), np.shape(y))
-    R, C, ((sx, xr, xc, cx), (sy, yr, yc, cy)) = _layout([np.shape(x), np.shape(y)], full)
+    R, C, ((sx, xr, xc, cx), (sy, yr, yc, cy)) = layout([np.shape(x), np.shape(y)], full)
     out = np.empty((R, C), dtype)
-    getattr(_elementwise, f"{name}_each")(_operand(x, sx, cx, full, dtype),
-                                          _operand(y, sy, cy, full, dtype), out, xr, xc, yr, yc)
+    getattr(_elementwise, f"{name}_each")(operand_2d(x, sx, cx, full, dtype),
+                                          operand_2d(y, sy, cy, full, dtype), out, xr, xc, yr, yc)
     return out.reshape(full)
 
 
 def general_vjp(name, g, out, x, y, dtype):
     full = out.shape
-    R, C, ((sx, xr, xc, cx), (sy, yr, yc, cy)) = _layout([np.shape(x), np.shape(y)], full)
+    R, C, ((sx, xr, xc, cx), (sy, yr, yc, cy)) = layout([np.shape(x), np.shape(y)], full)
     gx, gy = np.zeros(sx, dtype), np.zeros(sy, dtype)
     getattr(_elementwise, f"{name}_vjp_each")(
-        _operand(x, sx, cx, full, dtype), _operand(y, sy, cy, full, dtype), out.reshape(R, C),
+        operand_2d(x, sx, cx, full, dtype), operand_2d(y, sy, cy, full, dtype), out.reshape(R, C),
         np.ascontiguousarray(g, dtype).reshape(R, C), gx, gy, xr, xc, yr, yc, True, True)
     assert not (cx or cy)  # the row layouts fit the general kernel's 2-D split too
     return gx.reshape(np.shape(x)), gy.reshape(np.shape(y))

@@ -25,15 +25,12 @@ import math
 import numpy as np
 
 from tapegrad.core import arena
-
-_kernels = None
+from tapegrad.kernels import array_rules
 
 
 def _kernel(name):
-    global _kernels
-    if _kernels is None:
-        from tapegrad.kernels import array_rules as _kernels
-    return getattr(_kernels, name)
+    """The generated kernel ``name`` (numba compiles it on its first call)."""
+    return getattr(array_rules, name)
 
 
 def row_layout(shapes, full):

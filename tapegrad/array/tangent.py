@@ -8,7 +8,7 @@ that direction (``reverse_tangent_span`` for scalar runs, each op's
 ``vjp_tangent`` for array records): at the inputs that is a Hessian-vector
 product.  An elementwise op's rules are the generated kernels of its scalar
 table row (``<op>_jvp_each``, ``<op>_vjp_tangent_each``), broadcast as in
-:func:`tapegrad.array.ops.elementwise`.  A tangent of ``None`` is zero.
+:func:`tapegrad.array.ops.elementwise.elementwise`.  A tangent of ``None`` is zero.
 
 >>> import numpy as np
 >>> x, tx = np.array([0.0, 1.0]), np.array([1.0, 1.0])
@@ -20,7 +20,7 @@ import numpy as np
 
 from tapegrad.kernels.sweeps import reverse_tangent_span, tangent_span
 from tapegrad.array.ops import (
-    ARRAY_BY_CODE, ARRAY_INPUT, ELEMENTWISE_BY_CODE, _each, _layout, _operand, _shaped,
+    ARRAY_BY_CODE, ARRAY_INPUT, ELEMENTWISE_BY_CODE, each_kernel, from_layout, layout, operand_2d,
 )
 from tapegrad.array.reverse import arguments
 
@@ -34,18 +34,19 @@ def elementwise_jvp(name, out, args, tangents):
     dtype = out.dtype
     if len(args) == 1:
         t = np.empty((1, out.size), dtype)
-        _each(name, "jvp_")(_flat(args[0], dtype), out.reshape(1, -1),
-                            _flat(tangents[0], dtype), t)
+        each_kernel(name, "jvp_")(_flat(args[0], dtype), out.reshape(1, -1),
+                                  _flat(tangents[0], dtype), t)
         return t.reshape(out.shape)
     full = out.shape
-    R, C, layout = _layout([np.shape(a) for a in args], full)
-    operands = [_operand(a, s, copied, full, dtype) for a, (s, _, _, copied) in zip(args, layout)]
-    moving = [_operand(t, s, copied, full, dtype) if t is not None else v
-              for t, v, (s, _, _, copied) in zip(tangents, operands, layout)]
-    (_, xr, xc, _), (_, yr, yc, _) = layout
+    R, C, slots = layout([np.shape(a) for a in args], full)
+    operands = [operand_2d(a, s, copied, full, dtype)
+                for a, (s, _, _, copied) in zip(args, slots)]
+    moving = [operand_2d(t, s, copied, full, dtype) if t is not None else v
+              for t, v, (s, _, _, copied) in zip(tangents, operands, slots)]
+    (_, xr, xc, _), (_, yr, yc, _) = slots
     t = np.empty((R, C), dtype)
-    _each(name, "jvp_")(*operands, out.reshape(R, C), *moving, t, xr, xc, yr, yc,
-                        tangents[0] is not None, tangents[1] is not None)
+    each_kernel(name, "jvp_")(*operands, out.reshape(R, C), *moving, t, xr, xc, yr, yc,
+                              tangents[0] is not None, tangents[1] is not None)
     return t.reshape(full)
 
 
@@ -58,24 +59,26 @@ def elementwise_vjp_tangent(name, g, gt, out, args, tangents, wants):
         x2 = _flat(x, dtype)
         tx = _flat(tangents[0], dtype) if tangents[0] is not None else np.zeros_like(x2)
         gx, gtx = np.zeros_like(x2), np.zeros_like(x2)
-        _each(name, "vjp_tangent_")(x2, out.reshape(1, -1), _flat(g, dtype), _flat(gt, dtype),
-                                    tx, gx, gtx)
+        each_kernel(name, "vjp_tangent_")(x2, out.reshape(1, -1), _flat(g, dtype),
+                                          _flat(gt, dtype), tx, gx, gtx)
         return (gx.reshape(shape),), (gtx.reshape(shape),)
     full = out.shape
-    R, C, layout = _layout([np.shape(a) for a in args], full)
-    operands = [_operand(a, s, copied, full, dtype) for a, (s, _, _, copied) in zip(args, layout)]
-    moving = [_operand(t, s, copied, full, dtype) if t is not None else np.zeros(s, dtype)
-              for t, (s, _, _, copied) in zip(tangents, layout)]
-    grads = [np.zeros(s, dtype) for s, _, _, _ in layout]
-    grad_ts = [np.zeros(s, dtype) for s, _, _, _ in layout]
-    (_, xr, xc, _), (_, yr, yc, _) = layout
-    _each(name, "vjp_tangent_")(*operands, out.reshape(R, C),
-                                np.ascontiguousarray(g, dtype=dtype).reshape(R, C),
-                                np.ascontiguousarray(gt, dtype=dtype).reshape(R, C),
-                                *moving, *grads, *grad_ts, xr, xc, yr, yc, wants[0], wants[1])
-    copies = [copied for _, _, _, copied in layout]
-    return (tuple(_shaped(g_, a, c, full) for g_, a, c in zip(grads, args, copies)),
-            tuple(_shaped(g_, a, c, full) for g_, a, c in zip(grad_ts, args, copies)))
+    R, C, slots = layout([np.shape(a) for a in args], full)
+    operands = [operand_2d(a, s, copied, full, dtype)
+                for a, (s, _, _, copied) in zip(args, slots)]
+    moving = [operand_2d(t, s, copied, full, dtype) if t is not None else np.zeros(s, dtype)
+              for t, (s, _, _, copied) in zip(tangents, slots)]
+    grads = [np.zeros(s, dtype) for s, _, _, _ in slots]
+    grad_ts = [np.zeros(s, dtype) for s, _, _, _ in slots]
+    (_, xr, xc, _), (_, yr, yc, _) = slots
+    each_kernel(name, "vjp_tangent_")(*operands, out.reshape(R, C),
+                                      np.ascontiguousarray(g, dtype=dtype).reshape(R, C),
+                                      np.ascontiguousarray(gt, dtype=dtype).reshape(R, C),
+                                      *moving, *grads, *grad_ts, xr, xc, yr, yc,
+                                      wants[0], wants[1])
+    copies = [copied for _, _, _, copied in slots]
+    return (tuple(from_layout(g_, a, c, full) for g_, a, c in zip(grads, args, copies)),
+            tuple(from_layout(g_, a, c, full) for g_, a, c in zip(grad_ts, args, copies)))
 
 
 def _zero_like(value):

@@ -1,5 +1,14 @@
 """``Tensor``: NumPy arrays on the tape, one record per array op.
 
+This module owns the Tensor class and how an array op is recorded
+(:func:`record_array_op`): the two need each other (a record's result is a
+Tensor, and a Tensor's methods record), so they share a file; the module
+functions that are not methods of a Tensor are in
+:mod:`tapegrad.array.routines`.  The methods that come from rows of the
+scalar op table (``t + u``, ``t.exp()``, ...) are installed by
+:func:`tapegrad.ops.methods.install`; importing this module also makes
+``Value op ndarray`` give a Tensor (:func:`tapegrad.scalar.value.promote_arrays`).
+
 A Tensor made by :func:`tensor` is a leaf: with ``requires_grad=True`` it
 is recorded as an array input of whichever tape first uses it (as a leaf
 ``Value`` is), and ``backward()`` adds into its ``.grad``; without, it is a
@@ -23,14 +32,13 @@ import sys
 
 import numpy as np
 
-from tapegrad.array.ops import (
-    ARRAY_OPS, ELEMENTWISE, broadcast_shape, elementwise, result_dtype,
-)
 from tapegrad.errors import MixedTapeError, TapeError
-from tapegrad.array.mask import Mask, make_mask
 from tapegrad.ops import OPS
-from tapegrad.scalar.value import Value, _index
-from tapegrad.core.tape import _TRACING, current_recording, frozen_read
+from tapegrad.ops.methods import install
+from tapegrad.core.tape import TRACING, current_recording, frozen_read
+from tapegrad.scalar.value import Value, index_on, promote_arrays
+from tapegrad.array.mask import Mask, make_mask
+from tapegrad.array.ops import ARRAY_OPS, ELEMENTWISE, broadcast_shape, elementwise
 
 _new = object.__new__
 
@@ -71,7 +79,7 @@ def _operand(x, rec):
         if x._rec is rec:
             return x._i, x._v
         if x.__class__ is Value:
-            return _index(x, rec), x._v
+            return index_on(x, rec), x._v
         if x._rec is not None:
             rec.check_live()
             x._rec.check_live()
@@ -137,7 +145,10 @@ def record_array_op(code, operands, params, compute):
     return out
 
 
-def _elementwise_op(op):
+def _elementwise_op(op, reflected=False):
+    """A function recording the scalar ``op`` elementwise: ``f(x)`` for a
+    unary op, ``f(x, y)`` (recording ``y op x`` when ``reflected``) for a
+    binary one; a fresh function at each call (``install`` names it)."""
     code, name = ELEMENTWISE + op.code, op.name
 
     def compute(values, params):
@@ -146,48 +157,70 @@ def _elementwise_op(op):
     if op.arity == 1:
         def method(self):
             return record_array_op(code, [self], {}, compute)
+    elif reflected:
+        def method(self, other):
+            return record_array_op(code, [other, self], {}, compute)  # compute checks the shapes
     else:
-        def method(self, other, reflected=False):
-            operands = [other, self] if reflected else [self, other]
-            return record_array_op(code, operands, {}, compute)  # compute checks the shapes
+        def method(self, other):
+            return record_array_op(code, [self, other], {}, compute)
     method.__name__ = name
     method.__doc__ = f"Record {op.doc}, elementwise."
     return method
 
 
-def _structural(name):
+def recorder(name):
+    """``record(operands, **params)``: records the declared array op ``name``."""
     op = ARRAY_OPS[name]
     return lambda operands, **params: record_array_op(op.code, operands, params, op.value)
-
-
-def array_binary(name, x, y):
-    """``name`` (a binary op of the scalar table) elementwise on ``x`` and
-    ``y`` (Values, Tensors, arrays, numbers), as a Tensor."""
-    return _ELEMENTWISE[name](x, y)
-
-
-def _reducer(name):
-    make = _structural(name)
-
-    def method(self, axis=None, keepdims=False):
-        return make([self], axis=axis, keepdims=keepdims)
-
-    method.__name__ = {"amax": "max", "amin": "min"}.get(name, name)
-    method.__doc__ = f"Record {ARRAY_OPS[name].doc}."
-    return method
 
 
 _ELEMENTWISE = {op.name: _elementwise_op(op) for op in OPS.values()
                 if op.arity > 0 and not op.guard}
 
 
-def _binary(name, reflected=False):
-    rule = _ELEMENTWISE[name]
+def array_binary(name, x, y):
+    """``name`` (a binary op of the scalar table) elementwise on ``x`` and
+    ``y`` (Values, Tensors, arrays, numbers), as a Tensor.
 
-    def method(self, other):
-        return rule(self, other, reflected)
+    >>> import numpy as np, tapegrad as tg
+    >>> array_binary("sub", tg.Value(1.0), np.array([1.0, 2.0])).value
+    array([ 0., -1.])
+    """
+    return _ELEMENTWISE[name](x, y)
 
+
+def _reducer(name):
+    record = recorder(name)
+
+    def method(self, axis=None, keepdims=False):
+        return record([self], axis=axis, keepdims=keepdims)
+
+    method.__name__ = {"amax": "max", "amin": "min"}.get(name, name)
+    method.__doc__ = f"Record {ARRAY_OPS[name].doc}."
     return method
+
+
+def _method(op, spelling):
+    """The Tensor method ``spelling.name`` of the scalar ``op`` (see
+    :func:`tapegrad.ops.methods.install`); comparisons are the class's own."""
+    assert not spelling.comparison, spelling.name
+    return _elementwise_op(op, spelling.reflected)
+
+
+def matmul(x, y):
+    """Record ``x @ y`` (1-D, 2-D, batched); BLAS does the work.
+
+    >>> import tapegrad as tg
+    >>> tg.matmul(tg.tensor([[1.0, 2.0]]), tg.tensor([[3.0], [4.0]])).value
+    array([[11.]])
+    """
+    xs, ys = (np.shape(getattr(a, "_v", a)) for a in (x, y))
+    if len(xs) == 0 or len(ys) == 0 or xs[-1] != ys[-2 if len(ys) > 1 else 0]:
+        raise ValueError(f"matmul: shapes {xs} and {ys} do not line up")
+    return _MATMUL([x, y])
+
+
+_MATMUL = recorder("matmul")
 
 
 class Tensor:
@@ -293,25 +326,13 @@ class Tensor:
         return f"tensor({body}{grad})"
 
     # --- ops ------------------------------------------------------------
-
-    __add__, __radd__ = _binary("add"), _binary("add", True)
-    __sub__, __rsub__ = _binary("sub"), _binary("sub", True)
-    __mul__, __rmul__ = _binary("mul"), _binary("mul", True)
-    __truediv__, __rtruediv__ = _binary("div"), _binary("div", True)
-    __rpow__ = _binary("pow", True)
-    _maximum, _minimum = _binary("maximum"), _binary("minimum")
+    # The scalar table's rows (t + u, -t, t.exp(), t._maximum(u), ...) are
+    # installed below the class; the methods here are the Tensor's own.
 
     def __pow__(self, other):
         if isinstance(other, numbers.Real) and other == 2:
             return self.square()
-        return _ELEMENTWISE["pow"](self, other)
-
-    __neg__ = _ELEMENTWISE["neg"]
-    __abs__ = abs = _ELEMENTWISE["abs"]
-    square, exp, log = _ELEMENTWISE["square"], _ELEMENTWISE["exp"], _ELEMENTWISE["log"]
-    tanh, sigmoid = _ELEMENTWISE["tanh"], _ELEMENTWISE["sigmoid"]
-    sin, cos, sqrt = _ELEMENTWISE["sin"], _ELEMENTWISE["cos"], _ELEMENTWISE["sqrt"]
-    relu = _ELEMENTWISE["relu"]
+        return self._pow(other)
 
     def __matmul__(self, other):
         return matmul(self, other)
@@ -324,12 +345,12 @@ class Tensor:
     def reshape(self, *shape):
         """Record the same elements in ``shape`` (one -1 allowed)."""
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return _structural("reshape")([self], shape=tuple(shape))
+        return recorder("reshape")([self], shape=tuple(shape))
 
     def transpose(self, *axes):
         """Record the axes permuted (reversed when none are given)."""
         axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        return _structural("transpose")([self], axes=tuple(axes) if axes else None)
+        return recorder("transpose")([self], axes=tuple(axes) if axes else None)
 
     T = property(lambda self: self.transpose())
 
@@ -340,10 +361,10 @@ class Tensor:
             parts = tuple(p.copy() if isinstance(p, Mask) else p for p in parts)
             index = parts if isinstance(index, tuple) else parts[0]
         if len(parts) == self.ndim and all(isinstance(p, numbers.Integral) for p in parts):
-            return _structural("item")([self], index=index, unique=True)
+            return recorder("item")([self], index=index, unique=True)
         fancy = any(isinstance(p, (list, np.ndarray)) and np.asarray(p).dtype.kind != "b"
                     for p in parts)
-        return _structural("getitem")([self], index=index, unique=not fancy)
+        return recorder("getitem")([self], index=index, unique=not fancy)
 
     # Comparisons are data, as NumPy's: boolean arrays (no gradient).  While
     # record() traces, a comparison of traced values is recorded and gives a
@@ -356,7 +377,7 @@ class Tensor:
 
         def method(self, other):
             operands = [other, self] if swap else [self, other]
-            tracing = _TRACING.get()
+            tracing = TRACING.get()
             if (tracing is None or not isinstance(other, _COMPARABLE)
                     or not any(_tracked(x) for x in operands)
                     or _recording_of(operands) is not tracing):
@@ -381,101 +402,6 @@ class Tensor:
         return bool(self != 0)
 
 
-for _op in OPS.values():  # every unary op of the table is a method (t.neg(), t.exp() ...)
-    if _op.arity == 1 and not _op.guard and not hasattr(Tensor, _op.name):
-        setattr(Tensor, _op.name, _ELEMENTWISE[_op.name])
-
-
+install(Tensor, unary=_method, binary=_method)  # keeps the comparisons and __pow__ above
 _COMPARABLE = (numbers.Real, np.ndarray, Tensor, Value)
-
-
-def matmul(x, y):
-    """Record ``x @ y`` (1-D, 2-D, batched); BLAS does the work.
-
-    >>> import tapegrad as tg
-    >>> tg.matmul(tg.tensor([[1.0, 2.0]]), tg.tensor([[3.0], [4.0]])).value
-    array([[11.]])
-    """
-    xs, ys = (np.shape(getattr(a, "_v", a)) for a in (x, y))
-    if len(xs) == 0 or len(ys) == 0 or xs[-1] != ys[-2 if len(ys) > 1 else 0]:
-        raise ValueError(f"matmul: shapes {xs} and {ys} do not line up")
-    return _structural("matmul")([x, y])
-
-
-def linear(x, w, b=None):
-    """Record ``x @ w.T + b`` (``w`` of shape ``(out, in)``), with a bias as
-    one record.
-
-    >>> import tapegrad as tg
-    >>> w = tg.tensor([[1.0, 2.0]], requires_grad=True)
-    >>> y = tg.linear(tg.tensor([[3.0, 4.0]]), w, tg.tensor([0.5]))
-    >>> y.value, y.sum().backward(), w.grad
-    (array([[11.5]]), None, array([[3., 4.]]))
-    """
-    xs, ws = (np.shape(getattr(a, "_v", a)) for a in (x, w))
-    if len(ws) != 2 or len(xs) == 0 or xs[-1] != ws[1]:
-        raise ValueError(f"linear: input of shape {xs} and weight of shape {ws} do not "
-                         "line up (the weight is (out_features, in_features))")
-    if b is None:
-        return matmul(x, w.T if isinstance(w, Tensor) else np.transpose(w))
-    bs, out = np.shape(getattr(b, "_v", b)), xs[:-1] + ws[:1]
-    try:
-        np.broadcast_shapes(out, bs)
-    except ValueError:
-        raise ValueError(f"linear: a bias of shape {bs} for an output of shape {out}") from None
-    if len(bs) > 1:  # a bias that widens the output: the product and an add
-        return matmul(x, w.T if isinstance(w, Tensor) else np.transpose(w)) + b
-    return _structural("linear")([x, w, b])
-
-
-def _along_axis(name):
-    make = _structural(name)
-
-    def function(x, axis=-1):
-        return make([x], axis=axis)
-
-    function.__name__ = name
-    function.__doc__ = f"Record {ARRAY_OPS[name].doc} (stable)."
-    return function
-
-
-softmax, log_softmax, logsumexp = (_along_axis(n) for n in ("softmax", "log_softmax",
-                                                             "logsumexp"))
-
-
-def cross_entropy(logits, labels):
-    """The mean over rows of -log softmax(logits)[row, label], as one fused
-    record (PyTorch's ``F.cross_entropy`` with integer class labels).
-
-    >>> import numpy as np, tapegrad as tg
-    >>> round(tg.cross_entropy(tg.tensor([[0.0, 0.0]]), np.array([1])).item(), 6)
-    0.693147
-    """
-    labels = np.asarray(getattr(labels, "_v", labels))
-    shape = np.shape(getattr(logits, "_v", logits))
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy labels must be integers, got dtype {labels.dtype}")
-    if len(shape) != 2 or labels.shape != (shape[0],):
-        raise ValueError(f"cross_entropy takes logits (rows, classes) and one label per "
-                         f"row; got {shape} and {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= shape[1]):
-        raise ValueError(f"cross_entropy label out of range [0, {shape[1]}): "
-                         f"{labels.min()}..{labels.max()}")
-    return _structural("cross_entropy")([logits], labels=labels)
-
-
-def concatenate(tensors, axis=0):
-    """Record the tensors joined along an existing ``axis``."""
-    return _structural("concatenate")(list(tensors), axis=axis)
-
-
-def stack(items, axis=0):
-    """Record the tensors (or scalar Values) joined along a new ``axis``.
-
-    >>> import tapegrad as tg
-    >>> a, b = tg.Value(1.0), tg.Value(2.0)
-    >>> t = tg.stack([a, b * 3.0])
-    >>> t.sum().backward(); (a.grad, b.grad)
-    (1.0, 3.0)
-    """
-    return _structural("stack")(list(items), axis=axis)
+promote_arrays(array_binary)  # Value op ndarray: a Tensor

@@ -14,7 +14,9 @@ Rooms:
   traces), both context variables;
 * ``arena``: the pool of NumPy arrays that array records' values live in;
 * ``debug``: ``debug_mode()``, which names the first record that produced a
-  non-finite value or adjoint.
+  non-finite value or adjoint;
+* ``extensions``: ``ARRAYS``, the hooks the array layer fills in at import
+  (its input opcode, its reverse sweep, its op names).
 
 >>> from tapegrad.core import Tape
 >>> with Tape() as tape:

@@ -28,6 +28,7 @@ import numpy as np
 
 from tapegrad.errors import NonFiniteError
 from tapegrad.ops import OPS
+from tapegrad.core.extensions import ARRAYS
 
 _BY_CODE = {op.code: op for op in OPS.values()}
 _ENABLED = contextvars.ContextVar(
@@ -55,19 +56,10 @@ def debug_mode(on=True):
         _ENABLED.reset(token)
 
 
-def _array_op_name(code):
-    from tapegrad.array.ops import ARRAY_BY_CODE, ARRAY_INPUT, ELEMENTWISE_BY_CODE
-
-    if code == ARRAY_INPUT:
-        return "array input"
-    op = ELEMENTWISE_BY_CODE.get(code) or ARRAY_BY_CODE.get(code)
-    return f"array {op.name}"
-
-
 def describe(rec, i):
     """A one-line account of record ``i``: its op and argument values."""
     if i in rec.params:
-        return f"record {i} ({_array_op_name(int(rec.op[i]))})"
+        return f"record {i} ({ARRAYS.name_of(int(rec.op[i]))})"  # installed by tapegrad.array
     op = _BY_CODE[int(rec.op[i])]
     if op.arity == 0:
         return f"record {i} (input #{int(rec.arg0[i])})"

@@ -37,7 +37,7 @@ import weakref
 import numpy as np
 
 from tapegrad.core import arena, debug
-from tapegrad.array.ops import ARRAY_INPUT
+from tapegrad.core.extensions import ARRAYS
 from tapegrad.kernels.sweeps import reverse
 from tapegrad.errors import StaleValueError
 from tapegrad.ops import OPS
@@ -74,8 +74,9 @@ class Recording:
         self.dead = None  # why this recording can no longer be used
         self.sites = None  # {guard record: (file, line)} while record() traces
         self.warned = False  # whether a frozen read was warned about
-        # Array records (see tapegrad.array.ops): their values live in this
-        # arena, keyed by record, and their op parameters beside them.
+        # Array records (made by tapegrad.array, which installs what the tape
+        # needs to know of them in tapegrad.core.extensions): their values
+        # live in this arena, keyed by record, and their op parameters beside them.
         self.arrays = {}
         self.params = {}
         self.array_records = []
@@ -142,7 +143,7 @@ class Recording:
 
     def register_array(self, leaf):
         """Record the Tensor ``leaf`` as an array input; return its index."""
-        i = self.push_array(ARRAY_INPUT, len(self.array_leaves), -1, leaf._v, None)
+        i = self.push_array(ARRAYS.input_code, len(self.array_leaves), -1, leaf._v, None)
         self.array_leaves.append(leaf)
         leaf._serial = self.serial
         leaf._i = i
@@ -185,10 +186,8 @@ class Recording:
             self.adj[: max(m, self.adj_len)] = 0.0
         adj = self.adj
         self.adj_len = m
-        if self.array_records:
-            from tapegrad.array.reverse import reverse_mixed
-
-            reverse_mixed(self, last, seed)
+        if self.array_records:  # only tapegrad.array makes them, and it installed this sweep
+            ARRAYS.reverse(self, last, seed)
         else:
             adj[last] = seed
             reverse(self.op, self.arg0, self.arg1, self.const, self.val, adj, last)
@@ -235,7 +234,7 @@ def current_recording():
 
 
 # The recording that tapegrad.record() is tracing, if any.
-_TRACING = contextvars.ContextVar("tapegrad_tracing", default=None)
+TRACING = contextvars.ContextVar("tapegrad_tracing", default=None)
 
 
 class FrozenReadWarning(UserWarning):
@@ -246,7 +245,7 @@ def frozen_read(value):
     """Warn, once per recording, when ``value.data`` is read while
     :func:`tapegrad.record` traces the recording ``value`` belongs to: the
     number read is a constant to every replay."""
-    rec = _TRACING.get()
+    rec = TRACING.get()
     if rec is None or rec.warned:
         return
     if value._rec is rec or (value._rec is None and value._serial == rec.serial):

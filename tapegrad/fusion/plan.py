@@ -39,7 +39,7 @@ import numpy as np
 from tapegrad.fusion import cache as _generated
 from tapegrad.core import arena
 from tapegrad.array.ops import (
-    ARRAY_BY_CODE, ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE, _layout, _unbroadcast,
+    ARRAY_BY_CODE, ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE, layout, unbroadcast,
 )
 from tapegrad.array.rows import usable
 from tapegrad.array.reverse import arguments
@@ -171,8 +171,8 @@ class Group:
                 refs.append(("e", slots[key]))
             ops.append((ELEMENTWISE_BY_CODE[int(prog.op[m])].name, tuple(refs)))
         arrays = [k for k, (_, v) in enumerate(self.sources) if isinstance(v, np.ndarray)]
-        self.R, self.C, layouts = _layout([np.shape(self.sources[k][1]) for k in arrays],
-                                          self.shape)
+        self.R, self.C, layouts = layout([np.shape(self.sources[k][1]) for k in arrays],
+                                         self.shape)
         self.layout = dict(zip(arrays, layouts))
         patterns = [NUMBER] * len(self.sources)
         for k, (shape2d, xr, xc, copied) in self.layout.items():
@@ -289,7 +289,7 @@ class Group:
         shape = np.shape(prog.arrays[a])
         if shape2d != (self.R, self.C) or copied:  # broadcast: summed down to its shape
             buffer = np.zeros((self.R, self.C) if copied else shape2d, self.dtype)
-            grad = (lambda: _unbroadcast(buffer.reshape(self.shape), shape)) if copied else \
+            grad = (lambda: unbroadcast(buffer.reshape(self.shape), shape)) if copied else \
                 (lambda: buffer.reshape(shape))
             return buffer, True, lambda: adjoints.add(a, grad(), True)
         held = adjoints.into([a])[0]

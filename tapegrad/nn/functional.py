@@ -1,7 +1,7 @@
 """PyTorch's ``torch.nn.functional`` names, over tapegrad's core ops.
 
 Every function here is a re-export or a composition of the ops of
-:mod:`tapegrad.array.tensor`; none declares a derivative.  Arguments are spelled
+:mod:`tapegrad.array.routines`; none declares a derivative.  Arguments are spelled
 as PyTorch spells them (``input``, ``target``, ``dim``, ``reduction``), so
 code written against ``torch.nn.functional`` ports by its import.
 
@@ -16,10 +16,10 @@ array([[0.66666667, 0.        , 0.33333333]])
 
 import numpy as np
 
-from tapegrad.array.tensor import cross_entropy as _cross_entropy
-from tapegrad.array.tensor import linear as _linear
-from tapegrad.array.tensor import log_softmax as _log_softmax
-from tapegrad.array.tensor import softmax as _softmax
+from tapegrad.array import cross_entropy as _cross_entropy
+from tapegrad.array import linear as _linear
+from tapegrad.array import log_softmax as _log_softmax
+from tapegrad.array import softmax as _softmax
 from tapegrad.functions import relu, sigmoid, tanh  # tapegrad's own: Tensors, Values, numbers
 
 __all__ = ["linear", "relu", "tanh", "sigmoid", "softmax", "log_softmax", "cross_entropy",

@@ -1,13 +1,15 @@
-"""``linear``: ``x @ w.T + b`` as one array record (``nn.Linear``'s layer).
+"""Products of the array op table: ``matmul`` and ``linear``.
 
-Declared with :func:`tapegrad.array.ops.declare` after the softmax family.
-One record instead of a transpose, a product and a bias add: the bias is
-added into the product's own buffer, so the tape keeps one array per layer
-(half the memory of a step of ``nn.Linear`` layers) and the reverse sweep
-runs one VJP: ``g @ w``, ``g.T @ x`` and the bias's sum over rows.
+``matmul`` is ``x @ y`` (1-D, 2-D and batched, as ``np.matmul``); BLAS does
+the work, into an arena buffer when both are matrices.  ``linear`` is
+``x @ w.T + b`` as one record (``nn.Linear``'s layer) instead of a
+transpose, a product and a bias add: the bias is added into the product's
+own buffer, so the tape keeps one array per layer (half the memory of a
+step of ``nn.Linear`` layers) and the reverse sweep runs one VJP: ``g @ w``,
+``g.T @ x`` and the bias's sum over rows.
 
 >>> import numpy as np
->>> from tapegrad.array.ops import ARRAY_OPS
+>>> from tapegrad.array.ops.table import ARRAY_OPS
 >>> x, w, b = np.ones((2, 3)), np.arange(6.0).reshape(2, 3), np.array([0.5, -1.0])
 >>> ARRAY_OPS["linear"].value([x, w, b], {})
 array([[ 3.5, 11. ],
@@ -16,7 +18,46 @@ array([[ 3.5, 11. ],
 
 import numpy as np
 
-from tapegrad.array.ops import _matmul, _unbroadcast, _wanted, declare
+from tapegrad.core import arena
+from tapegrad.array.ops.table import declare, wanted
+from tapegrad.array.ops.elementwise import unbroadcast
+
+
+def _matmul(x, y):
+    """``np.matmul(x, y)``, into an arena buffer when both are matrices."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.ndim != 2 or y.ndim != 2 or x.dtype != y.dtype or x.dtype.kind != "f":
+        return np.matmul(x, y)
+    return np.matmul(x, y, out=arena.empty((x.shape[0], y.shape[1]), x.dtype))
+
+
+@declare
+class matmul:
+    """x @ y (1-D, 2-D and batched, as ``np.matmul``)"""
+
+    arity = 2
+    bilinear = True
+
+    def value(args, params):
+        return _matmul(args[0], args[1])
+
+    def vjp(g, out, args, params):
+        x, y = np.asarray(args[0]), np.asarray(args[1])
+        if x.ndim == 1 and y.ndim == 1:
+            return g * y, g * x
+        x2 = x[None, :] if x.ndim == 1 else x
+        y2 = y[:, None] if y.ndim == 1 else y
+        g2 = g
+        if x.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if y.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        gx = gy = None  # a constant operand (input data) needs no gradient
+        if wanted(params, 0):
+            gx = unbroadcast(_matmul(g2, np.swapaxes(y2, -1, -2)), x2.shape).reshape(x.shape)
+        if wanted(params, 1):
+            gy = unbroadcast(_matmul(np.swapaxes(x2, -1, -2), g2), y2.shape).reshape(y.shape)
+        return gx, gy
 
 
 def _rows(a, width):
@@ -26,9 +67,9 @@ def _rows(a, width):
 
 def _product_grads(g, x, w, params):
     """The gradients of ``x @ w.T`` for ``x`` and ``w`` (None if unwanted)."""
-    gx = _matmul(g, w).reshape(np.shape(x)) if _wanted(params, 0) else None
+    gx = _matmul(g, w).reshape(np.shape(x)) if wanted(params, 0) else None
     gw = None
-    if _wanted(params, 1):
+    if wanted(params, 1):
         gw = _matmul(_rows(g, w.shape[0]).T, _rows(x, w.shape[1]))
     return gx, gw
 
@@ -50,7 +91,7 @@ class linear:
     def vjp(g, out, args, params):
         x, w, b = (np.asarray(a) for a in args)
         gx, gw = _product_grads(g, x, w, params)
-        gb = _unbroadcast(g, np.shape(b)) if _wanted(params, 2) else None
+        gb = unbroadcast(g, np.shape(b)) if wanted(params, 2) else None
         return gx, gw, gb
 
     def jvp(tangents, out, args, params):
@@ -65,5 +106,5 @@ class linear:
         turned_x, turned_w = _product_grads(g, tx, tw, params)  # and so do x and w
         gx_t = None if gx_t is None else gx_t + turned_x
         gw_t = None if gw_t is None else gw_t + turned_w
-        gb_t = _unbroadcast(gt, np.shape(b)) if gb is not None else None
+        gb_t = unbroadcast(gt, np.shape(b)) if gb is not None else None
         return (gx, gw, gb), (gx_t, gw_t, gb_t)

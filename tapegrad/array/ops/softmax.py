@@ -1,12 +1,14 @@
 """The softmax family of the array op table: ``logsumexp``, ``softmax``,
 ``log_softmax`` and the fused ``cross_entropy``.
 
-Declared with :func:`tapegrad.array.ops.declare`, after the ops of that
-module (so their opcodes follow them).  Each subtracts the row maximum first,
-as PyTorch does, so nothing overflows and no digits cancel.
+Declared with :func:`tapegrad.array.ops.table.declare`, the last family the
+package imports (so their opcodes follow the others).  Each subtracts the
+row maximum first, as PyTorch does, so nothing overflows and no digits
+cancel; ``cross_entropy`` runs the row kernels of
+:mod:`tapegrad.kernels.softmax_rows`.
 
 >>> import numpy as np
->>> from tapegrad.array.ops import ARRAY_OPS
+>>> from tapegrad.array.ops.table import ARRAY_OPS
 >>> float(ARRAY_OPS["logsumexp"].value([np.array([1000.0, 1000.0])], {"axis": -1}).round(6))
 1000.693147
 """
@@ -15,7 +17,7 @@ import numpy as np
 
 from tapegrad.kernels import softmax_rows as _rowwise
 from tapegrad.core import arena
-from tapegrad.array.ops import declare
+from tapegrad.array.ops.table import declare
 
 
 def _shifted(x, axis):

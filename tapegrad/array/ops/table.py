@@ -1,0 +1,132 @@
+"""The array op table itself: :class:`ArrayOp`, :func:`declare`, ``ARRAY_OPS``.
+
+An array record's opcode is one byte of the tape's ``op`` column, split in
+three ranges: ``ELEMENTWISE + k`` is the scalar op of code ``k`` applied to
+every element (:mod:`tapegrad.array.ops.elementwise`), ``ARRAY_INPUT`` is a
+Tensor leaf's record, and the ops declared here take ``STRUCTURAL`` and up,
+in declaration order (the package imports the family files in a fixed
+order).
+
+Only ops whose Jacobian is not diagonal declare their own rules, one block
+each: ``value(args, params)`` and ``vjp(g, out, args, params)``, which
+returns one gradient per argument (None where not needed).  ``args`` holds
+the operands' values: arrays, or floats for scalar records and constants.
+For forward mode and Hessian-vector products a block also declares
+``jvp(tangents, out, args, params)`` (the output's tangent) and
+``vjp_tangent(g, gt, out, out_t, args, tangents, params)`` (the gradients
+and their tangents), unless it is ``linear`` (both follow from ``value`` and
+``vjp``) or ``bilinear`` (both follow from the product rule).  An op whose
+VJP adds into a buffer may declare ``vjp_into(g, out, args, params, into)``
+instead of ``vjp``.  The rest of this module is the helpers those blocks
+share.
+
+>>> import numpy as np
+>>> expand(np.array([1.0, 2.0]), (3, 2), 0, False)
+array([[1., 2.],
+       [1., 2.],
+       [1., 2.]])
+"""
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+ELEMENTWISE = 64  # array opcode of scalar op k: ELEMENTWISE + k
+ARRAY_INPUT = 127  # a Tensor leaf's record
+STRUCTURAL = 128  # first opcode of the declared ops
+
+
+@dataclass(frozen=True)
+class ArrayOp:
+    """One row of the array op table (built by :func:`declare`)."""
+
+    name: str
+    code: int
+    doc: str
+    value: Callable
+    vjp: Callable
+    arity: int  # array arguments; 0 for n-ary ops, which list them in params["args"]
+    scalar_output: bool  # its value is a scalar record's (``t[i, j]``)
+    jvp: Callable
+    vjp_tangent: Callable
+    vjp_into: Optional[Callable] = None  # adds the gradients into given buffers
+
+
+ARRAY_OPS = {}
+
+
+def declare(block):
+    """Turn a class body of rules into an :class:`ArrayOp` in ``ARRAY_OPS``,
+    with the next free opcode (see the module docstring for the rules)."""
+    body = vars(block)
+    value, vjp_into = body["value"], body.get("vjp_into")
+    vjp = body["vjp"] if "vjp" in body else _vjp_from_into(vjp_into)
+    if body.get("linear"):
+        jvp, vjp_tangent = _linear_rules(value, vjp)
+    elif body.get("bilinear"):
+        jvp, vjp_tangent = _bilinear_rules(value, vjp)
+    else:
+        jvp, vjp_tangent = body["jvp"], body["vjp_tangent"]
+    op = ArrayOp(block.__name__, STRUCTURAL + len(ARRAY_OPS), (block.__doc__ or "").strip(),
+                 value, vjp, body.get("arity", 1), body.get("scalar_output", False),
+                 jvp, vjp_tangent, vjp_into)
+    assert op.name not in ARRAY_OPS and op.code < 256, op.name
+    ARRAY_OPS[op.name] = op
+    return op
+
+
+def _vjp_from_into(vjp_into):
+    """The VJP of a one-argument op that declares ``vjp_into(g, out, args,
+    params, into)`` (add the argument's gradient into ``into[0]``): into zeros."""
+
+    def vjp(g, out, args, params):
+        gx = np.zeros(np.shape(args[0]), dtype=np.result_type(g, np.float32))
+        vjp_into(g, out, args, params, [gx])
+        return (gx,)
+
+    return vjp
+
+
+def _linear_rules(value, vjp):
+    """A linear op's tangent is the op applied to the tangents; its VJP does
+    not depend on the arguments, so the gradients' tangents are the VJP of
+    the incoming gradient's tangent."""
+
+    def jvp(tangents, out, args, params):
+        return value(tangents, params)
+
+    def vjp_tangent(g, gt, out, out_t, args, tangents, params):
+        return vjp(g, out, args, params), vjp(gt, out, args, params)
+
+    return jvp, vjp_tangent
+
+
+def _bilinear_rules(value, vjp):
+    """The product rule: ``d(x y) = dx y + x dy``, and the VJP (linear in
+    each argument) differentiated the same way."""
+
+    def jvp(tangents, out, args, params):
+        (x, y), (tx, ty) = args, tangents
+        return value([tx, y], params) + value([x, ty], params)
+
+    def vjp_tangent(g, gt, out, out_t, args, tangents, params):
+        grads = vjp(g, out, args, params)
+        moved = vjp(gt, out, args, params)
+        turned = vjp(g, out, tangents, params)  # d(g y^T) = g dy^T, d(x^T g) = dx^T g
+        return grads, tuple(None if a is None else a + b for a, b in zip(moved, turned))
+
+    return jvp, vjp_tangent
+
+
+def expand(g, shape, axis, keepdims):
+    """``g`` of a reduction over ``axis`` broadcast back to ``shape``."""
+    if axis is not None and not keepdims:
+        g = np.expand_dims(g, axis)
+    return np.broadcast_to(g, shape)
+
+
+def wanted(params, k):
+    """Whether argument ``k`` of a record is on the tape (not a constant)."""
+    constants = params.get("constants")
+    return constants is None or constants[k] is None
