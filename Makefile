@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The suite includes tests/test_layers.py, which runs lint-imports (the
+# package's layers and no import cycles: pyproject.toml, [tool.importlinter]).
 test: $(STAMP)
 	$(PY) -m pytest -q
 
@@ -33,7 +35,8 @@ bench-gate: $(STAMP)
 bench-peers: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,peers]'
 
-# Regenerate tapegrad/kernels/sweeps.py from the op table.
+# Regenerate tapegrad/kernels/sweeps.py and tapegrad/kernels/array_rules.py
+# from the op table (tapegrad/ops/), with tapegrad/kernels/codegen/.
 generate: $(STAMP)
 	$(PY) -m tapegrad.kernels.codegen
 

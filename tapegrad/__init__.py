@@ -2,7 +2,8 @@
 
 Ops on :class:`Value` append records to a flat tape of NumPy arrays
 (:mod:`tapegrad.core.tape`); ``backward()`` runs one numba kernel over it in
-reverse.  Every op is declared once, in :mod:`tapegrad.ops`.
+reverse.  Every op is declared once, in :mod:`tapegrad.ops`.  The README's
+"How it works" draws the package's floors.
 
 >>> import tapegrad as tg
 >>> x = tg.Value(2.0)
@@ -12,32 +13,32 @@ reverse.  Every op is declared once, in :mod:`tapegrad.ops`.
 4.0
 """
 
-from tapegrad.check import check_grad
-from tapegrad.core.debug import debug_mode, set_debug
-from tapegrad.scalar.dual import Dual
-from tapegrad.errors import (
-    BranchChanged, MixedTapeError, NonFiniteError, StaleValueError, TapeError,
-)
-from tapegrad.transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
-from tapegrad.functions import abs, cos, exp, log, relu, sigmoid, sin, sqrt, tanh
-from tapegrad.ops import OPS
-from tapegrad.piecewise import maximum, minimum, where
-from tapegrad.replay.record import Recorded, record
-from tapegrad.scalar.value import Value
-from tapegrad.core.tape import FrozenReadWarning, Tape
+from tapegrad import functions
 from tapegrad.array import (
     Tensor, concatenate, cross_entropy, linear, log_softmax, logsumexp, matmul, softmax, stack,
     tensor,
 )
-
-OPS_BY_CODE = {op.code: op for op in OPS.values()}
+from tapegrad.check import check_grad
+from tapegrad.core.debug import debug_mode, set_debug
+from tapegrad.core.tape import FrozenReadWarning, Tape
+from tapegrad.errors import (
+    BranchChanged, MixedTapeError, NonFiniteError, StaleValueError, TapeError,
+)
+from tapegrad.functions import *  # noqa: F401,F403  (exp, log, ...: one per op the table marks)
+from tapegrad.functions import abs  # noqa: F401  (not in __all__: it would shadow the builtin)
+from tapegrad.ops import BY_CODE as OPS_BY_CODE
+from tapegrad.ops import OPS
+from tapegrad.piecewise import maximum, minimum, where
+from tapegrad.replay import Recorded, record
+from tapegrad.scalar import Dual, Value
+from tapegrad.transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Value", "Tape", "OPS", "OPS_BY_CODE", "record", "Recorded",
     "grad", "value_and_grad", "jacobian", "hessian", "jvp", "vjp", "hvp",
-    "exp", "log", "tanh", "sigmoid", "sin", "cos", "sqrt", "relu",  # and tapegrad.abs
+    *functions.__all__,  # and tapegrad.abs
     "maximum", "minimum", "where",
     "tensor", "Tensor", "matmul", "linear", "softmax", "log_softmax", "logsumexp", "cross_entropy",
     "concatenate", "stack",

@@ -14,7 +14,7 @@ True
 
 import numpy as np
 
-from tapegrad.array.tensor import Tensor
+from tapegrad.array import Tensor
 from tapegrad.ops.methods import functions
 from tapegrad.scalar import Dual, Value
 from tapegrad.scalar.value import as_number

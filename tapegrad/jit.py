@@ -1,7 +1,12 @@
 """The one place where numba options are set.
 
-Every kernel and rule in tapegrad is compiled through :func:`kernel`, so the
-options below are the whole compile configuration:
+Everything tapegrad has numba compile goes through this module: kernels and
+op-table rules (:func:`kernel`, :func:`rule`, :func:`parallel_kernel`), fused
+kernels made at run time (:func:`generated`, :func:`generated_cached`),
+ufuncs (:func:`vectorize`, e.g. :func:`tapegrad.optim.fma`) and the kernel
+versions of Python helpers (:func:`overload`, e.g.
+:mod:`tapegrad.ops.numerics`).  So the options below are the whole compile
+configuration:
 
 * ``error_model="numpy"``: float division by zero gives inf/nan as in NumPy
   instead of raising ``ZeroDivisionError``;
@@ -22,9 +27,14 @@ import inspect
 import warnings
 
 import numba
+import numba.extending
 import numpy as np
 
 OPTIONS = {"nogil": True, "error_model": "numpy", "fastmath": False}
+# numba's ufunc target (vectorize) knows neither ``nogil`` nor ``error_model``
+# (it raises on them); of OPTIONS it takes the rest.
+UFUNC_OPTIONS = {name: value for name, value in OPTIONS.items()
+                 if name not in ("nogil", "error_model")}
 KERNELS = []  # every dispatcher made by kernel() (not rule()), for compilations()
 
 
@@ -107,6 +117,28 @@ def parallel_kernel(fn):
     dispatcher = numba.njit(cache=_cache_usable(fn), parallel=True, **OPTIONS)(fn)
     KERNELS.append(dispatcher)
     return dispatcher
+
+
+def vectorize(signatures):
+    """A decorator compiling ``fn`` now into a numba ufunc with a loop for
+    each of ``signatures`` (NumPy takes the first that the inputs cast to
+    safely), with tapegrad's numba options (:data:`UFUNC_OPTIONS`: a ufunc
+    takes no ``error_model``, so ``fn`` should not divide), cached when
+    possible.  A ufunc is compiled even when ``NUMBA_DISABLE_JIT`` is set;
+    it is not one of the tape's kernels, so :func:`compilations` does not
+    count it."""
+
+    def compile_ufunc(fn):
+        return numba.vectorize(signatures, cache=_cache_usable(fn), **UFUNC_OPTIONS)(fn)
+
+    return compile_ufunc
+
+
+def overload(fn):
+    """A decorator declaring the implementation that kernels compile in place
+    of the Python function ``fn`` (numba's ``overload``), with tapegrad's
+    numba options."""
+    return numba.extending.overload(fn, jit_options=OPTIONS)
 
 
 def compilations():

@@ -29,6 +29,10 @@ None is skipped, as in PyTorch.
 """
 
 import numpy as np
+from numba.core import types
+from numba.extending import intrinsic
+
+from tapegrad import jit
 
 __all__ = ["Optimizer", "SGD", "Adam", "fma"]
 
@@ -59,12 +63,6 @@ def fma(x, y, z, out=None):
 
 
 def _make_fma():
-    import numba
-    from numba.core import types
-    from numba.extending import intrinsic
-
-    from tapegrad.jit import _cache_usable
-
     @intrinsic
     def fused(typingctx, x, y, z):
         if isinstance(x, types.Float) and x == y == z:
@@ -75,10 +73,9 @@ def _make_fma():
         return fused(x, y, z)
 
     # float32 first: NumPy takes the first loop the inputs cast to safely.
-    # Not a _jit.kernel: a ufunc, and not one of the tape's sweeps.
     signatures = ["float32(float32, float32, float32)", "float64(float64, float64, float64)"]
     # .ufunc: the plain NumPy ufunc, without DUFunc's Python-level __call__.
-    return numba.vectorize(signatures, cache=_cache_usable(_make_fma))(fma).ufunc
+    return jit.vectorize(signatures)(fma).ufunc
 
 
 class Optimizer:

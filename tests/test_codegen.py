@@ -9,14 +9,28 @@ import pytest
 
 import tapegrad as tg
 from conftest import JIT_DISABLED
-from tapegrad.kernels import sweeps as _sweeps, codegen
+from tapegrad.kernels import codegen, sweeps as _sweeps
 
 
-def test_generated_sweeps_are_up_to_date():
-    """tapegrad/kernels/sweeps.py is what the op table generates today."""
-    assert codegen.TARGET.read_text() == codegen.generate(), (
-        "the op table changed: run `make generate` and commit tapegrad/kernels/sweeps.py"
+@pytest.mark.parametrize("target, source", codegen.targets(), ids=lambda x: getattr(x, "name", ""))
+def test_generated_files_are_up_to_date(target, source):
+    """tapegrad/kernels/sweeps.py and array_rules.py are what the op table
+    generates today."""
+    assert target.read_text() == source, (
+        f"the op table changed: run `make generate` and commit tapegrad/kernels/{target.name}"
     )
+
+
+def test_check_reports_a_stale_file_and_writing_refreshes_it(tmp_path, monkeypatch, capsys):
+    stale, fresh = tmp_path / "sweeps.py", tmp_path / "array_rules.py"
+    stale.write_text("# an old sweep\n")
+    fresh.write_text("current\n")
+    monkeypatch.setattr(codegen, "targets", lambda: [(stale, "new\n"), (fresh, "current\n")])
+    assert codegen.main(["--check"]) == 1
+    assert f"{stale} is out of date" in capsys.readouterr().out
+    assert stale.read_text() == "# an old sweep\n"
+    assert codegen.main([]) == 0
+    assert stale.read_text() == "new\n" and codegen.main(["--check"]) == 0
 
 
 def test_every_differentiable_op_has_a_reverse_branch_and_every_op_a_forward_one():

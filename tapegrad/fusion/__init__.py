@@ -1,1 +1,30 @@
-"""TODO"""
+"""Fusion: each chain of elementwise records of a recorded array program
+runs as two generated numba kernels, compiled once per machine.
+
+Owns the fusion plan of a program and the kernels made for it at run time.
+Imports the floor (:mod:`tapegrad.jit`), :mod:`tapegrad.ops` (the rules a
+fused kernel calls), :mod:`tapegrad.kernels` (the rules' compiled names),
+:mod:`tapegrad.core` and :mod:`tapegrad.array` (the records it groups);
+only :mod:`tapegrad.replay` above calls it.
+
+Rooms:
+
+* ``plan``: :func:`~tapegrad.fusion.plan.plan` groups a program's
+  elementwise records into convex chains of one shape and dtype, and each
+  ``Group`` runs its kernels in its last member's place;
+* ``source``: the Python source of a group's forward kernel (stores only
+  the members read outside it) and backward kernel (recomputes the
+  members in registers, writes each outside operand's gradient once);
+* ``cache``: compiles that source with tapegrad's numba options and
+  caches it on disk.
+
+How it caches: a group's kernels are compiled at its program's first
+call.  :func:`tapegrad.fusion.cache.load` keeps one function per source in
+the process; across processes each source is written to a file of its own
+in ``$TAPEGRAD_CACHE_DIR`` (else ``$XDG_CACHE_HOME/tapegrad``, else
+``~/.cache/tapegrad``) under ``fused/``, named by a hash of the source and
+of every ``.py`` file of tapegrad, so that numba's ``cache=True`` finds
+the compiled kernel the next time and an edited rule never meets a stale
+one.  Where that directory cannot be written, kernels are compiled in
+memory, in every process.
+"""

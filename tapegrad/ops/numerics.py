@@ -18,7 +18,8 @@ only when ``math`` would raise; inside a kernel each is the bare C function
 import math
 
 import numpy as np
-from numba.extending import overload
+
+from tapegrad import jit
 
 
 def _numpy(ufunc, *args):
@@ -82,40 +83,40 @@ def cos(x):
         return _numpy(np.cos, x)
 
 
-# Inside kernels each helper is the bare C function, which never raises.
-_KERNEL = {"jit_options": {"error_model": "numpy"}}
+# Inside kernels each helper is the bare C function, which never raises
+# (compiled with tapegrad's options: error_model="numpy").
 
 
-@overload(div, **_KERNEL)
+@jit.overload(div)
 def _div_kernel(x, y):
     return lambda x, y: x / y
 
 
-@overload(pow, **_KERNEL)
+@jit.overload(pow)
 def _pow_kernel(x, y):
     return lambda x, y: math.pow(x, y)
 
 
-@overload(exp, **_KERNEL)
+@jit.overload(exp)
 def _exp_kernel(x):
     return lambda x: math.exp(x)
 
 
-@overload(log, **_KERNEL)
+@jit.overload(log)
 def _log_kernel(x):
     return lambda x: math.log(x)
 
 
-@overload(sqrt, **_KERNEL)
+@jit.overload(sqrt)
 def _sqrt_kernel(x):
     return lambda x: math.sqrt(x)
 
 
-@overload(sin, **_KERNEL)
+@jit.overload(sin)
 def _sin_kernel(x):
     return lambda x: math.sin(x)
 
 
-@overload(cos, **_KERNEL)
+@jit.overload(cos)
 def _cos_kernel(x):
     return lambda x: math.cos(x)
