@@ -16,8 +16,8 @@ directly to replay one recording many times).
 (0.0, 9.0)
 """
 
-from tapegrad.replay.record import record
-from tapegrad.scalar.value import Value
+from tapegrad.replay import record
+from tapegrad.scalar import Value
 
 __all__ = ["grad", "value_and_grad", "jacobian", "hessian", "jvp", "vjp", "hvp"]
 

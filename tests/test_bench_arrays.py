@@ -13,7 +13,7 @@ import pytest
 from bench.peers import PEERS, AutogradVector, JaxJitVector, TorchVector
 from bench.workloads import WORKLOADS, rosenbrock, simplenet
 from conftest import JIT_DISABLED
-from tapegrad.benchmark import cli, gate, memory, records, runner
+from tapegrad.benchmark import cli, gate, memory, results, runner
 from tapegrad.benchmark.engine import TapegradVector
 from tapegrad.benchmark.steps import flatten
 
@@ -164,7 +164,7 @@ def quick_run(tmp_path_factory):
 
 @pytest.mark.skipif(JIT_DISABLED, reason="the quick suite's sizes need the compiled kernels")
 def test_the_cli_runs_the_array_workloads(quick_run, capsys):
-    _, rs = records.load(quick_run)
+    _, rs = results.load(quick_run)
     got = {(r["workload"], r["engine"], r["metric"]) for r in rs}
     for name in ("simplenet_f64", "simplenet_f32"):
         for metric in ("time_min", "records", "arena_bytes", "record_time_median", "peak_memory"):
@@ -179,13 +179,13 @@ def test_the_cli_runs_the_array_workloads(quick_run, capsys):
 
 @pytest.mark.skipif(JIT_DISABLED, reason="the quick suite's sizes need the compiled kernels")
 def test_new_figures_are_not_gated_against_a_baseline_without_them(quick_run, capsys):
-    machine, rs = records.load(quick_run)
+    machine, rs = results.load(quick_run)
     old = [r for r in rs if r["engine"] != "tapegrad-vector" and "simplenet" not in r["workload"]
            and not r["metric"].endswith(":tapegrad-vector")]
     findings = gate.compare(old, rs)
     assert findings and not gate.regressions(findings)
     assert not any(f.engine == "tapegrad-vector" for f in findings)
-    head = {records.key(r): [r["value"]] * 3 for r in rs if r["metric"] == "time_min"}
+    head = {results.key(r): [r["value"]] * 3 for r in rs if r["metric"] == "time_min"}
     ref = {k: v for k, v in head.items() if k[1] != "tapegrad-vector"}
     shifts = gate.compare_builds(ref, head)
     assert {s.status for s in shifts if s.engine == "tapegrad-vector"} == {"head only"}

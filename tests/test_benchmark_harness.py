@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tapegrad.benchmark import cli, gate, records, runner
+from tapegrad.benchmark import cli, gate, results, runner
 from tapegrad.benchmark.workload import Workload, load
 
 EXAMPLE = "example_workloads"  # tests/example_workloads.py, the README's example
@@ -41,11 +41,11 @@ def test_gate_passes_against_its_own_run(quick_run):
 
 
 def doctored(path, tmp_path, change):
-    machine, rs = records.load(path)
+    machine, rs = results.load(path)
     for r in rs:
         change(r)
     out = tmp_path / "doctored.json"
-    records.save(out, machine, rs)
+    results.save(out, machine, rs)
     return out
 
 
@@ -68,17 +68,17 @@ def test_gate_fails_on_a_changed_count(quick_run, tmp_path):
 
 
 def test_gate_runs_the_quick_suite_itself(quick_run, tmp_path, capsys):
-    machine, rs = records.load(quick_run)
+    machine, rs = results.load(quick_run)
     machine.pop("commit", None)  # with a commit, the gate would time an A/B against it
     base = tmp_path / "no_commit.json"
-    records.save(base, machine, rs)
+    results.save(base, machine, rs)
     assert cli.main(["check", EXAMPLE, "--baseline", str(base), "--budget", "0.05",
                      "--tolerance", "3"]) == 0
     assert "names no commit: comparing against the file" in capsys.readouterr().out
 
 
 def test_peer_missing_here_is_not_measured_not_failed():
-    base = [records.record("w", "tapegrad", 1, "speedup_vs:torch-scalar", 10.0, "ratio",
+    base = [results.record("w", "tapegrad", 1, "speedup_vs:torch-scalar", 10.0, "ratio",
                            better="higher")]
     (finding,) = gate.compare(base, [], tolerance=0.5)
     assert finding.status == "not measured"
@@ -86,9 +86,9 @@ def test_peer_missing_here_is_not_measured_not_failed():
 
 
 def speedup_case(speedup, peer_seconds=0.01):
-    return [records.record("w", "tapegrad", 1, "time_min", 0.01, "s"),
-            records.record("w", "p", 1, "time_min", peer_seconds, "s"),
-            records.record("w", "tapegrad", 1, "speedup_vs:p", speedup, "ratio",
+    return [results.record("w", "tapegrad", 1, "time_min", 0.01, "s"),
+            results.record("w", "p", 1, "time_min", peer_seconds, "s"),
+            results.record("w", "tapegrad", 1, "speedup_vs:p", speedup, "ratio",
                            better="higher")]
 
 
@@ -124,9 +124,9 @@ BASELINE = pathlib.Path(__file__).resolve().parents[1] / "bench" / "baseline.jso
 
 
 def test_committed_baseline_gates_tapegrad_figures():
-    machine, rs = records.load(BASELINE)
+    machine, rs = results.load(BASELINE)
     assert {"cpu", "cores", "python", "versions"} <= set(machine)
-    gated = {r["metric"].split(":")[0] for r in rs if records.gate_kind(r["metric"])}
+    gated = {r["metric"].split(":")[0] for r in rs if results.gate_kind(r["metric"])}
     assert {"records", "bytes_per_op", "kernel_compilations", "time_vs_python_loop",
             "sweep_vs_numba_loop", "speedup_vs"} <= gated
 
@@ -156,7 +156,7 @@ def test_plot_is_a_png(quick_run, tmp_path):
     pytest.importorskip("matplotlib")
     from tapegrad.benchmark import report
 
-    _, rs = records.load(quick_run)
+    _, rs = results.load(quick_run)
     report.plot(rs, tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import JIT_DISABLED
-from tapegrad.benchmark import ab, cli, records, trees
+from tapegrad.benchmark import ab, cli, results, trees
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "bench" / "baseline.json"
@@ -45,10 +45,10 @@ def clone(tmp_path):
 
 def baseline_from(tmp_path, **machine):
     """A copy of the committed baseline with ``machine`` fields replaced."""
-    info, rs = records.load(BASELINE)
+    info, rs = results.load(BASELINE)
     info.update(machine)
     out = tmp_path / "baseline.json"
-    records.save(out, {k: v for k, v in info.items() if v is not None}, rs)
+    results.save(out, {k: v for k, v in info.items() if v is not None}, rs)
     return out
 
 
@@ -91,22 +91,22 @@ def test_a_run_from_another_machine_than_the_baseline_fails(tmp_path, monkeypatc
 
 
 def test_the_same_machine_compares_with_the_file(tmp_path, monkeypatch, capsys):
-    here = records.fingerprint(records.machine())
+    here = results.fingerprint(results.machine())
     base = baseline_from(tmp_path, cpu=here["cpu"], cores=here["cores"], python=here["python"])
-    info, rs = records.load(base)
+    info, rs = results.load(base)
     info["versions"].update(numpy=here["numpy"], numba=here["numba"])
-    records.save(base, info, rs)
+    results.save(base, info, rs)
     assert gate(["--baseline", str(base), "--current", str(base)], ROOT, monkeypatch) == 0
     assert "comparing against the file" in capsys.readouterr().out
 
 
 def test_the_same_machine_still_times_an_ab_against_the_baselines_commit(
         tmp_path, monkeypatch, capsys):
-    here = records.fingerprint(records.machine())
+    here = results.fingerprint(results.machine())
     base = baseline_from(tmp_path, cpu=here["cpu"], cores=here["cores"], python=here["python"])
-    info, rs = records.load(base)
+    info, rs = results.load(base)
     info["versions"].update(numpy=here["numpy"], numba=here["numba"])
-    records.save(base, info, rs)
+    results.save(base, info, rs)
     measured = []
     monkeypatch.setattr(cli, "_check_ab", lambda args, module, ref, baseline:
                         measured.append(ref) or 0)
@@ -117,7 +117,7 @@ def test_the_same_machine_still_times_an_ab_against_the_baselines_commit(
 
 @requires_git
 def test_the_committed_baseline_names_its_commit():
-    machine, _ = records.load(BASELINE)
+    machine, _ = results.load(BASELINE)
     assert re.fullmatch("[0-9a-f]{40}", machine["commit"])
     if trees.git("rev-parse", "--is-shallow-repository", cwd=ROOT) == "false":
         assert trees.resolve(machine["commit"], ROOT) == machine["commit"]

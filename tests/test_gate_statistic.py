@@ -4,7 +4,7 @@ pairing by round, figures in one build only, machine fingerprints."""
 import numpy as np
 import pytest
 
-from tapegrad.benchmark import ab, gate, records
+from tapegrad.benchmark import ab, gate, results
 
 KEY = ("w", "tapegrad", 100, "time_min")
 
@@ -70,11 +70,11 @@ def test_the_interval_is_reproducible():
 
 
 def test_figures_are_tapegrad_time_and_sweep_per_size():
-    rounds = [[records.record("w", "tapegrad", 1, "time_min", 2.0, "s"),
-               records.record("w", "tapegrad", 1, "sweep_ns_per_op", 3.0, "ns"),
-               records.record("w", "tapegrad-replay", 1, "time_min", 0.5, "s"),
-               records.record("w", "python", 1, "time_min", 9.0, "s"),
-               records.record("w", "tapegrad", 1, "records", 40, "count")]] * 2
+    rounds = [[results.record("w", "tapegrad", 1, "time_min", 2.0, "s"),
+               results.record("w", "tapegrad", 1, "sweep_ns_per_op", 3.0, "ns"),
+               results.record("w", "tapegrad-replay", 1, "time_min", 0.5, "s"),
+               results.record("w", "python", 1, "time_min", 9.0, "s"),
+               results.record("w", "tapegrad", 1, "records", 40, "count")]] * 2
     assert ab.figures(rounds) == {("w", "tapegrad", 1, "time_min"): [2.0, 2.0],
                                   ("w", "tapegrad", 1, "sweep_ns_per_op"): [3.0, 3.0],
                                   ("w", "tapegrad-replay", 1, "time_min"): [0.5, 0.5]}
@@ -85,8 +85,8 @@ def test_builds_alternate_who_goes_first():
 
 
 def test_fingerprint_is_cpu_cores_python_numpy_numba():
-    here = records.machine()
-    assert set(records.fingerprint(here)) == {"cpu", "cores", "python", "numpy", "numba"}
+    here = results.machine()
+    assert set(results.fingerprint(here)) == {"cpu", "cores", "python", "numpy", "numba"}
     elsewhere = dict(here, cpu="Some Other CPU", date="another day")
-    assert records.fingerprint(elsewhere) != records.fingerprint(here)
-    assert records.fingerprint(dict(here, date="another day")) == records.fingerprint(here)
+    assert results.fingerprint(elsewhere) != results.fingerprint(here)
+    assert results.fingerprint(dict(here, date="another day")) == results.fingerprint(here)

@@ -67,8 +67,8 @@ def test_hessian_and_hvp_against_differences_of_the_gradient_and_the_reference(s
     rec(x)  # the tape's values at x, for the reference interpreter
     cols = {name: getattr(rec.tape, name) for name in ("op", "arg0", "arg1", "const", "val")}
     reference.check(cols)
-    _, ref_hv = reference.reverse_tangent(cols, v, last=rec._out0)
-    assert_close(hv, [ref_hv[r] for r in rec._input_records], SWEEP_RTOL, 1e-14)
+    _, ref_hv = reference.reverse_tangent(cols, v, last=rec.program._out0)
+    assert_close(hv, [ref_hv[r] for r in rec.program._input_records], SWEEP_RTOL, 1e-14)
 
 
 def test_vector_outputs_constants_and_the_cheaper_jacobian_direction():
@@ -248,3 +248,19 @@ def test_dead_records_are_dropped_but_guards_and_inputs_stay():
     assert rec.value_and_grad(np.array([3.0, 5.0]))[1].tolist() == [2.0, 0.0]
     with pytest.raises(tg.BranchChanged, match="if x"):
         rec(np.array([3.0, -5.0]))
+
+
+def test_a_retrace_may_switch_between_scalar_and_array_programs():
+    def f(x):
+        if x[0] > 0:
+            return x[0] * x[1]  # scalar records only
+        t = tg.stack([x[0], x[1]])
+        return (t * t).sum()  # array records
+
+    rec = tg.record(f, np.array([1.0, 3.0]), retrace=True)
+    for x, value, grad in [([1.0, 3.0], 3.0, [3.0, 1.0]), ([-1.0, 2.0], 5.0, [-2.0, 4.0]),
+                           ([2.0, 5.0], 10.0, [5.0, 2.0]), ([-3.0, 1.0], 10.0, [-6.0, 2.0])]:
+        v, g = rec.value_and_grad(np.array(x))
+        assert v == pytest.approx(value)
+        assert_close(g, grad, 1e-15, 0.0)
+    assert rec.retraces == 3

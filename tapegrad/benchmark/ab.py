@@ -13,7 +13,7 @@ builds alternate round by round, the order swapped every other round
 
 >>> order(4, ["ref", "head"])
 [['ref', 'head'], ['head', 'ref'], ['ref', 'head'], ['head', 'ref']]
->>> from tapegrad.benchmark.records import record
+>>> from tapegrad.benchmark.results import record
 >>> rounds = [[record("w", "tapegrad", 1, "time_min", s, "s")] for s in (2.0, 2.2)]
 >>> figures(rounds)
 {('w', 'tapegrad', 1, 'time_min'): [2.0, 2.2]}
@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tapegrad.benchmark import records, trees
+from tapegrad.benchmark import results, trees
 
 #: Interleaved rounds of an A/B by default (each round runs both builds once),
 #: and seconds of timed calls per case in each run: on a shared machine more,
@@ -157,7 +157,7 @@ def run_once(build, out, options, budget=None):
     if line is None:
         raise RunError(f"the {build.label} run did not report what it imported")
     check_origins(json.loads(line.split(" ", 1)[1]), build.tree)
-    return records.load(out)[1]
+    return results.load(out)[1]
 
 
 def measure(builds, rounds, options, workdir, log=print):
@@ -187,7 +187,7 @@ def figures(rounds):
     for records_of_round in rounds:
         for r in records_of_round:
             if r["engine"] in ENGINES and r["metric"] in FIGURES:
-                found.setdefault(records.key(r), []).append(r["value"])
+                found.setdefault(results.key(r), []).append(r["value"])
     return found
 
 

@@ -24,7 +24,7 @@ import argparse
 import dataclasses
 import sys
 
-from tapegrad.benchmark import ab, gate, records, report, runner, trees
+from tapegrad.benchmark import ab, gate, report, results, runner, trees
 from tapegrad.benchmark.workload import load
 
 #: Default tolerance of the comparison with the baseline file (calibrated
@@ -90,7 +90,7 @@ def _selected(args):
 
 def _run(args, quick, fresh):
     workloads, peers = _selected(args)
-    machine = records.machine(peers)
+    machine = results.machine(peers)
     print("\n".join(report.header(machine)), flush=True)
     modules = (args.workloads, args.peers) if fresh else None
     budget = RUN_BUDGET if args.budget is None else args.budget
@@ -99,7 +99,7 @@ def _run(args, quick, fresh):
     print("\n".join(report.tables(result.records, result.skipped, workloads)))
     print("\n".join(report.summary(result.records)))
     if args.json:
-        records.save(args.json, machine, result.records)
+        results.save(args.json, machine, result.records)
         print(f"\nwrote {args.json}")
     return machine, result
 
@@ -134,11 +134,11 @@ def _counts(baseline, runs, partial=False):
     suite (``--only``) skips the suite-wide counts (workload ``all``:
     kernels compiled), which depend on which workloads ran."""
     base = baseline if baseline is not None else runs["ref"][0]
-    counts = [r for r in base if records.gate_kind(r["metric"]) == "exact"
+    counts = [r for r in base if results.gate_kind(r["metric"]) == "exact"
               and not (partial and r["workload"] == "all")]
-    known = {records.key(r) for r in base}
+    known = {results.key(r) for r in base}
     new = [r for r in runs["head"][0]
-           if records.gate_kind(r["metric"]) == "exact" and records.key(r) not in known]
+           if results.gate_kind(r["metric"]) == "exact" and results.key(r) not in known]
     return gate.compare(counts, runs["head"][0]), new
 
 
@@ -176,7 +176,7 @@ def _check_ab(args, module, ref, baseline):
         print(f"{'new':>12}  {r['workload']}/{r['engine']}/{r['size']} {r['metric']}: "
               f"{r['value']:g}, measured by the head only (reported, not gated)")
     if args.json:
-        records.save(args.json, {**records.machine(), "ab": {"ref": ref, "commit": commit}},
+        results.save(args.json, {**results.machine(), "ab": {"ref": ref, "commit": commit}},
                      [dict(r, round=k, build=label) for label, rounds in runs.items()
                       for k, rs in enumerate(rounds) for r in rs])
         print(f"gate: wrote every round's records to {args.json}")
@@ -206,11 +206,11 @@ def _check(args, module):
     if args.current and args.against:
         raise SystemExit("--current compares a finished run with the baseline file; "
                          "--against measures two builds: use one or the other")
-    base_machine, baseline = records.load(args.baseline) if args.baseline else ({}, None)
+    base_machine, baseline = results.load(args.baseline) if args.baseline else ({}, None)
     ref = args.against
     if ref is None:
-        here, current = records.load(args.current) if args.current else (records.machine(), None)
-        theirs, ours = records.fingerprint(base_machine), records.fingerprint(here)
+        here, current = results.load(args.current) if args.current else (results.machine(), None)
+        theirs, ours = results.fingerprint(base_machine), results.fingerprint(here)
         same = theirs == ours
         if not same:
             print(f"gate: the baseline was measured on {_describe(theirs)};\n"
@@ -252,7 +252,7 @@ def main(argv=None, *, prog="tapegrad-bench", default_workloads=None, default_pe
     (``python -m module run ...``)."""
     args = _parser(prog, default_workloads, default_peers).parse_args(argv)
     if args.command == "show":
-        machine, rs = records.load(args.run)
+        machine, rs = results.load(args.run)
         lines = (report.markdown(rs, machine) if args.markdown
                  else report.header(machine) + report.tables(rs) + report.summary(rs))
         print("\n".join(lines))

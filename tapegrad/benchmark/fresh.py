@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 
-from tapegrad.benchmark.records import record
+from tapegrad.benchmark.results import record
 
 _CODE = (
     "import time; t0 = time.perf_counter(); "

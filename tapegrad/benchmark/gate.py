@@ -3,7 +3,7 @@ or two builds measured in the same run (an A/B).
 
 Against the baseline file (:func:`compare`), when the run and the baseline
 come from the same machine fingerprint
-(:func:`~tapegrad.benchmark.records.fingerprint`):
+(:func:`~tapegrad.benchmark.results.fingerprint`):
 
 * deterministic counts (records per workload, bytes per op, kernel
   compilations) must be equal;
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tapegrad.benchmark.ab import FIGURES
-from tapegrad.benchmark.records import gate_kind, key, record  # noqa: F401 (doctest)
+from tapegrad.benchmark.results import gate_kind, key, record  # noqa: F401 (doctest)
 
 MIN_GATED_SECONDS = 1e-3
 

@@ -35,7 +35,7 @@ import os
 import subprocess
 import sys
 
-from tapegrad.benchmark.records import record
+from tapegrad.benchmark.results import record
 
 #: Steps measured in the child (the figure is their median).
 STEPS = 5

@@ -1,6 +1,6 @@
 """Showing results: the terminal tables, a progress bar, and the plot.
 
-Everything here reads the flat records (:mod:`tapegrad.benchmark.records`),
+Everything here reads the flat records (:mod:`tapegrad.benchmark.results`),
 so a JSON file from any run can be shown the same way.
 """
 

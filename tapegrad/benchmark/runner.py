@@ -42,7 +42,7 @@ from tapegrad.benchmark.fresh import fresh_latencies
 from tapegrad.benchmark.engine import (
     PlainPython, Tapegrad, TapegradReplay, TapegradReplayVector, TapegradVector,
 )
-from tapegrad.benchmark.records import record
+from tapegrad.benchmark.results import record
 from tapegrad.benchmark.timing import time_calls
 
 

@@ -14,9 +14,10 @@ Rooms:
 * ``codegen``: the generator of those two files (``make generate``);
 * ``operands``: how the ``*_rows`` kernels read an operand and add into its
   gradient;
-* ``scalar_replay``: the kernels that replay a recorded tape, one call from
-  Python each;
-* ``softmax_rows``: the fused ``cross_entropy`` kernels, one pass per row;
+* ``passes``: whole passes over a recorded tape (value, gradient, jvp,
+  hvp, Hessian, Jacobian, batches), one call from Python each, made of the
+  sweeps;
+* ``cross_entropy``: the fused ``cross_entropy`` kernels, one pass per row;
 * ``reference``: the pure-Python interpreter of the tape, the definition
   the compiled sweeps are tested against.
 
@@ -26,7 +27,7 @@ generator added to ``source()`` there, with its pure-Python definition in
 generate`` writes it into ``sweeps.py`` (never edit that file).  A new
 elementwise kernel per op goes in ``codegen/array_kernels.py`` the same
 way.  A hand-written kernel that drives the sweeps goes in
-``scalar_replay.py``; one of a single array op gets a module of its own,
-as ``softmax_rows.py``.  Every kernel is compiled through
+``passes.py``; one of a single array op gets a module of its own, as
+``cross_entropy.py``.  Every kernel is compiled through
 :func:`tapegrad.jit.kernel`.
 """

@@ -1,1 +1,39 @@
-"""TODO"""
+"""Record once, replay many: ``record(f, x0)`` and the :class:`Recorded` it returns.
+
+The layer owns tracing a Python function into a tape and replaying that
+tape at new inputs, with its derivatives (gradient, Jacobian-vector and
+vector-Jacobian products, Hessian-vector products, Hessian, Jacobian),
+without running ``f`` again unless a guard comes out the other way with
+``retrace=True``.  It also owns the shapes of the arguments that ``record``
+and the functional API (:mod:`tapegrad.transforms`) accept.
+
+Imports everything below it: the floor (:mod:`tapegrad.errors`,
+:mod:`tapegrad.jit`), :mod:`tapegrad.ops`, :mod:`tapegrad.kernels`,
+:mod:`tapegrad.core`, :mod:`tapegrad.scalar`, :mod:`tapegrad.array` and
+:mod:`tapegrad.fusion`; nothing above it (transforms, functions, piecewise,
+check, nn, optim, benchmark).  Inside, the rooms import each other in one
+direction only: ``record`` -> ``scalar_program``, ``array_program`` ->
+``program`` -> nothing of replay; ``structure`` stands alone.
+
+Rooms:
+
+* ``record``: :func:`record` and :class:`Recorded` (tracing ``f``, retracing
+  it, and handing every call to the program it holds);
+* ``program``: ``Program``, what both kinds of program share (outputs,
+  ``TapeView``, argument checks, the changed-guard message);
+* ``scalar_program``: ``ScalarProgram``, scalar records replayed by one
+  compiled kernel per call (:mod:`tapegrad.kernels.passes`);
+* ``array_program``: ``ArrayProgram``, array records replayed op by op with
+  fused elementwise chains and the mixed sweeps of :mod:`tapegrad.array`;
+* ``structure``: ``Structure``, the shape of an argument (numbers, 1-D
+  arrays, Tensors, tuples and lists): flatten, unflatten, traced leaves.
+
+>>> from tapegrad.replay import record
+>>> rec = record(lambda x: x * x, 3.0)
+>>> rec.value_and_grad(2.0)
+(4.0, 4.0)
+"""
+
+from tapegrad.replay.record import Recorded, record
+
+__all__ = ["record", "Recorded"]

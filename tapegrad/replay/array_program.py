@@ -1,7 +1,7 @@
-"""Replay of recorded programs that hold array records.
+"""Replay of recorded programs that hold array records: :class:`ArrayProgram`.
 
-:func:`tapegrad.record` turns into an :class:`ArrayRecorded` when ``f``
-made array records (Tensor ops, or a ``Tensor`` among the inputs).  A
+:func:`tapegrad.record` keeps its tape as an :class:`ArrayProgram` when
+``f`` made array records (Tensor ops, or a ``Tensor`` among the inputs).  A
 replay recomputes each array record once, with the op's own value rule
 (NumPy and the generated elementwise kernels), and runs the scalar records
 between them in the compiled ``forward_span``; gradients, tangents and
@@ -21,18 +21,18 @@ array([2., 2., 2.])
 
 import numpy as np
 
-from tapegrad.core import debug
-from tapegrad.fusion import plan as fusion
-from tapegrad.kernels.sweeps import forward_span
 from tapegrad.array.ops import ARRAY_BY_CODE, ARRAY_INPUT, ELEMENTWISE_BY_CODE, elementwise
 from tapegrad.array.reverse import arguments, reverse_mixed
 from tapegrad.array.tangent import reverse_tangent_mixed, tangent_mixed
-from tapegrad.errors import BranchChanged
-from tapegrad.replay.record import Recorded, TapeView, _outputs
 from tapegrad.array.tensor import Tensor
+from tapegrad.core import debug
+from tapegrad.errors import BranchChanged
+from tapegrad.fusion import plan as fusion
+from tapegrad.kernels.sweeps import forward_span
+from tapegrad.replay.program import Program, TapeView, outputs_of
 
 
-class _Program:
+class _Snapshot:
     """A recording's columns and arena, kept for replay: what the mixed
     sweeps read (``op``, ``arg0``, ``arg1``, ``const``, ``val``, ``adj``,
     ``arrays``, ``params``, ``array_records``, ``array_leaves``)."""
@@ -63,15 +63,20 @@ class _Sink:
             self.grad = self.grad + g
 
 
-class ArrayRecorded(Recorded):
-    """A :class:`~tapegrad.replay.record.Recorded` program with array records; the
-    same methods, the same arguments (a Tensor input takes a Tensor or a
-    NumPy array of its shape)."""
+class ArrayProgram(Program):
+    """A recording with array records: the same methods as a
+    :class:`~tapegrad.replay.scalar_program.ScalarProgram`, the same
+    arguments (a Tensor input takes a Tensor or a NumPy array of its shape).
 
-    def _adopt(self, tape, out):
-        """Keep ``tape`` (just traced, ``f`` returned ``out``) for replay."""
+    Made by ``owner`` (the Recorded) from the traced ``tape`` while it is
+    still open, ``f`` having returned ``out``.
+    """
+
+    def __init__(self, owner, tape, out):
+        self.owner = owner
+        self.structure = owner.structure
         rec = tape._rec
-        self._program = prog = _Program(rec)
+        self._program = prog = _Snapshot(rec)
         self._recorded_val = prog.val.copy()
         self._columns = {"op": prog.op, "arg0": prog.arg0, "val": prog.val}
         self._sites = dict(rec.sites)
@@ -94,11 +99,10 @@ class ArrayRecorded(Recorded):
             if isinstance(out, (list, tuple)) and any(isinstance(o, Tensor) for o in out):
                 raise TypeError("f returned a sequence holding Tensors: return one Tensor "
                                 "(tapegrad.stack them) or a sequence of Values")
-            self._outputs, self._constants, self.scalar_output = _outputs(out, rec)
+            self._outputs, self._constants, self.scalar_output = outputs_of(out, rec)
             self._out0 = int(self._outputs[0]) if self.scalar_output else -1
-        self._array_input = False
         keep = set(self._mask_guards) | ({self._out_record} if self._out_record >= 0 else set())
-        self.fusion = fusion.plan(prog, keep) if self.fuse else None
+        self.fusion = fusion.plan(prog, keep) if owner.fuse else None
         tape.release()  # the program's own references keep its arrays from the pool
         self.tape = TapeView({name: getattr(prog, name)
                               for name in ("op", "arg0", "arg1", "const", "val")})
@@ -170,7 +174,8 @@ class ArrayRecorded(Recorded):
 
     def _replay(self, x, full=True):
         """Replay at ``x``: the flat input vector, or None when a changed
-        branch made ``f`` record again (the caller starts over).  Not
+        branch made the owner record ``f`` again (the caller hands the call
+        to the owner's new program).  Not
         ``full``: fused groups keep only their outputs (enough for values
         and reverse sweeps)."""
         flat = self.structure.flat_view(x)
@@ -180,10 +185,9 @@ class ArrayRecorded(Recorded):
         if changed < 0:
             return flat
         self._program.val[:] = self._recorded_val  # keep the recorded guards
-        if not self.retrace:
+        if not self.owner.retrace:
             raise self._branch_changed(changed)
-        self.retraces += 1
-        self._trace(flat)
+        self.owner._trace_again(flat)
         return None
 
     def _branch_changed(self, i):
@@ -207,7 +211,7 @@ class ArrayRecorded(Recorded):
     def __call__(self, x):
         """The value of ``f`` at ``x``."""
         if self._replay(x, full=False) is None:
-            return self(x)
+            return self.owner.program(x)
         return self._output_values()
 
     # --- derivatives ------------------------------------------------------------
@@ -253,7 +257,7 @@ class ArrayRecorded(Recorded):
 
     def _value_and_vjp(self, x, weights):
         if self._replay(x, full=False) is None:
-            return self._value_and_vjp(x, weights)
+            return self.owner.program._value_and_vjp(x, weights)
         return self._output_values(), self._vjp_like_x(weights)
 
     def _vjp_arrays(self, weights):
@@ -314,7 +318,7 @@ class ArrayRecorded(Recorded):
         """``(f(x), df/dx . v)``; ``v`` has ``x``'s structure."""
         direction = self._direction_flat(v)
         if self._replay(x) is None:
-            return self.jvp(x, v)
+            return self.owner.program.jvp(x, v)
         return self._output_values(), self._jvp_here(direction)
 
     def grad_and_hvp(self, x, v):
@@ -322,7 +326,7 @@ class ArrayRecorded(Recorded):
         self._require_scalar("hvp")
         direction = self._direction_flat(v)
         if self._replay(x) is None:
-            return self.grad_and_hvp(x, v)
+            return self.owner.program.grad_and_hvp(x, v)
         grad, hv = self._hvp_here(direction)
         return self._gradient_like(grad), self._gradient_like(hv)
 
@@ -331,7 +335,7 @@ class ArrayRecorded(Recorded):
         one replay, then one Hessian-vector product per input."""
         self._require_scalar("hessian")
         if self._replay(x) is None:
-            return self.hessian(x)
+            return self.owner.program.hessian(x)
         n = self.structure.size
         out = np.empty((n, n))
         for k, unit in enumerate(np.eye(n)):
@@ -343,7 +347,7 @@ class ArrayRecorded(Recorded):
         replay, then a vector-Jacobian product per output or a tangent per
         input, whichever are fewer."""
         if self._replay(x) is None:
-            return self.jacobian(x)
+            return self.owner.program.jacobian(x)
         n, m = self.structure.size, self.n_outputs
         out = np.empty((m, n))
         if m <= n:
@@ -357,11 +361,7 @@ class ArrayRecorded(Recorded):
     def batch_value_and_grad(self, points):
         """``(values, grads)`` at each row of ``points`` (one replay per row)."""
         self._require_scalar("batch_value_and_grad")
-        rows = [self.value_and_grad(self.structure.unflatten(np.asarray(p, dtype=np.float64)))
+        rows = [self.owner.value_and_grad(self.structure.unflatten(np.asarray(p, dtype=np.float64)))
                 for p in points]
         grads = np.array([self.structure.flatten(g) for _, g in rows]).reshape(len(rows), -1)
         return np.array([v for v, _ in rows]), grads
-
-    @property
-    def n_outputs(self):
-        return len(self._outputs)

@@ -22,6 +22,9 @@ import numbers
 
 import numpy as np
 
+from tapegrad.array.tensor import Tensor, tensor
+from tapegrad.scalar.value import Value
+
 _SCALAR, _ARRAY, _TENSOR, _TUPLE, _LIST = "scalar", "array", "tensor", "tuple", "list"
 
 
@@ -147,7 +150,6 @@ class Structure:
             items.append(item)
         return (tuple(items) if self.kind == _TUPLE else items), start
 
-
     @property
     def has_tensors(self):
         return self.kind == _TENSOR or any(c.has_tensors for c in self.children)
@@ -155,9 +157,6 @@ class Structure:
     def leaves(self, flat):
         """``(argument, leaves)``: the traced argument of this structure at
         the flat vector ``flat``, and its leaves (Values and Tensors) in order."""
-        from tapegrad.scalar.value import Value
-        from tapegrad.array.tensor import tensor
-
         leaves = []
 
         def build(node, start):
@@ -197,8 +196,6 @@ class Structure:
 
 
 def _is_tensor(x):
-    from tapegrad.array.tensor import Tensor
-
     return isinstance(x, Tensor)
 
 

@@ -5,7 +5,7 @@ Declared with :func:`tapegrad.array.ops.table.declare`, the last family the
 package imports (so their opcodes follow the others).  Each subtracts the
 row maximum first, as PyTorch does, so nothing overflows and no digits
 cancel; ``cross_entropy`` runs the row kernels of
-:mod:`tapegrad.kernels.softmax_rows`.
+:mod:`tapegrad.kernels.cross_entropy`.
 
 >>> import numpy as np
 >>> from tapegrad.array.ops.table import ARRAY_OPS
@@ -15,7 +15,7 @@ cancel; ``cross_entropy`` runs the row kernels of
 
 import numpy as np
 
-from tapegrad.kernels import softmax_rows as _rowwise
+from tapegrad.kernels import cross_entropy as _rowwise
 from tapegrad.core import arena
 from tapegrad.array.ops.table import declare
 

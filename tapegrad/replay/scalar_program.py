@@ -1,0 +1,195 @@
+"""Replay of recorded programs of scalar records only: :class:`ScalarProgram`.
+
+When ``f`` made no array record, :func:`~tapegrad.replay.record.record`
+keeps its tape as a :class:`ScalarProgram`: the columns without their dead
+records (:func:`prune`), and work buffers for the compiled kernels of
+:mod:`tapegrad.kernels.passes`.  Every replay (value, gradient,
+Jacobian-vector and vector-Jacobian products, Hessian-vector products,
+Hessian, Jacobian) is one kernel call over the columns: no Python runs per
+record.
+
+>>> import numpy as np, tapegrad as tg
+>>> rec = tg.record(lambda x: x[0] * x[1] + tg.sin(x[0]), np.array([1.0, 2.0]))
+>>> type(rec.program).__name__
+'ScalarProgram'
+>>> rec.jacobian(np.array([0.0, 3.0]))
+array([4., 0.])
+"""
+
+import numba
+import numpy as np
+
+from tapegrad.core import debug
+from tapegrad.kernels import passes as _replay
+from tapegrad.ops import OPS
+from tapegrad.replay.program import ONE, Program, TapeView
+
+_INPUT = OPS["input"].code
+_GUARDS = [op.code for op in OPS.values() if op.guard]
+_F64 = np.dtype(np.float64)
+
+
+def prune(columns, outputs, sites):
+    """The recording without its dead records: those that neither an
+    output nor a guard depends on (inputs all stay, in order).  Values of the
+    records kept are unchanged, so replay is bitwise what it was.  Returns
+    ``(columns, outputs, sites)`` renumbered."""
+    op = columns["op"]
+    live = np.isin(op, [_INPUT, *_GUARDS])
+    live[outputs[outputs >= 0]] = True
+    _replay.mark_live(op, columns["arg0"], columns["arg1"], live, _INPUT)
+    if live.all():
+        return {name: np.ascontiguousarray(c) for name, c in columns.items()}, outputs, dict(sites)
+    renumber = np.cumsum(live) - 1
+    kept = {name: np.ascontiguousarray(c[live]) for name, c in columns.items()}
+    computed = kept["op"] != _INPUT  # an input's arg0 is its position, not a record
+    for name in ("arg0", "arg1"):
+        args = kept[name]
+        moved = computed & (args >= 0)
+        args[moved] = renumber[args[moved]]
+    outputs = np.where(outputs >= 0, renumber[np.maximum(outputs, 0)], -1)
+    return kept, outputs, {int(renumber[i]): site for i, site in sites.items() if live[i]}
+
+
+class ScalarProgram(Program):
+    """A recording of scalar records, replayed by compiled kernels.
+
+    Made by ``owner`` (the Recorded) from the traced ``tape`` once ``f`` has
+    returned: ``outputs`` is :func:`~tapegrad.replay.program.outputs_of` its
+    result, ``n_leaves`` the number of traced inputs.
+    """
+
+    def __init__(self, owner, tape, outputs, n_leaves):
+        self.owner = owner
+        self.structure = structure = owner.structure
+        rec = tape._rec
+        outputs, constants, scalar = outputs
+        self._columns, outputs, self._sites = prune(rec.columns(), outputs, rec.sites)
+        n = len(self._columns["op"])
+        self._recorded_val = self._columns["val"].copy()
+        self._extra = rec.leaves[n_leaves:]  # leaves from outside f
+        self._outputs, self._constants, self.scalar_output = outputs, constants, scalar
+        self._input_records = np.flatnonzero(self._columns["op"] == _INPUT)
+        self._input_records = self._input_records[:n_leaves].astype(np.int64)
+        self._inputs = np.empty(n_leaves + len(self._extra))
+        self._work = [np.zeros(n) for _ in range(3)]  # adj, tan, adj_tan
+        self._cols = tuple(self._columns[name] for name in ("op", "arg0", "arg1", "const", "val"))
+        self._out0 = int(outputs[0]) if scalar else -1
+        self._array_input = structure.kind == "array"
+        tape.release()  # its values are not the user's: free the buffers
+        self.tape = TapeView(self._columns)
+
+    # --- replay ---------------------------------------------------------------
+
+    def _load(self, x):
+        """Put ``x`` (and the outside leaves' current values) in the inputs."""
+        inputs = self._inputs
+        n = self.structure.size
+        if (self._array_input and x.__class__ is np.ndarray and x.dtype is _F64
+                and x.ndim == 1 and x.shape[0] == n):
+            inputs[:n] = x
+        elif x.__class__ is float and self.structure.kind == "scalar":
+            inputs[0] = x
+        else:
+            inputs[:n] = self.structure.flatten(x)
+        if self._extra:
+            for k, leaf in enumerate(self._extra):
+                inputs[n + k] = leaf._v
+        return inputs
+
+    def _run(self, x, kernel, *args):
+        """``kernel(columns, inputs, *args)``; the inputs, or None when a
+        changed branch made the owner record ``f`` again (the caller then
+        hands the call to the owner's new program)."""
+        inputs = self._load(x)
+        changed = kernel(*self._cols, inputs, *args)
+        if debug.enabled():
+            debug.check_finite(self.tape, len(self), adjoints=False)
+        if changed < 0:
+            return inputs
+        self._columns["val"][:] = self._recorded_val  # keep the recorded guards
+        if not self.owner.retrace:
+            raise self._branch_changed(changed)
+        self.owner._trace_again(inputs[: self.structure.size].copy())
+        return None
+
+    def _gradient_like(self, flat):
+        """A new flat vector, as an argument of the inputs' structure."""
+        if self._array_input:
+            return flat
+        return self.structure.unflatten(flat)
+
+    def __call__(self, x):
+        if self._run(x, _replay.evaluate) is None:
+            return self.owner.program(x)
+        return self._output_values()
+
+    def _value_and_vjp(self, x, weights):
+        grad = np.empty(self.structure.size)
+        if self._run(x, _replay.value_and_vjp, self._work[0], self._outputs, weights,
+                     self._input_records, grad) is None:
+            return self.owner.program._value_and_vjp(x, weights)
+        return self._output_values(), self._gradient_like(grad)
+
+    def jvp(self, x, v):
+        direction = self._direction(v)
+        tan_out = np.empty(self.n_outputs)
+        if self._run(x, _replay.value_and_jvp, self._work[1], direction, self._outputs,
+                     tan_out) is None:
+            return self.owner.program.jvp(x, v)
+        value = self._output_values()
+        return value, (float(tan_out[0]) if self.scalar_output else tan_out)
+
+    def grad_and_hvp(self, x, v):
+        self._require_scalar("hvp")
+        n = self.structure.size
+        grad, hv = np.empty(n), np.empty(n)
+        direction = self._direction(v)
+        adj, tan, adj_tan = self._work
+        if self._run(x, _replay.value_grad_and_hvp, tan, direction, adj, adj_tan,
+                     self._outputs, ONE, self._input_records, grad, hv) is None:
+            return self.owner.program.grad_and_hvp(x, v)
+        return self._gradient_like(grad), self._gradient_like(hv)
+
+    def hessian(self, x):
+        self._require_scalar("hessian")
+        n = self.structure.size
+        out, grad = np.empty((n, n)), np.empty(n)
+        adj, tan, adj_tan = self._work
+        if self._run(x, _replay.hessian, tan, adj, adj_tan, self._outputs, ONE,
+                     self._input_records, grad, out) is None:
+            return self.owner.program.hessian(x)
+        return out
+
+    def jacobian(self, x):
+        n = self.structure.size
+        out = np.empty((self.n_outputs, n))
+        if self._run(x, _replay.jacobian, self._work[0], self._outputs,
+                     self._input_records, out) is None:
+            return self.owner.program.jacobian(x)
+        return out[0] if self.scalar_output else out
+
+    def batch_value_and_grad(self, points):
+        self._require_scalar("batch_value_and_grad")
+        points = np.ascontiguousarray(points, dtype=np.float64)
+        n = self.structure.size
+        if points.ndim != 2 or points.shape[1] != n:
+            raise ValueError(f"batch_value_and_grad: expected points of shape (rows, {n}), "
+                             f"got {points.shape}")
+        rows = len(points)
+        values, grads = np.empty((rows, 1)), np.empty((rows, n))
+        changed = np.empty(rows, dtype=np.int64)
+        extra = np.array([leaf._v for leaf in self._extra], dtype=np.float64)
+        _replay.batch_value_and_vjp(*self._cols[:4], self._recorded_val, points, extra,
+                                    self._outputs, ONE, self._input_records, values, grads,
+                                    changed, numba.get_num_threads())
+        for row in np.flatnonzero(changed >= 0):
+            if not self.owner.retrace:
+                raise self._branch_changed(changed[row])
+            values[row, 0], grads[row] = self.owner._value_and_grad_afresh(points[row])
+        return values[:, 0], grads
+
+    def _direction(self, v):
+        direction = np.zeros(len(self._inputs))  # outside leaves stay still
+        direction[: self.structure.size] = self._direction_flat(v)
+        return direction
