@@ -172,7 +172,7 @@ def test_random_programs(seed, rng):
     x0 = rng.uniform(-1.0, 1.0, (4, 5))
     fused, unfused = _both(f, x0)
     if fused.fusion is not None:
-        _assert_convex(fused._program, fused.fusion)
+        _assert_convex(fused.program._program, fused.fusion)
     x = x0 + 1e-6 * rng.standard_normal(x0.shape)  # small: the masks stay put
     grad = _assert_same(fused, unfused, x, 1e-11)
     fd = np.zeros_like(x)

@@ -27,10 +27,9 @@ import os
 import numpy as np
 
 from tapegrad.errors import NonFiniteError
-from tapegrad.ops import OPS
+from tapegrad.ops import BY_CODE
 from tapegrad.core.extensions import ARRAYS
 
-_BY_CODE = {op.code: op for op in OPS.values()}
 _ENABLED = contextvars.ContextVar(
     "tapegrad_debug", default=os.environ.get("TAPEGRAD_DEBUG", "") not in ("", "0")
 )
@@ -60,7 +59,7 @@ def describe(rec, i):
     """A one-line account of record ``i``: its op and argument values."""
     if i in rec.params:
         return f"record {i} ({ARRAYS.name_of(int(rec.op[i]))})"  # installed by tapegrad.array
-    op = _BY_CODE[int(rec.op[i])]
+    op = BY_CODE[int(rec.op[i])]
     if op.arity == 0:
         return f"record {i} (input #{int(rec.arg0[i])})"
     names = ("x", "y")[: op.arity]

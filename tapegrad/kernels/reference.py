@@ -20,9 +20,8 @@ against finite differences).  :func:`check` states the tape's invariants.
 ([3.0, 1.0, 1.0], [0.0, 0.0, 0.0])
 """
 
-from tapegrad.ops import OPS, SECOND_OF
+from tapegrad.ops import BY_CODE, OPS, SECOND_OF
 
-_BY_CODE = {op.code: op for op in OPS.values()}
 _INPUT = OPS["input"].code
 
 
@@ -34,8 +33,8 @@ def check(cols):
     n_inputs = 0
     for i in range(len(op)):
         code, a0, a1 = int(op[i]), int(arg0[i]), int(arg1[i])
-        assert code in _BY_CODE, f"record {i}: unknown opcode {code}"
-        spec = _BY_CODE[code]
+        assert code in BY_CODE, f"record {i}: unknown opcode {code}"
+        spec = BY_CODE[code]
         if spec.arity == 0:
             assert a0 == n_inputs and a1 == -1, f"record {i}: input numbered {a0}, not {n_inputs}"
             n_inputs += 1
@@ -61,7 +60,7 @@ def forward(cols, inputs):
     recorded one (-1 if none)."""
     val, first_changed = [], -1
     for i in range(len(cols["op"])):
-        spec = _BY_CODE[int(cols["op"][i])]
+        spec = BY_CODE[int(cols["op"][i])]
         if spec.arity == 0:
             val.append(float(inputs[int(cols["arg0"][i])]))
             continue
@@ -79,7 +78,7 @@ def reverse(cols, last, seed=1.0):
     adj = [0.0] * (last + 1)
     adj[last] = seed
     for i in range(last, -1, -1):
-        spec = _BY_CODE[int(cols["op"][i])]
+        spec = BY_CODE[int(cols["op"][i])]
         if adj[i] == 0.0 or not spec.differentiable:
             continue
         args, xs = _operands(cols, val, i, spec)
@@ -93,7 +92,7 @@ def tangent(cols, seed):
     """Tangents d(record i)/dt along the input direction ``seed``, as a list."""
     val, tan = cols["val"], []
     for i in range(len(cols["op"])):
-        spec = _BY_CODE[int(cols["op"][i])]
+        spec = BY_CODE[int(cols["op"][i])]
         if spec.arity == 0:
             tan.append(float(seed[int(cols["arg0"][i])]))
             continue
@@ -117,7 +116,7 @@ def reverse_tangent(cols, seed, last, adj_seed=1.0):
     adj, adj_tan = [0.0] * (last + 1), [0.0] * (last + 1)
     adj[last] = adj_seed
     for i in range(last, -1, -1):
-        spec = _BY_CODE[int(cols["op"][i])]
+        spec = BY_CODE[int(cols["op"][i])]
         g, gt = adj[i], adj_tan[i]
         if (g == 0.0 and gt == 0.0) or not spec.differentiable:
             continue

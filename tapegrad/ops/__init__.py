@@ -9,9 +9,12 @@ code order (``arithmetic``: the input leaf and binary ops; ``elementary``:
 unary functions; ``select``: comparisons, the guard, piecewise ops),
 ``numerics`` (math with NumPy's inf/nan, in Python and in kernels) and
 ``methods`` (how rows become methods of Value, Dual and Tensor and module
-functions).  A new scalar op is one block appended to the last family
-(``select``) or to a new family file imported last below; then
-``make generate`` rewrites the generated sweeps.
+functions).  A new scalar op is one block in the family it belongs to;
+then ``make generate`` rewrites the generated sweeps.  Codes follow the
+order of declaration (the families are imported below in a fixed order), so
+an op added mid-table renumbers the ones after it: nothing stores a code but
+the generated files, which ``make generate`` rewrites and a test keeps
+current.
 
 >>> from tapegrad.ops import OPS
 >>> OPS["exp"].value(0.0)

@@ -87,10 +87,8 @@ _ZERO = {arity: {name: _zero(arity, name) for name in names} for arity, names in
 def declare(block):
     """Turn a class body of rules into an :class:`Op` and add it to ``OPS``.
 
-    Codes are given in declaration order (the family files are imported in
-    a fixed order by the package), so they are stable as long as new ops are
-    appended at the end of the last family.  A second partial the block
-    leaves out is zero.
+    Codes are given in declaration order (the package imports the family
+    files in a fixed order).  A second partial the block leaves out is zero.
     """
     body = vars(block)
     arity = body["arity"]

@@ -27,10 +27,9 @@ import linecache
 import numpy as np
 
 from tapegrad.errors import BranchChanged
-from tapegrad.ops import OPS
+from tapegrad.ops import BY_CODE
 from tapegrad.scalar.value import Value, as_number, index_on
 
-BY_CODE = {op.code: op for op in OPS.values()}
 
 
 class TapeView:

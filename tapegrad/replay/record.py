@@ -30,6 +30,12 @@ from tapegrad.replay.structure import Structure
 from tapegrad.scalar.value import Value
 
 
+
+def _forwarded(name, doc):
+    """A read-only property of :class:`Recorded` that is its program's."""
+    return property(lambda self: getattr(self.program, name), doc=doc)
+
+
 class Recorded:
     """A recorded program of ``f``: call it, or ask for derivatives, at any
     input shaped like the one it was recorded at (see :func:`record`).
@@ -93,28 +99,15 @@ class Recorded:
 
     # --- what was recorded ------------------------------------------------------
 
-    @property
-    def tape(self):
-        """The recorded program's columns, read-only."""
-        return self.program.tape
-
-    @property
-    def fusion(self):
-        """The fused elementwise groups of an array program (None if none)."""
-        return self.program.fusion
-
-    @property
-    def scalar_output(self):
-        """Whether ``f`` returns one number."""
-        return self.program.scalar_output
+    tape = _forwarded("tape", "The recorded program's columns, read-only.")
+    fusion = _forwarded("fusion", "The fused elementwise groups of an array program "
+                                  "(None if none).")
+    scalar_output = _forwarded("scalar_output", "Whether ``f`` returns one number.")
+    n_outputs = _forwarded("n_outputs", "How many numbers ``f`` returns.")
 
     @property
     def n_inputs(self):
         return self.structure.size
-
-    @property
-    def n_outputs(self):
-        return self.program.n_outputs
 
     def __len__(self):
         return len(self.program.tape)
