@@ -36,7 +36,7 @@ from time import perf_counter
 
 import numpy as np
 
-from tapegrad import jit as _jit
+from tapegrad import jit
 from tapegrad.benchmark import calibration, memory
 from tapegrad.benchmark.fresh import fresh_latencies
 from tapegrad.benchmark.engine import (
@@ -235,7 +235,7 @@ def run(workloads, peers, *, quick=False, budget_s=0.5, modules=None, progress=N
             if _is_step(workload):
                 memory.step_memory(*modules, workload, min(workload.sizes_for(quick)),
                                    step_engines, result)
-    if _jit.compilations() is not None:
+    if jit.compilations() is not None:
         _add_compilations(result)
     return result
 
@@ -257,7 +257,7 @@ _COMPILED_BY = {}
 
 
 def _signatures():
-    return {(id(kernel), signature) for kernel in _jit.KERNELS for signature in kernel.signatures}
+    return {(id(kernel), signature) for kernel in jit.KERNELS for signature in kernel.signatures}
 
 
 def _add_compilations(result):

@@ -36,7 +36,7 @@ True
 
 import numpy as np
 
-from tapegrad.fusion import cache as _generated
+from tapegrad.fusion import cache
 from tapegrad.core import arena
 from tapegrad.array.ops import (
     ARRAY_BY_CODE, ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE, layout, unbroadcast,
@@ -195,9 +195,9 @@ class Group:
         kernel = self._kernels.get(modes)
         if kernel is None:
             if modes is None:
-                kernel = _generated.load(forward_source(self.spec), "fused_forward")
+                kernel = cache.load(forward_source(self.spec), "fused_forward")
             else:
-                kernel = _generated.load(backward_source(self.spec, modes), "fused_backward")
+                kernel = cache.load(backward_source(self.spec, modes), "fused_backward")
             self._kernels[modes] = kernel
         return kernel
 

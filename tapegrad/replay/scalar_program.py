@@ -20,7 +20,7 @@ import numba
 import numpy as np
 
 from tapegrad.core import debug
-from tapegrad.kernels import passes as _replay
+from tapegrad.kernels import passes
 from tapegrad.ops import OPS
 from tapegrad.replay.program import ONE, Program, TapeView
 
@@ -37,7 +37,7 @@ def prune(columns, outputs, sites):
     op = columns["op"]
     live = np.isin(op, [_INPUT, *_GUARDS])
     live[outputs[outputs >= 0]] = True
-    _replay.mark_live(op, columns["arg0"], columns["arg1"], live, _INPUT)
+    passes.mark_live(op, columns["arg0"], columns["arg1"], live, _INPUT)
     if live.all():
         return {name: np.ascontiguousarray(c) for name, c in columns.items()}, outputs, dict(sites)
     renumber = np.cumsum(live) - 1
@@ -120,13 +120,13 @@ class ScalarProgram(Program):
         return self.structure.unflatten(flat)
 
     def __call__(self, x):
-        if self._run(x, _replay.evaluate) is None:
+        if self._run(x, passes.evaluate) is None:
             return self.owner.program(x)
         return self._output_values()
 
     def _value_and_vjp(self, x, weights):
         grad = np.empty(self.structure.size)
-        if self._run(x, _replay.value_and_vjp, self._work[0], self._outputs, weights,
+        if self._run(x, passes.value_and_vjp, self._work[0], self._outputs, weights,
                      self._input_records, grad) is None:
             return self.owner.program._value_and_vjp(x, weights)
         return self._output_values(), self._gradient_like(grad)
@@ -134,7 +134,7 @@ class ScalarProgram(Program):
     def jvp(self, x, v):
         direction = self._direction(v)
         tan_out = np.empty(self.n_outputs)
-        if self._run(x, _replay.value_and_jvp, self._work[1], direction, self._outputs,
+        if self._run(x, passes.value_and_jvp, self._work[1], direction, self._outputs,
                      tan_out) is None:
             return self.owner.program.jvp(x, v)
         value = self._output_values()
@@ -146,7 +146,7 @@ class ScalarProgram(Program):
         grad, hv = np.empty(n), np.empty(n)
         direction = self._direction(v)
         adj, tan, adj_tan = self._work
-        if self._run(x, _replay.value_grad_and_hvp, tan, direction, adj, adj_tan,
+        if self._run(x, passes.value_grad_and_hvp, tan, direction, adj, adj_tan,
                      self._outputs, ONE, self._input_records, grad, hv) is None:
             return self.owner.program.grad_and_hvp(x, v)
         return self._gradient_like(grad), self._gradient_like(hv)
@@ -156,7 +156,7 @@ class ScalarProgram(Program):
         n = self.structure.size
         out, grad = np.empty((n, n)), np.empty(n)
         adj, tan, adj_tan = self._work
-        if self._run(x, _replay.hessian, tan, adj, adj_tan, self._outputs, ONE,
+        if self._run(x, passes.hessian, tan, adj, adj_tan, self._outputs, ONE,
                      self._input_records, grad, out) is None:
             return self.owner.program.hessian(x)
         return out
@@ -164,7 +164,7 @@ class ScalarProgram(Program):
     def jacobian(self, x):
         n = self.structure.size
         out = np.empty((self.n_outputs, n))
-        if self._run(x, _replay.jacobian, self._work[0], self._outputs,
+        if self._run(x, passes.jacobian, self._work[0], self._outputs,
                      self._input_records, out) is None:
             return self.owner.program.jacobian(x)
         return out[0] if self.scalar_output else out
@@ -180,7 +180,7 @@ class ScalarProgram(Program):
         values, grads = np.empty((rows, 1)), np.empty((rows, n))
         changed = np.empty(rows, dtype=np.int64)
         extra = np.array([leaf._v for leaf in self._extra], dtype=np.float64)
-        _replay.batch_value_and_vjp(*self._cols[:4], self._recorded_val, points, extra,
+        passes.batch_value_and_vjp(*self._cols[:4], self._recorded_val, points, extra,
                                     self._outputs, ONE, self._input_records, values, grads,
                                     changed, numba.get_num_threads())
         for row in np.flatnonzero(changed >= 0):

@@ -15,7 +15,7 @@ cancel; ``cross_entropy`` runs the row kernels of
 
 import numpy as np
 
-from tapegrad.kernels import cross_entropy as _rowwise
+from tapegrad.kernels import cross_entropy as row_kernels
 from tapegrad.core import arena
 from tapegrad.array.ops.table import declare
 
@@ -107,14 +107,14 @@ class cross_entropy:
     def value(args, params):
         logits = np.ascontiguousarray(args[0])
         params["lse"] = np.empty(len(logits), logits.dtype)  # kept for the VJP: one per row
-        mean = _rowwise.cross_entropy_rows(logits, params["labels"], params["lse"])
+        mean = row_kernels.cross_entropy_rows(logits, params["labels"], params["lse"])
         return np.asarray(mean, dtype=logits.dtype)
 
     def vjp(g, out, args, params):
         logits = np.ascontiguousarray(args[0])
         grad = arena.empty(logits.shape, logits.dtype)
         scale = (g / len(logits)).astype(logits.dtype)[()]
-        _rowwise.cross_entropy_vjp_rows(logits, params["labels"], params["lse"], scale, grad)
+        row_kernels.cross_entropy_vjp_rows(logits, params["labels"], params["lse"], scale, grad)
         return (grad,)
 
     def jvp(tangents, out, args, params):
