@@ -7,6 +7,12 @@ dotted parameter names, over tapegrad's Tensors.  For micrograd's users,
 ``MLP`` (with its ``Neuron`` and ``Layer``) is micrograd's network over
 scalar ``Value``.
 
+A top floor of the package: it imports the array and scalar layers and
+:mod:`tapegrad.functions`, never :mod:`tapegrad.benchmark`.  Rooms:
+``module`` (``Module``, ``Parameter``), ``layers`` (``Linear``,
+``Sequential``, the activations and losses), ``functional`` (PyTorch's
+function names), ``micrograd`` (``Neuron``, ``Layer``, ``MLP``).
+
 >>> import numpy as np
 >>> from tapegrad import nn, optim
 >>> model = nn.Sequential(nn.Linear(2, 8, rng=0), nn.Tanh(), nn.Linear(8, 1, rng=1))
