@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-nojit bench bench-peers bench-gate generate clean
+.PHONY: test test-nojit test-slow fuzz bench bench-peers bench-gate generate clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,16 @@ test: $(STAMP)
 # The whole suite again with numba's JIT off (plain Python kernels).
 test-nojit: $(STAMP)
 	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q
+
+# The lanes `make test` leaves out: races, long runs and the fuzz programs
+# (a few hundred, fixed seed). CI runs it.
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m "soak or fuzz" tests
+
+# The fuzz lane at length: FUZZ_PROGRAMS random programs of each kind.
+FUZZ_PROGRAMS ?= 10000
+fuzz: $(STAMP)
+	TAPEGRAD_FUZZ_PROGRAMS=$(FUZZ_PROGRAMS) $(PY) -m pytest -q -m fuzz tests
 
 bench: $(STAMP)
 	$(PY) -m bench
