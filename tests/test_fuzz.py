@@ -1,0 +1,147 @@
+"""The fuzz lane: random programs with a fixed seed, checked against
+themselves in every way a recording can be used.
+
+Scalar programs (with Python branches on traced values):
+* a replay equals a fresh recording at the new point, bitwise, when every
+  branch comes out the same; when one does not, the replay raises
+  BranchChanged (and ``retrace=True`` equals the fresh recording);
+* the Hessian-vector product equals central differences of the gradient.
+
+Array programs (matmul, reductions, ``where``, transposes, slices):
+* the fused replay equals the unfused one, and both a fresh recording;
+* the gradient and the Hessian-vector product equal central differences.
+
+``make test-slow`` (CI) runs a few hundred programs; ``make fuzz`` runs
+``TAPEGRAD_FUZZ_PROGRAMS`` of each kind (10,000 by default).
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from conftest import FD_ATOL, FD_RTOL, FD_STEP, assert_close
+from test_fusion import _random_program as random_array_program
+from test_programs import random_program
+
+pytestmark = pytest.mark.fuzz
+
+N = int(os.environ.get("TAPEGRAD_FUZZ_PROGRAMS", "0"))
+SCALAR = N or 300
+ARRAY = N or 40
+FUSED = min(ARRAY, 40)  # each fused program compiles new kernels once per machine
+
+
+def scalar_function(program, cut):
+    """``program`` (see test_programs) with a branch after every fifth step:
+    ``v[i] > v[j]`` on traced values picks one of two continuations."""
+    def f(x):
+        v = list(x)
+        for k, (kind, (i, j), c) in enumerate(program):
+            v.append(_step(kind, v[i], v[j], c))
+            if k % 5 == 4:
+                a, b = v[-1], v[-2]
+                v.append(a * c + b if a > b + cut else tg.sin(b) - a)
+        return sum(v[-5:])
+    return f
+
+
+def _step(kind, x, y, c):
+    """One step of test_programs' vocabulary on tapegrad values."""
+    pos = x * x + 1.0
+    return {
+        "add": lambda: x + y, "sub": lambda: x - y, "mul": lambda: x * y,
+        "div": lambda: x / (y * y + 1.0), "rsub": lambda: c - x,
+        "rdiv": lambda: c / pos, "neg": lambda: -x, "square": lambda: x**2,
+        "exp": lambda: tg.exp(tg.tanh(x)), "log": lambda: tg.log(pos),
+        "sqrt": lambda: tg.sqrt(pos), "pow": lambda: pos**c,
+        "powv": lambda: pos ** tg.tanh(y), "tanh": lambda: tg.tanh(x),
+        "sin": lambda: tg.sin(x), "cos": lambda: tg.cos(x),
+        "sigmoid": lambda: tg.sigmoid(x), "abs": lambda: tg.abs(x),
+        "relu": lambda: tg.relu(x),
+    }[kind]()
+
+
+def _guards(f, x):
+    """The outcomes of ``f``'s branches at ``x``, in order."""
+    rec = tg.record(f, x)
+    tape = rec.tape
+    branch = tg.OPS["branch"].code
+    return tape.val[tape.op == branch].tolist()
+
+
+@pytest.mark.parametrize("chunk", range(10))
+def test_scalar_replays_equal_fresh_recordings_or_raise(chunk):
+    for seed in range(chunk, SCALAR, 10):
+        rng = np.random.default_rng(seed)
+        program = random_program(rng, n_inputs=4, length=20)
+        f = scalar_function(program, cut=float(rng.uniform(-0.5, 0.5)))
+        x, y = rng.uniform(-1.5, 1.5, 4), rng.uniform(-1.5, 1.5, 4)
+        rec = tg.record(f, x)
+        fresh = tg.record(f, y).value_and_grad(y)
+        same = _guards(f, x) == _guards(f, y)
+        if same:
+            value, grad = rec.value_and_grad(y)
+            assert value == fresh[0] and np.array_equal(grad, fresh[1]), f"seed {seed}"
+        else:
+            with pytest.raises(tg.BranchChanged):
+                rec.value_and_grad(y)
+        retraced = tg.record(f, x, retrace=True).value_and_grad(y)
+        assert retraced[0] == fresh[0] and np.array_equal(retraced[1], fresh[1]), f"seed {seed}"
+
+
+def _hvp_by_differences(grad, x, v):
+    return (grad(x + FD_STEP * v) - grad(x - FD_STEP * v)) / (2 * FD_STEP)
+
+
+@pytest.mark.parametrize("chunk", range(10))
+def test_scalar_hvp_equals_differences_of_the_gradient(chunk):
+    for seed in range(chunk, SCALAR, 10):
+        rng = np.random.default_rng(10_000 + seed)
+        program = random_program(rng, n_inputs=4, length=20)
+        f = scalar_function(program, cut=0.0)
+        x, v = rng.uniform(-1.5, 1.5, 4), rng.standard_normal(4)
+        rec = tg.record(f, x, retrace=True)
+        hv = rec.hvp(x, v)
+        fd = _hvp_by_differences(rec.grad, x, v)
+        if rec.retraces:  # a branch within FD_STEP of its switch: no derivative to compare
+            continue
+        assert_close(hv, fd, FD_RTOL * 10, FD_ATOL * 10, f"seed {seed}")
+
+
+@pytest.mark.parametrize("chunk", range(4))
+def test_array_replays_fused_unfused_and_fresh_agree(chunk):
+    for seed in range(chunk, ARRAY, 4):
+        rng = np.random.default_rng(20_000 + seed)
+        f = random_array_program(seed, 10)
+        x0 = rng.uniform(-1.0, 1.0, (4, 5))
+        x = x0 + 0.3 * rng.standard_normal(x0.shape)
+        unfused = tg.record(f, tg.tensor(x0), fuse=False)
+        fresh = tg.record(f, tg.tensor(x), fuse=False).value_and_grad(x)
+        value, grad = unfused.value_and_grad(x)
+        assert_close(value, fresh[0], 1e-12, 0.0, f"seed {seed}: replay vs fresh")
+        assert_close(grad, fresh[1], 1e-12, 1e-12, f"seed {seed}: replay vs fresh")
+        if seed < FUSED:
+            fused = tg.record(f, tg.tensor(x0))
+            fv, fg = fused.value_and_grad(x)
+            assert_close(fv, value, 1e-11, 0.0, f"seed {seed}: fused vs unfused")
+            assert_close(fg, grad, 1e-11, 1e-11, f"seed {seed}: fused vs unfused")
+
+
+@pytest.mark.parametrize("chunk", range(4))
+def test_array_gradient_and_hvp_equal_differences(chunk):
+    for seed in range(chunk, ARRAY, 4):
+        rng = np.random.default_rng(30_000 + seed)
+        f = random_array_program(seed, 8)
+        x = rng.uniform(-1.0, 1.0, (4, 5))
+        v = rng.standard_normal(x.shape)
+        rec = tg.record(f, tg.tensor(x), fuse=False)
+        fd = np.zeros_like(x)
+        for k in np.ndindex(x.shape):
+            e = np.zeros_like(x)
+            e[k] = FD_STEP
+            fd[k] = (rec(x + e) - rec(x - e)) / (2 * FD_STEP)
+        assert_close(rec.grad(x), fd, FD_RTOL * 10, FD_ATOL * 10, f"seed {seed}: gradient")
+        assert_close(rec.hvp(x, v), _hvp_by_differences(rec.grad, x, v),
+                     FD_RTOL * 10, FD_ATOL * 10, f"seed {seed}: hvp")
