@@ -22,7 +22,7 @@ from tapegrad.check import check_grad
 from tapegrad.core.debug import debug_mode, set_debug
 from tapegrad.core.tape import FrozenReadWarning, Tape
 from tapegrad.errors import (
-    BranchChanged, MixedTapeError, NonFiniteError, StaleValueError, TapeError,
+    BranchChanged, ClosedTapeError, MixedTapeError, NonFiniteError, StaleValueError, TapeError,
 )
 from tapegrad.functions import *  # noqa: F401,F403  (exp, log, ...: one per op the table marks)
 from tapegrad.functions import abs  # noqa: F401  (not in __all__: it would shadow the builtin)
@@ -45,5 +45,5 @@ __all__ = [
     "Dual", "check_grad",
     "debug_mode", "set_debug",
     "TapeError", "StaleValueError", "MixedTapeError", "NonFiniteError", "BranchChanged",
-    "FrozenReadWarning",
+    "ClosedTapeError", "FrozenReadWarning",
 ]

@@ -9,6 +9,11 @@ class StaleValueError(TapeError):
     """A value whose recording was reset or released was used."""
 
 
+class ClosedTapeError(TapeError):
+    """A new op was given a value of an implicit recording that ``backward()``
+    closed (outside ``with Tape():``, ``backward()`` ends its recording)."""
+
+
 class MixedTapeError(TapeError, ValueError):
     """One op was given values recorded on two different tapes."""
 

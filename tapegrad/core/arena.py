@@ -46,8 +46,11 @@ def empty(shape, dtype):
     stack = _spare.get((size, dtype))
     if not stack:
         return np.empty(shape, dtype)
-    owner = stack.pop()
-    _held -= owner.nbytes
+    try:
+        owner = stack.pop()  # one step: another thread may have emptied it since
+    except IndexError:
+        return np.empty(shape, dtype)
+    _held -= owner.nbytes  # approximate under threads: it only bounds the pool
     return owner if owner.shape == tuple(shape) else owner.reshape(shape)
 
 

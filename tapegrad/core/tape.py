@@ -17,7 +17,14 @@ user's handle on its current recording: ``tape.reset()`` starts a new one
 (reusing the buffers) and ``tape.release()`` frees them; values recorded
 before either are *stale* and raise :class:`~tapegrad.errors.StaleValueError`
 on use.  Code that names no tape records onto an implicit recording that
-lives exactly as long as some value recorded on it.
+lives exactly as long as some value recorded on it, and that ``backward()``
+closes (as PyTorch frees a graph after ``backward()``): its values stay
+readable, their gradients stay, ``backward()`` of another output recorded on
+it still works, but a new op on one of its computed values raises
+:class:`~tapegrad.errors.ClosedTapeError`, and the next op on leaves starts
+a fresh implicit recording.  So a training loop that names no tape
+(``loss = f(params); loss.backward()``) records each step on a recording of
+its own, even while the previous step's ``loss`` is still alive.
 
 >>> import tapegrad as tg
 >>> with tg.Tape() as tape:
@@ -39,12 +46,16 @@ import numpy as np
 from tapegrad.core import arena, debug
 from tapegrad.core.extensions import ARRAYS
 from tapegrad.kernels.sweeps import reverse
-from tapegrad.errors import StaleValueError
+from tapegrad.errors import ClosedTapeError, StaleValueError
 from tapegrad.ops import OPS
 
 INPUT = OPS["input"].code
 _COLUMNS = ("op", "arg0", "arg1", "const", "val")
 _serials = itertools.count(1)
+
+CLOSED = ("this value's implicit tape was closed by backward(); compute it again "
+          "from the leaves, or record inside `with tapegrad.Tape():` to keep a "
+          "tape open after backward()")
 
 
 
@@ -57,6 +68,7 @@ class Recording:
 
     __slots__ = (
         "n", "cap", "serial", "leaves", "inputs", "adj", "adj_len", "dead", "sites", "warned",
+        "implicit", "closed",
         "arrays", "params", "array_records", "array_leaves",
         *_COLUMNS, *(c + "_m" for c in _COLUMNS), "__weakref__",
     )
@@ -74,6 +86,8 @@ class Recording:
         self.dead = None  # why this recording can no longer be used
         self.sites = None  # {guard record: (file, line)} while record() traces
         self.warned = False  # whether a frozen read was warned about
+        self.implicit = False  # made by current_recording() outside any Tape
+        self.closed = False  # an implicit recording after backward(): no new records
         # Array records (made by tapegrad.array, which installs what the tape
         # needs to know of them in tapegrad.core.extensions): their values
         # live in this arena, keyed by record, and their op parameters beside them.
@@ -108,6 +122,8 @@ class Recording:
     def _grow(self):
         if self.dead is not None:
             raise StaleValueError(self.dead)
+        if self.closed:
+            raise ClosedTapeError(CLOSED)
         cap = max(2 * self.cap, 16)
         grown = []
         for name in _COLUMNS:
@@ -169,6 +185,19 @@ class Recording:
         if self.dead is not None:
             raise StaleValueError(self.dead)
 
+    def check_open(self):
+        """Raise what a new record here would: StaleValueError, ClosedTapeError."""
+        self.check_live()
+        if self.closed:
+            raise ClosedTapeError(CLOSED)
+
+    def close(self):
+        """Take no more records (values, adjoints and sweeps stay): the next
+        push() goes to _grow(), which raises ClosedTapeError, so the hot
+        path checks nothing."""
+        self.closed = True
+        self.cap = self.n
+
     def columns(self, stop=None):
         """The live part of the SoA columns, as a dict of NumPy views."""
         self.check_live()
@@ -177,8 +206,11 @@ class Recording:
 
     def backward(self, last, seed):
         """Sweep adjoints from record ``last`` (seeded with ``seed``) to 0 and
-        add each input's adjoint to its leaf's ``.grad``."""
+        add each input's adjoint to its leaf's ``.grad``.  An implicit
+        recording is closed by it (see the module docstring)."""
         self.check_live()
+        if self.implicit:
+            self.close()
         m = last + 1
         if self.adj is None or len(self.adj) < self.n:
             self.adj = np.zeros(self.cap)
@@ -221,14 +253,16 @@ _IMPLICIT = contextvars.ContextVar("tapegrad_implicit_recording", default=None)
 
 def current_recording():
     """The recording new leaf-only ops go to: the innermost ``with Tape()``,
-    else an implicit recording kept alive only by the values recorded on it."""
+    else an implicit recording kept alive only by the values recorded on it
+    (a fresh one once ``backward()`` has closed the last)."""
     tape = _CURRENT.get()
     if tape is not None:
         return tape._rec
     ref = _IMPLICIT.get()
     rec = ref() if ref is not None else None
-    if rec is None:
+    if rec is None or rec.closed:
         rec = Recording()
+        rec.implicit = True
         _IMPLICIT.set(weakref.ref(rec))
     return rec
 
