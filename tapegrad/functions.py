@@ -15,6 +15,7 @@ True
 import numpy as np
 
 from tapegrad.array import Tensor
+from tapegrad.array.mask import Mask
 from tapegrad.ops.methods import functions
 from tapegrad.scalar import Dual, Value
 from tapegrad.scalar.value import as_number
@@ -31,7 +32,7 @@ def _function(op):
             return method(x)
         if x.__class__ is Dual:
             return dual_method(x)
-        if isinstance(x, (Tensor, np.ndarray)):
+        if isinstance(x, (Tensor, np.ndarray, Mask)):  # a Mask's data: a guard
             return array_method(x)
         number = as_number(x)
         if number is None:

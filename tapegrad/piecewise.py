@@ -13,17 +13,20 @@ record instead, so a replay chooses anew (as ``relu`` and ``abs`` do):
 (2.0, 2.0)
 """
 
+import numbers
+
 import numpy as np
 
 from tapegrad.scalar.dual import Dual
 from tapegrad.ops import OPS
 from tapegrad.scalar.value import Value, as_number
 from tapegrad.array.ops import result_dtype
-from tapegrad.array.mask import selecting
+from tapegrad.array.mask import Mask, selecting
 from tapegrad.core.tape import TRACING
-from tapegrad.array.tensor import Tensor, array_binary
+from tapegrad.array.tensor import Tensor, array_binary, check_real
 
 _TRACED = (Value, Dual, Tensor)
+_ARRAYS = (np.ndarray, Tensor, Mask)  # an argument that makes the result a Tensor
 
 __all__ = ["maximum", "minimum", "where"]
 
@@ -31,7 +34,7 @@ __all__ = ["maximum", "minimum", "where"]
 def _pair(name, x, y):
     """``name``'s rule on two numbers, or its record (or dual number) when
     either is a Value (or a Dual)."""
-    if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
+    if isinstance(x, _ARRAYS) or isinstance(y, _ARRAYS):
         return array_binary(name, x, y)
     if x.__class__ in _TRACED:
         return getattr(x, "_" + name)(y)
@@ -76,24 +79,52 @@ def where(condition, x, y):
     A Value condition (a comparison such as ``v > 0``) is recorded, so a
     replay selects anew; the branch not taken contributes an exact zero to
     the value and the gradient, even where it is inf or nan.  A plain bool
-    or number simply picks ``x`` or ``y``.
+    or number simply picks ``x`` or ``y``.  When an argument is an array or
+    a Tensor the result is a Tensor, everything broadcast: a Value or a
+    traced Tensor condition (or the Mask of a traced comparison) is
+    recorded, any other condition is a constant.
 
     >>> import tapegrad as tg
     >>> v = tg.Value(-4.0)
     >>> y = tg.where(v > 0, tg.sqrt(v), 0.0)   # sqrt(-4) is nan, not taken
     >>> y.backward(); y.value, v.grad
     (0.0, 0.0)
+    >>> t = tg.tensor([1.0, -2.0], requires_grad=True)
+    >>> tg.where(v < 0, t * 3.0, 0.0).value   # a Value condition, Tensor branches
+    array([ 3., -6.])
     """
-    if isinstance(condition, (np.ndarray, Tensor)) or any(
-            isinstance(v, (np.ndarray, Tensor)) for v in (x, y)):
-        if not isinstance(condition, Tensor):
-            recorded = selecting(condition, TRACING.get())  # a Mask that replays recompute
-            dtype = result_dtype(*(getattr(v, "_v", v) for v in (x, y)))
-            condition = np.asarray(condition, dtype=dtype) if recorded is None else recorded
-        return array_binary("keep_if", condition, x) + array_binary("keep_unless", condition, y)
+    if any(isinstance(v, _ARRAYS) for v in (condition, x, y)):
+        return _where_arrays(condition, x, y)
     if condition.__class__ is not Value:
         if as_number(condition) is None and not isinstance(condition, bool):
             raise TypeError("tapegrad.where() takes a Value or a number as its "
                             f"condition, not {type(condition).__name__}")
         return x if condition else y
     return condition._keep_if(x) + condition._keep_unless(y)
+
+
+def _array_operand(v):
+    """A branch of where() as array ops take it: Values and Tensors as they
+    are, real numbers and arrays of them as arrays (a Mask leaves as one)."""
+    if v.__class__ is Value or isinstance(v, (Tensor, numbers.Real)):
+        return v
+    array = np.asarray(v)
+    check_real(array, f"where() (given a {type(v).__name__})")
+    return array
+
+
+def _where_arrays(condition, x, y):
+    """``keep_if(condition, x) + keep_unless(condition, y)`` elementwise, as
+    a Tensor: a Value or Tensor condition as it is (recorded when traced), a
+    Mask of the recording being traced as its comparison record (a replay
+    recomputes it), any other condition as a constant of the branches' dtype."""
+    x, y = _array_operand(x), _array_operand(y)
+    if condition.__class__ is not Value and not isinstance(condition, Tensor):
+        recorded = selecting(condition, TRACING.get())
+        if recorded is not None:
+            condition = recorded
+        else:
+            array = np.asarray(condition)  # a Mask of no recording being traced: used
+            check_real(array, "where()'s condition")
+            condition = array.astype(result_dtype(*(getattr(v, "_v", v) for v in (x, y))))
+    return array_binary("keep_if", condition, x) + array_binary("keep_unless", condition, y)

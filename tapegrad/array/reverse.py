@@ -74,18 +74,22 @@ class _Adjoints:
 
     def add(self, a, grad, owned):
         """Add ``grad`` (``owned``: made by this sweep, shared with nothing)
-        into record ``a``'s adjoint."""
+        into record ``a``'s adjoint.  An owned adjoint is always a writable
+        ndarray (a sum of two 0-d arrays is a NumPy scalar, which ``out=``
+        cannot take: sums go into a buffer of the sweep's own)."""
         held = self.grads.get(a)
         if held is grad:  # the VJP added into the held buffer itself
             return
         if held is None:
             self.grads[a] = grad
-            if owned:
+            if owned and isinstance(grad, np.ndarray) and grad.flags.writeable:
                 self.owned.add(a)
         elif a in self.owned:
             np.add(held, grad, out=held, casting="unsafe")
         else:
-            self.grads[a] = held + grad
+            total = self.empty(np.broadcast_shapes(np.shape(held), np.shape(grad)),
+                               np.result_type(held, grad))
+            self.grads[a] = np.add(held, grad, out=total)
             self.owned.add(a)
 
     def pop(self, i):

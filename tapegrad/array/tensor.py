@@ -48,11 +48,27 @@ def _check_float(array, what):
         raise TypeError(f"{what} needs a float array, got dtype {array.dtype}")
 
 
+_NOT_REAL = {"c": "complex numbers", "O": "objects", "U": "strings", "S": "bytes",
+             "M": "dates", "m": "time deltas", "V": "structured records"}
+
+
+def check_real(array, what):
+    """Refuse ``array`` unless it holds real numbers (float, integer or
+    bool): tapegrad's arrays are real, and a cast would drop an imaginary
+    part or turn text into numbers without a word."""
+    kind = array.dtype.kind
+    if kind not in "fiub":
+        raise TypeError(f"{what}: tapegrad's arrays hold real numbers (float, integer or "
+                        f"bool), not {_NOT_REAL.get(kind, 'this data')} (dtype {array.dtype})")
+
+
 def tensor(data, requires_grad=False, dtype=None):
     """A leaf :class:`Tensor` holding a NumPy array of ``data``.
 
     Float32 and float64 are kept as given (integers become float64 when
-    ``requires_grad``, which refuses other dtypes).
+    ``requires_grad``, which refuses other dtypes).  tapegrad's arrays are
+    real: complex, string, object (and other non-number) data raise
+    ``TypeError`` naming the dtype, here and as an operand of an array op.
 
     >>> import tapegrad as tg
     >>> tg.tensor([1, 2]).dtype, tg.tensor([1.0], dtype="float32").dtype
@@ -61,8 +77,7 @@ def tensor(data, requires_grad=False, dtype=None):
     if isinstance(data, Tensor):
         data = data._v
     array = np.array(data, dtype=dtype)
-    if array.dtype == object:
-        raise TypeError("tensor() takes numbers or arrays of numbers, not objects")
+    check_real(array, "tensor()")
     if requires_grad:
         if array.dtype.kind in "iub" and dtype is None:
             array = array.astype(np.float64)
@@ -81,8 +96,8 @@ def _operand(x, rec):
         if x.__class__ is Value:
             return index_on(x, rec), x._v
         if x._rec is not None:
-            rec.check_live()
-            x._rec.check_live()
+            rec.check_open()  # a reset or closed tape is the likelier mistake
+            x._rec.check_open()
             raise MixedTapeError("cannot combine tensors recorded on two different tapes")
         if not x.requires_grad:
             return -1, x._v
@@ -92,9 +107,7 @@ def _operand(x, rec):
     if isinstance(x, numbers.Real):
         return -1, x
     array = np.asarray(x)
-    if array.dtype == object or array.dtype.kind not in "fiub":
-        raise TypeError(f"array ops take numbers, arrays of numbers, Values and Tensors, "
-                        f"not {type(x).__name__}")
+    check_real(array, f"an array operand (a {type(x).__name__})")
     return -1, array
 
 
@@ -247,6 +260,7 @@ class Tensor:
         if self._rec is not None:
             raise TapeError("only leaves can be assigned; this tensor was computed by an op")
         array = np.asarray(data)
+        check_real(array, "Tensor.value =")
         if self.requires_grad:
             _check_float(array, "requires_grad")
         self._v = array
@@ -275,7 +289,7 @@ class Tensor:
         if self._g is None:
             self._g = g if owned and g.flags.writeable else np.array(g)
         else:
-            self._g = self._g + g
+            self._g = np.asarray(self._g + g)  # 0-d + 0-d is a NumPy scalar
 
     @property
     def is_leaf(self):
@@ -358,7 +372,7 @@ class Tensor:
         index = index._v if isinstance(index, Tensor) else index
         parts = index if isinstance(index, tuple) else (index,)
         if any(isinstance(p, Mask) for p in parts):  # the tape is built for this mask
-            parts = tuple(p.copy() if isinstance(p, Mask) else p for p in parts)
+            parts = tuple(np.array(p) if isinstance(p, Mask) else p for p in parts)
             index = parts if isinstance(index, tuple) else parts[0]
         if len(parts) == self.ndim and all(isinstance(p, numbers.Integral) for p in parts):
             return recorder("item")([self], index=index, unique=True)
@@ -403,5 +417,5 @@ class Tensor:
 
 
 install(Tensor, unary=_method, binary=_method)  # keeps the comparisons and __pow__ above
-_COMPARABLE = (numbers.Real, np.ndarray, Tensor, Value)
+_COMPARABLE = (numbers.Real, np.ndarray, Tensor, Value, Mask)
 promote_arrays(array_binary)  # Value op ndarray: a Tensor

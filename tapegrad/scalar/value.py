@@ -64,7 +64,8 @@ def _not_a_number(op, symbol, value, other, reflected, comparison):
     """``value op other`` when ``other`` is neither a Value nor a number: a
     Tensor for an array operand, NotImplemented for a comparison (as
     Python's own), else a TypeError naming the type."""
-    if isinstance(other, np.ndarray) or getattr(type(other), "__array_ufunc__", 0) is None:
+    if (isinstance(other, np.ndarray) or getattr(type(other), "__array_ufunc__", 0) is None
+            or hasattr(type(other), "__array_function__")):  # an array-like (a Mask)
         if _ARRAY_BINARY is None:
             raise TypeError(f"Value {symbol} {type(other).__name__} needs tapegrad.array "
                             "(import tapegrad)")
@@ -80,7 +81,7 @@ def index_on(v, rec):
         return v._i
     if v._rec is not None:
         for r in (rec, v._rec):
-            r.check_live()  # a reset tape is the likelier mistake: say so
+            r.check_open()  # a reset or closed tape is the likelier mistake: say so
         raise MixedTapeError(
             "cannot combine values recorded on two different tapes; "
             "compute both on one tape (or leaves, which any tape accepts)"
