@@ -13,7 +13,10 @@ Imports everything below it: the floor (:mod:`tapegrad.errors`,
 :mod:`tapegrad.fusion`; nothing above it (transforms, functions, piecewise,
 check, nn, optim, benchmark).  Inside, the rooms import each other in one
 direction only: ``record`` -> ``scalar_program``, ``array_program`` ->
-``program`` -> nothing of replay; ``structure`` stands alone.
+``program`` -> ``structure`` -> nothing of replay.
+
+One :class:`Recorded` may be shared by threads: each thread replays into
+state of its own (see :class:`Recorded`).
 
 Rooms:
 

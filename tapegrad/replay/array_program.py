@@ -9,6 +9,11 @@ Hessian-vector products are the mixed sweeps of :mod:`tapegrad.array.reverse`
 and :mod:`tapegrad.array.tangent`.  So array code pays Python per array op
 (never per element) and no Python per scalar record.
 
+A replay writes into a copy of the recording's columns and arena (a
+:meth:`_Snapshot.fork`), each thread its own, made at its first call: the
+recorded snapshot itself is only read, so threads sharing a program never
+see each other's arrays.
+
 >>> import numpy as np, tapegrad as tg
 >>> def f(x):
 ...     return (x * x).sum() + tg.sin(x[0])
@@ -18,6 +23,8 @@ array([1., 2., 4.])
 >>> rec.hvp(np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 1.0]))
 array([2., 2., 2.])
 """
+
+import threading
 
 import numpy as np
 
@@ -46,6 +53,33 @@ class _Snapshot:
         self.array_records = list(rec.array_records)
         self.adj = np.zeros(len(self.op))
         self.array_leaves = [_Sink() for _ in rec.array_leaves]
+        self.inputs = np.empty(len(rec.leaves))
+        self._tape = None
+
+    def fork(self):
+        """A snapshot to replay into: the same program (``op``, ``arg0``,
+        ``arg1``, ``const``, ``params``, ``array_records``, shared and never
+        written), with values, adjoints, inputs and gradient sinks of its
+        own.  Its arena starts as this one's arrays, which a replay replaces
+        (never writes into), and which the arena never takes back while this
+        snapshot holds them."""
+        fork = object.__new__(_Snapshot)
+        fork.__dict__.update(self.__dict__)
+        fork.val = self.val.copy()
+        fork.arrays = dict(self.arrays)
+        fork.adj = np.zeros(len(self.op))
+        fork.array_leaves = [_Sink() for _ in self.array_leaves]
+        fork.inputs = np.empty(len(self.inputs))
+        fork._tape = None
+        return fork
+
+    def tape(self):
+        """A read-only :class:`TapeView` of this snapshot's columns and arena."""
+        if self._tape is None:
+            self._tape = TapeView({name: getattr(self, name)
+                                   for name in ("op", "arg0", "arg1", "const", "val")})
+            self._tape.arrays, self._tape.params = self.arrays, self.params
+        return self._tape
 
 
 class _Sink:
@@ -76,8 +110,9 @@ class ArrayProgram(Program):
         self.owner = owner
         self.structure = owner.structure
         rec = tape._rec
-        self._program = prog = _Snapshot(rec)
-        self._recorded_val = prog.val.copy()
+        self._program = prog = _Snapshot(rec)  # as recorded: replays go to forks of it
+        self._local = threading.local()  # .prog: the calling thread's fork
+        self._recorded_val = prog.val
         self._columns = {"op": prog.op, "arg0": prog.arg0, "val": prog.val}
         self._sites = dict(rec.sites)
         self._mask_guards = {i: prog.arrays[i].copy() for i in prog.array_records
@@ -91,7 +126,6 @@ class ArrayProgram(Program):
         self._extra = rec.leaves[n_scalars:]
         self._extra_tensors = rec.array_leaves[n_tensors:]
         self._input_records = np.array(rec.inputs[:n_scalars], dtype=np.int64)
-        self._inputs = np.empty(len(rec.leaves))
         self._out_record, self._out_shape = -1, None
         if isinstance(out, Tensor):
             self._adopt_tensor_output(out, rec)
@@ -104,9 +138,21 @@ class ArrayProgram(Program):
         keep = set(self._mask_guards) | ({self._out_record} if self._out_record >= 0 else set())
         self.fusion = fusion.plan(prog, keep) if owner.fuse else None
         tape.release()  # the program's own references keep its arrays from the pool
-        self.tape = TapeView({name: getattr(prog, name)
-                              for name in ("op", "arg0", "arg1", "const", "val")})
-        self.tape.arrays, self.tape.params = prog.arrays, prog.params
+
+    @property
+    def tape(self):
+        """The columns and arena, read-only, as this thread last replayed
+        them (as recorded before its first replay)."""
+        return getattr(self._local, "prog", self._program).tape()
+
+    def _here(self):
+        """The calling thread's snapshot to replay into (a fork, made at its
+        first call)."""
+        try:
+            return self._local.prog
+        except AttributeError:
+            prog = self._local.prog = self._program.fork()
+            return prog
 
     def _adopt_tensor_output(self, out, rec):
         if out._rec is rec or (out._rec is None and out.requires_grad
@@ -131,7 +177,8 @@ class ArrayProgram(Program):
     def _forward(self, flat, full):
         """Recompute the records at ``flat`` (every one when ``full``, else
         a fused group's outputs only); the first changed guard, or -1."""
-        prog, inputs = self._program, self._inputs
+        prog = self._here()
+        inputs = prog.inputs
         groups = None if full or self.fusion is None else self.fusion.group_of
         n = len(self._scalar_slots)
         inputs[:n] = flat[self._scalar_slots]
@@ -173,9 +220,9 @@ class ArrayProgram(Program):
         return forward_span(*cols, inputs, start, len(prog.op)) if start < len(prog.op) else -1
 
     def _replay(self, x, full=True):
-        """Replay at ``x``: the flat input vector, or None when a changed
-        branch made the owner record ``f`` again (the caller hands the call
-        to the owner's new program).  Not
+        """Replay at ``x`` into this thread's snapshot: None, or the program
+        to hand the call to when a changed branch made the owner record
+        ``f`` again (at ``x``, so it takes ``x``'s branches).  Not
         ``full``: fused groups keep only their outputs (enough for values
         and reverse sweeps)."""
         flat = self.structure.flat_view(x)
@@ -183,12 +230,11 @@ class ArrayProgram(Program):
         if debug.enabled():
             debug.check_finite(self.tape, len(self), adjoints=False)
         if changed < 0:
-            return flat
-        self._program.val[:] = self._recorded_val  # keep the recorded guards
+            return None
+        self._here().val[:] = self._recorded_val  # keep the recorded guards
         if not self.owner.retrace:
             raise self._branch_changed(changed)
-        self.owner._trace_again(flat)
-        return None
+        return self.owner._trace_again(np.array(flat, dtype=np.float64))
 
     def _branch_changed(self, i):
         if i not in self._mask_guards:
@@ -202,16 +248,18 @@ class ArrayProgram(Program):
             "or use record(f, x0, retrace=True)", record=int(i), site=site)
 
     def _output_values(self):
+        prog = self._here()
         if self._out_shape is None:
-            return super()._output_values()
+            return super()._output_values(prog.val)
         value = (self._out_constant if self._out_record < 0
-                 else self._program.arrays[self._out_record])
+                 else prog.arrays[self._out_record])
         return float(value) if self.scalar_output else np.array(value)
 
     def __call__(self, x):
         """The value of ``f`` at ``x``."""
-        if self._replay(x, full=False) is None:
-            return self.owner.program(x)
+        fresh = self._replay(x, full=False)
+        if fresh is not None:
+            return fresh(x)
         return self._output_values()
 
     # --- derivatives ------------------------------------------------------------
@@ -219,7 +267,7 @@ class ArrayProgram(Program):
     def _seed(self, weights):
         """``(last, seed)`` of a reverse sweep weighting output k by
         ``weights[k]``; ``last`` is -1 when every output is a constant."""
-        prog = self._program
+        prog = self._here()
         prog.adj[:] = 0.0
         if self._out_shape is not None:
             seed = np.asarray(weights).reshape(self._out_shape)
@@ -256,14 +304,15 @@ class ArrayProgram(Program):
         return self._gradient_like(self._vjp_here(weights))
 
     def _value_and_vjp(self, x, weights):
-        if self._replay(x, full=False) is None:
-            return self.owner.program._value_and_vjp(x, weights)
+        fresh = self._replay(x, full=False)
+        if fresh is not None:
+            return fresh._value_and_vjp(x, weights)
         return self._output_values(), self._vjp_like_x(weights)
 
     def _vjp_arrays(self, weights):
         """The reverse sweep at the replayed input: the scalar adjoints and
         each tensor input's gradient (None for zero)."""
-        prog = self._program
+        prog = self._here()
         for sink in prog.array_leaves:
             sink.grad = None
         last, seed = self._seed(weights)
@@ -280,8 +329,8 @@ class ArrayProgram(Program):
 
     def _tangents_here(self, direction):
         """The tangent sweep along the flat ``direction``: ``(tan, array_tan)``."""
-        prog = self._program
-        seed = np.zeros(len(self._inputs))
+        prog = self._here()
+        seed = np.zeros(len(prog.inputs))
         seed[: len(self._scalar_slots)] = direction[self._scalar_slots]
         leaf_tangents = [direction[s:s + size].astype(dtype).reshape(shape)
                          for s, size, shape, dtype in self._tensor_slots]
@@ -300,7 +349,7 @@ class ArrayProgram(Program):
 
     def _hvp_here(self, direction):
         """The flat gradient and Hessian-vector product along ``direction``."""
-        prog = self._program
+        prog = self._here()
         tan, array_tan = self._tangents_here(direction)
         last, seed = self._seed(np.ones(1))
         adj, adj_tan = np.zeros(len(prog.op)), np.zeros(len(prog.op))
@@ -317,16 +366,18 @@ class ArrayProgram(Program):
     def jvp(self, x, v):
         """``(f(x), df/dx . v)``; ``v`` has ``x``'s structure."""
         direction = self._direction_flat(v)
-        if self._replay(x) is None:
-            return self.owner.program.jvp(x, v)
+        fresh = self._replay(x)
+        if fresh is not None:
+            return fresh.jvp(x, v)
         return self._output_values(), self._jvp_here(direction)
 
     def grad_and_hvp(self, x, v):
         """``(df/dx, d2f/dx2 . v)``, both with ``x``'s structure."""
         self._require_scalar("hvp")
         direction = self._direction_flat(v)
-        if self._replay(x) is None:
-            return self.owner.program.grad_and_hvp(x, v)
+        fresh = self._replay(x)
+        if fresh is not None:
+            return fresh.grad_and_hvp(x, v)
         grad, hv = self._hvp_here(direction)
         return self._gradient_like(grad), self._gradient_like(hv)
 
@@ -334,8 +385,9 @@ class ArrayProgram(Program):
         """The Hessian of a scalar ``f``, (n, n) over the flattened inputs:
         one replay, then one Hessian-vector product per input."""
         self._require_scalar("hessian")
-        if self._replay(x) is None:
-            return self.owner.program.hessian(x)
+        fresh = self._replay(x)
+        if fresh is not None:
+            return fresh.hessian(x)
         n = self.structure.size
         out = np.empty((n, n))
         for k, unit in enumerate(np.eye(n)):
@@ -346,8 +398,9 @@ class ArrayProgram(Program):
         """d(outputs)/d(inputs) over the flattened inputs and outputs: one
         replay, then a vector-Jacobian product per output or a tangent per
         input, whichever are fewer."""
-        if self._replay(x) is None:
-            return self.owner.program.jacobian(x)
+        fresh = self._replay(x)
+        if fresh is not None:
+            return fresh.jacobian(x)
         n, m = self.structure.size, self.n_outputs
         out = np.empty((m, n))
         if m <= n:
@@ -361,7 +414,7 @@ class ArrayProgram(Program):
     def batch_value_and_grad(self, points):
         """``(values, grads)`` at each row of ``points`` (one replay per row)."""
         self._require_scalar("batch_value_and_grad")
-        rows = [self.owner.value_and_grad(self.structure.unflatten(np.asarray(p, dtype=np.float64)))
-                for p in points]
+        rows = [self.owner.value_and_grad(self.structure.unflatten(p))
+                for p in self._points(points)]
         grads = np.array([self.structure.flatten(g) for _, g in rows]).reshape(len(rows), -1)
         return np.array([v for v, _ in rows]), grads

@@ -11,8 +11,9 @@ are the same for both (``vjp``, ``value_and_grad``, ``grad``, ``hvp``).
 
 A program reaches its recording's owner through ``owner``: when a guard
 comes out the other way with ``retrace=True``, it asks the owner to record
-``f`` again (:meth:`~tapegrad.replay.record.Recorded._trace_again`) and hands
-the call back to the owner, which now holds the new program.
+``f`` again there (:meth:`~tapegrad.replay.record.Recorded._trace_again`)
+and hands the call to the new program it gets back, which the owner now
+holds too.
 
 >>> import numpy as np, tapegrad as tg
 >>> rec = tg.record(lambda x: [x[0] * x[1], 2.0], np.array([1.0, 2.0]))
@@ -28,6 +29,7 @@ import numpy as np
 
 from tapegrad.errors import BranchChanged
 from tapegrad.ops import BY_CODE
+from tapegrad.replay.structure import real_array
 from tapegrad.scalar.value import Value, as_number, index_on
 
 
@@ -81,22 +83,30 @@ class Program:
     """The part of a replayed program that does not depend on its kind.
 
     A subclass sets, when made: ``owner`` (the Recorded), ``structure``,
-    ``tape`` (a :class:`TapeView`), ``scalar_output``, ``_outputs``,
-    ``_constants``, ``_out0``, ``_columns`` (at least ``op``, ``arg0`` and
-    ``val``), ``_sites``; and defines ``_value_and_vjp(x, weights)``.
+    ``scalar_output``, ``_outputs``, ``_constants``, ``_out0``, ``_columns``
+    (at least ``op``, ``arg0`` and ``val``: as recorded, never replayed
+    into), ``_sites``; and defines ``tape`` (a :class:`TapeView` with the
+    calling thread's values) and ``_value_and_vjp(x, weights)``.
+
+    Threads may share a program: what a replay writes is the calling
+    thread's own (made at its first call), and what every thread reads
+    (the recorded columns, outputs, sites) is not written after the
+    program is made.  A changed guard with ``retrace=True`` hands the call
+    to the program that the owner records at that input.
     """
 
     fusion = None  # the fused elementwise groups, for programs that have any
 
     def __len__(self):
-        return len(self.tape)
+        return len(self._columns["op"])
 
     @property
     def n_outputs(self):
         return len(self._outputs)
 
     def vjp(self, x, w):
-        weights = np.ascontiguousarray(w, dtype=np.float64).reshape(-1)
+        weights = np.ascontiguousarray(real_array(w, "vjp: the weights w"),
+                                       dtype=np.float64).reshape(-1)
         if len(weights) != self.n_outputs:
             raise ValueError(f"vjp: {len(weights)} weights for {self.n_outputs} outputs")
         return self._value_and_vjp(x, weights)
@@ -113,8 +123,8 @@ class Program:
 
     # --- outputs and changed branches -------------------------------------------
 
-    def _output_values(self):
-        val = self._columns["val"]
+    def _output_values(self, val):
+        """The outputs, read off ``val`` (the calling thread's replayed values)."""
         if self.scalar_output:
             o = self._out0
             return val.item(o) if o >= 0 else self._constants.item(0)
@@ -141,6 +151,16 @@ class Program:
         if not self.scalar_output:
             raise ValueError(f"{what} needs f to return one number; it returns "
                              f"{self.n_outputs} outputs: use jacobian() or vjp()")
+
+    def _points(self, points):
+        """``points`` (rows of flat inputs) as a float64 array of shape (rows, n)."""
+        points = np.ascontiguousarray(real_array(points, "batch_value_and_grad: points"),
+                                      dtype=np.float64)
+        n = self.structure.size
+        if points.ndim != 2 or points.shape[1] != n:
+            raise ValueError(f"batch_value_and_grad: expected points of shape (rows, {n}), "
+                             f"got {points.shape}")
+        return points
 
     def _direction_flat(self, v):
         """``v``, a direction shaped like x, flattened; a clear error if not."""

@@ -22,6 +22,8 @@ warns once.  Leaves ``f`` uses from outside (parameters in a closure) are
 read afresh at every call.
 """
 
+import threading
+
 from tapegrad.core.tape import TRACING, Tape
 from tapegrad.replay.array_program import ArrayProgram
 from tapegrad.replay.program import outputs_of
@@ -46,7 +48,19 @@ class Recorded:
     array records; a retrace replaces it.  Each method below hands its call
     to the program.
 
-    Not thread-safe: calls reuse work buffers.  Results are new arrays.
+    Thread-safe: threads may share one Recorded and call any method at
+    once; each gets, bitwise, what it would get alone.  What a replay writes
+    (values, adjoints, tangents, an array program's arrays) is each
+    thread's own, made at its first call (so the compiled kernels, which
+    release the GIL, run in parallel); results are new arrays.  With
+    ``retrace=True``, recordings of ``f`` take turns (a lock: ``f`` never
+    runs in two threads at once for one Recorded); a call that records
+    ``f`` again finishes on the program it recorded, and one already
+    running on the program a retrace replaced finishes on that program.
+    ``program`` is then the latest recording, and ``retraces`` counts them
+    all.  Leaves from outside ``f`` (parameters in a closure) are read at
+    each call: changing them while another thread replays is the caller's
+    race.
     """
 
     def __init__(self, f, x0, retrace=False, fuse=True):
@@ -56,13 +70,14 @@ class Recorded:
         self.retraces = 0  # how many times a changed branch made it record again
         self.structure = Structure.of(x0)
         self.program = None
+        self._tracing = threading.RLock()  # one recording of f at a time
         self._trace(self.structure.flatten(x0))
 
     # --- recording ----------------------------------------------------------
 
     def _trace(self, flat):
         """Run ``f`` on traced leaves at the flat input ``flat``; keep its
-        tape as the program of its kind."""
+        tape as the program of its kind, and return that program."""
         tape = Tape()
         rec = tape._rec
         rec.sites = {}
@@ -77,23 +92,31 @@ class Recorded:
             with tape:
                 out = self._f(argument)
                 if rec.array_records:
-                    self.program = ArrayProgram(self, tape, out)
-                    return
-                outputs = outputs_of(out, rec)
+                    program = ArrayProgram(self, tape, out)
+                else:
+                    program = None
+                    outputs = outputs_of(out, rec)
         finally:
             TRACING.reset(token)
-        self.program = ScalarProgram(self, tape, outputs, len(leaves))
+        if program is None:
+            program = ScalarProgram(self, tape, outputs, len(leaves))
+        self.program = program  # whole, in one store: a reader sees the old or the new
+        return program
 
     def _trace_again(self, flat):
         """A guard came out the other way at ``flat`` with ``retrace=True``:
-        record ``f`` there (the program that asked hands its call on)."""
-        self.retraces += 1
-        self._trace(flat)
+        record ``f`` there and return the new program, for the program that
+        asked to hand its call to (at ``flat`` it takes ``flat``'s branches,
+        whatever another thread has recorded since)."""
+        with self._tracing:
+            self.retraces += 1
+            return self._trace(flat)
 
     def _value_and_grad_afresh(self, flat):
         """A batch row whose branch differs, in retrace mode: its own recording."""
-        self.retraces += 1
-        fresh = Recorded(self._f, self.structure.unflatten(flat))
+        with self._tracing:
+            self.retraces += 1
+            fresh = Recorded(self._f, self.structure.unflatten(flat))
         value, grad = fresh.value_and_grad(self.structure.unflatten(flat))
         return value, fresh.structure.flatten(grad)
 
@@ -110,7 +133,7 @@ class Recorded:
         return self.structure.size
 
     def __len__(self):
-        return len(self.program.tape)
+        return len(self.program)
 
     def __repr__(self):
         kind = "scalar" if self.scalar_output else f"{self.n_outputs} outputs"

@@ -2,11 +2,16 @@
 
 When ``f`` made no array record, :func:`~tapegrad.replay.record.record`
 keeps its tape as a :class:`ScalarProgram`: the columns without their dead
-records (:func:`prune`), and work buffers for the compiled kernels of
+records (:func:`prune`), replayed by the compiled kernels of
 :mod:`tapegrad.kernels.passes`.  Every replay (value, gradient,
 Jacobian-vector and vector-Jacobian products, Hessian-vector products,
 Hessian, Jacobian) is one kernel call over the columns: no Python runs per
 record.
+
+What a replay writes (the ``val`` column, the inputs, the adjoint and
+tangent buffers) is each thread's own (:class:`_Work`, made at a thread's
+first call), so threads sharing a program never see each other's numbers,
+and its kernels, which release the GIL, run side by side.
 
 >>> import numpy as np, tapegrad as tg
 >>> rec = tg.record(lambda x: x[0] * x[1] + tg.sin(x[0]), np.array([1.0, 2.0]))
@@ -15,6 +20,8 @@ record.
 >>> rec.jacobian(np.array([0.0, 3.0]))
 array([4., 0.])
 """
+
+import threading
 
 import numba
 import numpy as np
@@ -27,6 +34,11 @@ from tapegrad.replay.program import ONE, Program, TapeView
 _INPUT = OPS["input"].code
 _GUARDS = [op.code for op in OPS.values() if op.guard]
 _F64 = np.dtype(np.float64)
+# A parallel kernel launched from two Python threads at once aborts the
+# process under numba's workqueue threading layer (the fallback when neither
+# TBB nor OpenMP is installed); batches use every core already, so they
+# take turns.
+_BATCH = threading.Lock()
 
 
 def prune(columns, outputs, sites):
@@ -51,6 +63,30 @@ def prune(columns, outputs, sites):
     return kept, outputs, {int(renumber[i]): site for i, site in sites.items() if live[i]}
 
 
+class _Work:
+    """One thread's mutable state of a :class:`ScalarProgram`: its ``val``
+    column (the recorded values to start with), inputs, and the adjoint and
+    tangent buffers of the kernels."""
+
+    __slots__ = ("cols", "val", "inputs", "adj", "tan", "adj_tan", "_tape")
+
+    def __init__(self, program):
+        columns = program._columns
+        n = len(columns["op"])
+        self.val = columns["val"].copy()
+        self.cols = (columns["op"], columns["arg0"], columns["arg1"], columns["const"],
+                     self.val)
+        self.inputs = np.empty(program._n_inputs)
+        self.adj, self.tan, self.adj_tan = np.zeros(n), np.zeros(n), np.zeros(n)
+        self._tape = None
+
+    def tape(self, columns):
+        """A read-only view of the columns with this thread's ``val``."""
+        if self._tape is None:
+            self._tape = TapeView({**columns, "val": self.val})
+        return self._tape
+
+
 class ScalarProgram(Program):
     """A recording of scalar records, replayed by compiled kernels.
 
@@ -65,25 +101,35 @@ class ScalarProgram(Program):
         rec = tape._rec
         outputs, constants, scalar = outputs
         self._columns, outputs, self._sites = prune(rec.columns(), outputs, rec.sites)
-        n = len(self._columns["op"])
-        self._recorded_val = self._columns["val"].copy()
+        self._recorded_val = self._columns["val"]  # never replayed into: see _Work
         self._extra = rec.leaves[n_leaves:]  # leaves from outside f
         self._outputs, self._constants, self.scalar_output = outputs, constants, scalar
         self._input_records = np.flatnonzero(self._columns["op"] == _INPUT)
         self._input_records = self._input_records[:n_leaves].astype(np.int64)
-        self._inputs = np.empty(n_leaves + len(self._extra))
-        self._work = [np.zeros(n) for _ in range(3)]  # adj, tan, adj_tan
+        self._n_inputs = n_leaves + len(self._extra)
+        self._local = threading.local()  # .work: the calling thread's _Work
         self._cols = tuple(self._columns[name] for name in ("op", "arg0", "arg1", "const", "val"))
         self._out0 = int(outputs[0]) if scalar else -1
         self._array_input = structure.kind == "array"
         tape.release()  # its values are not the user's: free the buffers
-        self.tape = TapeView(self._columns)
+        self._recorded_tape = TapeView(self._columns)
+
+    @property
+    def tape(self):
+        """The columns, read-only, with the values of this thread's last
+        replay (the recorded values before its first)."""
+        work = getattr(self._local, "work", None)
+        return self._recorded_tape if work is None else work.tape(self._columns)
+
+    def _new_work(self):
+        """The calling thread's first call: its own :class:`_Work`."""
+        work = self._local.work = _Work(self)
+        return work
 
     # --- replay ---------------------------------------------------------------
 
-    def _load(self, x):
-        """Put ``x`` (and the outside leaves' current values) in the inputs."""
-        inputs = self._inputs
+    def _load(self, inputs, x):
+        """Put ``x`` (and the outside leaves' current values) in ``inputs``."""
         n = self.structure.size
         if (self._array_input and x.__class__ is np.ndarray and x.dtype is _F64
                 and x.ndim == 1 and x.shape[0] == n):
@@ -97,21 +143,20 @@ class ScalarProgram(Program):
                 inputs[n + k] = leaf._v
         return inputs
 
-    def _run(self, x, kernel, *args):
-        """``kernel(columns, inputs, *args)``; the inputs, or None when a
-        changed branch made the owner record ``f`` again (the caller then
-        hands the call to the owner's new program)."""
-        inputs = self._load(x)
-        changed = kernel(*self._cols, inputs, *args)
+    def _run(self, work, x, kernel, *args):
+        """``kernel(columns, inputs, *args)`` on this thread's ``work``; None,
+        or the program to hand the call to when a changed branch made the
+        owner record ``f`` again (at ``x``, so it takes ``x``'s branches)."""
+        inputs = self._load(work.inputs, x)
+        changed = kernel(*work.cols, inputs, *args)
         if debug.enabled():
-            debug.check_finite(self.tape, len(self), adjoints=False)
+            debug.check_finite(work.tape(self._columns), len(self), adjoints=False)
         if changed < 0:
-            return inputs
-        self._columns["val"][:] = self._recorded_val  # keep the recorded guards
+            return None
+        work.val[:] = self._recorded_val  # keep the recorded guards
         if not self.owner.retrace:
             raise self._branch_changed(changed)
-        self.owner._trace_again(inputs[: self.structure.size].copy())
-        return None
+        return self.owner._trace_again(inputs[: self.structure.size].copy())
 
     def _gradient_like(self, flat):
         """A new flat vector, as an argument of the inputs' structure."""
@@ -119,25 +164,43 @@ class ScalarProgram(Program):
             return flat
         return self.structure.unflatten(flat)
 
+    # Each method takes its thread's _Work inline (try, not a call: the
+    # cheapest way on the hot path).
+
     def __call__(self, x):
-        if self._run(x, passes.evaluate) is None:
-            return self.owner.program(x)
-        return self._output_values()
+        try:
+            work = self._local.work
+        except AttributeError:
+            work = self._new_work()
+        fresh = self._run(work, x, passes.evaluate)
+        if fresh is not None:
+            return fresh(x)
+        return self._output_values(work.val)
 
     def _value_and_vjp(self, x, weights):
+        try:
+            work = self._local.work
+        except AttributeError:
+            work = self._new_work()
         grad = np.empty(self.structure.size)
-        if self._run(x, passes.value_and_vjp, self._work[0], self._outputs, weights,
-                     self._input_records, grad) is None:
-            return self.owner.program._value_and_vjp(x, weights)
-        return self._output_values(), self._gradient_like(grad)
+        fresh = self._run(work, x, passes.value_and_vjp, work.adj, self._outputs, weights,
+                          self._input_records, grad)
+        if fresh is not None:
+            return fresh._value_and_vjp(x, weights)
+        return self._output_values(work.val), self._gradient_like(grad)
 
     def jvp(self, x, v):
+        try:
+            work = self._local.work
+        except AttributeError:
+            work = self._new_work()
         direction = self._direction(v)
         tan_out = np.empty(self.n_outputs)
-        if self._run(x, passes.value_and_jvp, self._work[1], direction, self._outputs,
-                     tan_out) is None:
-            return self.owner.program.jvp(x, v)
-        value = self._output_values()
+        fresh = self._run(work, x, passes.value_and_jvp, work.tan, direction, self._outputs,
+                          tan_out)
+        if fresh is not None:
+            return fresh.jvp(x, v)
+        value = self._output_values(work.val)
         return value, (float(tan_out[0]) if self.scalar_output else tan_out)
 
     def grad_and_hvp(self, x, v):
@@ -145,44 +208,54 @@ class ScalarProgram(Program):
         n = self.structure.size
         grad, hv = np.empty(n), np.empty(n)
         direction = self._direction(v)
-        adj, tan, adj_tan = self._work
-        if self._run(x, passes.value_grad_and_hvp, tan, direction, adj, adj_tan,
-                     self._outputs, ONE, self._input_records, grad, hv) is None:
-            return self.owner.program.grad_and_hvp(x, v)
+        try:
+            work = self._local.work
+        except AttributeError:
+            work = self._new_work()
+        fresh = self._run(work, x, passes.value_grad_and_hvp, work.tan, direction, work.adj,
+                          work.adj_tan, self._outputs, ONE, self._input_records, grad, hv)
+        if fresh is not None:
+            return fresh.grad_and_hvp(x, v)
         return self._gradient_like(grad), self._gradient_like(hv)
 
     def hessian(self, x):
         self._require_scalar("hessian")
         n = self.structure.size
         out, grad = np.empty((n, n)), np.empty(n)
-        adj, tan, adj_tan = self._work
-        if self._run(x, passes.hessian, tan, adj, adj_tan, self._outputs, ONE,
-                     self._input_records, grad, out) is None:
-            return self.owner.program.hessian(x)
+        try:
+            work = self._local.work
+        except AttributeError:
+            work = self._new_work()
+        fresh = self._run(work, x, passes.hessian, work.tan, work.adj, work.adj_tan,
+                          self._outputs, ONE, self._input_records, grad, out)
+        if fresh is not None:
+            return fresh.hessian(x)
         return out
 
     def jacobian(self, x):
         n = self.structure.size
         out = np.empty((self.n_outputs, n))
-        if self._run(x, passes.jacobian, self._work[0], self._outputs,
-                     self._input_records, out) is None:
-            return self.owner.program.jacobian(x)
+        try:
+            work = self._local.work
+        except AttributeError:
+            work = self._new_work()
+        fresh = self._run(work, x, passes.jacobian, work.adj, self._outputs,
+                          self._input_records, out)
+        if fresh is not None:
+            return fresh.jacobian(x)
         return out[0] if self.scalar_output else out
 
     def batch_value_and_grad(self, points):
         self._require_scalar("batch_value_and_grad")
-        points = np.ascontiguousarray(points, dtype=np.float64)
-        n = self.structure.size
-        if points.ndim != 2 or points.shape[1] != n:
-            raise ValueError(f"batch_value_and_grad: expected points of shape (rows, {n}), "
-                             f"got {points.shape}")
-        rows = len(points)
+        points = self._points(points)
+        rows, n = points.shape
         values, grads = np.empty((rows, 1)), np.empty((rows, n))
         changed = np.empty(rows, dtype=np.int64)
         extra = np.array([leaf._v for leaf in self._extra], dtype=np.float64)
-        passes.batch_value_and_vjp(*self._cols[:4], self._recorded_val, points, extra,
-                                    self._outputs, ONE, self._input_records, values, grads,
-                                    changed, numba.get_num_threads())
+        with _BATCH:  # the kernel reads the recorded columns only; each chunk has its own
+            passes.batch_value_and_vjp(*self._cols[:4], self._recorded_val, points, extra,
+                                        self._outputs, ONE, self._input_records, values,
+                                        grads, changed, numba.get_num_threads())
         for row in np.flatnonzero(changed >= 0):
             if not self.owner.retrace:
                 raise self._branch_changed(changed[row])
@@ -190,6 +263,6 @@ class ScalarProgram(Program):
         return values[:, 0], grads
 
     def _direction(self, v):
-        direction = np.zeros(len(self._inputs))  # outside leaves stay still
+        direction = np.zeros(self._n_inputs)  # outside leaves stay still
         direction[: self.structure.size] = self._direction_flat(v)
         return direction

@@ -32,6 +32,12 @@ def _is_real(x):
     return isinstance(x, numbers.Real) and not isinstance(x, np.ndarray)
 
 
+def _is_number(x):
+    """A number as an argument: a real Python number, or a NumPy scalar or
+    0-d array (of any dtype: :func:`_check_real_dtype` judges that)."""
+    return _is_real(x) or (isinstance(x, (np.ndarray, np.generic)) and x.ndim == 0)
+
+
 class Structure:
     """The shape of one argument (see the module docstring)."""
 
@@ -44,8 +50,9 @@ class Structure:
     @classmethod
     def of(cls, x, where="argument"):
         """The structure of ``x``; TypeError for anything else."""
-        if _is_real(x) or (isinstance(x, np.ndarray) and x.ndim == 0):
-            _check_real_dtype(np.asarray(x), where)
+        if _is_number(x):
+            if not _is_real(x):
+                _check_real_dtype(x, where)
             return cls(_SCALAR, 1)
         if _is_tensor(x):
             array = x._v
@@ -98,9 +105,11 @@ class Structure:
 
     def _fill(self, x, out, start, where):
         if self.kind == _SCALAR:
-            if not (_is_real(x) or (isinstance(x, np.ndarray) and x.ndim == 0)):
-                raise TypeError(f"expected a number at {where or 'the argument'}, "
-                                f"got {type(x).__name__}")
+            if not _is_real(x):
+                if not _is_number(x):
+                    raise TypeError(f"expected a number at {where or 'the argument'}, "
+                                    f"got {type(x).__name__}")
+                _check_real_dtype(x, where or "the argument")  # NumPy would coerce it
             out[start] = x
         elif self.kind == _ARRAY:
             array = np.asarray(x) if not isinstance(x, np.ndarray) else x
@@ -200,5 +209,18 @@ def _is_tensor(x):
 
 
 def _check_real_dtype(array, where):
+    """TypeError unless ``array`` (an array or a NumPy scalar) holds real
+    numbers: floats, integers or booleans (0 and 1).  Complex numbers,
+    strings, bytes, objects, dates and durations are rejected, never cast."""
     if array.dtype.kind not in "fiub":
-        raise TypeError(f"{where}: expected real numbers, got an array of dtype {array.dtype}")
+        what = ("an array" if array.ndim else "a 0-d array") if isinstance(array, np.ndarray) \
+            else "a NumPy scalar"
+        raise TypeError(f"{where}: expected real numbers, got {what} of dtype {array.dtype}")
+
+
+def real_array(x, where):
+    """``x`` as a NumPy array of real numbers (see :func:`_check_real_dtype`),
+    for the arguments that are arrays of their own (weights, batches of points)."""
+    array = np.asarray(x)
+    _check_real_dtype(array, where)
+    return array
