@@ -11,8 +11,13 @@ configuration:
 * ``error_model="numpy"``: float division by zero gives inf/nan as in NumPy
   instead of raising ``ZeroDivisionError``;
 * ``fastmath`` stays off: nan and inf must propagate exactly as NumPy's;
-* ``cache=True`` when numba can write its cache somewhere, else off with one
-  warning (a read-only install still works, it just compiles each process);
+* numba's disk cache (``cache=True``) when numba can write it somewhere,
+  read through :class:`CheckedFunctionCache`: an unreadable cache file
+  (truncated, overwritten) is one warning naming it, deleted, and the
+  kernel compiled again, never an error in every later process.  Where no
+  cache can be written, one warning says what that costs (compiling again
+  in every process, about :data:`COMPILE_SECONDS` s) and the fix
+  (``NUMBA_CACHE_DIR``); a read-only install still works;
 * ``parallel`` only for the kernels made by :func:`parallel_kernel` (batch
   replay over rows), never for the sweeps themselves.
 
@@ -24,11 +29,13 @@ and the test suite also runs that way.
 
 import functools
 import inspect
+import os
 import warnings
 
 import numba
 import numba.extending
 import numpy as np
+from numba.core.caching import FunctionCache, IndexDataCacheFile
 
 OPTIONS = {"nogil": True, "error_model": "numpy", "fastmath": False}
 # numba's ufunc target (vectorize) knows neither ``nogil`` nor ``error_model``
@@ -39,27 +46,128 @@ KERNELS = []  # every dispatcher made by kernel() (not rule()), for compilations
 
 
 _CACHE_USABLE = {}  # source file -> whether numba can cache its functions
+_WARNED = set()  # cache files already named in a warning, and "unwritable"
+COMPILE_SECONDS = 10  # about what compiling tapegrad's kernels costs a process
 
 
-def _cache_usable(fn):
-    """True when numba finds a writable cache location for ``fn``'s file."""
-    from numba.core.caching import FunctionCache
+class _CheckedCacheFile(IndexDataCacheFile):
+    """numba's index and data files of one function, where a file that
+    cannot be read back (truncated by a killed writer or a full disk,
+    overwritten) is a cache miss: warned about once, naming it, and deleted,
+    so the kernel is compiled again and the file rewritten.  numba itself
+    raises ``EOFError``/``UnpicklingError`` on such a file in every process
+    until someone deletes it.  Only reading a cache file goes through here,
+    at a kernel's first call in a process: no cost per call."""
 
-    source_file = inspect.getfile(fn)
-    if source_file not in _CACHE_USABLE:
+    def _load_index(self):
         try:
-            FunctionCache(fn)
+            overloads = super()._load_index()
+            if isinstance(overloads, dict):
+                return overloads
+            problem = f"it holds a {type(overloads).__name__}, not an index"
+        except OSError as error:
+            if isinstance(error, FileNotFoundError):
+                return {}
+            problem = f"{type(error).__name__}: {error}"
+        except Exception as error:  # whatever unpickling garbage raises
+            problem = f"{type(error).__name__}: {error}"
+        _drop(self._index_path, problem)
+        return {}
+
+    def _load_data(self, name):
+        try:
+            data = super()._load_data(name)
+            if isinstance(data, tuple):
+                return data
+            problem = f"it holds a {type(data).__name__}, not a compiled kernel"
+        except OSError:
+            raise  # numba's load() takes a missing data file for a miss
+        except Exception as error:
+            problem = f"{type(error).__name__}: {error}"
+        _drop(self._data_path(name), problem)
+        return None  # load() returns it: a miss, compiled and saved again
+
+
+def _drop(path, problem):
+    """Warn once that numba's cache file ``path`` is unreadable and delete it."""
+    if path not in _WARNED:
+        _WARNED.add(path)
+        warnings.warn(f"tapegrad: numba's kernel cache file {path} is unreadable ({problem}); "
+                      "deleted it, the kernel is compiled again", RuntimeWarning, stacklevel=2)
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+class CheckedFunctionCache(FunctionCache):
+    """numba's cache of one function (what ``cache=True`` gives a
+    dispatcher), reading its files through :class:`_CheckedCacheFile`."""
+
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        self._cache_file.__class__ = _CheckedCacheFile
+
+
+def _cache_for(fn):
+    """A :class:`CheckedFunctionCache` of ``fn``, or None when numba finds
+    no writable cache location for its file (warned once per process: it
+    costs about :data:`COMPILE_SECONDS` seconds of compiling in every
+    process)."""
+    source_file = inspect.getfile(fn)
+    if _CACHE_USABLE.get(source_file) is not False:
+        try:
+            cache = CheckedFunctionCache(fn)
             _CACHE_USABLE[source_file] = True
+            return cache
         except RuntimeError:  # "cannot cache function ...: no locator available"
-            if not any(usable is False for usable in _CACHE_USABLE.values()):
-                warnings.warn(
-                    f"tapegrad: numba cannot write a kernel cache for {source_file}; "
-                    "kernels will be compiled in every process",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
             _CACHE_USABLE[source_file] = False
-    return _CACHE_USABLE[source_file]
+            if "unwritable" not in _WARNED:
+                _WARNED.add("unwritable")
+                setting = numba.config.CACHE_DIR or "unset"
+                warnings.warn(
+                    f"tapegrad: numba cannot write a kernel cache for {source_file} "
+                    f"(NUMBA_CACHE_DIR is {setting}; nor beside the file, nor in numba's user "
+                    "cache directory), so tapegrad's kernels are compiled again in every "
+                    f"process, about {COMPILE_SECONDS} s each; set NUMBA_CACHE_DIR to a "
+                    "writable directory to compile them once",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+    return None
+
+
+def _njit(fn, **options):
+    """``numba.njit`` with tapegrad's options, and numba's disk cache (read
+    through :class:`CheckedFunctionCache`) when it can be written."""
+    dispatcher = numba.njit(**OPTIONS, **options)(fn)
+    cache = _cache_for(fn)
+    if cache is not None:
+        dispatcher._cache = cache  # what enable_caching() (cache=True) sets
+    return dispatcher
+
+
+def numba_cache_dirs(source_dir):
+    """The directories where numba keeps (or would keep) the cache files of
+    functions defined in the ``.py`` files of ``source_dir``:
+    ``$NUMBA_CACHE_DIR``'s when it is set, else the ``__pycache__`` beside
+    them and numba's user-wide cache directory (numba takes the first it can
+    write).  Each holds only the files of ``source_dir``'s functions."""
+    from numba.core.caching import _CacheLocator
+    from numba.misc.appdirs import AppDirs
+
+    source_dir = os.path.abspath(source_dir)
+    subpath = _CacheLocator.get_suitable_cache_subpath(os.path.join(source_dir, "x.py"))
+    if numba.config.CACHE_DIR:
+        return [os.path.join(numba.config.CACHE_DIR, subpath)]
+    return [os.path.join(source_dir, "__pycache__"),
+            os.path.join(AppDirs(appname="numba", appauthor=False).user_cache_dir, subpath)]
+
+
+def is_numba_cache_file(name):
+    """Whether ``name`` is one of numba's cache files (an index, a compiled
+    kernel, or one being written)."""
+    return name.endswith((".nbi", ".nbc")) or ".nbi.tmp." in name or ".nbc.tmp." in name
 
 
 def _quiet(fn):
@@ -80,7 +188,7 @@ def rule(fn):
     load them with the kernel): they are not counted by :func:`compilations`."""
     if numba.config.DISABLE_JIT:
         return _quiet(fn)
-    return numba.njit(cache=_cache_usable(fn), **OPTIONS)(fn)
+    return _njit(fn)
 
 
 def kernel(fn):
@@ -106,7 +214,7 @@ def generated_cached(fn):
     to a file of its own: cached on disk when numba can."""
     if numba.config.DISABLE_JIT:
         return _quiet(fn)
-    return numba.njit(cache=_cache_usable(fn), **OPTIONS)(fn)
+    return _njit(fn)
 
 
 def parallel_kernel(fn):
@@ -114,7 +222,7 @@ def parallel_kernel(fn):
     every core (plain ``range`` when the JIT is off)."""
     if numba.config.DISABLE_JIT:
         return _quiet(fn)
-    dispatcher = numba.njit(cache=_cache_usable(fn), parallel=True, **OPTIONS)(fn)
+    dispatcher = _njit(fn, parallel=True)
     KERNELS.append(dispatcher)
     return dispatcher
 
@@ -129,7 +237,16 @@ def vectorize(signatures):
     count it."""
 
     def compile_ufunc(fn):
-        return numba.vectorize(signatures, cache=_cache_usable(fn), **UFUNC_OPTIONS)(fn)
+        # numba.vectorize(signatures)(fn), with the checked cache put in
+        # before the loops are compiled (a DUFunc, then frozen).
+        ufunc = numba.vectorize(**UFUNC_OPTIONS)(fn)
+        cache = _cache_for(fn)
+        if cache is not None:
+            ufunc._dispatcher.cache = cache  # what enable_caching() sets
+        for signature in signatures:
+            ufunc.add(signature)
+        ufunc.disable_compile()
+        return ufunc
 
     return compile_ufunc
 

@@ -95,7 +95,13 @@ def _speedup_line(engine, figures):
 
 
 def summary(records):
-    """Run-wide figures: calibration, fresh-process latency, compilations."""
+    """Run-wide figures: calibration, fresh-process latency, compilations,
+    the fused-kernel cache's size.
+
+    >>> summary([{"workload": "all", "engine": "tapegrad", "size": 0, "metric": m, "value": v}
+    ...          for m, v in (("fused_cache_bytes", 2.5e6), ("fused_cache_kernels", 12))])[1:]
+    ['fused-kernel cache on disk: 12 kernels, 2.5 MB (python -m tapegrad cache info)']
+    """
     lines = [""]
     calib = {r["engine"]: r["value"] for r in records if r["workload"] == "calibration"}
     if calib:
@@ -108,6 +114,12 @@ def summary(records):
                 if r["metric"] == "kernel_compilations"]
     if compiled:
         lines.append("numba kernel signatures compiled or loaded this run: " + ", ".join(compiled))
+    cache = {r["metric"]: r["value"] for r in records
+             if r["metric"] in ("fused_cache_bytes", "fused_cache_kernels")}
+    if cache:
+        lines.append(f"fused-kernel cache on disk: {cache.get('fused_cache_kernels', 0)} kernels, "
+                     f"{cache.get('fused_cache_bytes', 0) / 1e6:.1f} MB "
+                     "(python -m tapegrad cache info)")
     return lines
 
 

@@ -22,6 +22,8 @@ arena_bytes               bytes          arrays a training step's tape held
 records                   count   exact  tapegrad records of the program
 bytes_per_op              bytes   exact  tape bytes per record
 kernel_compilations       count   exact  numba signatures compiled, per engine [1]_
+fused_cache_bytes         bytes          the fused-kernel cache on disk after the run
+fused_cache_kernels       count          the kernels it holds
 time_vs_python_loop       ratio   tol    tapegrad time_min / python calibration
 sweep_vs_numba_loop       ratio   tol    reverse sweep alone / numba calibration
 speedup_vs:<engine>       ratio   tol    that engine's time_min / tapegrad's [3]_
@@ -91,12 +93,15 @@ def _cpu_model():
 
 
 def machine(engines=()):
-    """CPU, cores, Python and library versions of this run, and the commit of
-    the working tree it ran in (``dirty``: with uncommitted changes)."""
+    """CPU, cores, Python and library versions of this run, the commit of
+    the working tree it ran in (``dirty``: with uncommitted changes), and
+    tapegrad's fused-kernel cache as the run starts (``fused_cache``: its
+    directory, kernels and bytes; a cold cache makes first calls compile)."""
     import numba
     import numpy
 
     import tapegrad
+    from tapegrad import caches
 
     versions = {"numpy": numpy.__version__, "numba": numba.__version__,
                 "tapegrad": tapegrad.__version__}
@@ -110,8 +115,20 @@ def machine(engines=()):
         "python": sys.version.split()[0],
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "versions": versions,
+        "fused_cache": fused_cache(caches.info()),
         **trees.head(),
     }
+
+
+def fused_cache(info):
+    """The fused cache's figures in :func:`machine` from
+    :func:`tapegrad.caches.info`.
+
+    >>> fused_cache({"fused": {"path": "/c/fused", "kernels": 3, "files": 9, "bytes": 12345,
+    ...                        "max_bytes": 64000000, "max_kernels": 2000}})
+    {'path': '/c/fused', 'kernels': 3, 'bytes': 12345}
+    """
+    return {name: info["fused"][name] for name in ("path", "kernels", "bytes")}
 
 
 def fingerprint(machine_info):

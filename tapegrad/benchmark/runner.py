@@ -36,7 +36,7 @@ from time import perf_counter
 
 import numpy as np
 
-from tapegrad import jit
+from tapegrad import caches, jit
 from tapegrad.benchmark import calibration, memory
 from tapegrad.benchmark.fresh import fresh_latencies
 from tapegrad.benchmark.engine import (
@@ -237,7 +237,15 @@ def run(workloads, peers, *, quick=False, budget_s=0.5, modules=None, progress=N
                                    step_engines, result)
     if jit.compilations() is not None:
         _add_compilations(result)
+    _add_fused_cache(result)
     return result
+
+
+def _add_fused_cache(result):
+    """The fused-kernel cache's size on disk after the run (never gated)."""
+    fused = caches.info()["fused"]
+    result.add("all", "tapegrad", 0, "fused_cache_bytes", fused["bytes"], "bytes")
+    result.add("all", "tapegrad", 0, "fused_cache_kernels", fused["kernels"], "count")
 
 
 def _is_step(workload):

@@ -20,11 +20,17 @@ Rooms:
 
 How it caches: a group's kernels are compiled at its program's first
 call.  :func:`tapegrad.fusion.cache.load` keeps one function per source in
-the process; across processes each source is written to a file of its own
-in ``$TAPEGRAD_CACHE_DIR`` (else ``$XDG_CACHE_HOME/tapegrad``, else
-``~/.cache/tapegrad``) under ``fused/``, named by a hash of the source and
-of every ``.py`` file of tapegrad, so that numba's ``cache=True`` finds
-the compiled kernel the next time and an edited rule never meets a stale
-one.  Where that directory cannot be written, kernels are compiled in
-memory, in every process.
+the process (threads meeting a new one load it once); across processes
+each source is written to a file of its own in ``$TAPEGRAD_CACHE_DIR``
+(else ``$XDG_CACHE_HOME/tapegrad``, else ``~/.cache/tapegrad``) under
+``fused/``, named by a hash of the source and of every ``.py`` file of
+tapegrad, so that numba's ``cache=True`` finds the compiled kernel the next
+time and an edited rule never meets a stale one.  The file is numba's
+anchor, never trusted: the source in hand is what is compiled, and a file
+that differs from it is warned about and rewritten.  The directory is
+created owner-only; where it cannot be written, or another user owns or can
+write it, kernels are compiled in memory, in every process.  The cache is
+bounded (least recently used kernels evicted beyond
+``$TAPEGRAD_CACHE_MAX_MB``); ``python -m tapegrad cache info|clear`` shows
+and clears it (:mod:`tapegrad.caches`).
 """
