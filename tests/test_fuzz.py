@@ -5,7 +5,8 @@ Scalar programs (with Python branches on traced values):
 * a replay equals a fresh recording at the new point, bitwise, when every
   branch comes out the same; when one does not, the replay raises
   BranchChanged (and ``retrace=True`` equals the fresh recording);
-* the Hessian-vector product equals central differences of the gradient.
+* the Hessian-vector product equals central differences of the gradient;
+* calls from four threads at once equal serial ones, bitwise.
 
 Array programs (matmul, reductions, ``where``, transposes, slices):
 * the fused replay equals the unfused one, and both a fresh recording;
@@ -16,6 +17,8 @@ Array programs (matmul, reductions, ``where``, transposes, slices):
 """
 
 import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -145,3 +148,32 @@ def test_array_gradient_and_hvp_equal_differences(chunk):
         assert_close(rec.grad(x), fd, FD_RTOL * 10, FD_ATOL * 10, f"seed {seed}: gradient")
         assert_close(rec.hvp(x, v), _hvp_by_differences(rec.grad, x, v),
                      FD_RTOL * 10, FD_ATOL * 10, f"seed {seed}: hvp")
+
+
+@pytest.mark.parametrize("kind", ["scalar", "array"])
+def test_concurrent_calls_of_one_recording_equal_serial_ones(kind):
+    count = max(SCALAR // 10, 8) if kind == "scalar" else max(ARRAY // 4, 4)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for seed in range(count):
+            rng = np.random.default_rng(40_000 + seed)
+            if kind == "scalar":
+                f = scalar_function(random_program(rng, n_inputs=4, length=20), cut=0.0)
+                x0 = rng.uniform(-1.5, 1.5, 4)
+                points = [rng.uniform(-1.5, 1.5, 4) for _ in range(8)]
+                rec = tg.record(f, x0, retrace=True)
+            else:
+                f = random_array_program(seed, 8)
+                x0 = rng.uniform(-1.0, 1.0, (4, 5))
+                points = [x0 + 0.3 * rng.standard_normal(x0.shape) for _ in range(8)]
+                rec = tg.record(f, tg.tensor(x0))
+            serial = [tg.record(f, p if kind == "scalar" else tg.tensor(p)).value_and_grad(p)
+                      for p in points]
+            with ThreadPoolExecutor(4) as pool:
+                got = list(pool.map(rec.value_and_grad, points * 4))
+            for k, (value, grad) in enumerate(got):
+                want = serial[k % len(points)]
+                assert value == want[0] and np.array_equal(grad, want[1]), f"seed {seed}"
+    finally:
+        sys.setswitchinterval(interval)
