@@ -261,8 +261,9 @@ def test_soak_the_readme_loop():
 
 @pytest.mark.soak
 def test_soak_the_seed_simplenet_loop():
-    # 5,000 steps: 20,000 took 8.5 minutes on the shared 2-core machine.
-    rss, times = soak(simplenet_loop, 5_000)
+    # 20,000 steps of 10,000 rows: about 70 s on a quiet 2-core machine
+    # (8.5 minutes was seen on a heavily shared one).
+    rss, times = soak(simplenet_loop, 20_000)
     assert_flat(rss, times)
 
 
