@@ -26,7 +26,7 @@ import pytest
 import tapegrad as tg
 from conftest import FD_ATOL, FD_RTOL, FD_STEP, assert_close
 from test_fusion import _random_program as random_array_program
-from test_programs import random_program
+from test_programs import random_program, step
 
 pytestmark = pytest.mark.fuzz
 
@@ -42,28 +42,12 @@ def scalar_function(program, cut):
     def f(x):
         v = list(x)
         for k, (kind, (i, j), c) in enumerate(program):
-            v.append(_step(kind, v[i], v[j], c))
+            v.append(step(kind, v[i], v[j], c, tg))
             if k % 5 == 4:
                 a, b = v[-1], v[-2]
                 v.append(a * c + b if a > b + cut else tg.sin(b) - a)
         return sum(v[-5:])
     return f
-
-
-def _step(kind, x, y, c):
-    """One step of test_programs' vocabulary on tapegrad values."""
-    pos = x * x + 1.0
-    return {
-        "add": lambda: x + y, "sub": lambda: x - y, "mul": lambda: x * y,
-        "div": lambda: x / (y * y + 1.0), "rsub": lambda: c - x,
-        "rdiv": lambda: c / pos, "neg": lambda: -x, "square": lambda: x**2,
-        "exp": lambda: tg.exp(tg.tanh(x)), "log": lambda: tg.log(pos),
-        "sqrt": lambda: tg.sqrt(pos), "pow": lambda: pos**c,
-        "powv": lambda: pos ** tg.tanh(y), "tanh": lambda: tg.tanh(x),
-        "sin": lambda: tg.sin(x), "cos": lambda: tg.cos(x),
-        "sigmoid": lambda: tg.sigmoid(x), "abs": lambda: tg.abs(x),
-        "relu": lambda: tg.relu(x),
-    }[kind]()
 
 
 def _guards(f, x):

@@ -27,24 +27,29 @@ def random_program(rng, n_inputs=4, length=40):
     return program
 
 
+def step(kind, x, y, c, lib):
+    """One step of a random program on ``x``, ``y`` (and the constant ``c``),
+    with math functions from ``lib`` (the tapegrad module, or torch)."""
+    pos = x * x + 1.0
+    return {
+        "add": lambda: x + y, "sub": lambda: x - y, "mul": lambda: x * y,
+        "div": lambda: x / (y * y + 1.0), "rsub": lambda: c - x,
+        "rdiv": lambda: c / pos, "neg": lambda: -x, "square": lambda: x**2,
+        "exp": lambda: lib.exp(lib.tanh(x)), "log": lambda: lib.log(pos),
+        "sqrt": lambda: lib.sqrt(pos), "pow": lambda: pos**c,
+        "powv": lambda: pos ** lib.tanh(y), "tanh": lambda: lib.tanh(x),
+        "sin": lambda: lib.sin(x), "cos": lambda: lib.cos(x),
+        "sigmoid": lambda: lib.sigmoid(x), "abs": lambda: lib.abs(x),
+        "relu": lambda: lib.relu(x),
+    }[kind]()
+
+
 def run_program(program, inputs, lib):
     """Run ``program`` on ``inputs`` with math functions from ``lib`` (the
     tapegrad module, or torch); return the sum of its last five values."""
     v = list(inputs)
     for kind, (i, j), c in program:
-        x, y = v[i], v[j]
-        pos = x * x + 1.0
-        v.append({
-            "add": lambda: x + y, "sub": lambda: x - y, "mul": lambda: x * y,
-            "div": lambda: x / (y * y + 1.0), "rsub": lambda: c - x,
-            "rdiv": lambda: c / pos, "neg": lambda: -x, "square": lambda: x**2,
-            "exp": lambda: lib.exp(lib.tanh(x)), "log": lambda: lib.log(pos),
-            "sqrt": lambda: lib.sqrt(pos), "pow": lambda: pos**c,
-            "powv": lambda: pos ** lib.tanh(y), "tanh": lambda: lib.tanh(x),
-            "sin": lambda: lib.sin(x), "cos": lambda: lib.cos(x),
-            "sigmoid": lambda: lib.sigmoid(x), "abs": lambda: lib.abs(x),
-            "relu": lambda: lib.relu(x),
-        }[kind]())
+        v.append(step(kind, v[i], v[j], c, lib))
     return sum(v[-5:])
 
 
