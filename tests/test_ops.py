@@ -230,6 +230,39 @@ KNOWN = {
     ("keep_if", (0.0, math.inf)): (0.0, (0.0, 0.0)),  # the other branch: an exact 0
     ("keep_unless", (0.0, 3.0)): (3.0, (0.0, 1.0)),
     ("keep_unless", (1.0, math.nan)): (0.0, (0.0, 0.0)),
+    # NumPy's ufuncs, from identities: d/dx of each by hand.
+    ("tan", (math.pi / 4,)): (1.0, (2.0,)),
+    ("arcsin", (0.5,)): (math.pi / 6, (2.0 / math.sqrt(3.0),)),
+    ("arcsin", (1.0,)): (math.pi / 2, (math.inf,)),  # NOTE: inf at the edge
+    ("arccos", (0.5,)): (math.pi / 3, (-2.0 / math.sqrt(3.0),)),
+    ("arctan", (1.0,)): (math.pi / 4, (0.5,)),
+    ("sinh", (1.0,)): ((E - 1.0 / E) / 2.0, ((E + 1.0 / E) / 2.0,)),
+    ("cosh", (0.0,)): (1.0, (0.0,)),
+    ("arcsinh", (0.75,)): (LN2, (0.8,)),  # 0.75 + sqrt(0.75 ** 2 + 1) = 2
+    ("arccosh", (1.25,)): (LN2, (4.0 / 3.0,)),  # 1.25 + sqrt(1.25 ** 2 - 1) = 2
+    ("arctanh", (0.6,)): (LN2, (1.0 / 0.64,)),  # (1 + 0.6) / (1 - 0.6) = 4
+    ("arctanh", (1.0,)): (math.inf, (math.inf,)),  # NOTE: inf at the edge
+    ("expm1", (LN2,)): (1.0, (2.0,)),
+    ("expm1", (0.0,)): (0.0, (1.0,)),
+    ("log1p", (1.0,)): (LN2, (0.5,)),
+    ("log1p", (-1.0,)): (-math.inf, (math.inf,)),
+    ("exp2", (3.0,)): (8.0, (8.0 * LN2,)),
+    ("log2", (8.0,)): (3.0, (1.0 / (8.0 * LN2),)),
+    ("log2", (0.0,)): (-math.inf, (math.inf,)),
+    ("log10", (100.0,)): (2.0, (1.0 / (100.0 * math.log(10.0)),)),
+    ("reciprocal", (4.0,)): (0.25, (-0.0625,)),
+    ("reciprocal", (0.0,)): (math.inf, (-math.inf,)),  # NOTE: -inf at 0
+    ("cbrt", (-8.0,)): (-2.0, (1.0 / 12.0,)),
+    ("cbrt", (0.0,)): (0.0, (math.inf,)),  # NOTE: inf at 0
+    ("sign", (-2.5,)): (-1.0, (0.0,)),
+    ("sign", (0.0,)): (0.0, (0.0,)),  # NOTE: sign'(0) = 0
+    ("arctan2", (1.0, 1.0)): (math.pi / 4, (0.5, -0.5)),
+    ("arctan2", (0.0, -1.0)): (math.pi, (-1.0, 0.0)),  # on the cut: NumPy's +pi
+    ("hypot", (3.0, 4.0)): (5.0, (0.6, 0.8)),
+    ("logaddexp", (0.0, 0.0)): (LN2, (0.5, 0.5)),
+    ("logaddexp", (0.0, math.log(3.0))): (math.log(4.0), (0.25, 0.75)),  # log(1 + 3)
+    ("logaddexp2", (1.0, 3.0)): (math.log2(10.0), (0.2, 0.8)),  # log2(2 + 8)
+    ("logaddexp2", (5.0, 5.0)): (6.0, (0.5, 0.5)),
 }
 
 
@@ -256,6 +289,22 @@ NUMPY_DOMAIN = [
     ("pow", (10.0, 400.0), np.power), ("sigmoid", (-1000.0,), None), ("relu", (math.nan,), None),
     ("maximum", (math.nan, 1.0), np.maximum), ("maximum", (1.0, math.nan), np.maximum),
     ("minimum", (math.nan, 1.0), np.minimum), ("minimum", (1.0, math.nan), np.minimum),
+    ("tan", (math.inf,), np.tan), ("arcsin", (2.0,), np.arcsin), ("arcsin", (-math.inf,), np.arcsin),
+    ("arccos", (-2.0,), np.arccos), ("sinh", (1000.0,), np.sinh), ("sinh", (-1000.0,), np.sinh),
+    ("cosh", (-1000.0,), np.cosh), ("arccosh", (0.5,), np.arccosh),
+    ("arctanh", (1.0,), np.arctanh), ("arctanh", (-1.0,), np.arctanh), ("arctanh", (2.0,), np.arctanh),
+    ("expm1", (1000.0,), np.expm1), ("expm1", (-math.inf,), np.expm1),
+    ("log1p", (-1.0,), np.log1p), ("log1p", (-2.0,), np.log1p), ("exp2", (2000.0,), np.exp2),
+    ("log2", (0.0,), np.log2), ("log2", (-1.0,), np.log2), ("log10", (0.0,), np.log10),
+    ("log10", (-1.0,), np.log10), ("reciprocal", (0.0,), np.reciprocal),
+    ("reciprocal", (-0.0,), np.reciprocal), ("cbrt", (-math.inf,), np.cbrt),
+    ("sign", (math.nan,), np.sign), ("sign", (-0.0,), np.sign),
+    ("arctan2", (0.0, 0.0), np.arctan2), ("arctan2", (-0.0, -1.0), np.arctan2),
+    ("hypot", (math.inf, math.nan), np.hypot), ("hypot", (1e308, 1e308), np.hypot),
+    ("logaddexp", (math.inf, math.inf), np.logaddexp), ("logaddexp", (-math.inf, -math.inf), np.logaddexp),
+    ("logaddexp", (math.nan, 1.0), np.logaddexp), ("logaddexp", (1000.0, -math.inf), np.logaddexp),
+    ("logaddexp2", (math.inf, math.inf), np.logaddexp2), ("logaddexp2", (1.0, math.nan), np.logaddexp2),
+    ("logaddexp2", (-math.inf, 2000.0), np.logaddexp2),
 ]
 
 

@@ -1689,3 +1689,1460 @@ def keep_unless_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
                     add_at(gy, r, c, v)
                 else:
                     set_at(gy, r, c, v)
+
+
+@kernel
+def tan_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = tan_value(x[r, c])
+
+
+@kernel
+def tan_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * tan_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def tan_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = tan_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def tan_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = tan_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += tan_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def tan_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * tan_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def arcsin_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = arcsin_value(x[r, c])
+
+
+@kernel
+def arcsin_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * arcsin_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def arcsin_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = arcsin_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def arcsin_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = arcsin_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += arcsin_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def arcsin_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * arcsin_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def arccos_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = arccos_value(x[r, c])
+
+
+@kernel
+def arccos_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * arccos_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def arccos_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = arccos_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def arccos_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = arccos_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += arccos_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def arccos_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * arccos_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def arctan_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = arctan_value(x[r, c])
+
+
+@kernel
+def arctan_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * arctan_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def arctan_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = arctan_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def arctan_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = arctan_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += arctan_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def arctan_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * arctan_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def sinh_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = sinh_value(x[r, c])
+
+
+@kernel
+def sinh_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * sinh_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def sinh_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = sinh_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def sinh_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = sinh_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += sinh_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def sinh_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * sinh_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def cosh_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = cosh_value(x[r, c])
+
+
+@kernel
+def cosh_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * cosh_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def cosh_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = cosh_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def cosh_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = cosh_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += cosh_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def cosh_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * cosh_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def arcsinh_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = arcsinh_value(x[r, c])
+
+
+@kernel
+def arcsinh_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * arcsinh_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def arcsinh_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = arcsinh_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def arcsinh_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = arcsinh_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += arcsinh_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def arcsinh_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * arcsinh_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def arccosh_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = arccosh_value(x[r, c])
+
+
+@kernel
+def arccosh_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * arccosh_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def arccosh_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = arccosh_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def arccosh_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = arccosh_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += arccosh_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def arccosh_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * arccosh_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def arctanh_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = arctanh_value(x[r, c])
+
+
+@kernel
+def arctanh_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * arctanh_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def arctanh_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = arctanh_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def arctanh_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = arctanh_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += arctanh_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def arctanh_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * arctanh_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def arctan2_each(x, y, out, xr, xc, yr, yc):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = arctan2_value(x[r * xr, c * xc], y[r * yr, c * yc])
+
+
+@kernel
+def arctan2_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            if want_x:
+                gx[r * xr, c * xc] += gk * arctan2_d_x(xv, yv, out[r, c])
+            if want_y:
+                gy[r * yr, c * yc] += gk * arctan2_d_y(xv, yv, out[r, c])
+
+
+@kernel
+def arctan2_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += arctan2_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += arctan2_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def arctan2_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                             xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = arctan2_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += arctan2_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += arctan2_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = arctan2_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += arctan2_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += arctan2_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
+def arctan2_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = arctan2_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def arctan2_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * arctan2_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * arctan2_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)
+
+
+@kernel
+def hypot_each(x, y, out, xr, xc, yr, yc):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = hypot_value(x[r * xr, c * xc], y[r * yr, c * yc])
+
+
+@kernel
+def hypot_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            if want_x:
+                gx[r * xr, c * xc] += gk * hypot_d_x(xv, yv, out[r, c])
+            if want_y:
+                gy[r * yr, c * yc] += gk * hypot_d_y(xv, yv, out[r, c])
+
+
+@kernel
+def hypot_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += hypot_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += hypot_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def hypot_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                           xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = hypot_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += hypot_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += hypot_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = hypot_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += hypot_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += hypot_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
+def hypot_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = hypot_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def hypot_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * hypot_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * hypot_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)
+
+
+@kernel
+def expm1_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = expm1_value(x[r, c])
+
+
+@kernel
+def expm1_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * expm1_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def expm1_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = expm1_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def expm1_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = expm1_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += expm1_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def expm1_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * expm1_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def log1p_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = log1p_value(x[r, c])
+
+
+@kernel
+def log1p_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * log1p_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def log1p_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = log1p_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def log1p_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = log1p_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += log1p_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def log1p_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * log1p_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def exp2_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = exp2_value(x[r, c])
+
+
+@kernel
+def exp2_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * exp2_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def exp2_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = exp2_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def exp2_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = exp2_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += exp2_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def exp2_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * exp2_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def log2_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = log2_value(x[r, c])
+
+
+@kernel
+def log2_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * log2_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def log2_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = log2_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def log2_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = log2_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += log2_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def log2_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * log2_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def log10_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = log10_value(x[r, c])
+
+
+@kernel
+def log10_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * log10_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def log10_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = log10_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def log10_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = log10_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += log10_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def log10_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * log10_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def reciprocal_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = reciprocal_value(x[r, c])
+
+
+@kernel
+def reciprocal_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * reciprocal_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def reciprocal_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = reciprocal_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def reciprocal_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = reciprocal_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += reciprocal_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def reciprocal_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * reciprocal_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def cbrt_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = cbrt_value(x[r, c])
+
+
+@kernel
+def cbrt_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * cbrt_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def cbrt_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = cbrt_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def cbrt_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = cbrt_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += cbrt_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def cbrt_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * cbrt_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def sign_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = sign_value(x[r, c])
+
+
+@kernel
+def sign_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * sign_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def sign_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = sign_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def sign_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = sign_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += sign_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def sign_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * sign_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def logaddexp_each(x, y, out, xr, xc, yr, yc):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = logaddexp_value(x[r * xr, c * xc], y[r * yr, c * yc])
+
+
+@kernel
+def logaddexp_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            if want_x:
+                gx[r * xr, c * xc] += gk * logaddexp_d_x(xv, yv, out[r, c])
+            if want_y:
+                gy[r * yr, c * yc] += gk * logaddexp_d_y(xv, yv, out[r, c])
+
+
+@kernel
+def logaddexp_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += logaddexp_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += logaddexp_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def logaddexp_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                               xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = logaddexp_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += logaddexp_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += logaddexp_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = logaddexp_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += logaddexp_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += logaddexp_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
+def logaddexp_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = logaddexp_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def logaddexp_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * logaddexp_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * logaddexp_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)
+
+
+@kernel
+def logaddexp2_each(x, y, out, xr, xc, yr, yc):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = logaddexp2_value(x[r * xr, c * xc], y[r * yr, c * yc])
+
+
+@kernel
+def logaddexp2_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            if want_x:
+                gx[r * xr, c * xc] += gk * logaddexp2_d_x(xv, yv, out[r, c])
+            if want_y:
+                gy[r * yr, c * yc] += gk * logaddexp2_d_y(xv, yv, out[r, c])
+
+
+@kernel
+def logaddexp2_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += logaddexp2_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += logaddexp2_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def logaddexp2_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                                xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = logaddexp2_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += logaddexp2_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += logaddexp2_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = logaddexp2_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += logaddexp2_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += logaddexp2_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
+def logaddexp2_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = logaddexp2_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def logaddexp2_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * logaddexp2_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * logaddexp2_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)

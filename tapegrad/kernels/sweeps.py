@@ -101,6 +101,81 @@ keep_unless_d_y = rule(OPS["keep_unless"].partials[1])
 keep_unless_d_xx = rule(OPS["keep_unless"].second[0])
 keep_unless_d_xy = rule(OPS["keep_unless"].second[1])
 keep_unless_d_yy = rule(OPS["keep_unless"].second[2])
+tan_value = rule(OPS["tan"].value)
+tan_d_x = rule(OPS["tan"].partials[0])
+tan_d_xx = rule(OPS["tan"].second[0])
+arcsin_value = rule(OPS["arcsin"].value)
+arcsin_d_x = rule(OPS["arcsin"].partials[0])
+arcsin_d_xx = rule(OPS["arcsin"].second[0])
+arccos_value = rule(OPS["arccos"].value)
+arccos_d_x = rule(OPS["arccos"].partials[0])
+arccos_d_xx = rule(OPS["arccos"].second[0])
+arctan_value = rule(OPS["arctan"].value)
+arctan_d_x = rule(OPS["arctan"].partials[0])
+arctan_d_xx = rule(OPS["arctan"].second[0])
+sinh_value = rule(OPS["sinh"].value)
+sinh_d_x = rule(OPS["sinh"].partials[0])
+sinh_d_xx = rule(OPS["sinh"].second[0])
+cosh_value = rule(OPS["cosh"].value)
+cosh_d_x = rule(OPS["cosh"].partials[0])
+cosh_d_xx = rule(OPS["cosh"].second[0])
+arcsinh_value = rule(OPS["arcsinh"].value)
+arcsinh_d_x = rule(OPS["arcsinh"].partials[0])
+arcsinh_d_xx = rule(OPS["arcsinh"].second[0])
+arccosh_value = rule(OPS["arccosh"].value)
+arccosh_d_x = rule(OPS["arccosh"].partials[0])
+arccosh_d_xx = rule(OPS["arccosh"].second[0])
+arctanh_value = rule(OPS["arctanh"].value)
+arctanh_d_x = rule(OPS["arctanh"].partials[0])
+arctanh_d_xx = rule(OPS["arctanh"].second[0])
+arctan2_value = rule(OPS["arctan2"].value)
+arctan2_d_x = rule(OPS["arctan2"].partials[0])
+arctan2_d_y = rule(OPS["arctan2"].partials[1])
+arctan2_d_xx = rule(OPS["arctan2"].second[0])
+arctan2_d_xy = rule(OPS["arctan2"].second[1])
+arctan2_d_yy = rule(OPS["arctan2"].second[2])
+hypot_value = rule(OPS["hypot"].value)
+hypot_d_x = rule(OPS["hypot"].partials[0])
+hypot_d_y = rule(OPS["hypot"].partials[1])
+hypot_d_xx = rule(OPS["hypot"].second[0])
+hypot_d_xy = rule(OPS["hypot"].second[1])
+hypot_d_yy = rule(OPS["hypot"].second[2])
+expm1_value = rule(OPS["expm1"].value)
+expm1_d_x = rule(OPS["expm1"].partials[0])
+expm1_d_xx = rule(OPS["expm1"].second[0])
+log1p_value = rule(OPS["log1p"].value)
+log1p_d_x = rule(OPS["log1p"].partials[0])
+log1p_d_xx = rule(OPS["log1p"].second[0])
+exp2_value = rule(OPS["exp2"].value)
+exp2_d_x = rule(OPS["exp2"].partials[0])
+exp2_d_xx = rule(OPS["exp2"].second[0])
+log2_value = rule(OPS["log2"].value)
+log2_d_x = rule(OPS["log2"].partials[0])
+log2_d_xx = rule(OPS["log2"].second[0])
+log10_value = rule(OPS["log10"].value)
+log10_d_x = rule(OPS["log10"].partials[0])
+log10_d_xx = rule(OPS["log10"].second[0])
+reciprocal_value = rule(OPS["reciprocal"].value)
+reciprocal_d_x = rule(OPS["reciprocal"].partials[0])
+reciprocal_d_xx = rule(OPS["reciprocal"].second[0])
+cbrt_value = rule(OPS["cbrt"].value)
+cbrt_d_x = rule(OPS["cbrt"].partials[0])
+cbrt_d_xx = rule(OPS["cbrt"].second[0])
+sign_value = rule(OPS["sign"].value)
+sign_d_x = rule(OPS["sign"].partials[0])
+sign_d_xx = rule(OPS["sign"].second[0])
+logaddexp_value = rule(OPS["logaddexp"].value)
+logaddexp_d_x = rule(OPS["logaddexp"].partials[0])
+logaddexp_d_y = rule(OPS["logaddexp"].partials[1])
+logaddexp_d_xx = rule(OPS["logaddexp"].second[0])
+logaddexp_d_xy = rule(OPS["logaddexp"].second[1])
+logaddexp_d_yy = rule(OPS["logaddexp"].second[2])
+logaddexp2_value = rule(OPS["logaddexp2"].value)
+logaddexp2_d_x = rule(OPS["logaddexp2"].partials[0])
+logaddexp2_d_y = rule(OPS["logaddexp2"].partials[1])
+logaddexp2_d_xx = rule(OPS["logaddexp2"].second[0])
+logaddexp2_d_xy = rule(OPS["logaddexp2"].second[1])
+logaddexp2_d_yy = rule(OPS["logaddexp2"].second[2])
 
 
 @kernel
@@ -212,6 +287,85 @@ def reverse(op, arg0, arg1, const, val, adj, last):
                 adj[a0] += g * keep_unless_d_x(x, y, out)
             if a1 >= 0:
                 adj[a1] += g * keep_unless_d_y(x, y, out)
+        elif code == 26:  # tan
+            x = val[a0]
+            adj[a0] += g * tan_d_x(x, out)
+        elif code == 27:  # arcsin
+            x = val[a0]
+            adj[a0] += g * arcsin_d_x(x, out)
+        elif code == 28:  # arccos
+            x = val[a0]
+            adj[a0] += g * arccos_d_x(x, out)
+        elif code == 29:  # arctan
+            x = val[a0]
+            adj[a0] += g * arctan_d_x(x, out)
+        elif code == 30:  # sinh
+            x = val[a0]
+            adj[a0] += g * sinh_d_x(x, out)
+        elif code == 31:  # cosh
+            x = val[a0]
+            adj[a0] += g * cosh_d_x(x, out)
+        elif code == 32:  # arcsinh
+            x = val[a0]
+            adj[a0] += g * arcsinh_d_x(x, out)
+        elif code == 33:  # arccosh
+            x = val[a0]
+            adj[a0] += g * arccosh_d_x(x, out)
+        elif code == 34:  # arctanh
+            x = val[a0]
+            adj[a0] += g * arctanh_d_x(x, out)
+        elif code == 35:  # arctan2
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * arctan2_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * arctan2_d_y(x, y, out)
+        elif code == 36:  # hypot
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * hypot_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * hypot_d_y(x, y, out)
+        elif code == 37:  # expm1
+            x = val[a0]
+            adj[a0] += g * expm1_d_x(x, out)
+        elif code == 38:  # log1p
+            x = val[a0]
+            adj[a0] += g * log1p_d_x(x, out)
+        elif code == 39:  # exp2
+            x = val[a0]
+            adj[a0] += g * exp2_d_x(x, out)
+        elif code == 40:  # log2
+            x = val[a0]
+            adj[a0] += g * log2_d_x(x, out)
+        elif code == 41:  # log10
+            x = val[a0]
+            adj[a0] += g * log10_d_x(x, out)
+        elif code == 42:  # reciprocal
+            x = val[a0]
+            adj[a0] += g * reciprocal_d_x(x, out)
+        elif code == 43:  # cbrt
+            x = val[a0]
+            adj[a0] += g * cbrt_d_x(x, out)
+        elif code == 44:  # sign
+            x = val[a0]
+            adj[a0] += g * sign_d_x(x, out)
+        elif code == 45:  # logaddexp
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * logaddexp_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * logaddexp_d_y(x, y, out)
+        elif code == 46:  # logaddexp2
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * logaddexp2_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * logaddexp2_d_y(x, y, out)
 
 
 @kernel
@@ -318,6 +472,73 @@ def forward(op, arg0, arg1, const, val, inputs, n):
             x = val[a0] if a0 >= 0 else const[i]
             y = val[a1] if a1 >= 0 else const[i]
             val[i] = keep_unless_value(x, y)
+        elif code == 26:  # tan
+            x = val[a0]
+            val[i] = tan_value(x)
+        elif code == 27:  # arcsin
+            x = val[a0]
+            val[i] = arcsin_value(x)
+        elif code == 28:  # arccos
+            x = val[a0]
+            val[i] = arccos_value(x)
+        elif code == 29:  # arctan
+            x = val[a0]
+            val[i] = arctan_value(x)
+        elif code == 30:  # sinh
+            x = val[a0]
+            val[i] = sinh_value(x)
+        elif code == 31:  # cosh
+            x = val[a0]
+            val[i] = cosh_value(x)
+        elif code == 32:  # arcsinh
+            x = val[a0]
+            val[i] = arcsinh_value(x)
+        elif code == 33:  # arccosh
+            x = val[a0]
+            val[i] = arccosh_value(x)
+        elif code == 34:  # arctanh
+            x = val[a0]
+            val[i] = arctanh_value(x)
+        elif code == 35:  # arctan2
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = arctan2_value(x, y)
+        elif code == 36:  # hypot
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = hypot_value(x, y)
+        elif code == 37:  # expm1
+            x = val[a0]
+            val[i] = expm1_value(x)
+        elif code == 38:  # log1p
+            x = val[a0]
+            val[i] = log1p_value(x)
+        elif code == 39:  # exp2
+            x = val[a0]
+            val[i] = exp2_value(x)
+        elif code == 40:  # log2
+            x = val[a0]
+            val[i] = log2_value(x)
+        elif code == 41:  # log10
+            x = val[a0]
+            val[i] = log10_value(x)
+        elif code == 42:  # reciprocal
+            x = val[a0]
+            val[i] = reciprocal_value(x)
+        elif code == 43:  # cbrt
+            x = val[a0]
+            val[i] = cbrt_value(x)
+        elif code == 44:  # sign
+            x = val[a0]
+            val[i] = sign_value(x)
+        elif code == 45:  # logaddexp
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = logaddexp_value(x, y)
+        elif code == 46:  # logaddexp2
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = logaddexp2_value(x, y)
     return first_changed
 
 
@@ -499,6 +720,165 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
                 t += keep_unless_d_x(x, y, out) * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
                 t += keep_unless_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 26:  # tan
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += tan_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 27:  # arcsin
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += arcsin_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 28:  # arccos
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += arccos_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 29:  # arctan
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += arctan_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 30:  # sinh
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += sinh_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 31:  # cosh
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += cosh_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 32:  # arcsinh
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += arcsinh_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 33:  # arccosh
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += arccosh_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 34:  # arctanh
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += arctanh_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 35:  # arctan2
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += arctan2_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += arctan2_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 36:  # hypot
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += hypot_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += hypot_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 37:  # expm1
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += expm1_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 38:  # log1p
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += log1p_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 39:  # exp2
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += exp2_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 40:  # log2
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += log2_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 41:  # log10
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += log10_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 42:  # reciprocal
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += reciprocal_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 43:  # cbrt
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += cbrt_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 44:  # sign
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += sign_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 45:  # logaddexp
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += logaddexp_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += logaddexp_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 46:  # logaddexp2
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += logaddexp2_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += logaddexp2_d_y(x, y, out) * tan[a1]
             tan[i] = t
         else:  # conditions and guards: piecewise constant
             tan[i] = 0.0
@@ -886,6 +1266,301 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                     adj_tan[a1] += g * h
                 if gt != 0.0:
                     adj_tan[a1] += gt * p
+        elif code == 26:  # tan
+            x = val[a0]
+            p = tan_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += tan_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 27:  # arcsin
+            x = val[a0]
+            p = arcsin_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += arcsin_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 28:  # arccos
+            x = val[a0]
+            p = arccos_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += arccos_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 29:  # arctan
+            x = val[a0]
+            p = arctan_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += arctan_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 30:  # sinh
+            x = val[a0]
+            p = sinh_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += sinh_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 31:  # cosh
+            x = val[a0]
+            p = cosh_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += cosh_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 32:  # arcsinh
+            x = val[a0]
+            p = arcsinh_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += arcsinh_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 33:  # arccosh
+            x = val[a0]
+            p = arccosh_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += arccosh_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 34:  # arctanh
+            x = val[a0]
+            p = arctanh_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += arctanh_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 35:  # arctan2
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = arctan2_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += arctan2_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += arctan2_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = arctan2_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += arctan2_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += arctan2_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 36:  # hypot
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = hypot_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += hypot_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += hypot_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = hypot_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += hypot_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += hypot_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 37:  # expm1
+            x = val[a0]
+            p = expm1_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += expm1_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 38:  # log1p
+            x = val[a0]
+            p = log1p_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += log1p_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 39:  # exp2
+            x = val[a0]
+            p = exp2_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += exp2_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 40:  # log2
+            x = val[a0]
+            p = log2_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += log2_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 41:  # log10
+            x = val[a0]
+            p = log10_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += log10_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 42:  # reciprocal
+            x = val[a0]
+            p = reciprocal_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += reciprocal_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 43:  # cbrt
+            x = val[a0]
+            p = cbrt_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += cbrt_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 44:  # sign
+            x = val[a0]
+            p = sign_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += sign_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 45:  # logaddexp
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = logaddexp_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += logaddexp_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += logaddexp_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = logaddexp_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += logaddexp_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += logaddexp_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 46:  # logaddexp2
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = logaddexp2_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += logaddexp2_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += logaddexp2_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = logaddexp2_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += logaddexp2_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += logaddexp2_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
 
 
 @kernel
@@ -997,6 +1672,85 @@ def reverse_span(op, arg0, arg1, const, val, adj, last, first):
                 adj[a0] += g * keep_unless_d_x(x, y, out)
             if a1 >= 0:
                 adj[a1] += g * keep_unless_d_y(x, y, out)
+        elif code == 26:  # tan
+            x = val[a0]
+            adj[a0] += g * tan_d_x(x, out)
+        elif code == 27:  # arcsin
+            x = val[a0]
+            adj[a0] += g * arcsin_d_x(x, out)
+        elif code == 28:  # arccos
+            x = val[a0]
+            adj[a0] += g * arccos_d_x(x, out)
+        elif code == 29:  # arctan
+            x = val[a0]
+            adj[a0] += g * arctan_d_x(x, out)
+        elif code == 30:  # sinh
+            x = val[a0]
+            adj[a0] += g * sinh_d_x(x, out)
+        elif code == 31:  # cosh
+            x = val[a0]
+            adj[a0] += g * cosh_d_x(x, out)
+        elif code == 32:  # arcsinh
+            x = val[a0]
+            adj[a0] += g * arcsinh_d_x(x, out)
+        elif code == 33:  # arccosh
+            x = val[a0]
+            adj[a0] += g * arccosh_d_x(x, out)
+        elif code == 34:  # arctanh
+            x = val[a0]
+            adj[a0] += g * arctanh_d_x(x, out)
+        elif code == 35:  # arctan2
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * arctan2_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * arctan2_d_y(x, y, out)
+        elif code == 36:  # hypot
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * hypot_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * hypot_d_y(x, y, out)
+        elif code == 37:  # expm1
+            x = val[a0]
+            adj[a0] += g * expm1_d_x(x, out)
+        elif code == 38:  # log1p
+            x = val[a0]
+            adj[a0] += g * log1p_d_x(x, out)
+        elif code == 39:  # exp2
+            x = val[a0]
+            adj[a0] += g * exp2_d_x(x, out)
+        elif code == 40:  # log2
+            x = val[a0]
+            adj[a0] += g * log2_d_x(x, out)
+        elif code == 41:  # log10
+            x = val[a0]
+            adj[a0] += g * log10_d_x(x, out)
+        elif code == 42:  # reciprocal
+            x = val[a0]
+            adj[a0] += g * reciprocal_d_x(x, out)
+        elif code == 43:  # cbrt
+            x = val[a0]
+            adj[a0] += g * cbrt_d_x(x, out)
+        elif code == 44:  # sign
+            x = val[a0]
+            adj[a0] += g * sign_d_x(x, out)
+        elif code == 45:  # logaddexp
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * logaddexp_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * logaddexp_d_y(x, y, out)
+        elif code == 46:  # logaddexp2
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * logaddexp2_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * logaddexp2_d_y(x, y, out)
 
 
 @kernel
@@ -1103,6 +1857,73 @@ def forward_span(op, arg0, arg1, const, val, inputs, first, n):
             x = val[a0] if a0 >= 0 else const[i]
             y = val[a1] if a1 >= 0 else const[i]
             val[i] = keep_unless_value(x, y)
+        elif code == 26:  # tan
+            x = val[a0]
+            val[i] = tan_value(x)
+        elif code == 27:  # arcsin
+            x = val[a0]
+            val[i] = arcsin_value(x)
+        elif code == 28:  # arccos
+            x = val[a0]
+            val[i] = arccos_value(x)
+        elif code == 29:  # arctan
+            x = val[a0]
+            val[i] = arctan_value(x)
+        elif code == 30:  # sinh
+            x = val[a0]
+            val[i] = sinh_value(x)
+        elif code == 31:  # cosh
+            x = val[a0]
+            val[i] = cosh_value(x)
+        elif code == 32:  # arcsinh
+            x = val[a0]
+            val[i] = arcsinh_value(x)
+        elif code == 33:  # arccosh
+            x = val[a0]
+            val[i] = arccosh_value(x)
+        elif code == 34:  # arctanh
+            x = val[a0]
+            val[i] = arctanh_value(x)
+        elif code == 35:  # arctan2
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = arctan2_value(x, y)
+        elif code == 36:  # hypot
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = hypot_value(x, y)
+        elif code == 37:  # expm1
+            x = val[a0]
+            val[i] = expm1_value(x)
+        elif code == 38:  # log1p
+            x = val[a0]
+            val[i] = log1p_value(x)
+        elif code == 39:  # exp2
+            x = val[a0]
+            val[i] = exp2_value(x)
+        elif code == 40:  # log2
+            x = val[a0]
+            val[i] = log2_value(x)
+        elif code == 41:  # log10
+            x = val[a0]
+            val[i] = log10_value(x)
+        elif code == 42:  # reciprocal
+            x = val[a0]
+            val[i] = reciprocal_value(x)
+        elif code == 43:  # cbrt
+            x = val[a0]
+            val[i] = cbrt_value(x)
+        elif code == 44:  # sign
+            x = val[a0]
+            val[i] = sign_value(x)
+        elif code == 45:  # logaddexp
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = logaddexp_value(x, y)
+        elif code == 46:  # logaddexp2
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = logaddexp2_value(x, y)
     return first_changed
 
 
@@ -1284,6 +2105,165 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
                 t += keep_unless_d_x(x, y, out) * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
                 t += keep_unless_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 26:  # tan
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += tan_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 27:  # arcsin
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += arcsin_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 28:  # arccos
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += arccos_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 29:  # arctan
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += arctan_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 30:  # sinh
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += sinh_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 31:  # cosh
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += cosh_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 32:  # arcsinh
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += arcsinh_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 33:  # arccosh
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += arccosh_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 34:  # arctanh
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += arctanh_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 35:  # arctan2
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += arctan2_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += arctan2_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 36:  # hypot
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += hypot_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += hypot_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 37:  # expm1
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += expm1_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 38:  # log1p
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += log1p_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 39:  # exp2
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += exp2_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 40:  # log2
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += log2_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 41:  # log10
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += log10_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 42:  # reciprocal
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += reciprocal_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 43:  # cbrt
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += cbrt_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 44:  # sign
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += sign_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 45:  # logaddexp
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += logaddexp_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += logaddexp_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 46:  # logaddexp2
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += logaddexp2_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += logaddexp2_d_y(x, y, out) * tan[a1]
             tan[i] = t
         else:  # conditions and guards: piecewise constant
             tan[i] = 0.0
@@ -1666,6 +2646,301 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                     h += keep_unless_d_xy(x, y, out) * t0
                 if t1 != 0.0:
                     h += keep_unless_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 26:  # tan
+            x = val[a0]
+            p = tan_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += tan_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 27:  # arcsin
+            x = val[a0]
+            p = arcsin_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += arcsin_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 28:  # arccos
+            x = val[a0]
+            p = arccos_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += arccos_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 29:  # arctan
+            x = val[a0]
+            p = arctan_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += arctan_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 30:  # sinh
+            x = val[a0]
+            p = sinh_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += sinh_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 31:  # cosh
+            x = val[a0]
+            p = cosh_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += cosh_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 32:  # arcsinh
+            x = val[a0]
+            p = arcsinh_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += arcsinh_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 33:  # arccosh
+            x = val[a0]
+            p = arccosh_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += arccosh_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 34:  # arctanh
+            x = val[a0]
+            p = arctanh_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += arctanh_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 35:  # arctan2
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = arctan2_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += arctan2_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += arctan2_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = arctan2_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += arctan2_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += arctan2_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 36:  # hypot
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = hypot_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += hypot_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += hypot_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = hypot_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += hypot_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += hypot_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 37:  # expm1
+            x = val[a0]
+            p = expm1_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += expm1_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 38:  # log1p
+            x = val[a0]
+            p = log1p_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += log1p_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 39:  # exp2
+            x = val[a0]
+            p = exp2_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += exp2_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 40:  # log2
+            x = val[a0]
+            p = log2_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += log2_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 41:  # log10
+            x = val[a0]
+            p = log10_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += log10_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 42:  # reciprocal
+            x = val[a0]
+            p = reciprocal_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += reciprocal_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 43:  # cbrt
+            x = val[a0]
+            p = cbrt_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += cbrt_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 44:  # sign
+            x = val[a0]
+            p = sign_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += sign_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 45:  # logaddexp
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = logaddexp_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += logaddexp_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += logaddexp_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = logaddexp_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += logaddexp_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += logaddexp_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 46:  # logaddexp2
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = logaddexp2_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += logaddexp2_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += logaddexp2_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = logaddexp2_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += logaddexp2_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += logaddexp2_d_yy(x, y, out) * t1
                 if g != 0.0:
                     adj[a1] += g * p
                     adj_tan[a1] += g * h

@@ -10,7 +10,11 @@ listed by hand.  A row gives:
   functions that take either type), plus the operators it declares, the
   second one reflected (``add`` is ``__add__`` and ``__radd__``; ``lt`` is
   ``__lt__`` and, swapped, ``__gt__``);
-* a unary op declared with ``function`` (the default): a module function.
+* a binary op declared with ``function``: also the private reflected method
+  ``_r<name>`` (``v._rarctan2(2.0)`` is ``arctan2(2.0, v)``, one record
+  with a constant operand, as ``2 - v``);
+* an op declared with ``function`` (the default for a unary op, not for a
+  binary one): a module function, ``tapegrad.<name>``.
 
 A class states how one op becomes one method (``unary(op, spelling)``,
 ``binary(op, spelling)``) and calls :func:`install`; a method its own body
@@ -22,6 +26,8 @@ then calls the installed ``_pow``).
 [('_sub', 'sub', False), ('__sub__', '-', False), ('__rsub__', '-', True)]
 >>> [s.name for s in spellings(OPS["lt"])]
 ['_lt', '__lt__', '__gt__']
+>>> [s.name for s in spellings(OPS["arctan2"])]
+['_arctan2', '_rarctan2']
 >>> [op.name for op in functions()][:3]
 ['exp', 'log', 'tanh']
 """
@@ -63,6 +69,8 @@ def spellings(op: Op):
         Spelling(name, SYMBOLS[name.strip("_").removeprefix("r") if k else name.strip("_")], k == 1)
         for k, name in enumerate(op.methods)
     ]
+    if op.arity == 2 and op.function:  # the module function's number-first case
+        operators.append(Spelling("_r" + op.name, op.name, True))
     return [first, *operators]
 
 
