@@ -28,8 +28,10 @@ and the test suite also runs that way.
 """
 
 import functools
+import hashlib
 import inspect
 import os
+import pathlib
 import warnings
 
 import numba
@@ -100,13 +102,44 @@ def _drop(path, problem):
         pass
 
 
+PACKAGE = pathlib.Path(__file__).resolve().parent  # tapegrad/
+
+
+def source_stamp(package=PACKAGE):
+    """A hash of every ``.py`` file under ``package`` (tapegrad's own
+    sources), each with its path relative to ``package``: an edit, a new
+    file or a move anywhere changes it."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py"), key=lambda p: p.relative_to(package).as_posix()):
+        name = path.relative_to(package).as_posix().encode()
+        content = path.read_bytes()
+        digest.update(b"%d:%s%d:" % (len(name), name, len(content)))
+        digest.update(content)
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def package_stamp():
+    """:func:`source_stamp` of tapegrad, computed once per process (~3 ms)."""
+    return source_stamp()
+
+
 class CheckedFunctionCache(FunctionCache):
     """numba's cache of one function (what ``cache=True`` gives a
-    dispatcher), reading its files through :class:`_CheckedCacheFile`."""
+    dispatcher), reading its files through :class:`_CheckedCacheFile`.
+
+    numba judges a cache entry fresh by the file that defines the kernel
+    alone, yet a kernel compiles in what it calls: the op table's rules
+    (``tapegrad/ops/``) and the generated sweeps (``kernels/sweeps.py``,
+    called by ``kernels/passes.py``).  An edited rule left every cached
+    sweep computing the old derivative, silently.  So each entry's stamp
+    also holds :func:`package_stamp`: an edit anywhere in tapegrad makes
+    every cached kernel a miss, compiled once again."""
 
     def __init__(self, py_func):
         super().__init__(py_func)
         self._cache_file.__class__ = _CheckedCacheFile
+        self._cache_file._source_stamp = (self._cache_file._source_stamp, package_stamp())
 
 
 def _cache_for(fn):

@@ -16,12 +16,14 @@ are never read or written.
 import os
 import pickle
 import random
+import shutil
 import stat
 import subprocess
 import sys
 import textwrap
 
 import numba
+import numpy as np
 import pytest
 
 from tapegrad.fusion import cache
@@ -320,3 +322,41 @@ def test_an_unwritable_numba_cache_is_one_warning_with_its_cost_and_fix(tmp_path
     assert "compiled again in every process, about 10 s each" in message
     assert "set NUMBA_CACHE_DIR to a writable directory" in message
 
+
+
+EDITED = """
+import numpy as np, tapegrad as tg
+a = tg.Value(0.5)
+tg.exp(a).backward()
+rec = tg.record(lambda x: tg.exp(x[0]), np.array([0.5]))
+print("grad", round(a.grad, 12), round(float(rec.grad(np.array([0.5]))[0]), 12))
+"""
+
+
+@needs_jit
+def test_an_edited_rule_is_never_served_from_a_warm_cache(tmp_path):
+    # numba judges a cached kernel by the file defining it alone: the
+    # generated sweeps and the replay passes compile the rules in, so an
+    # edited rule was served stale until every cached entry carried a hash
+    # of all of tapegrad's sources (jit.package_stamp).
+    package = tmp_path / "copy" / "tapegrad"
+    shutil.copytree(cache.PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
+
+    def run_copy():
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "nb"),
+               "TAPEGRAD_CACHE_DIR": str(tmp_path / "tg")}
+        done = subprocess.run([sys.executable, "-c", textwrap.dedent(EDITED)], env=env,
+                              cwd=package.parent, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    e = round(float(np.exp(0.5)), 12)
+    assert run_copy() == f"grad {e} {e}"  # warms the caches
+    rules = package / "ops" / "elementary.py"
+    text = rules.read_text()
+    start = text.index("class exp:")
+    edited = text[start:].replace("def d_x(x, out):\n        return out",
+                                  "def d_x(x, out):\n        return 2.0 * out", 1)
+    assert edited != text[start:]
+    rules.write_text(text[:start] + edited)
+    assert run_copy() == f"grad {2 * e} {2 * e}"
