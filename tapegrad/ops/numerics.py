@@ -84,79 +84,50 @@ def cos(x):
 
 
 # The functions of the trigonometric and exponential families: each is
-# ``math``'s where it answers, NumPy's where ``math`` raises.
+# ``math``'s where it answers, NumPy's where ``math`` raises, and inside
+# kernels the bare C function (``kernel``), which never raises.
 
 
-def _guarded(math_fn, ufunc, x):
-    try:
-        return math_fn(x)
-    except (ValueError, OverflowError):
-        return _numpy(ufunc, x)
+def _guarded(name, math_fn, ufunc, kernel, doc):
+    """The helper ``name``: ``math_fn``, else ``ufunc`` where ``math_fn``
+    raises; compiled into kernels as ``kernel``."""
+    def helper(x):
+        try:
+            return math_fn(x)
+        except (ValueError, OverflowError):
+            return _numpy(ufunc, x)
+
+    helper.__name__ = helper.__qualname__ = name
+    helper.__doc__ = doc
+    jit.overload(helper)(lambda x: kernel)
+    return helper
 
 
-def tan(x):
-    """Tangent, nan at +-inf."""
-    return _guarded(math.tan, np.tan, x)
-
-
-def arcsin(x):
-    """Inverse sine, nan outside [-1, 1]."""
-    return _guarded(math.asin, np.arcsin, x)
-
-
-def arccos(x):
-    """Inverse cosine, nan outside [-1, 1]."""
-    return _guarded(math.acos, np.arccos, x)
-
-
-def sinh(x):
-    """Hyperbolic sine, +-inf on overflow."""
-    return _guarded(math.sinh, np.sinh, x)
-
-
-def cosh(x):
-    """Hyperbolic cosine, inf on overflow."""
-    return _guarded(math.cosh, np.cosh, x)
-
-
-def arccosh(x):
-    """Inverse hyperbolic cosine, nan below 1."""
-    return _guarded(math.acosh, np.arccosh, x)
-
-
-def arctanh(x):
-    """Inverse hyperbolic tangent: +-inf at +-1, nan outside [-1, 1]."""
-    return _guarded(math.atanh, np.arctanh, x)
-
-
-def expm1(x):
-    """``e ** x - 1``, inf on overflow."""
-    return _guarded(math.expm1, np.expm1, x)
-
-
-def log1p(x):
-    """``log(1 + x)``: -inf at -1, nan below."""
-    return _guarded(math.log1p, np.log1p, x)
-
-
-def exp2(x):
-    """``2 ** x``, inf on overflow."""
-    return _guarded(getattr(math, "exp2", np.exp2), np.exp2, x)  # math.exp2: Python 3.11+
-
-
-def log2(x):
-    """Base-2 log: -inf at 0, nan below."""
-    return _guarded(math.log2, np.log2, x)
-
-
-def log10(x):
-    """Base-10 log: -inf at 0, nan below."""
-    return _guarded(math.log10, np.log10, x)
-
-
-def cbrt(x):
-    """Real cube root (negative for negative x)."""
-    return _guarded(getattr(math, "cbrt", np.cbrt), np.cbrt, x)  # math.cbrt: Python 3.11+
+tan = _guarded("tan", math.tan, np.tan, lambda x: math.tan(x), "Tangent, nan at +-inf.")
+arcsin = _guarded("arcsin", math.asin, np.arcsin, lambda x: math.asin(x),
+                  "Inverse sine, nan outside [-1, 1].")
+arccos = _guarded("arccos", math.acos, np.arccos, lambda x: math.acos(x),
+                  "Inverse cosine, nan outside [-1, 1].")
+sinh = _guarded("sinh", math.sinh, np.sinh, lambda x: math.sinh(x),
+                "Hyperbolic sine, +-inf on overflow.")
+cosh = _guarded("cosh", math.cosh, np.cosh, lambda x: math.cosh(x),
+                "Hyperbolic cosine, inf on overflow.")
+arccosh = _guarded("arccosh", math.acosh, np.arccosh, lambda x: math.acosh(x),
+                   "Inverse hyperbolic cosine, nan below 1.")
+arctanh = _guarded("arctanh", math.atanh, np.arctanh, lambda x: math.atanh(x),
+                   "Inverse hyperbolic tangent: +-inf at +-1, nan outside [-1, 1].")
+expm1 = _guarded("expm1", math.expm1, np.expm1, lambda x: math.expm1(x),
+                 "``e ** x - 1``, inf on overflow.")
+log1p = _guarded("log1p", math.log1p, np.log1p, lambda x: math.log1p(x),
+                 "``log(1 + x)``: -inf at -1, nan below.")
+exp2 = _guarded("exp2", getattr(math, "exp2", np.exp2), np.exp2,  # math.exp2: Python 3.11+
+                lambda x: np.exp2(x), "``2 ** x``, inf on overflow.")
+log2 = _guarded("log2", math.log2, np.log2, lambda x: math.log2(x),
+                "Base-2 log: -inf at 0, nan below.")
+log10 = _guarded("log10", math.log10, np.log10, lambda x: math.log10(x),
+                 "Base-10 log: -inf at 0, nan below.")
+cbrt = _guarded("cbrt", getattr(math, "cbrt", np.cbrt), np.cbrt,  # math.cbrt: Python 3.11+
+                lambda x: np.cbrt(x), "Real cube root (negative for negative x).")
 
 
 # Inside kernels each helper is the bare C function, which never raises
@@ -196,68 +167,3 @@ def _sin_kernel(x):
 @jit.overload(cos)
 def _cos_kernel(x):
     return lambda x: math.cos(x)
-
-
-@jit.overload(tan)
-def _tan_kernel(x):
-    return lambda x: math.tan(x)
-
-
-@jit.overload(arcsin)
-def _arcsin_kernel(x):
-    return lambda x: math.asin(x)
-
-
-@jit.overload(arccos)
-def _arccos_kernel(x):
-    return lambda x: math.acos(x)
-
-
-@jit.overload(sinh)
-def _sinh_kernel(x):
-    return lambda x: math.sinh(x)
-
-
-@jit.overload(cosh)
-def _cosh_kernel(x):
-    return lambda x: math.cosh(x)
-
-
-@jit.overload(arccosh)
-def _arccosh_kernel(x):
-    return lambda x: math.acosh(x)
-
-
-@jit.overload(arctanh)
-def _arctanh_kernel(x):
-    return lambda x: math.atanh(x)
-
-
-@jit.overload(expm1)
-def _expm1_kernel(x):
-    return lambda x: math.expm1(x)
-
-
-@jit.overload(log1p)
-def _log1p_kernel(x):
-    return lambda x: math.log1p(x)
-
-
-@jit.overload(exp2)
-def _exp2_kernel(x):
-    return lambda x: np.exp2(x)
-
-
-@jit.overload(log2)
-def _log2_kernel(x):
-    return lambda x: math.log2(x)
-
-
-@jit.overload(log10)
-def _log10_kernel(x):
-    return lambda x: math.log10(x)
-
-
-@jit.overload(cbrt)
-def _cbrt_kernel(x):
-    return lambda x: np.cbrt(x)
