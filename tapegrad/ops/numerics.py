@@ -12,7 +12,7 @@ True
 
 In Python each helper takes the fast ``math`` path and falls back to NumPy
 only when ``math`` would raise; inside a kernel each is the bare C function
-(the ``overload`` declarations at the end).
+(declared by ``_guarded`` with each unary helper; ``div`` and ``pow`` at the end).
 """
 
 import math
@@ -43,49 +43,9 @@ def pow(x, y):
         return _numpy(np.power, x, y)
 
 
-def exp(x):
-    """``e ** x``, inf on overflow."""
-    try:
-        return math.exp(x)
-    except OverflowError:
-        return _numpy(np.exp, x)
-
-
-def log(x):
-    """Natural log: -inf at 0, nan below."""
-    try:
-        return math.log(x)
-    except ValueError:
-        return _numpy(np.log, x)
-
-
-def sqrt(x):
-    """Square root, nan below 0."""
-    try:
-        return math.sqrt(x)
-    except ValueError:
-        return _numpy(np.sqrt, x)
-
-
-def sin(x):
-    """Sine, nan at +-inf."""
-    try:
-        return math.sin(x)
-    except ValueError:
-        return _numpy(np.sin, x)
-
-
-def cos(x):
-    """Cosine, nan at +-inf."""
-    try:
-        return math.cos(x)
-    except ValueError:
-        return _numpy(np.cos, x)
-
-
-# The functions of the trigonometric and exponential families: each is
-# ``math``'s where it answers, NumPy's where ``math`` raises, and inside
-# kernels the bare C function (``kernel``), which never raises.
+# The unary helpers: each is ``math``'s where it answers, NumPy's where
+# ``math`` raises, and inside kernels the bare C function (``kernel``),
+# which never raises.
 
 
 def _guarded(name, math_fn, ufunc, kernel, doc):
@@ -103,6 +63,12 @@ def _guarded(name, math_fn, ufunc, kernel, doc):
     return helper
 
 
+exp = _guarded("exp", math.exp, np.exp, lambda x: math.exp(x), "``e ** x``, inf on overflow.")
+log = _guarded("log", math.log, np.log, lambda x: math.log(x),
+               "Natural log: -inf at 0, nan below.")
+sqrt = _guarded("sqrt", math.sqrt, np.sqrt, lambda x: math.sqrt(x), "Square root, nan below 0.")
+sin = _guarded("sin", math.sin, np.sin, lambda x: math.sin(x), "Sine, nan at +-inf.")
+cos = _guarded("cos", math.cos, np.cos, lambda x: math.cos(x), "Cosine, nan at +-inf.")
 tan = _guarded("tan", math.tan, np.tan, lambda x: math.tan(x), "Tangent, nan at +-inf.")
 arcsin = _guarded("arcsin", math.asin, np.arcsin, lambda x: math.asin(x),
                   "Inverse sine, nan outside [-1, 1].")
@@ -142,28 +108,3 @@ def _div_kernel(x, y):
 @jit.overload(pow)
 def _pow_kernel(x, y):
     return lambda x, y: math.pow(x, y)
-
-
-@jit.overload(exp)
-def _exp_kernel(x):
-    return lambda x: math.exp(x)
-
-
-@jit.overload(log)
-def _log_kernel(x):
-    return lambda x: math.log(x)
-
-
-@jit.overload(sqrt)
-def _sqrt_kernel(x):
-    return lambda x: math.sqrt(x)
-
-
-@jit.overload(sin)
-def _sin_kernel(x):
-    return lambda x: math.sin(x)
-
-
-@jit.overload(cos)
-def _cos_kernel(x):
-    return lambda x: math.cos(x)
