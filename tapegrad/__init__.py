@@ -29,6 +29,7 @@ from tapegrad.functions import abs  # noqa: F401  (not in __all__: it would shad
 from tapegrad.ops import BY_CODE as OPS_BY_CODE
 from tapegrad.ops import OPS
 from tapegrad.piecewise import maximum, minimum, where
+from tapegrad import numpy as _numpy_api  # noqa: F401  (NumPy's functions on Values and Tensors)
 from tapegrad.replay import Recorded, record
 from tapegrad.scalar import Dual, Value
 from tapegrad.transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp

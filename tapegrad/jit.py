@@ -105,12 +105,26 @@ def _drop(path, problem):
 PACKAGE = pathlib.Path(__file__).resolve().parent  # tapegrad/
 
 
+#: What numba compiles into tapegrad's kernels, relative to the package: the
+#: op table's rules, the kernels, the fused kernels' sources, the ``fma`` of
+#: ``optim`` and the calibration loop.  Nothing else is compiled (the array
+#: layer and the NumPy API run in Python), so editing them recompiles nothing.
+COMPILED = ("jit.py", "ops", "kernels", "fusion", "optim.py", "benchmark/calibration.py")
+
+
+def _compiled_sources(package):
+    for name in COMPILED:
+        path = package / name
+        yield from (path.rglob("*.py") if path.is_dir() else [path])
+
+
 def source_stamp(package=PACKAGE):
-    """A hash of every ``.py`` file under ``package`` (tapegrad's own
-    sources), each with its path relative to ``package``: an edit, a new
-    file or a move anywhere changes it."""
+    """A hash of every ``.py`` file numba compiles from under ``package``
+    (:data:`COMPILED`), each with its path relative to ``package``: an
+    edit, a new file or a move there changes it."""
     digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py"), key=lambda p: p.relative_to(package).as_posix()):
+    for path in sorted(_compiled_sources(package),
+                       key=lambda p: p.relative_to(package).as_posix()):
         name = path.relative_to(package).as_posix().encode()
         content = path.read_bytes()
         digest.update(b"%d:%s%d:" % (len(name), name, len(content)))
@@ -133,8 +147,8 @@ class CheckedFunctionCache(FunctionCache):
     (``tapegrad/ops/``) and the generated sweeps (``kernels/sweeps.py``,
     called by ``kernels/passes.py``).  An edited rule left every cached
     sweep computing the old derivative, silently.  So each entry's stamp
-    also holds :func:`package_stamp`: an edit anywhere in tapegrad makes
-    every cached kernel a miss, compiled once again."""
+    also holds :func:`package_stamp`: an edit anywhere numba compiles from
+    (:data:`COMPILED`) makes every cached kernel a miss, compiled once again."""
 
     def __init__(self, py_func):
         super().__init__(py_func)

@@ -338,7 +338,7 @@ def test_an_edited_rule_is_never_served_from_a_warm_cache(tmp_path):
     # numba judges a cached kernel by the file defining it alone: the
     # generated sweeps and the replay passes compile the rules in, so an
     # edited rule was served stale until every cached entry carried a hash
-    # of all of tapegrad's sources (jit.package_stamp).
+    # of every source numba compiles from (jit.package_stamp).
     package = tmp_path / "copy" / "tapegrad"
     shutil.copytree(cache.PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
 

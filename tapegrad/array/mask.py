@@ -133,11 +133,15 @@ class Mask(NDArrayOperatorsMixin):
         return data if dtype is None else data.astype(dtype)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if any(_traced(x) for x in inputs):
+            return NotImplemented  # a Tensor or Value records it, taking this mask's data
         if "out" in kwargs:
             _refuse_out(kwargs["out"])
         return getattr(ufunc, method)(*_plain(inputs), **kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
+        if any(not issubclass(t, (Mask, np.ndarray)) for t in types):
+            return NotImplemented  # a Tensor or Value records it (np.where(mask, t, u))
         implementation = getattr(func, "_implementation", func)  # no second dispatch
         if func in _METADATA:
             plain = lambda items: [x._data if isinstance(x, Mask) else x for x in items]
@@ -172,6 +176,13 @@ class Mask(NDArrayOperatorsMixin):
 
     def __str__(self):
         return str(self._escape())
+
+
+def _traced(x):
+    """Whether ``x`` is a Tensor or Value (an object with its own NumPy protocol)."""
+    kind = type(x)
+    return kind is not Mask and hasattr(kind, "__array_function__") and not isinstance(
+        x, np.ndarray)
 
 
 def make_mask(tensor):

@@ -35,6 +35,7 @@ import numpy as np
 from tapegrad.errors import MixedTapeError, TapeError
 from tapegrad.ops import OPS
 from tapegrad.ops.methods import install
+from tapegrad.core import numpy_protocol
 from tapegrad.core.tape import TRACING, current_recording, frozen_read
 from tapegrad.scalar.value import Value, index_on, promote_arrays
 from tapegrad.array.mask import Mask, make_mask
@@ -241,10 +242,22 @@ class Tensor:
     docstring).  Made by :func:`tensor` or by ops, never directly."""
 
     __slots__ = ("_rec", "_i", "_v", "_g", "_serial", "requires_grad", "__weakref__")
-    __array_ufunc__ = None  # ndarray + Tensor: NumPy defers to Tensor.__radd__
 
     def __init__(self, *args, **kwargs):
         raise TypeError("make tensors with tapegrad.tensor(data, requires_grad=...)")
+
+    # --- NumPy's functions record (tapegrad.core.numpy_protocol) ----------
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return numpy_protocol.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return numpy_protocol.array_function(func, types, args, kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("a Tensor does not turn into a plain NumPy array by itself (its "
+                        "gradient would be lost): use a NumPy function tapegrad records, or "
+                        "t.value for the data")
 
     # --- value and gradient ---------------------------------------------
 
@@ -417,5 +430,14 @@ class Tensor:
 
 
 install(Tensor, unary=_method, binary=_method)  # keeps the comparisons and __pow__ above
+
+
+def _plain_tensor(t, reads):
+    if reads:
+        frozen_read(t)
+    return t._v
+
+
+numpy_protocol.PLAIN[Tensor] = _plain_tensor
 _COMPARABLE = (numbers.Real, np.ndarray, Tensor, Value, Mask)
 promote_arrays(array_binary)  # Value op ndarray: a Tensor

@@ -28,6 +28,7 @@ import numpy as np
 from tapegrad.errors import MixedTapeError, TapeError
 from tapegrad.ops import OPS
 from tapegrad.ops.methods import install
+from tapegrad.core import numpy_protocol
 from tapegrad.core.tape import current_recording, frozen_read
 
 _BRANCH = OPS["branch"].code
@@ -166,7 +167,19 @@ class Value:
     """
 
     __slots__ = ("_rec", "_i", "_v", "_g", "_serial")
-    __array_ufunc__ = None  # ndarray + Value: NumPy defers to Value.__radd__ (a Tensor)
+
+    # NumPy's ufuncs and functions on a Value record (tapegrad.core.numpy_protocol);
+    # ndarray + Value gives a Tensor.
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return numpy_protocol.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return numpy_protocol.array_function(func, types, args, kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("a Value does not turn into a NumPy array by itself (its gradient "
+                        "would be lost): use tapegrad.stack([...]) to make a Tensor of "
+                        "Values, or v.data for the number")
 
     def __init__(self, data):
         value = as_number(data)
@@ -275,3 +288,12 @@ class Value:
 
 
 install(Value, unary=_unary, binary=_binary)
+
+
+def _plain_value(v, reads):
+    if reads:
+        frozen_read(v)
+    return v._v
+
+
+numpy_protocol.PLAIN[Value] = _plain_value
