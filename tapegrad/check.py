@@ -128,7 +128,8 @@ def _call(f, items, scalar):
         out = f(items[0])
     else:
         array = np.empty(len(items), dtype=np.float64 if isinstance(items, np.ndarray) else object)
-        array[:] = items
+        for k, item in enumerate(items):  # one by one: a Value is no array to convert
+            array[k] = item
         out = f(array)
     if isinstance(out, np.ndarray):
         if out.size != 1:

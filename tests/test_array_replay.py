@@ -129,6 +129,7 @@ def _structural_cases():
         "linear": (lambda x: _weigh(tg.linear(x[:, :3], x[1:, 1:] * x[:2, :3], x[0, :2]), 1.0),
                    (3, 4)),
         "linear, constant input": (lambda x: _weigh(tg.linear(w12, x, x[:, 0]), 1.0), (3, 4)),
+        "astype": (lambda x: _weigh(x.astype(np.float64) * x[0, 0], 1.0), (3, 4)),  # float32: test_numpy_methods
     }
 
 
@@ -144,7 +145,7 @@ def test_structural(case, rng):
 def test_every_declared_op_has_a_case():
     covered = {"matmul", "sum", "mean", "amax", "amin", "reshape", "transpose", "getitem",
                "item", "concatenate", "stack", "logsumexp", "softmax", "log_softmax",
-               "cross_entropy", "linear"}
+               "cross_entropy", "linear", "astype"}
     assert covered == set(ARRAY_OPS)
 
 

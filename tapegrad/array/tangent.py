@@ -22,7 +22,10 @@ from tapegrad.kernels.sweeps import reverse_tangent_span, tangent_span
 from tapegrad.array.ops import (
     ARRAY_BY_CODE, ARRAY_INPUT, ELEMENTWISE_BY_CODE, each_kernel, from_layout, layout, operand_2d,
 )
+from tapegrad.core.tape import Tape
+from tapegrad.scalar.value import Value
 from tapegrad.array.reverse import arguments
+from tapegrad.array.tensor import Tensor, tensor
 
 
 def _flat(x, dtype):
@@ -125,8 +128,12 @@ def vjp_tangent_of_record(tape, i, g, gt, tangent_of):
     filled = [t if t is not None else _zero_like(v) for t, v in zip(tangents, values)]
     out_t = tangent_of(i)
     out_t = out_t if out_t is not None else _zero_like(out)
-    grads, grad_ts = ARRAY_BY_CODE[code].vjp_tangent(g, gt, out, out_t, values, filled,
-                                                      tape.params[i])
+    op = ARRAY_BY_CODE[code]
+    if op.vjp_tangent is None:
+        grads, grad_ts = vjp_tangent_by_forward_mode(op, g, gt, out, out_t, values, filled,
+                                                     tape.params[i])
+    else:
+        grads, grad_ts = op.vjp_tangent(g, gt, out, out_t, values, filled, tape.params[i])
     return args, grads, grad_ts
 
 
@@ -210,3 +217,65 @@ def reverse_tangent_mixed(tape, last, seed, tan, array_tan, adj, adj_tan, leaf_g
                     adj_tan[a] += float(np.sum(grad_t))
     if high >= 0:
         reverse_tangent_span(*cols, tan, adj, adj_tan, high, 0)
+
+
+# --- forward over reverse for a declared op that states no vjp_tangent ---------
+#
+# Hessian-vector products need, at every record, the gradients of its
+# arguments and their tangents: the derivative of the op's VJP.  An op that
+# does not write that rule out gets it from the rules it has: its ``vjp`` runs
+# on Tensors (NumPy hands each ``np.*`` call inside it to tapegrad), which
+# records the VJP on a scratch tape, and one tangent sweep over that tape,
+# with the ``jvp`` of each op the VJP called, gives the tangents.
+
+
+class _Columns:
+    """What the tangent sweep reads of a recording."""
+
+    def __init__(self, rec):
+        columns = rec.columns()
+        self.op, self.arg0, self.arg1, self.const, self.val = (
+            columns[name] for name in ("op", "arg0", "arg1", "const", "val"))
+        self.arrays, self.params, self.array_records = rec.arrays, rec.params, rec.array_records
+
+
+def vjp_tangent_by_forward_mode(op, g, gt, out, out_t, args, tangents, params):
+    """``(grads, grad_tangents)`` of the declared array ``op``: its ``vjp``
+    recorded on Tensors, then swept forward along ``(gt, out_t, tangents)``."""
+    constants = params.get("constants") or [None] * len(args)
+    primal = [g, out, *args]
+    moving = [gt, out_t, *tangents]
+    tracked = [True, True, *(c is None for c in constants)]
+    leaves = [tensor(np.asarray(x), requires_grad=True) if keep and np.ndim(x) >= 0 else x
+              for x, keep in zip(primal, tracked)]
+    tape = Tape()
+    with tape:
+        grads = op.vjp(leaves[0], leaves[1], leaves[2:], params)
+    rec = tape._rec
+    where = {id(leaf): k for k, leaf in enumerate(leaves)}
+    leaf_tangents = [np.asarray(moving[where[id(leaf)]], dtype=leaf._v.dtype)
+                     for leaf in rec.array_leaves]
+    columns = _Columns(rec)
+    tan = np.zeros(len(columns.op))
+    array_tan = tangent_mixed(columns, tan, np.zeros(len(rec.leaves)), leaf_tangents)
+
+    values, moved = [], []
+    for grad in grads:
+        if grad is None:
+            values.append(None)
+            moved.append(None)
+        elif grad.__class__ is Value:
+            values.append(grad._v)
+            moved.append(float(tan[grad._i]) if grad._rec is rec else None)
+        elif isinstance(grad, Tensor):
+            values.append(grad._v)
+            if grad._rec is rec:
+                moved.append(array_tan.get(grad._i))
+            elif id(grad) in where:  # the vjp returned one of its arguments
+                moved.append(np.asarray(moving[where[id(grad)]]))
+            else:
+                moved.append(None)
+        else:  # a constant: it does not move
+            values.append(grad)
+            moved.append(None)
+    return tuple(values), tuple(moved)

@@ -31,7 +31,7 @@ from tapegrad.core.numpy_protocol import implements, passthrough
 from tapegrad.ops.methods import functions as function_ops
 from tapegrad.piecewise import maximum, minimum
 from tapegrad.scalar import Value
-from tapegrad.array import Tensor, array_binary
+from tapegrad.array import Tensor, array_binary, matmul
 
 _FAMILY = "ufuncs"
 _TRACED = (Value, Tensor)
@@ -113,6 +113,11 @@ def _maximum(x, y):
 @implements(np.minimum, family=_FAMILY, note="ties share the gradient, as PyTorch")
 def _minimum(x, y):
     return minimum(x, y)
+
+
+@implements(np.matmul, family=_FAMILY, note="BLAS")
+def _matmul(x, y):
+    return matmul(x, y)
 
 
 @implements(np.deg2rad, np.radians, family=_FAMILY)

@@ -1,7 +1,8 @@
 """Structural ops of the array op table: elements moved, not computed.
 
 ``reshape``, ``transpose``, ``getitem`` (``t[index]``), ``item`` (``t[i, j]``
-as a scalar record), ``concatenate`` and ``stack``.  All are linear, so
+as a scalar record), ``concatenate``, ``stack`` and ``astype`` (a cast
+between float dtypes).  All are linear, so
 their forward-mode rules follow from ``value`` and ``vjp``
 (:func:`tapegrad.array.ops.table.declare`).
 
@@ -104,3 +105,17 @@ class stack:
 
     def vjp(g, out, args, params):
         return tuple(np.moveaxis(g, params["axis"], 0))
+
+
+@declare
+class astype:
+    """the elements cast to another float dtype (``params["dtype"]``)"""
+
+    linear = True
+
+    def value(args, params):
+        return np.asarray(args[0]).astype(params["dtype"])
+
+    def vjp(g, out, args, params):
+        dtype = np.result_type(args[0])
+        return (g if g.dtype == dtype else g.astype(dtype),)

@@ -15,7 +15,10 @@ For forward mode and Hessian-vector products a block also declares
 ``jvp(tangents, out, args, params)`` (the output's tangent) and
 ``vjp_tangent(g, gt, out, out_t, args, tangents, params)`` (the gradients
 and their tangents), unless it is ``linear`` (both follow from ``value`` and
-``vjp``) or ``bilinear`` (both follow from the product rule).  An op whose
+``vjp``) or ``bilinear`` (both follow from the product rule).  A block that
+leaves ``vjp_tangent`` out gets it by forward mode through its own ``vjp``
+(:func:`tapegrad.array.tangent.vjp_tangent_by_forward_mode`): write such a ``vjp`` with NumPy
+functions that also take Tensors.  An op whose
 VJP adds into a buffer may declare ``vjp_into(g, out, args, params, into)``
 instead of ``vjp``.  The rest of this module is the helpers those blocks
 share.
@@ -49,7 +52,7 @@ class ArrayOp:
     arity: int  # array arguments; 0 for n-ary ops, which list them in params["args"]
     scalar_output: bool  # its value is a scalar record's (``t[i, j]``)
     jvp: Callable
-    vjp_tangent: Callable
+    vjp_tangent: Optional[Callable]  # None: derived from vjp (array.tangent)
     vjp_into: Optional[Callable] = None  # adds the gradients into given buffers
 
 
@@ -67,7 +70,7 @@ def declare(block):
     elif body.get("bilinear"):
         jvp, vjp_tangent = _bilinear_rules(value, vjp)
     else:
-        jvp, vjp_tangent = body["jvp"], body["vjp_tangent"]
+        jvp, vjp_tangent = body["jvp"], body.get("vjp_tangent")
     op = ArrayOp(block.__name__, STRUCTURAL + len(ARRAY_OPS), (block.__doc__ or "").strip(),
                  value, vjp, body.get("arity", 1), body.get("scalar_output", False),
                  jvp, vjp_tangent, vjp_into)
