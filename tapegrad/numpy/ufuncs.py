@@ -29,9 +29,9 @@ import numpy as np
 from tapegrad import functions
 from tapegrad.core.numpy_protocol import implements, passthrough
 from tapegrad.ops.methods import functions as function_ops
-from tapegrad.piecewise import maximum, minimum
+from tapegrad.piecewise import maximum, minimum, where
 from tapegrad.scalar import Value
-from tapegrad.array import Tensor, array_binary, matmul
+from tapegrad.array import Tensor, array_binary
 
 _FAMILY = "ufuncs"
 _TRACED = (Value, Tensor)
@@ -115,11 +115,6 @@ def _minimum(x, y):
     return minimum(x, y)
 
 
-@implements(np.matmul, family=_FAMILY, note="BLAS")
-def _matmul(x, y):
-    return matmul(x, y)
-
-
 @implements(np.deg2rad, np.radians, family=_FAMILY)
 def deg2rad(x):
     return x * (math.pi / 180.0)
@@ -130,10 +125,29 @@ def rad2deg(x):
     return x * (180.0 / math.pi)
 
 
-# Every other row of the table named as a NumPy ufunc is that ufunc.
+# Real arrays only: these are the identity, or data with no gradient.
+@implements(np.conjugate, np.real, np.real_if_close, family=_FAMILY,
+            note="real values: the identity")
+def real(x, *args, **kwargs):
+    return x
+
+
+@implements(np.imag, family=_FAMILY, note="real values: zeros")
+def imag(x):
+    return x * 0.0
+
+
+@implements(np.angle, family=_FAMILY, note="real values: 0 or pi, no gradient")
+def angle(x, deg=False):
+    return where(x < 0, 180.0 if deg else math.pi, 0.0)
+
+
+# Every other row of the table named as a NumPy ufunc is that ufunc (np.sinc, a
+# plain function of NumPy's, too).
+_PIECEWISE = (np.maximum, np.minimum)  # registered above
 for _op in function_ops():
     _ufunc = getattr(np, _op.name, None)
-    if isinstance(_ufunc, np.ufunc) and _ufunc not in (np.maximum, np.minimum):
+    if (isinstance(_ufunc, np.ufunc) or _ufunc is np.sinc) and _ufunc not in _PIECEWISE:
         implements(_ufunc, family=_FAMILY)(getattr(functions, _op.name))
 
 passthrough(np.isnan, np.isinf, np.isfinite, np.signbit, np.logical_and, np.logical_or,
