@@ -98,6 +98,7 @@ def _run(args, quick, fresh):
                         modules=modules, progress=report.Progress())
     print("\n".join(report.tables(result.records, result.skipped, workloads)))
     print("\n".join(report.summary(result.records)))
+    print("\n".join(result.notes))
     if args.json:
         results.save(args.json, machine, result.records)
         print(f"\nwrote {args.json}")

@@ -24,6 +24,8 @@ bytes_per_op              bytes   exact  tape bytes per record
 kernel_compilations       count   exact  numba signatures compiled, per engine [1]_
 fused_cache_bytes         bytes          the fused-kernel cache on disk after the run
 fused_cache_kernels       count          the kernels it holds
+dispatch_overhead_ns      ns             np.f(t) minus tapegrad's own spelling [4]_
+vjp_over_forward          ratio          a linalg op's VJP / NumPy's forward call [4]_
 time_vs_python_loop       ratio   tol    tapegrad time_min / python calibration
 sweep_vs_numba_loop       ratio   tol    reverse sweep alone / numba calibration
 speedup_vs:<engine>       ratio   tol    that engine's time_min / tapegrad's [3]_
@@ -39,6 +41,7 @@ speedup_vs:<engine>       ratio   tol    that engine's time_min / tapegrad's [3]
 .. [3] Of the record's engine: ``tapegrad`` over every engine of a scalar
    workload, ``tapegrad-vector`` over the other vectorized engines and over
    every engine of a training step (whose ``records`` are its tape's).
+.. [4] Full runs only (:mod:`tapegrad.benchmark.numpy_api`).
 
 >>> r = record("seed", "tapegrad", 2, "records", 40, "count")
 >>> r["better"], sorted(r)

@@ -37,7 +37,7 @@ from time import perf_counter
 import numpy as np
 
 from tapegrad import caches, jit
-from tapegrad.benchmark import calibration, memory
+from tapegrad.benchmark import calibration, memory, numpy_api
 from tapegrad.benchmark.fresh import fresh_latencies
 from tapegrad.benchmark.engine import (
     PlainPython, Tapegrad, TapegradReplay, TapegradReplayVector, TapegradVector,
@@ -54,6 +54,7 @@ class WrongGradient(AssertionError):
 class Result:
     records: list = field(default_factory=list)
     skipped: list = field(default_factory=list)  # (workload, engine, size, why)
+    notes: list = field(default_factory=list)  # lines printed after the tables
 
     def add(self, *args, **kwargs):
         self.records.append(record(*args, **kwargs))
@@ -238,6 +239,8 @@ def run(workloads, peers, *, quick=False, budget_s=0.5, modules=None, progress=N
     if jit.compilations() is not None:
         _add_compilations(result)
     _add_fused_cache(result)
+    if not quick:
+        result.notes.extend(numpy_api.figures(result))
     return result
 
 
