@@ -29,6 +29,7 @@ from tapegrad.functions import abs  # noqa: F401  (not in __all__: it would shad
 from tapegrad.ops import BY_CODE as OPS_BY_CODE
 from tapegrad.ops import OPS
 from tapegrad.piecewise import maximum, minimum, where
+from tapegrad.primitives import primitive
 from tapegrad import numpy as _numpy_api  # noqa: F401  (NumPy's functions on Values and Tensors)
 from tapegrad.replay import Recorded, record
 from tapegrad.scalar import Dual, Value
@@ -41,6 +42,7 @@ __all__ = [
     "grad", "value_and_grad", "jacobian", "hessian", "jvp", "vjp", "hvp",
     *functions.__all__,  # and tapegrad.abs
     "maximum", "minimum", "where",
+    "primitive",
     "tensor", "Tensor", "matmul", "linear", "softmax", "log_softmax", "logsumexp", "cross_entropy",
     "concatenate", "stack",
     "Dual", "check_grad",

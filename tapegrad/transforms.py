@@ -14,9 +14,15 @@ directly to replay one recording many times).
 (9.0, 0.0)
 >>> tg.jvp(f, (0.0, 3.0), (1.0, 0.0))
 (0.0, 9.0)
+
+A transform of a transform (``tg.grad(tg.grad(f))``) raises TypeError
+naming :func:`hessian` and :func:`hvp`, which compute second derivatives:
+the inner transform would be called on traced values, and its sweeps
+record nothing (:func:`tapegrad.replay.record.refuse_traced`).
 """
 
 from tapegrad.replay import record
+from tapegrad.replay.record import refuse_traced
 from tapegrad.scalar import Value
 
 __all__ = ["grad", "value_and_grad", "jacobian", "hessian", "jvp", "vjp", "hvp"]
@@ -33,10 +39,12 @@ def _numbers(tree):
     return tree
 
 
-def _specialise(f, args, argnums, has_aux=False):
+def _specialise(f, args, argnums, has_aux=False, what="grad"):
     """``(g, x0, single, aux)``: ``g`` takes the tuple of the arguments named
     by ``argnums`` and calls ``f`` with the others fixed; ``aux`` collects
-    ``f``'s auxiliary result (as numbers) when ``has_aux``."""
+    ``f``'s auxiliary result (as numbers) when ``has_aux``.  Traced
+    arguments (nested differentiation) raise, naming the transform ``what``."""
+    refuse_traced(args, f"tapegrad.{what}(f)(x)")
     single = isinstance(argnums, int)
     numbers = (argnums,) if single else tuple(argnums)
     for i in numbers:
@@ -69,9 +77,12 @@ def value_and_grad(f, argnums=0, has_aux=False):
     >>> tg.value_and_grad(lambda x: (x * x, "aux"), has_aux=True)(3.0)
     ((9.0, 'aux'), 6.0)
     """
+    return _value_and_grad(f, argnums, has_aux, "value_and_grad")
 
+
+def _value_and_grad(f, argnums, has_aux, what):
     def value_and_grad_f(*args):
-        g, x0, single, aux = _specialise(f, args, argnums, has_aux)
+        g, x0, single, aux = _specialise(f, args, argnums, has_aux, what)
         value, gradient = record(g, x0).value_and_grad(x0)
         gradient = gradient[0] if single else gradient
         return ((value, aux[0]) if has_aux else value), gradient
@@ -89,7 +100,7 @@ def grad(f, argnums=0, has_aux=False):
     """
 
     def grad_f(*args):
-        (value_aux, gradient) = value_and_grad(f, argnums, has_aux)(*args)
+        (value_aux, gradient) = _value_and_grad(f, argnums, has_aux, "grad")(*args)
         return (gradient, value_aux[1]) if has_aux else gradient
 
     return grad_f
@@ -106,7 +117,7 @@ def jacobian(f, argnums=0):
     """
 
     def jacobian_f(*args):
-        g, x0, single, _ = _specialise(f, args, argnums)
+        g, x0, single, _ = _specialise(f, args, argnums, what="jacobian")
         if not single:
             raise ValueError("jacobian takes one argnums; flatten several into one array")
         return record(g, x0).jacobian(x0)
@@ -125,7 +136,7 @@ def hessian(f, argnums=0):
     """
 
     def hessian_f(*args):
-        g, x0, single, _ = _specialise(f, args, argnums)
+        g, x0, single, _ = _specialise(f, args, argnums, what="hessian")
         if not single:
             raise ValueError("hessian takes one argnums; flatten several into one array")
         return record(g, x0).hessian(x0)
@@ -144,7 +155,7 @@ def jvp(f, primals, tangents):
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
-    g, x0, _, _ = _specialise(f, primals, tuple(range(len(primals))))
+    g, x0, _, _ = _specialise(f, primals, tuple(range(len(primals))), what="jvp")
     return record(g, x0).jvp(x0, tangents)
 
 
@@ -157,7 +168,7 @@ def vjp(f, *primals):
     >>> out.tolist(), vjp_fn([1.0, 10.0])
     ([6.0, 2.0], (13.0, 2.0))
     """
-    g, x0, _, _ = _specialise(f, primals, tuple(range(len(primals))))
+    g, x0, _, _ = _specialise(f, primals, tuple(range(len(primals))), what="vjp")
     rec = record(g, x0)
     out = rec(x0)
 
@@ -176,4 +187,5 @@ def hvp(f, x, v):
     >>> tg.hvp(lambda x: x[0] ** 2 * x[1], np.array([1.0, 2.0]), np.array([1.0, 0.0]))
     array([4., 2.])
     """
+    refuse_traced(x, "tapegrad.hvp(f, x, v)")
     return record(f, x).hvp(x, v)

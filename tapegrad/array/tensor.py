@@ -125,8 +125,8 @@ def _tracked(x):
                                                                or x.requires_grad))
 
 
-_LISTED = (ARRAY_OPS["concatenate"].code, ARRAY_OPS["stack"].code)  # args in params["args"]
-_ITEM = ARRAY_OPS["item"].code
+_LISTED = {op.code for op in ARRAY_OPS.values() if op.arity == 0}  # args in params["args"]
+_SCALAR_OUTPUT = {op.code for op in ARRAY_OPS.values() if op.scalar_output}  # item, ...
 
 
 def record_array_op(code, operands, params, compute):
@@ -146,7 +146,7 @@ def record_array_op(code, operands, params, compute):
     else:
         a0, a1 = (args + [-1])[:2]
     value = compute(values, params)
-    if code == _ITEM:
+    if code in _SCALAR_OUTPUT:
         out = _new(Value)
         out._rec, out._v = rec, value
         out._i = rec.push_array(code, a0, a1, value, params, scalar=True)

@@ -20,16 +20,69 @@ guard would come out the other way raises :class:`~tapegrad.BranchChanged`
 read off traced values (``v.data``) are constants to every replay: that
 warns once.  Leaves ``f`` uses from outside (parameters in a closure) are
 read afresh at every call.
+
+Nested differentiation (``tg.grad(tg.grad(f))``, or ``f`` calling
+``record`` on its own traced values) raises TypeError naming
+:func:`tapegrad.hessian` and :func:`tapegrad.hvp`: the sweeps that compute a
+derivative record nothing, so a derivative of one would be silently wrong.
 """
 
+import contextvars
+import itertools
 import threading
 
-from tapegrad.core.tape import TRACING, Tape
+import numpy as np
+
+from tapegrad.array.tensor import Tensor
+from tapegrad.core.tape import TRACING, Tape, current_recording
 from tapegrad.replay.array_program import ArrayProgram
 from tapegrad.replay.program import outputs_of
 from tapegrad.replay.scalar_program import ScalarProgram
 from tapegrad.replay.structure import Structure
 from tapegrad.scalar.value import Value
+
+NESTED = (
+    "{what}: {found}: differentiating a derivative (tapegrad.grad of tapegrad.grad, or "
+    "record() on values an enclosing trace or tape follows) is not supported: the sweeps "
+    "that compute derivatives record nothing, so the result would be silently wrong.  For "
+    "second derivatives use tapegrad.hessian(f)(x) or tapegrad.hvp(f, x, v) (forward over "
+    "reverse; record(f, x).hessian, .hvp or .grad_and_hvp to replay them); for the number "
+    "alone, pass plain values (v.data, t.value)")
+
+# The input leaves of the recording record() is tracing, as (recording, ids):
+# a record() inside f must not read them.
+_INPUTS = contextvars.ContextVar("tapegrad_traced_inputs", default=None)
+_PLAIN = (float, int, np.ndarray, np.float64)
+
+
+def _traced(x, tracing):
+    """What in the argument ``x`` is traced on a tape ("a Value", ...), or None."""
+    if x.__class__ in _PLAIN:
+        return None
+    if isinstance(x, Value):
+        return "a Value, not a plain number"
+    if isinstance(x, Tensor):
+        if x._rec is not None:
+            return "a Tensor computed on a tape"
+        if tracing is not None and x.requires_grad and x._serial == tracing.serial:
+            return "a Tensor input of the enclosing trace"
+        return None
+    if isinstance(x, (tuple, list)):
+        for item in x:
+            found = _traced(item, tracing)
+            if found is not None:
+                return found
+    return None
+
+
+def refuse_traced(x, what="tapegrad.record(f, x)"):
+    """TypeError (naming tapegrad.hessian and hvp) when the argument ``x``
+    holds values traced on a tape: differentiating a derivative."""
+    if x.__class__ in _PLAIN:
+        return
+    found = _traced(x, TRACING.get())
+    if found is not None:
+        raise TypeError(NESTED.format(what=what, found=f"x holds {found}"))
 
 
 
@@ -64,6 +117,7 @@ class Recorded:
     """
 
     def __init__(self, f, x0, retrace=False, fuse=True):
+        refuse_traced(x0)
         self._f = f
         self.retrace = retrace
         self.fuse = fuse  # array programs: fuse elementwise chains (tapegrad.fusion.plan)
@@ -87,16 +141,24 @@ class Recorded:
                 rec.register(leaf)
             else:
                 rec.register_array(leaf)
+        around = _Around(TRACING.get())
         token = TRACING.set(rec)
+        inputs = _INPUTS.set((rec, {id(leaf) for leaf in leaves}))
         try:
             with tape:
-                out = self._f(argument)
+                try:
+                    out = self._f(argument)
+                except Exception as error:
+                    around.check(rec, error)
+                    raise
+                around.check(rec)
                 if rec.array_records:
                     program = ArrayProgram(self, tape, out)
                 else:
                     program = None
                     outputs = outputs_of(out, rec)
         finally:
+            _INPUTS.reset(inputs)
             TRACING.reset(token)
         if program is None:
             program = ScalarProgram(self, tape, outputs, len(leaves))
@@ -141,44 +203,55 @@ class Recorded:
                 f"{kind}, retraced {self.retraces} times>")
 
     # --- replay ---------------------------------------------------------------
+    # A traced argument (a Value, a computed Tensor) is nested differentiation:
+    # refuse_traced says so (plain floats and arrays pass at the first test).
 
     def __call__(self, x):
         """The value of ``f`` at ``x``."""
+        refuse_traced(x, "Recorded(x)")
         return self.program(x)
 
     def vjp(self, x, w):
         """``(f(x), w . df/dx)``; ``w`` has one weight per output."""
+        refuse_traced(x, "Recorded.vjp(x, w)")
         return self.program.vjp(x, w)
 
     def value_and_grad(self, x):
         """``(f(x), df/dx)`` for a scalar ``f``; the gradient has ``x``'s structure."""
+        refuse_traced(x, "Recorded.value_and_grad(x)")
         return self.program.value_and_grad(x)
 
     def grad(self, x):
         """``df/dx`` for a scalar ``f``, with ``x``'s structure."""
+        refuse_traced(x, "Recorded.grad(x)")
         return self.program.grad(x)
 
     def jvp(self, x, v):
         """``(f(x), df/dx . v)``; ``v`` has ``x``'s structure."""
+        refuse_traced(x, "Recorded.jvp(x, v)")
         return self.program.jvp(x, v)
 
     def hvp(self, x, v):
         """The Hessian of a scalar ``f`` at ``x`` times ``v`` (forward over reverse)."""
+        refuse_traced(x, "Recorded.hvp(x, v)")
         return self.program.hvp(x, v)
 
     def grad_and_hvp(self, x, v):
         """``(df/dx, d2f/dx2 . v)``, both with ``x``'s structure."""
+        refuse_traced(x, "Recorded.grad_and_hvp(x, v)")
         return self.program.grad_and_hvp(x, v)
 
     def hessian(self, x):
         """The Hessian of a scalar ``f`` at ``x``, shape (n, n) over the
         flattened inputs."""
+        refuse_traced(x, "Recorded.hessian(x)")
         return self.program.hessian(x)
 
     def jacobian(self, x):
         """d(outputs)/d(inputs) at ``x``: shape (n,) for a scalar ``f``, else
         (m, n) over the flattened inputs; by reverse or forward sweeps,
         whichever are fewer."""
+        refuse_traced(x, "Recorded.jacobian(x)")
         return self.program.jacobian(x)
 
     def batch_value_and_grad(self, points):
@@ -186,6 +259,31 @@ class Recorded:
         scalar ``f``: rows in parallel (numba ``prange``) for a scalar
         program, one replay per row for an array program."""
         return self.program.batch_value_and_grad(points)
+
+
+class _Around:
+    """What surrounds one trace of ``f``: the recording an enclosing
+    record() traces (and its input leaves) and the current recording, with
+    their lengths, to tell whether ``f`` read the enclosing trace's values."""
+
+    def __init__(self, tracing):
+        outer = _INPUTS.get()
+        self.inputs = outer[1] if outer is not None and outer[0] is tracing else set()
+        self.recordings = [r for r in {tracing, current_recording()} if r is not None]
+        self.lengths = [r.n for r in self.recordings]
+
+    def check(self, rec, error=None):
+        """Raise the nested-differentiation TypeError if ``f``, traced on
+        ``rec``, recorded onto an enclosing recording or read one of the
+        enclosing trace's inputs (from ``error``, if ``f`` raised)."""
+        grew = any(r.n != n for r, n in zip(self.recordings, self.lengths))
+        read = self.inputs and any(id(leaf) in self.inputs
+                                   for leaf in itertools.chain(rec.leaves, rec.array_leaves))
+        if grew or read:
+            found = ("f records onto an enclosing recording (it computes with a value "
+                     "traced there)" if grew else
+                     "f reads an input of the enclosing trace (from a closure)")
+            raise TypeError(NESTED.format(what="tapegrad.record(f, x)", found=found)) from error
 
 
 def record(f, x0, *, retrace=False, fuse=True):

@@ -35,6 +35,8 @@ from tapegrad.array.ops.elementwise import (
 # The families declare their ops into ARRAY_OPS, in this order (their opcodes).
 from tapegrad.array.ops import reductions, structural, linear, softmax  # noqa: F401,E402
 from tapegrad.array.ops import statistics, shaping, contraction, linalg  # noqa: F401,E402
+from tapegrad.array.ops import decompositions  # noqa: F401,E402
+from tapegrad.array.ops import primitive  # noqa: F401,E402  (last: @tapegrad.primitive)
 
 ARRAY_BY_CODE = {op.code: op for op in ARRAY_OPS.values()}
 ELEMENTWISE_BY_CODE = {ELEMENTWISE + op.code: op for op in OPS.values()
