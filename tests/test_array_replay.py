@@ -94,6 +94,35 @@ class _Small:
         return 0.05 * self.rng.standard_normal(shape)
 
 
+def _spd(x):
+    """A well-conditioned symmetric positive definite 3x3 matrix made from x (3, 4)."""
+    return x[:, :3] @ x[:, :3].T + 3.0 * np.eye(3)
+
+
+def _gauge_free_eigh(a):
+    w, v = np.linalg.eigh(a)
+    return (v * np.sin(w)) @ v.T
+
+
+def _gauge_free_svd(a):
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    return (u * np.tanh(s)) @ vh
+
+
+@tg.primitive
+class _cube:
+    """x ** 3, as a user would declare it"""
+
+    def value(x):
+        return x ** 3
+
+    def vjp(g, out, x):
+        return 3.0 * x * x * g
+
+    def jvp(out, x, tx):
+        return 3.0 * x * x * tx
+
+
 def _structural_cases():
     w3 = np.linspace(-1.0, 1.0, 3)
     w12 = np.linspace(-1.0, 1.0, 12).reshape(3, 4)
@@ -130,6 +159,36 @@ def _structural_cases():
                    (3, 4)),
         "linear, constant input": (lambda x: _weigh(tg.linear(w12, x, x[:, 0]), 1.0), (3, 4)),
         "astype": (lambda x: _weigh(x.astype(np.float64) * x[0, 0], 1.0), (3, 4)),  # float32: test_numpy_methods
+        # NumPy's API (tapegrad.numpy): one program per declared op, through np.*
+        "prod": (lambda x: _weigh(np.prod(x, axis=1), w3), (3, 4)),
+        "cumsum": (lambda x: _weigh(np.cumsum(x, axis=0), w12), (3, 4)),
+        "cumprod": (lambda x: _weigh(np.cumprod(x, axis=1), w12), (3, 4)),
+        "broadcast_to": (lambda x: _weigh(np.broadcast_to(x[0], (2, 4)) * x[1], 1.0), (3, 4)),
+        "flip": (lambda x: _weigh(np.flip(x, axis=1) * x, 1.0), (3, 4)),
+        "roll": (lambda x: _weigh(np.roll(x, 2, axis=1) * x, 1.0), (3, 4)),
+        "repeat": (lambda x: _weigh(np.repeat(x, 2, axis=0), 1.0), (3, 4)),
+        "diagonal": (lambda x: _weigh(np.diagonal(x, 1) * x[0, :3], 1.0), (3, 4)),
+        "diag": (lambda x: _weigh(np.diag(x[0]) @ x.T, 1.0), (3, 4)),
+        "triangle": (lambda x: _weigh(np.triu(x, 1) + np.tril(x) * x, 1.0), (3, 4)),
+        "pad": (lambda x: _weigh(np.pad(x, ((1, 0), (0, 2)), mode="reflect"), 1.0), (3, 4)),
+        "sort": (lambda x: _weigh(np.sort(x, axis=1), w12), (3, 4)),
+        "clip": (lambda x: _weigh(np.clip(x, -0.5, 0.7) * x, 1.0), (3, 4)),
+        "nan_to_num": (lambda x: _weigh(np.nan_to_num(np.log(x + 1.0)), 1.0), (3, 4)),
+        "einsum": (lambda x: _weigh(np.einsum("ij,kj->ik", x, x[:2]), 1.0), (3, 4)),
+        "einsum1": (lambda x: _weigh(np.einsum("ii->i", x[:, :3]) * x[0, :3], 1.0), (3, 4)),
+        "solve": (lambda x: _weigh(np.linalg.solve(_spd(x), x[:, 3]), 1.0), (3, 4)),
+        "inv": (lambda x: _weigh(np.linalg.inv(_spd(x)), 1.0), (3, 4)),
+        "det": (lambda x: tg.sin(np.linalg.det(_spd(x) * 0.5)), (3, 4)),
+        "slogdet": (lambda x: tg.sin(np.linalg.slogdet(_spd(x))[1]), (3, 4)),
+        "cholesky": (lambda x: _weigh(np.linalg.cholesky(_spd(x)), w12[:, :3]), (3, 4)),
+        "pinv": (lambda x: _weigh(np.linalg.pinv(x), w12.T), (3, 4)),
+        "eigh": (lambda x: _weigh(_gauge_free_eigh(_spd(x)), w12[:, :3]), (3, 4)),
+        "eigvalsh": (lambda x: _weigh(np.linalg.eigvalsh(_spd(x)), w3), (3, 4)),
+        "svd": (lambda x: _weigh(_gauge_free_svd(x), w12), (3, 4)),
+        "svdvals": (lambda x: _weigh(np.linalg.svd(x, compute_uv=False), w3), (3, 4)),
+        "qr": (lambda x: _weigh(np.prod(np.linalg.qr(x.T)[1], axis=0), w3), (3, 4)),
+        "primitive": (lambda x: _weigh(_cube(x) * x, 1.0), (3, 4)),
+        "primitive_scalar": (lambda x: tg.sin(_cube(x[1, 2])) * x[0, 0], (3, 4)),
     }
 
 
@@ -139,14 +198,17 @@ CASES = _structural_cases()
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_structural(case, rng):
     f, shape = CASES[case]
-    _check_program(f, rng.standard_normal(shape), _Small(rng))
+    rec = _check_program(f, rng.standard_normal(shape), _Small(rng))
+    if case in ARRAY_OPS:  # a case named after its op records that op
+        assert ARRAY_OPS[case].code in set(rec.tape.op.tolist()), case
 
 
 def test_every_declared_op_has_a_case():
     covered = {"matmul", "sum", "mean", "amax", "amin", "reshape", "transpose", "getitem",
                "item", "concatenate", "stack", "logsumexp", "softmax", "log_softmax",
-               "cross_entropy", "linear", "astype"}
-    assert covered == set(ARRAY_OPS)
+               "cross_entropy", "linear"}
+    covered |= set(CASES)  # the NumPy API's cases are named after their op
+    assert set(ARRAY_OPS) <= covered
 
 
 def test_hessian_of_the_rosenbrock_function(rng):
