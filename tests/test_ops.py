@@ -263,6 +263,37 @@ KNOWN = {
     ("logaddexp", (0.0, math.log(3.0))): (math.log(4.0), (0.25, 0.75)),  # log(1 + 3)
     ("logaddexp2", (1.0, 3.0)): (math.log2(10.0), (0.2, 0.8)),  # log2(2 + 8)
     ("logaddexp2", (5.0, 5.0)): (6.0, (0.5, 0.5)),
+    # Rounding: steps, slope 0; remainders: x - k * y, slope -k in y.
+    ("floor", (-2.5,)): (-3.0, (0.0,)),
+    ("floor", (2.0,)): (2.0, (0.0,)),  # NOTE: 0 at the jump
+    ("ceil", (-0.5,)): (-0.0, (0.0,)),
+    ("ceil", (1.25,)): (2.0, (0.0,)),
+    ("trunc", (-2.75,)): (-2.0, (0.0,)),
+    ("rint", (2.5,)): (2.0, (0.0,)),  # halves to even
+    ("rint", (-3.5,)): (-4.0, (0.0,)),
+    ("remainder", (-7.0, 2.0)): (1.0, (1.0, 4.0)),  # -7 = -4 * 2 + 1
+    ("remainder", (7.0, -2.0)): (-1.0, (1.0, 4.0)),  # 7 = -4 * -2 - 1
+    ("remainder", (5.5, 2.0)): (1.5, (1.0, -2.0)),
+    ("fmod", (-7.0, 2.0)): (-1.0, (1.0, 3.0)),  # -7 = -3 * 2 - 1
+    ("fmod", (7.0, -2.0)): (1.0, (1.0, 3.0)),  # 7 = -3 * -2 + 1
+    ("sinc", (0.0,)): (1.0, (0.0,)),
+    ("sinc", (0.5,)): (2.0 / math.pi, (-4.0 / math.pi,)),  # (cos(pi / 2) - sinc) / x
+    ("sinc", (0.25,)): (2.0 * math.sqrt(2.0) / math.pi,  # sin(pi / 4) / (pi / 4)
+                        (2.0 * math.sqrt(2.0) * (1.0 - 4.0 / math.pi),)),
+    ("sinc", (1.0,)): (0.0, (-1.0,)),  # sin(pi) / pi: NumPy's 3.9e-17
+    ("sinc", (2.0,)): (0.0, (0.5,)),
+    ("fmax", (1.0, 2.0)): (2.0, (0.0, 1.0)),
+    ("fmax", (math.nan, 2.0)): (2.0, (0.0, 1.0)),  # the nan is ignored
+    ("fmax", (2.0, 2.0)): (2.0, (0.5, 0.5)),  # NOTE: ties split, as maximum
+    ("fmin", (1.0, 2.0)): (1.0, (1.0, 0.0)),
+    ("fmin", (1.0, math.nan)): (1.0, (1.0, 0.0)),
+    ("copysign", (2.0, -1.0)): (-2.0, (-1.0, 0.0)),
+    ("copysign", (-3.0, 0.0)): (3.0, (-1.0, 0.0)),
+    ("copysign", (3.0, -0.0)): (-3.0, (-1.0, 0.0)),  # the sign bit of -0.0
+    ("copysign", (0.0, -1.0)): (-0.0, (0.0, 0.0)),  # NOTE: 0 at x = 0, as PyTorch
+    ("heaviside", (-2.0, 0.5)): (0.0, (0.0, 0.0)),
+    ("heaviside", (0.0, 0.5)): (0.5, (0.0, 1.0)),  # the value is h0 there
+    ("heaviside", (3.0, 0.5)): (1.0, (0.0, 0.0)),
 }
 
 
@@ -305,6 +336,24 @@ NUMPY_DOMAIN = [
     ("logaddexp", (math.nan, 1.0), np.logaddexp), ("logaddexp", (1000.0, -math.inf), np.logaddexp),
     ("logaddexp2", (math.inf, math.inf), np.logaddexp2), ("logaddexp2", (1.0, math.nan), np.logaddexp2),
     ("logaddexp2", (-math.inf, 2000.0), np.logaddexp2),
+    ("floor", (-0.5,), np.floor), ("floor", (-0.0,), np.floor), ("floor", (math.inf,), np.floor),
+    ("floor", (math.nan,), np.floor), ("floor", (1e300,), np.floor), ("ceil", (-0.5,), np.ceil),
+    ("ceil", (-math.inf,), np.ceil), ("trunc", (-0.5,), np.trunc), ("trunc", (math.nan,), np.trunc),
+    ("rint", (-0.5,), np.rint), ("rint", (0.5,), np.rint), ("rint", (-math.inf,), np.rint),
+    ("remainder", (math.inf, 2.0), np.remainder), ("remainder", (3.0, 0.0), np.remainder),
+    ("remainder", (-1.0, math.inf), np.remainder), ("remainder", (1.0, -math.inf), np.remainder),
+    ("remainder", (-0.0, 2.0), np.remainder), ("remainder", (4.0, -2.0), np.remainder),
+    ("remainder", (math.nan, 2.0), np.remainder), ("remainder", (-4.0, 2.0), np.remainder),
+    ("fmod", (math.inf, 1.0), np.fmod), ("fmod", (1.0, 0.0), np.fmod),
+    ("fmod", (-4.0, 2.0), np.fmod), ("fmod", (1.0, -math.inf), np.fmod),
+    ("sinc", (math.inf,), np.sinc), ("sinc", (-0.0,), np.sinc), ("sinc", (1e308,), np.sinc),
+    ("sinc", (5e-324,), np.sinc), ("sinc", (math.nan,), np.sinc),
+    ("fmax", (math.nan, 1.0), np.fmax), ("fmax", (1.0, math.nan), np.fmax),
+    ("fmax", (math.nan, math.nan), np.fmax), ("fmax", (-math.inf, math.nan), np.fmax),
+    ("fmin", (math.nan, -1.0), np.fmin), ("fmin", (math.inf, math.nan), np.fmin),
+    ("copysign", (math.inf, -0.0), np.copysign), ("copysign", (math.nan, -1.0), np.copysign),
+    ("heaviside", (math.nan, 0.5), np.heaviside), ("heaviside", (-0.0, 0.5), np.heaviside),
+    ("heaviside", (0.0, math.nan), np.heaviside), ("heaviside", (-math.inf, 0.5), np.heaviside),
 ]
 
 

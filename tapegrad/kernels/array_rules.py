@@ -3146,3 +3146,938 @@ def logaddexp2_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
                     add_at(gy, r, c, v)
                 else:
                     set_at(gy, r, c, v)
+
+
+@kernel
+def floor_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = floor_value(x[r, c])
+
+
+@kernel
+def floor_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * floor_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def floor_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = floor_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def floor_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = floor_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += floor_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def floor_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * floor_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def ceil_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = ceil_value(x[r, c])
+
+
+@kernel
+def ceil_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * ceil_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def ceil_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = ceil_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def ceil_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = ceil_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += ceil_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def ceil_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * ceil_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def trunc_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = trunc_value(x[r, c])
+
+
+@kernel
+def trunc_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * trunc_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def trunc_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = trunc_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def trunc_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = trunc_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += trunc_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def trunc_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * trunc_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def rint_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = rint_value(x[r, c])
+
+
+@kernel
+def rint_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * rint_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def rint_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = rint_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def rint_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = rint_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += rint_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def rint_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * rint_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def remainder_each(x, y, out, xr, xc, yr, yc):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = remainder_value(x[r * xr, c * xc], y[r * yr, c * yc])
+
+
+@kernel
+def remainder_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            if want_x:
+                gx[r * xr, c * xc] += gk * remainder_d_x(xv, yv, out[r, c])
+            if want_y:
+                gy[r * yr, c * yc] += gk * remainder_d_y(xv, yv, out[r, c])
+
+
+@kernel
+def remainder_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += remainder_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += remainder_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def remainder_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                               xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = remainder_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += remainder_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += remainder_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = remainder_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += remainder_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += remainder_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
+def remainder_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = remainder_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def remainder_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * remainder_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * remainder_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)
+
+
+@kernel
+def fmod_each(x, y, out, xr, xc, yr, yc):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = fmod_value(x[r * xr, c * xc], y[r * yr, c * yc])
+
+
+@kernel
+def fmod_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            if want_x:
+                gx[r * xr, c * xc] += gk * fmod_d_x(xv, yv, out[r, c])
+            if want_y:
+                gy[r * yr, c * yc] += gk * fmod_d_y(xv, yv, out[r, c])
+
+
+@kernel
+def fmod_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += fmod_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += fmod_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def fmod_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                          xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = fmod_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmod_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += fmod_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = fmod_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmod_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += fmod_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
+def fmod_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = fmod_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def fmod_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * fmod_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * fmod_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)
+
+
+@kernel
+def sinc_each(x, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = sinc_value(x[r, c])
+
+
+@kernel
+def sinc_vjp_each(x, out, g, gx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk != 0.0:
+                gx[r, c] += gk * sinc_d_x(x[r, c], out[r, c])
+
+
+@kernel
+def sinc_jvp_each(x, out, tx, t):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            d = tx[r, c]
+            t[r, c] = sinc_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+
+
+@kernel
+def sinc_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r, c]
+            o = out[r, c]
+            t0 = tx[r, c]
+            p = sinc_d_x(xv, o)
+            h = 0.0
+            if t0 != 0.0:
+                h += sinc_d_xx(xv, o) * t0
+            if gk != 0.0:
+                gx[r, c] += gk * p
+                gtx[r, c] += gk * h
+            if gtk != 0.0:
+                gtx[r, c] += gtk * p
+
+
+@kernel
+def sinc_vjp_rows(x, out, g, gx, acc_x):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * sinc_d_x(xv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+
+
+@kernel
+def fmax_each(x, y, out, xr, xc, yr, yc):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = fmax_value(x[r * xr, c * xc], y[r * yr, c * yc])
+
+
+@kernel
+def fmax_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            if want_x:
+                gx[r * xr, c * xc] += gk * fmax_d_x(xv, yv, out[r, c])
+            if want_y:
+                gy[r * yr, c * yc] += gk * fmax_d_y(xv, yv, out[r, c])
+
+
+@kernel
+def fmax_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += fmax_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += fmax_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def fmax_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                          xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = fmax_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmax_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += fmax_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = fmax_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmax_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += fmax_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
+def fmax_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = fmax_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def fmax_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * fmax_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * fmax_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)
+
+
+@kernel
+def fmin_each(x, y, out, xr, xc, yr, yc):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = fmin_value(x[r * xr, c * xc], y[r * yr, c * yc])
+
+
+@kernel
+def fmin_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            if want_x:
+                gx[r * xr, c * xc] += gk * fmin_d_x(xv, yv, out[r, c])
+            if want_y:
+                gy[r * yr, c * yc] += gk * fmin_d_y(xv, yv, out[r, c])
+
+
+@kernel
+def fmin_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += fmin_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += fmin_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def fmin_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                          xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = fmin_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmin_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += fmin_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = fmin_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmin_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += fmin_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
+def fmin_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = fmin_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def fmin_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * fmin_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * fmin_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)
+
+
+@kernel
+def copysign_each(x, y, out, xr, xc, yr, yc):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = copysign_value(x[r * xr, c * xc], y[r * yr, c * yc])
+
+
+@kernel
+def copysign_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            if want_x:
+                gx[r * xr, c * xc] += gk * copysign_d_x(xv, yv, out[r, c])
+            if want_y:
+                gy[r * yr, c * yc] += gk * copysign_d_y(xv, yv, out[r, c])
+
+
+@kernel
+def copysign_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += copysign_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += copysign_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def copysign_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                              xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = copysign_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += copysign_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += copysign_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = copysign_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += copysign_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += copysign_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
+def copysign_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = copysign_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def copysign_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * copysign_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * copysign_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)
+
+
+@kernel
+def heaviside_each(x, y, out, xr, xc, yr, yc):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = heaviside_value(x[r * xr, c * xc], y[r * yr, c * yc])
+
+
+@kernel
+def heaviside_vjp_each(x, y, out, g, gx, gy, xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            if gk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            if want_x:
+                gx[r * xr, c * xc] += gk * heaviside_d_x(xv, yv, out[r, c])
+            if want_y:
+                gy[r * yr, c * yc] += gk * heaviside_d_y(xv, yv, out[r, c])
+
+
+@kernel
+def heaviside_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            s = 0.0
+            if has_x and tx[r * xr, c * xc] != 0.0:
+                s += heaviside_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+            if has_y and ty[r * yr, c * yc] != 0.0:
+                s += heaviside_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+            t[r, c] = s
+
+
+@kernel
+def heaviside_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
+                               xr, xc, yr, yc, want_x, want_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            gtk = gt[r, c]
+            if gk == 0.0 and gtk == 0.0:
+                continue
+            xv = x[r * xr, c * xc]
+            yv = y[r * yr, c * yc]
+            o = out[r, c]
+            t0 = tx[r * xr, c * xc]
+            t1 = ty[r * yr, c * yc]
+            if want_x:
+                p = heaviside_d_x(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += heaviside_d_xx(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += heaviside_d_xy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gx[r * xr, c * xc] += gk * p
+                    gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0:
+                    gtx[r * xr, c * xc] += gtk * p
+            if want_y:
+                p = heaviside_d_y(xv, yv, o)
+                h = 0.0
+                if t0 != 0.0:
+                    h += heaviside_d_xy(xv, yv, o) * t0
+                if t1 != 0.0:
+                    h += heaviside_d_yy(xv, yv, o) * t1
+                if gk != 0.0:
+                    gy[r * yr, c * yc] += gk * p
+                    gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0:
+                    gty[r * yr, c * yc] += gtk * p
+
+
+@kernel
+def heaviside_each_rows(x, y, out):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            out[r, c] = heaviside_value(at(x, r, c), at(y, r, c))
+
+
+@kernel
+def heaviside_vjp_rows(x, y, out, g, gx, gy, acc_x, acc_y):
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            gk = g[r, c]
+            xv = at(x, r, c)
+            yv = at(y, r, c)
+            o = out[r, c]
+            if gx is not None:
+                v = gk * heaviside_d_x(xv, yv, o) if gk != 0.0 else gk
+                if acc_x:
+                    add_at(gx, r, c, v)
+                else:
+                    set_at(gx, r, c, v)
+            if gy is not None:
+                v = gk * heaviside_d_y(xv, yv, o) if gk != 0.0 else gk
+                if acc_y:
+                    add_at(gy, r, c, v)
+                else:
+                    set_at(gy, r, c, v)

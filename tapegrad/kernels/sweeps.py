@@ -176,6 +176,57 @@ logaddexp2_d_y = rule(OPS["logaddexp2"].partials[1])
 logaddexp2_d_xx = rule(OPS["logaddexp2"].second[0])
 logaddexp2_d_xy = rule(OPS["logaddexp2"].second[1])
 logaddexp2_d_yy = rule(OPS["logaddexp2"].second[2])
+floor_value = rule(OPS["floor"].value)
+floor_d_x = rule(OPS["floor"].partials[0])
+floor_d_xx = rule(OPS["floor"].second[0])
+ceil_value = rule(OPS["ceil"].value)
+ceil_d_x = rule(OPS["ceil"].partials[0])
+ceil_d_xx = rule(OPS["ceil"].second[0])
+trunc_value = rule(OPS["trunc"].value)
+trunc_d_x = rule(OPS["trunc"].partials[0])
+trunc_d_xx = rule(OPS["trunc"].second[0])
+rint_value = rule(OPS["rint"].value)
+rint_d_x = rule(OPS["rint"].partials[0])
+rint_d_xx = rule(OPS["rint"].second[0])
+remainder_value = rule(OPS["remainder"].value)
+remainder_d_x = rule(OPS["remainder"].partials[0])
+remainder_d_y = rule(OPS["remainder"].partials[1])
+remainder_d_xx = rule(OPS["remainder"].second[0])
+remainder_d_xy = rule(OPS["remainder"].second[1])
+remainder_d_yy = rule(OPS["remainder"].second[2])
+fmod_value = rule(OPS["fmod"].value)
+fmod_d_x = rule(OPS["fmod"].partials[0])
+fmod_d_y = rule(OPS["fmod"].partials[1])
+fmod_d_xx = rule(OPS["fmod"].second[0])
+fmod_d_xy = rule(OPS["fmod"].second[1])
+fmod_d_yy = rule(OPS["fmod"].second[2])
+sinc_value = rule(OPS["sinc"].value)
+sinc_d_x = rule(OPS["sinc"].partials[0])
+sinc_d_xx = rule(OPS["sinc"].second[0])
+fmax_value = rule(OPS["fmax"].value)
+fmax_d_x = rule(OPS["fmax"].partials[0])
+fmax_d_y = rule(OPS["fmax"].partials[1])
+fmax_d_xx = rule(OPS["fmax"].second[0])
+fmax_d_xy = rule(OPS["fmax"].second[1])
+fmax_d_yy = rule(OPS["fmax"].second[2])
+fmin_value = rule(OPS["fmin"].value)
+fmin_d_x = rule(OPS["fmin"].partials[0])
+fmin_d_y = rule(OPS["fmin"].partials[1])
+fmin_d_xx = rule(OPS["fmin"].second[0])
+fmin_d_xy = rule(OPS["fmin"].second[1])
+fmin_d_yy = rule(OPS["fmin"].second[2])
+copysign_value = rule(OPS["copysign"].value)
+copysign_d_x = rule(OPS["copysign"].partials[0])
+copysign_d_y = rule(OPS["copysign"].partials[1])
+copysign_d_xx = rule(OPS["copysign"].second[0])
+copysign_d_xy = rule(OPS["copysign"].second[1])
+copysign_d_yy = rule(OPS["copysign"].second[2])
+heaviside_value = rule(OPS["heaviside"].value)
+heaviside_d_x = rule(OPS["heaviside"].partials[0])
+heaviside_d_y = rule(OPS["heaviside"].partials[1])
+heaviside_d_xx = rule(OPS["heaviside"].second[0])
+heaviside_d_xy = rule(OPS["heaviside"].second[1])
+heaviside_d_yy = rule(OPS["heaviside"].second[2])
 
 
 @kernel
@@ -366,6 +417,63 @@ def reverse(op, arg0, arg1, const, val, adj, last):
                 adj[a0] += g * logaddexp2_d_x(x, y, out)
             if a1 >= 0:
                 adj[a1] += g * logaddexp2_d_y(x, y, out)
+        elif code == 47:  # floor
+            x = val[a0]
+            adj[a0] += g * floor_d_x(x, out)
+        elif code == 48:  # ceil
+            x = val[a0]
+            adj[a0] += g * ceil_d_x(x, out)
+        elif code == 49:  # trunc
+            x = val[a0]
+            adj[a0] += g * trunc_d_x(x, out)
+        elif code == 50:  # rint
+            x = val[a0]
+            adj[a0] += g * rint_d_x(x, out)
+        elif code == 51:  # remainder
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * remainder_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * remainder_d_y(x, y, out)
+        elif code == 52:  # fmod
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * fmod_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * fmod_d_y(x, y, out)
+        elif code == 53:  # sinc
+            x = val[a0]
+            adj[a0] += g * sinc_d_x(x, out)
+        elif code == 54:  # fmax
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * fmax_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * fmax_d_y(x, y, out)
+        elif code == 55:  # fmin
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * fmin_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * fmin_d_y(x, y, out)
+        elif code == 56:  # copysign
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * copysign_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * copysign_d_y(x, y, out)
+        elif code == 57:  # heaviside
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * heaviside_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * heaviside_d_y(x, y, out)
 
 
 @kernel
@@ -539,6 +647,45 @@ def forward(op, arg0, arg1, const, val, inputs, n):
             x = val[a0] if a0 >= 0 else const[i]
             y = val[a1] if a1 >= 0 else const[i]
             val[i] = logaddexp2_value(x, y)
+        elif code == 47:  # floor
+            x = val[a0]
+            val[i] = floor_value(x)
+        elif code == 48:  # ceil
+            x = val[a0]
+            val[i] = ceil_value(x)
+        elif code == 49:  # trunc
+            x = val[a0]
+            val[i] = trunc_value(x)
+        elif code == 50:  # rint
+            x = val[a0]
+            val[i] = rint_value(x)
+        elif code == 51:  # remainder
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = remainder_value(x, y)
+        elif code == 52:  # fmod
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = fmod_value(x, y)
+        elif code == 53:  # sinc
+            x = val[a0]
+            val[i] = sinc_value(x)
+        elif code == 54:  # fmax
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = fmax_value(x, y)
+        elif code == 55:  # fmin
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = fmin_value(x, y)
+        elif code == 56:  # copysign
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = copysign_value(x, y)
+        elif code == 57:  # heaviside
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = heaviside_value(x, y)
     return first_changed
 
 
@@ -879,6 +1026,101 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
                 t += logaddexp2_d_x(x, y, out) * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
                 t += logaddexp2_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 47:  # floor
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += floor_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 48:  # ceil
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += ceil_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 49:  # trunc
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += trunc_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 50:  # rint
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += rint_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 51:  # remainder
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += remainder_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += remainder_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 52:  # fmod
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += fmod_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += fmod_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 53:  # sinc
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += sinc_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 54:  # fmax
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += fmax_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += fmax_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 55:  # fmin
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += fmin_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += fmin_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 56:  # copysign
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += copysign_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += copysign_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 57:  # heaviside
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += heaviside_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += heaviside_d_y(x, y, out) * tan[a1]
             tan[i] = t
         else:  # conditions and guards: piecewise constant
             tan[i] = 0.0
@@ -1561,6 +1803,223 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                     adj_tan[a1] += g * h
                 if gt != 0.0:
                     adj_tan[a1] += gt * p
+        elif code == 47:  # floor
+            x = val[a0]
+            p = floor_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += floor_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 48:  # ceil
+            x = val[a0]
+            p = ceil_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += ceil_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 49:  # trunc
+            x = val[a0]
+            p = trunc_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += trunc_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 50:  # rint
+            x = val[a0]
+            p = rint_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += rint_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 51:  # remainder
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = remainder_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += remainder_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += remainder_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = remainder_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += remainder_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += remainder_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 52:  # fmod
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = fmod_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmod_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += fmod_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = fmod_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmod_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += fmod_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 53:  # sinc
+            x = val[a0]
+            p = sinc_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += sinc_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 54:  # fmax
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = fmax_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmax_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += fmax_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = fmax_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmax_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += fmax_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 55:  # fmin
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = fmin_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmin_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += fmin_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = fmin_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmin_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += fmin_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 56:  # copysign
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = copysign_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += copysign_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += copysign_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = copysign_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += copysign_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += copysign_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 57:  # heaviside
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = heaviside_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += heaviside_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += heaviside_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = heaviside_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += heaviside_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += heaviside_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
 
 
 @kernel
@@ -1751,6 +2210,63 @@ def reverse_span(op, arg0, arg1, const, val, adj, last, first):
                 adj[a0] += g * logaddexp2_d_x(x, y, out)
             if a1 >= 0:
                 adj[a1] += g * logaddexp2_d_y(x, y, out)
+        elif code == 47:  # floor
+            x = val[a0]
+            adj[a0] += g * floor_d_x(x, out)
+        elif code == 48:  # ceil
+            x = val[a0]
+            adj[a0] += g * ceil_d_x(x, out)
+        elif code == 49:  # trunc
+            x = val[a0]
+            adj[a0] += g * trunc_d_x(x, out)
+        elif code == 50:  # rint
+            x = val[a0]
+            adj[a0] += g * rint_d_x(x, out)
+        elif code == 51:  # remainder
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * remainder_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * remainder_d_y(x, y, out)
+        elif code == 52:  # fmod
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * fmod_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * fmod_d_y(x, y, out)
+        elif code == 53:  # sinc
+            x = val[a0]
+            adj[a0] += g * sinc_d_x(x, out)
+        elif code == 54:  # fmax
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * fmax_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * fmax_d_y(x, y, out)
+        elif code == 55:  # fmin
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * fmin_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * fmin_d_y(x, y, out)
+        elif code == 56:  # copysign
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * copysign_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * copysign_d_y(x, y, out)
+        elif code == 57:  # heaviside
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                adj[a0] += g * heaviside_d_x(x, y, out)
+            if a1 >= 0:
+                adj[a1] += g * heaviside_d_y(x, y, out)
 
 
 @kernel
@@ -1924,6 +2440,45 @@ def forward_span(op, arg0, arg1, const, val, inputs, first, n):
             x = val[a0] if a0 >= 0 else const[i]
             y = val[a1] if a1 >= 0 else const[i]
             val[i] = logaddexp2_value(x, y)
+        elif code == 47:  # floor
+            x = val[a0]
+            val[i] = floor_value(x)
+        elif code == 48:  # ceil
+            x = val[a0]
+            val[i] = ceil_value(x)
+        elif code == 49:  # trunc
+            x = val[a0]
+            val[i] = trunc_value(x)
+        elif code == 50:  # rint
+            x = val[a0]
+            val[i] = rint_value(x)
+        elif code == 51:  # remainder
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = remainder_value(x, y)
+        elif code == 52:  # fmod
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = fmod_value(x, y)
+        elif code == 53:  # sinc
+            x = val[a0]
+            val[i] = sinc_value(x)
+        elif code == 54:  # fmax
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = fmax_value(x, y)
+        elif code == 55:  # fmin
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = fmin_value(x, y)
+        elif code == 56:  # copysign
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = copysign_value(x, y)
+        elif code == 57:  # heaviside
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            val[i] = heaviside_value(x, y)
     return first_changed
 
 
@@ -2264,6 +2819,101 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
                 t += logaddexp2_d_x(x, y, out) * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
                 t += logaddexp2_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 47:  # floor
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += floor_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 48:  # ceil
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += ceil_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 49:  # trunc
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += trunc_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 50:  # rint
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += rint_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 51:  # remainder
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += remainder_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += remainder_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 52:  # fmod
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += fmod_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += fmod_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 53:  # sinc
+            x = val[a0]
+            out = val[i]
+            t = 0.0
+            if tan[a0] != 0.0:
+                t += sinc_d_x(x, out) * tan[a0]
+            tan[i] = t
+        elif code == 54:  # fmax
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += fmax_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += fmax_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 55:  # fmin
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += fmin_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += fmin_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 56:  # copysign
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += copysign_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += copysign_d_y(x, y, out) * tan[a1]
+            tan[i] = t
+        elif code == 57:  # heaviside
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            out = val[i]
+            t = 0.0
+            if a0 >= 0 and tan[a0] != 0.0:
+                t += heaviside_d_x(x, y, out) * tan[a0]
+            if a1 >= 0 and tan[a1] != 0.0:
+                t += heaviside_d_y(x, y, out) * tan[a1]
             tan[i] = t
         else:  # conditions and guards: piecewise constant
             tan[i] = 0.0
@@ -2941,6 +3591,223 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                     h += logaddexp2_d_xy(x, y, out) * t0
                 if t1 != 0.0:
                     h += logaddexp2_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 47:  # floor
+            x = val[a0]
+            p = floor_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += floor_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 48:  # ceil
+            x = val[a0]
+            p = ceil_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += ceil_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 49:  # trunc
+            x = val[a0]
+            p = trunc_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += trunc_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 50:  # rint
+            x = val[a0]
+            p = rint_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += rint_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 51:  # remainder
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = remainder_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += remainder_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += remainder_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = remainder_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += remainder_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += remainder_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 52:  # fmod
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = fmod_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmod_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += fmod_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = fmod_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmod_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += fmod_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 53:  # sinc
+            x = val[a0]
+            p = sinc_d_x(x, out)
+            h = 0.0
+            if t0 != 0.0:
+                h += sinc_d_xx(x, out) * t0
+            if g != 0.0:
+                adj[a0] += g * p
+                adj_tan[a0] += g * h
+            if gt != 0.0:
+                adj_tan[a0] += gt * p
+        elif code == 54:  # fmax
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = fmax_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmax_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += fmax_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = fmax_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmax_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += fmax_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 55:  # fmin
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = fmin_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmin_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += fmin_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = fmin_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += fmin_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += fmin_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 56:  # copysign
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = copysign_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += copysign_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += copysign_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = copysign_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += copysign_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += copysign_d_yy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a1] += g * p
+                    adj_tan[a1] += g * h
+                if gt != 0.0:
+                    adj_tan[a1] += gt * p
+        elif code == 57:  # heaviside
+            x = val[a0] if a0 >= 0 else const[i]
+            y = val[a1] if a1 >= 0 else const[i]
+            if a0 >= 0:
+                p = heaviside_d_x(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += heaviside_d_xx(x, y, out) * t0
+                if t1 != 0.0:
+                    h += heaviside_d_xy(x, y, out) * t1
+                if g != 0.0:
+                    adj[a0] += g * p
+                    adj_tan[a0] += g * h
+                if gt != 0.0:
+                    adj_tan[a0] += gt * p
+            if a1 >= 0:
+                p = heaviside_d_y(x, y, out)
+                h = 0.0
+                if t0 != 0.0:
+                    h += heaviside_d_xy(x, y, out) * t0
+                if t1 != 0.0:
+                    h += heaviside_d_yy(x, y, out) * t1
                 if g != 0.0:
                     adj[a1] += g * p
                     adj_tan[a1] += g * h

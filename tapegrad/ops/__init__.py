@@ -10,7 +10,9 @@ unary functions; ``select``: comparisons, the guard, piecewise ops;
 ``trigonometric``: NumPy's tan, inverse and hyperbolic functions, ``arctan2``
 and ``hypot``; ``exponential``: NumPy's ``expm1``, ``log1p``, ``exp2``,
 ``log2``, ``log10``, ``reciprocal``, ``cbrt``, ``sign``, ``logaddexp`` and
-``logaddexp2``),
+``logaddexp2``; ``rounding``: ``floor``, ``ceil``, ``trunc``, ``rint``,
+``remainder`` (``%``) and ``fmod``; ``special``: ``sinc``, ``fmax``,
+``fmin``, ``copysign`` and ``heaviside``),
 ``numerics`` (math with NumPy's inf/nan, in Python and in kernels) and
 ``methods`` (how rows become methods of Value, Dual and Tensor and module
 functions).  A new scalar op is one block in the family it belongs to;
@@ -28,6 +30,7 @@ current.
 from tapegrad.ops.table import OPS, SECOND_OF, Op, declare
 from tapegrad.ops import arithmetic, elementary, select  # noqa: F401  (declare into OPS, in this order)
 from tapegrad.ops import trigonometric, exponential  # noqa: F401,E402  (then these, after)
+from tapegrad.ops import rounding, special  # noqa: F401,E402  (and these last)
 
 BY_CODE = {op.code: op for op in OPS.values()}
 

@@ -38,7 +38,8 @@ from tapegrad.ops.table import OPS, Op
 
 #: Python's operator symbols, for error messages and docstrings.
 SYMBOLS = {
-    "add": "+", "sub": "-", "mul": "*", "truediv": "/", "pow": "**", "neg": "-", "abs": "abs",
+    "add": "+", "sub": "-", "mul": "*", "truediv": "/", "pow": "**", "mod": "%", "neg": "-",
+    "abs": "abs",
     "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!=",
 }
 COMPARISONS = frozenset({"__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"})

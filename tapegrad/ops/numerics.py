@@ -12,11 +12,16 @@ True
 
 In Python each helper takes the fast ``math`` path and falls back to NumPy
 only when ``math`` would raise; inside a kernel each is the bare C function
-(declared by ``_guarded`` with each unary helper; ``div`` and ``pow`` at the end).
+(declared by ``_guarded`` with each unary helper; ``div``, ``pow``, ``fmod``
+and ``sinc`` at the end).
+
+>>> floor(-0.5), ceil(-0.5), rint(2.5), fmod(-7.0, 2.0), fmod(1.0, 0.0)
+(-1.0, -0.0, 2.0, -1.0, nan)
 """
 
 import math
 
+import numba
 import numpy as np
 
 from tapegrad import jit
@@ -33,6 +38,22 @@ def div(x, y):
         return x / y
     except ZeroDivisionError:
         return _numpy(np.divide, x, y)
+
+
+def fmod(x, y):
+    """C's ``fmod`` (sign of ``x``), nan where ``x`` is infinite or ``y`` is 0."""
+    try:
+        return math.fmod(x, y)
+    except ValueError:
+        return _numpy(np.fmod, x, y)
+
+
+def sinc(x):
+    """NumPy's normalised sinc, ``sin(pi x) / (pi x)`` (1 at 0), step for step.
+
+    Inside kernels a float32 ``x`` is computed in float32, as NumPy does."""
+    y = math.pi * (1.0e-20 if x == 0.0 else x)
+    return sin(y) / y
 
 
 def pow(x, y):
@@ -94,6 +115,15 @@ log10 = _guarded("log10", math.log10, np.log10, lambda x: math.log10(x),
                  "Base-10 log: -inf at 0, nan below.")
 cbrt = _guarded("cbrt", getattr(math, "cbrt", np.cbrt), np.cbrt,  # math.cbrt: Python 3.11+
                 lambda x: np.cbrt(x), "Real cube root (negative for negative x).")
+# The integral parts: a float (math's are ints), signed zeros as NumPy's.
+floor = _guarded("floor", lambda x: math.copysign(float(math.floor(x)), x), np.floor,
+                 lambda x: np.floor(x), "Largest integer not above x (a float).")
+ceil = _guarded("ceil", lambda x: math.copysign(float(math.ceil(x)), x), np.ceil,
+                lambda x: np.ceil(x), "Smallest integer not below x (a float; -0.0 in (-1, 0)).")
+trunc = _guarded("trunc", lambda x: math.copysign(float(int(x)), x), np.trunc,
+                 lambda x: np.trunc(x), "x rounded toward zero (a float).")
+rint = _guarded("rint", lambda x: math.copysign(float(round(x)), x), np.rint,
+                lambda x: np.rint(x), "x rounded to the nearest integer, halves to even.")
 
 
 # Inside kernels each helper is the bare C function, which never raises
@@ -108,3 +138,22 @@ def _div_kernel(x, y):
 @jit.overload(pow)
 def _pow_kernel(x, y):
     return lambda x, y: math.pow(x, y)
+
+
+@jit.overload(fmod)
+def _fmod_kernel(x, y):
+    return lambda x, y: np.fmod(x, y)
+
+
+@jit.overload(sinc)
+def _sinc_kernel(x):
+    if x == numba.types.float32:  # NumPy's float32 sinc rounds each step to float32
+        pi, tiny = np.float32(math.pi), np.float32(1.0e-20)
+    else:
+        pi, tiny = math.pi, 1.0e-20
+
+    def kernel(x):
+        y = pi * (tiny if x == 0.0 else x)
+        return math.sin(y) / y
+
+    return kernel
