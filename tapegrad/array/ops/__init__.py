@@ -10,9 +10,20 @@ ops' opcodes follow it, so it never changes; a new family goes last):
   broadcast (no declarations: its opcodes are ``ELEMENTWISE + scalar code``);
 * ``reductions``: ``sum``, ``mean``, ``amax``, ``amin``;
 * ``structural``: ``reshape``, ``transpose``, ``getitem``, ``item``,
-  ``concatenate``, ``stack``;
+  ``concatenate``, ``stack``, ``astype``;
 * ``linear``: ``matmul`` and ``linear``;
-* ``softmax``: ``logsumexp``, ``softmax``, ``log_softmax``, ``cross_entropy``.
+* ``softmax``: ``logsumexp``, ``softmax``, ``log_softmax``, ``cross_entropy``;
+* ``statistics``: ``prod``, ``cumsum``, ``cumprod`` (and running extrema);
+* ``shaping``: ``broadcast_to``, ``flip``, ``roll``, ``repeat``, ``diagonal``,
+  ``diag``, ``triangle``, ``pad``, ``sort``, ``clip``, ``nan_to_num``;
+* ``contraction``: ``einsum`` (two operands) and ``einsum1`` (one);
+* ``linalg``: ``solve``, ``inv``, ``det``, ``slogdet``, ``cholesky``, ``pinv``;
+* ``decompositions``: ``eigh``, ``eigvalsh``, ``svd``, ``svdvals``, ``qr``;
+* ``primitive``: ``primitive`` and ``primitive_scalar``, which record every
+  user-declared op (:func:`tapegrad.primitive`).
+
+The NumPy functions that record these ops are registered in
+:mod:`tapegrad.numpy`.
 
 Here the table is indexed by opcode: ``ARRAY_BY_CODE`` (declared ops) and
 ``ELEMENTWISE_BY_CODE`` (opcode -> the scalar :class:`~tapegrad.ops.Op`).
