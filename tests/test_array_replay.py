@@ -174,6 +174,7 @@ def _structural_cases():
         "sort": (lambda x: _weigh(np.sort(x, axis=1), w12), (3, 4)),
         "clip": (lambda x: _weigh(np.clip(x, -0.5, 0.7) * x, 1.0), (3, 4)),
         "nan_to_num": (lambda x: _weigh(np.nan_to_num(np.log(x + 1.0)), 1.0), (3, 4)),
+        "gradient": (lambda x: _weigh(np.gradient(x * x, axis=1), w12), (3, 4)),
         "einsum": (lambda x: _weigh(np.einsum("ij,kj->ik", x, x[:2]), 1.0), (3, 4)),
         "einsum1": (lambda x: _weigh(np.einsum("ii->i", x[:, :3]) * x[0, :3], 1.0), (3, 4)),
         "solve": (lambda x: _weigh(np.linalg.solve(_spd(x), x[:, 3]), 1.0), (3, 4)),

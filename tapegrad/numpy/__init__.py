@@ -18,11 +18,12 @@ Tensor into an object array.
 
 >>> import numpy as np, tapegrad as tg
 >>> x = tg.tensor([0.5, 1.5], requires_grad=True)
->>> loss = (np.exp(x) * np.array([1.0, 2.0])).sum()
+>>> loss = np.sum(np.exp(x) * np.array([1.0, 2.0]))
 >>> loss.backward(); x.grad.round(4)
 array([1.6487, 8.9634])
 """
 
 from tapegrad.numpy import metadata, ufuncs  # noqa: F401  (the families register themselves)
 from tapegrad.numpy import statistics, shaping, contractions, linalg  # noqa: F401
+from tapegrad.numpy import indexing  # noqa: F401  (shaping's second half)
 from tapegrad.numpy import methods  # noqa: F401  (last: methods of the functions above)
