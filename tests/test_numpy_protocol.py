@@ -113,3 +113,31 @@ def test_the_readme_table_is_the_registry():
 def test_every_registered_name_is_a_numpy_callable():
     for func in [*numpy_protocol.FUNCTIONS, *numpy_protocol.UFUNCS, *numpy_protocol.PASSTHROUGH]:
         assert callable(func)
+
+
+def test_assigning_into_a_tensor_says_what_to_do_instead():
+    y = _tensor() * 1.0
+    for assign in (lambda: y.__setitem__(y < 0, 0.0), lambda: y.__setitem__(0, 1.0)):
+        with pytest.raises(TypeError, match="cannot be assigned into.*np.where"):
+            assign()
+
+
+@pytest.mark.parametrize("mode", ["jvp", "hvp", "dual"])
+def test_the_branch_where_did_not_take_stays_out_of_forward_mode(mode):
+    """sqrt(x) is nan at x < 0, and so is its slope; where() does not take
+    it there, so no mode may carry that nan into the result (0 * nan)."""
+    def f(x):
+        return (np.where(x > 0, np.sqrt(x), 0.0) * x).sum()
+
+    x0, v = np.array([-1.0, 4.0]), np.array([1.0, 1.0])
+    rec = tg.record(f, tg.tensor(x0))
+    grad = rec.grad(x0)
+    np.testing.assert_allclose(grad, [0.0, 1.5 * 2.0])
+    if mode == "jvp":
+        assert rec.jvp(x0, v)[1] == pytest.approx(grad @ v)
+    elif mode == "hvp":
+        np.testing.assert_allclose(rec.hvp(x0, v), [0.0, 0.75 / 2.0])
+    else:
+        x = tg.Dual(-1.0, 1.0)
+        out = tg.where(x > 0, tg.sqrt(x), 0.0) * x
+        assert out.tangent == 0.0

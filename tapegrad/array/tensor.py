@@ -255,9 +255,15 @@ class Tensor:
         return numpy_protocol.array_function(func, types, args, kwargs)
 
     def __array__(self, dtype=None, copy=None):
-        raise TypeError("a Tensor does not turn into a plain NumPy array by itself (its "
-                        "gradient would be lost): use a NumPy function tapegrad records, or "
-                        "t.value for the data")
+        """A constant Tensor (no gradient, on no tape: integer indices, say)
+        is its data; any other refuses, as its gradient would be lost."""
+        if self._rec is not None or self.requires_grad:
+            raise TypeError("a Tensor does not turn into a plain NumPy array by itself (its "
+                            "gradient would be lost): use a NumPy function tapegrad records, "
+                            "or t.value for the data")
+        if copy:
+            return np.array(self._v, dtype=dtype, copy=True)
+        return self._v if dtype is None else self._v.astype(dtype, copy=False)
 
     # --- value and gradient ---------------------------------------------
 
@@ -383,6 +389,8 @@ class Tensor:
 
     def __getitem__(self, index):
         index = index._v if isinstance(index, Tensor) else index
+        if isinstance(index, tuple) and any(isinstance(p, Tensor) for p in index):
+            index = tuple(p._v if isinstance(p, Tensor) else p for p in index)
         parts = index if isinstance(index, tuple) else (index,)
         if any(isinstance(p, Mask) for p in parts):  # the tape is built for this mask
             parts = tuple(np.array(p) if isinstance(p, Mask) else p for p in parts)
@@ -423,6 +431,11 @@ class Tensor:
     __eq__, __ne__ = _compare("eq", np.equal), _compare("ne", np.not_equal)
     __hash__ = object.__hash__
     del _compare
+
+    def __setitem__(self, index, value):
+        raise TypeError("a Tensor cannot be assigned into (the tape keeps its values): "
+                        "select with np.where(mask, new, t), or build it with "
+                        "np.concatenate / tapegrad.stack")
 
     def __bool__(self):
         """The truth of a one-element tensor (a guard while record() traces)."""

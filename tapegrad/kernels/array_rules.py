@@ -49,9 +49,13 @@ def add_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += add_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = add_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += add_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = add_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -73,25 +77,35 @@ def add_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = add_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += add_d_xx(xv, yv, o) * t0
+                    second = add_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += add_d_xy(xv, yv, o) * t1
+                    second = add_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = add_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += add_d_xy(xv, yv, o) * t0
+                    second = add_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += add_d_yy(xv, yv, o) * t1
+                    second = add_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -154,9 +168,13 @@ def sub_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += sub_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = sub_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += sub_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = sub_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -178,25 +196,35 @@ def sub_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = sub_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += sub_d_xx(xv, yv, o) * t0
+                    second = sub_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += sub_d_xy(xv, yv, o) * t1
+                    second = sub_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = sub_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += sub_d_xy(xv, yv, o) * t0
+                    second = sub_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += sub_d_yy(xv, yv, o) * t1
+                    second = sub_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -259,9 +287,13 @@ def mul_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += mul_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = mul_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += mul_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = mul_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -283,25 +315,35 @@ def mul_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = mul_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += mul_d_xx(xv, yv, o) * t0
+                    second = mul_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += mul_d_xy(xv, yv, o) * t1
+                    second = mul_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = mul_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += mul_d_xy(xv, yv, o) * t0
+                    second = mul_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += mul_d_yy(xv, yv, o) * t1
+                    second = mul_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -364,9 +406,13 @@ def div_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += div_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = div_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += div_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = div_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -388,25 +434,35 @@ def div_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = div_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += div_d_xx(xv, yv, o) * t0
+                    second = div_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += div_d_xy(xv, yv, o) * t1
+                    second = div_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = div_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += div_d_xy(xv, yv, o) * t0
+                    second = div_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += div_d_yy(xv, yv, o) * t1
+                    second = div_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -469,9 +525,13 @@ def pow_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += pow_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = pow_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += pow_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = pow_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -493,25 +553,35 @@ def pow_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = pow_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += pow_d_xx(xv, yv, o) * t0
+                    second = pow_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += pow_d_xy(xv, yv, o) * t1
+                    second = pow_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = pow_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += pow_d_xy(xv, yv, o) * t0
+                    second = pow_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += pow_d_yy(xv, yv, o) * t1
+                    second = pow_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -565,7 +635,8 @@ def neg_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = neg_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = neg_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -582,11 +653,14 @@ def neg_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = neg_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += neg_d_xx(xv, o) * t0
+                second = neg_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -626,7 +700,8 @@ def square_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = square_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = square_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -643,11 +718,14 @@ def square_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = square_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += square_d_xx(xv, o) * t0
+                second = square_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -687,7 +765,8 @@ def exp_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = exp_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = exp_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -704,11 +783,14 @@ def exp_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = exp_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += exp_d_xx(xv, o) * t0
+                second = exp_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -748,7 +830,8 @@ def log_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = log_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = log_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -765,11 +848,14 @@ def log_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = log_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += log_d_xx(xv, o) * t0
+                second = log_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -809,7 +895,8 @@ def tanh_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = tanh_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = tanh_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -826,11 +913,14 @@ def tanh_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = tanh_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += tanh_d_xx(xv, o) * t0
+                second = tanh_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -870,7 +960,8 @@ def sigmoid_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = sigmoid_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = sigmoid_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -887,11 +978,14 @@ def sigmoid_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = sigmoid_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += sigmoid_d_xx(xv, o) * t0
+                second = sigmoid_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -931,7 +1025,8 @@ def sin_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = sin_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = sin_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -948,11 +1043,14 @@ def sin_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = sin_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += sin_d_xx(xv, o) * t0
+                second = sin_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -992,7 +1090,8 @@ def cos_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = cos_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = cos_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -1009,11 +1108,14 @@ def cos_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = cos_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += cos_d_xx(xv, o) * t0
+                second = cos_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -1053,7 +1155,8 @@ def sqrt_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = sqrt_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = sqrt_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -1070,11 +1173,14 @@ def sqrt_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = sqrt_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += sqrt_d_xx(xv, o) * t0
+                second = sqrt_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -1114,7 +1220,8 @@ def abs_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = abs_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = abs_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -1131,11 +1238,14 @@ def abs_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = abs_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += abs_d_xx(xv, o) * t0
+                second = abs_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -1175,7 +1285,8 @@ def relu_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = relu_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = relu_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -1192,11 +1303,14 @@ def relu_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = relu_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += relu_d_xx(xv, o) * t0
+                second = relu_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -1301,9 +1415,13 @@ def maximum_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += maximum_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = maximum_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += maximum_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = maximum_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -1325,25 +1443,35 @@ def maximum_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = maximum_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += maximum_d_xx(xv, yv, o) * t0
+                    second = maximum_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += maximum_d_xy(xv, yv, o) * t1
+                    second = maximum_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = maximum_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += maximum_d_xy(xv, yv, o) * t0
+                    second = maximum_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += maximum_d_yy(xv, yv, o) * t1
+                    second = maximum_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -1406,9 +1534,13 @@ def minimum_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += minimum_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = minimum_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += minimum_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = minimum_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -1430,25 +1562,35 @@ def minimum_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = minimum_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += minimum_d_xx(xv, yv, o) * t0
+                    second = minimum_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += minimum_d_xy(xv, yv, o) * t1
+                    second = minimum_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = minimum_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += minimum_d_xy(xv, yv, o) * t0
+                    second = minimum_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += minimum_d_yy(xv, yv, o) * t1
+                    second = minimum_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -1511,9 +1653,13 @@ def keep_if_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += keep_if_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = keep_if_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += keep_if_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = keep_if_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -1535,25 +1681,35 @@ def keep_if_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = keep_if_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += keep_if_d_xx(xv, yv, o) * t0
+                    second = keep_if_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += keep_if_d_xy(xv, yv, o) * t1
+                    second = keep_if_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = keep_if_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += keep_if_d_xy(xv, yv, o) * t0
+                    second = keep_if_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += keep_if_d_yy(xv, yv, o) * t1
+                    second = keep_if_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -1616,9 +1772,13 @@ def keep_unless_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += keep_unless_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = keep_unless_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += keep_unless_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = keep_unless_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -1640,25 +1800,35 @@ def keep_unless_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = keep_unless_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += keep_unless_d_xx(xv, yv, o) * t0
+                    second = keep_unless_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += keep_unless_d_xy(xv, yv, o) * t1
+                    second = keep_unless_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = keep_unless_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += keep_unless_d_xy(xv, yv, o) * t0
+                    second = keep_unless_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += keep_unless_d_yy(xv, yv, o) * t1
+                    second = keep_unless_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -1712,7 +1882,8 @@ def tan_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = tan_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = tan_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -1729,11 +1900,14 @@ def tan_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = tan_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += tan_d_xx(xv, o) * t0
+                second = tan_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -1773,7 +1947,8 @@ def arcsin_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = arcsin_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = arcsin_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -1790,11 +1965,14 @@ def arcsin_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = arcsin_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += arcsin_d_xx(xv, o) * t0
+                second = arcsin_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -1834,7 +2012,8 @@ def arccos_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = arccos_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = arccos_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -1851,11 +2030,14 @@ def arccos_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = arccos_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += arccos_d_xx(xv, o) * t0
+                second = arccos_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -1895,7 +2077,8 @@ def arctan_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = arctan_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = arctan_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -1912,11 +2095,14 @@ def arctan_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = arctan_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += arctan_d_xx(xv, o) * t0
+                second = arctan_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -1956,7 +2142,8 @@ def sinh_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = sinh_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = sinh_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -1973,11 +2160,14 @@ def sinh_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = sinh_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += sinh_d_xx(xv, o) * t0
+                second = sinh_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -2017,7 +2207,8 @@ def cosh_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = cosh_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = cosh_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -2034,11 +2225,14 @@ def cosh_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = cosh_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += cosh_d_xx(xv, o) * t0
+                second = cosh_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -2078,7 +2272,8 @@ def arcsinh_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = arcsinh_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = arcsinh_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -2095,11 +2290,14 @@ def arcsinh_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = arcsinh_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += arcsinh_d_xx(xv, o) * t0
+                second = arcsinh_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -2139,7 +2337,8 @@ def arccosh_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = arccosh_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = arccosh_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -2156,11 +2355,14 @@ def arccosh_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = arccosh_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += arccosh_d_xx(xv, o) * t0
+                second = arccosh_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -2200,7 +2402,8 @@ def arctanh_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = arctanh_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = arctanh_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -2217,11 +2420,14 @@ def arctanh_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = arctanh_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += arctanh_d_xx(xv, o) * t0
+                second = arctanh_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -2270,9 +2476,13 @@ def arctan2_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += arctan2_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = arctan2_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += arctan2_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = arctan2_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -2294,25 +2504,35 @@ def arctan2_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = arctan2_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += arctan2_d_xx(xv, yv, o) * t0
+                    second = arctan2_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += arctan2_d_xy(xv, yv, o) * t1
+                    second = arctan2_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = arctan2_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += arctan2_d_xy(xv, yv, o) * t0
+                    second = arctan2_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += arctan2_d_yy(xv, yv, o) * t1
+                    second = arctan2_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -2375,9 +2595,13 @@ def hypot_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += hypot_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = hypot_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += hypot_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = hypot_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -2399,25 +2623,35 @@ def hypot_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = hypot_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += hypot_d_xx(xv, yv, o) * t0
+                    second = hypot_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += hypot_d_xy(xv, yv, o) * t1
+                    second = hypot_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = hypot_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += hypot_d_xy(xv, yv, o) * t0
+                    second = hypot_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += hypot_d_yy(xv, yv, o) * t1
+                    second = hypot_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -2471,7 +2705,8 @@ def expm1_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = expm1_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = expm1_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -2488,11 +2723,14 @@ def expm1_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = expm1_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += expm1_d_xx(xv, o) * t0
+                second = expm1_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -2532,7 +2770,8 @@ def log1p_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = log1p_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = log1p_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -2549,11 +2788,14 @@ def log1p_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = log1p_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += log1p_d_xx(xv, o) * t0
+                second = log1p_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -2593,7 +2835,8 @@ def exp2_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = exp2_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = exp2_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -2610,11 +2853,14 @@ def exp2_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = exp2_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += exp2_d_xx(xv, o) * t0
+                second = exp2_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -2654,7 +2900,8 @@ def log2_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = log2_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = log2_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -2671,11 +2918,14 @@ def log2_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = log2_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += log2_d_xx(xv, o) * t0
+                second = log2_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -2715,7 +2965,8 @@ def log10_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = log10_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = log10_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -2732,11 +2983,14 @@ def log10_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = log10_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += log10_d_xx(xv, o) * t0
+                second = log10_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -2776,7 +3030,8 @@ def reciprocal_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = reciprocal_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = reciprocal_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -2793,11 +3048,14 @@ def reciprocal_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = reciprocal_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += reciprocal_d_xx(xv, o) * t0
+                second = reciprocal_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -2837,7 +3095,8 @@ def cbrt_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = cbrt_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = cbrt_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -2854,11 +3113,14 @@ def cbrt_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = cbrt_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += cbrt_d_xx(xv, o) * t0
+                second = cbrt_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -2898,7 +3160,8 @@ def sign_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = sign_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = sign_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -2915,11 +3178,14 @@ def sign_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = sign_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += sign_d_xx(xv, o) * t0
+                second = sign_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -2968,9 +3234,13 @@ def logaddexp_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += logaddexp_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = logaddexp_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += logaddexp_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = logaddexp_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -2992,25 +3262,35 @@ def logaddexp_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = logaddexp_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += logaddexp_d_xx(xv, yv, o) * t0
+                    second = logaddexp_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += logaddexp_d_xy(xv, yv, o) * t1
+                    second = logaddexp_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = logaddexp_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += logaddexp_d_xy(xv, yv, o) * t0
+                    second = logaddexp_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += logaddexp_d_yy(xv, yv, o) * t1
+                    second = logaddexp_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -3073,9 +3353,13 @@ def logaddexp2_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += logaddexp2_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = logaddexp2_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += logaddexp2_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = logaddexp2_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -3097,25 +3381,35 @@ def logaddexp2_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = logaddexp2_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += logaddexp2_d_xx(xv, yv, o) * t0
+                    second = logaddexp2_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += logaddexp2_d_xy(xv, yv, o) * t1
+                    second = logaddexp2_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = logaddexp2_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += logaddexp2_d_xy(xv, yv, o) * t0
+                    second = logaddexp2_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += logaddexp2_d_yy(xv, yv, o) * t1
+                    second = logaddexp2_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -3169,7 +3463,8 @@ def floor_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = floor_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = floor_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -3186,11 +3481,14 @@ def floor_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = floor_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += floor_d_xx(xv, o) * t0
+                second = floor_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -3230,7 +3528,8 @@ def ceil_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = ceil_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = ceil_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -3247,11 +3546,14 @@ def ceil_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = ceil_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += ceil_d_xx(xv, o) * t0
+                second = ceil_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -3291,7 +3593,8 @@ def trunc_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = trunc_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = trunc_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -3308,11 +3611,14 @@ def trunc_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = trunc_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += trunc_d_xx(xv, o) * t0
+                second = trunc_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -3352,7 +3658,8 @@ def rint_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = rint_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = rint_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -3369,11 +3676,14 @@ def rint_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = rint_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += rint_d_xx(xv, o) * t0
+                second = rint_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -3422,9 +3732,13 @@ def remainder_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += remainder_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = remainder_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += remainder_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = remainder_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -3446,25 +3760,35 @@ def remainder_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = remainder_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += remainder_d_xx(xv, yv, o) * t0
+                    second = remainder_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += remainder_d_xy(xv, yv, o) * t1
+                    second = remainder_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = remainder_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += remainder_d_xy(xv, yv, o) * t0
+                    second = remainder_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += remainder_d_yy(xv, yv, o) * t1
+                    second = remainder_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -3527,9 +3851,13 @@ def fmod_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += fmod_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = fmod_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += fmod_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = fmod_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -3551,25 +3879,35 @@ def fmod_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = fmod_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmod_d_xx(xv, yv, o) * t0
+                    second = fmod_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmod_d_xy(xv, yv, o) * t1
+                    second = fmod_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = fmod_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmod_d_xy(xv, yv, o) * t0
+                    second = fmod_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmod_d_yy(xv, yv, o) * t1
+                    second = fmod_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -3623,7 +3961,8 @@ def sinc_jvp_each(x, out, tx, t):
     for r in range(out.shape[0]):
         for c in range(out.shape[1]):
             d = tx[r, c]
-            t[r, c] = sinc_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0
+            p = sinc_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0
+            t[r, c] = p * d if p != 0.0 else 0.0
 
 
 @kernel
@@ -3640,11 +3979,14 @@ def sinc_vjp_tangent_each(x, out, g, gt, tx, gx, gtx):
             p = sinc_d_x(xv, o)
             h = 0.0
             if t0 != 0.0:
-                h += sinc_d_xx(xv, o) * t0
+                second = sinc_d_xx(xv, o)
+                if second != 0.0:
+                    h += second * t0
             if gk != 0.0:
                 gx[r, c] += gk * p
-                gtx[r, c] += gk * h
-            if gtk != 0.0:
+                if h != 0.0:
+                    gtx[r, c] += gk * h
+            if gtk != 0.0 and p != 0.0:
                 gtx[r, c] += gtk * p
 
 
@@ -3693,9 +4035,13 @@ def fmax_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += fmax_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = fmax_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += fmax_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = fmax_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -3717,25 +4063,35 @@ def fmax_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = fmax_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmax_d_xx(xv, yv, o) * t0
+                    second = fmax_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmax_d_xy(xv, yv, o) * t1
+                    second = fmax_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = fmax_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmax_d_xy(xv, yv, o) * t0
+                    second = fmax_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmax_d_yy(xv, yv, o) * t1
+                    second = fmax_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -3798,9 +4154,13 @@ def fmin_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += fmin_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = fmin_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += fmin_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = fmin_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -3822,25 +4182,35 @@ def fmin_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = fmin_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmin_d_xx(xv, yv, o) * t0
+                    second = fmin_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmin_d_xy(xv, yv, o) * t1
+                    second = fmin_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = fmin_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmin_d_xy(xv, yv, o) * t0
+                    second = fmin_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmin_d_yy(xv, yv, o) * t1
+                    second = fmin_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -3903,9 +4273,13 @@ def copysign_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += copysign_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = copysign_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += copysign_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = copysign_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -3927,25 +4301,35 @@ def copysign_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = copysign_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += copysign_d_xx(xv, yv, o) * t0
+                    second = copysign_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += copysign_d_xy(xv, yv, o) * t1
+                    second = copysign_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = copysign_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += copysign_d_xy(xv, yv, o) * t0
+                    second = copysign_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += copysign_d_yy(xv, yv, o) * t1
+                    second = copysign_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 
@@ -4008,9 +4392,13 @@ def heaviside_jvp_each(x, y, out, tx, ty, t, xr, xc, yr, yc, has_x, has_y):
             yv = y[r * yr, c * yc]
             s = 0.0
             if has_x and tx[r * xr, c * xc] != 0.0:
-                s += heaviside_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]
+                p = heaviside_d_x(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * tx[r * xr, c * xc]
             if has_y and ty[r * yr, c * yc] != 0.0:
-                s += heaviside_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]
+                p = heaviside_d_y(xv, yv, out[r, c])
+                if p != 0.0:
+                    s += p * ty[r * yr, c * yc]
             t[r, c] = s
 
 
@@ -4032,25 +4420,35 @@ def heaviside_vjp_tangent_each(x, y, out, g, gt, tx, ty, gx, gy, gtx, gty,
                 p = heaviside_d_x(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += heaviside_d_xx(xv, yv, o) * t0
+                    second = heaviside_d_xx(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += heaviside_d_xy(xv, yv, o) * t1
+                    second = heaviside_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gx[r * xr, c * xc] += gk * p
-                    gtx[r * xr, c * xc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gtx[r * xr, c * xc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gtx[r * xr, c * xc] += gtk * p
             if want_y:
                 p = heaviside_d_y(xv, yv, o)
                 h = 0.0
                 if t0 != 0.0:
-                    h += heaviside_d_xy(xv, yv, o) * t0
+                    second = heaviside_d_xy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += heaviside_d_yy(xv, yv, o) * t1
+                    second = heaviside_d_yy(xv, yv, o)
+                    if second != 0.0:
+                        h += second * t1
                 if gk != 0.0:
                     gy[r * yr, c * yc] += gk * p
-                    gty[r * yr, c * yc] += gk * h
-                if gtk != 0.0:
+                    if h != 0.0:
+                        gty[r * yr, c * yc] += gk * h
+                if gtk != 0.0 and p != 0.0:
                     gty[r * yr, c * yc] += gtk * p
 
 

@@ -707,9 +707,13 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += add_d_x(x, y, out) * tan[a0]
+                p = add_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += add_d_y(x, y, out) * tan[a1]
+                p = add_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 2:  # sub
             x = val[a0] if a0 >= 0 else const[i]
@@ -717,9 +721,13 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += sub_d_x(x, y, out) * tan[a0]
+                p = sub_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += sub_d_y(x, y, out) * tan[a1]
+                p = sub_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 3:  # mul
             x = val[a0] if a0 >= 0 else const[i]
@@ -727,9 +735,13 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += mul_d_x(x, y, out) * tan[a0]
+                p = mul_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += mul_d_y(x, y, out) * tan[a1]
+                p = mul_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 4:  # div
             x = val[a0] if a0 >= 0 else const[i]
@@ -737,9 +749,13 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += div_d_x(x, y, out) * tan[a0]
+                p = div_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += div_d_y(x, y, out) * tan[a1]
+                p = div_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 5:  # pow
             x = val[a0] if a0 >= 0 else const[i]
@@ -747,86 +763,112 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += pow_d_x(x, y, out) * tan[a0]
+                p = pow_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += pow_d_y(x, y, out) * tan[a1]
+                p = pow_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 6:  # neg
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += neg_d_x(x, out) * tan[a0]
+                p = neg_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 7:  # square
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += square_d_x(x, out) * tan[a0]
+                p = square_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 8:  # exp
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += exp_d_x(x, out) * tan[a0]
+                p = exp_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 9:  # log
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += log_d_x(x, out) * tan[a0]
+                p = log_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 10:  # tanh
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += tanh_d_x(x, out) * tan[a0]
+                p = tanh_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 11:  # sigmoid
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += sigmoid_d_x(x, out) * tan[a0]
+                p = sigmoid_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 12:  # sin
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += sin_d_x(x, out) * tan[a0]
+                p = sin_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 13:  # cos
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += cos_d_x(x, out) * tan[a0]
+                p = cos_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 14:  # sqrt
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += sqrt_d_x(x, out) * tan[a0]
+                p = sqrt_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 15:  # abs
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += abs_d_x(x, out) * tan[a0]
+                p = abs_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 16:  # relu
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += relu_d_x(x, out) * tan[a0]
+                p = relu_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 22:  # maximum
             x = val[a0] if a0 >= 0 else const[i]
@@ -834,9 +876,13 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += maximum_d_x(x, y, out) * tan[a0]
+                p = maximum_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += maximum_d_y(x, y, out) * tan[a1]
+                p = maximum_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 23:  # minimum
             x = val[a0] if a0 >= 0 else const[i]
@@ -844,9 +890,13 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += minimum_d_x(x, y, out) * tan[a0]
+                p = minimum_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += minimum_d_y(x, y, out) * tan[a1]
+                p = minimum_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 24:  # keep_if
             x = val[a0] if a0 >= 0 else const[i]
@@ -854,9 +904,13 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += keep_if_d_x(x, y, out) * tan[a0]
+                p = keep_if_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += keep_if_d_y(x, y, out) * tan[a1]
+                p = keep_if_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 25:  # keep_unless
             x = val[a0] if a0 >= 0 else const[i]
@@ -864,72 +918,94 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += keep_unless_d_x(x, y, out) * tan[a0]
+                p = keep_unless_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += keep_unless_d_y(x, y, out) * tan[a1]
+                p = keep_unless_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 26:  # tan
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += tan_d_x(x, out) * tan[a0]
+                p = tan_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 27:  # arcsin
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += arcsin_d_x(x, out) * tan[a0]
+                p = arcsin_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 28:  # arccos
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += arccos_d_x(x, out) * tan[a0]
+                p = arccos_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 29:  # arctan
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += arctan_d_x(x, out) * tan[a0]
+                p = arctan_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 30:  # sinh
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += sinh_d_x(x, out) * tan[a0]
+                p = sinh_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 31:  # cosh
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += cosh_d_x(x, out) * tan[a0]
+                p = cosh_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 32:  # arcsinh
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += arcsinh_d_x(x, out) * tan[a0]
+                p = arcsinh_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 33:  # arccosh
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += arccosh_d_x(x, out) * tan[a0]
+                p = arccosh_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 34:  # arctanh
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += arctanh_d_x(x, out) * tan[a0]
+                p = arctanh_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 35:  # arctan2
             x = val[a0] if a0 >= 0 else const[i]
@@ -937,9 +1013,13 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += arctan2_d_x(x, y, out) * tan[a0]
+                p = arctan2_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += arctan2_d_y(x, y, out) * tan[a1]
+                p = arctan2_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 36:  # hypot
             x = val[a0] if a0 >= 0 else const[i]
@@ -947,65 +1027,85 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += hypot_d_x(x, y, out) * tan[a0]
+                p = hypot_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += hypot_d_y(x, y, out) * tan[a1]
+                p = hypot_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 37:  # expm1
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += expm1_d_x(x, out) * tan[a0]
+                p = expm1_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 38:  # log1p
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += log1p_d_x(x, out) * tan[a0]
+                p = log1p_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 39:  # exp2
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += exp2_d_x(x, out) * tan[a0]
+                p = exp2_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 40:  # log2
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += log2_d_x(x, out) * tan[a0]
+                p = log2_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 41:  # log10
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += log10_d_x(x, out) * tan[a0]
+                p = log10_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 42:  # reciprocal
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += reciprocal_d_x(x, out) * tan[a0]
+                p = reciprocal_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 43:  # cbrt
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += cbrt_d_x(x, out) * tan[a0]
+                p = cbrt_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 44:  # sign
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += sign_d_x(x, out) * tan[a0]
+                p = sign_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 45:  # logaddexp
             x = val[a0] if a0 >= 0 else const[i]
@@ -1013,9 +1113,13 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += logaddexp_d_x(x, y, out) * tan[a0]
+                p = logaddexp_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += logaddexp_d_y(x, y, out) * tan[a1]
+                p = logaddexp_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 46:  # logaddexp2
             x = val[a0] if a0 >= 0 else const[i]
@@ -1023,37 +1127,49 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += logaddexp2_d_x(x, y, out) * tan[a0]
+                p = logaddexp2_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += logaddexp2_d_y(x, y, out) * tan[a1]
+                p = logaddexp2_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 47:  # floor
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += floor_d_x(x, out) * tan[a0]
+                p = floor_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 48:  # ceil
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += ceil_d_x(x, out) * tan[a0]
+                p = ceil_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 49:  # trunc
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += trunc_d_x(x, out) * tan[a0]
+                p = trunc_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 50:  # rint
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += rint_d_x(x, out) * tan[a0]
+                p = rint_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 51:  # remainder
             x = val[a0] if a0 >= 0 else const[i]
@@ -1061,9 +1177,13 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += remainder_d_x(x, y, out) * tan[a0]
+                p = remainder_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += remainder_d_y(x, y, out) * tan[a1]
+                p = remainder_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 52:  # fmod
             x = val[a0] if a0 >= 0 else const[i]
@@ -1071,16 +1191,22 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += fmod_d_x(x, y, out) * tan[a0]
+                p = fmod_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += fmod_d_y(x, y, out) * tan[a1]
+                p = fmod_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 53:  # sinc
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += sinc_d_x(x, out) * tan[a0]
+                p = sinc_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 54:  # fmax
             x = val[a0] if a0 >= 0 else const[i]
@@ -1088,9 +1214,13 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += fmax_d_x(x, y, out) * tan[a0]
+                p = fmax_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += fmax_d_y(x, y, out) * tan[a1]
+                p = fmax_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 55:  # fmin
             x = val[a0] if a0 >= 0 else const[i]
@@ -1098,9 +1228,13 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += fmin_d_x(x, y, out) * tan[a0]
+                p = fmin_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += fmin_d_y(x, y, out) * tan[a1]
+                p = fmin_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 56:  # copysign
             x = val[a0] if a0 >= 0 else const[i]
@@ -1108,9 +1242,13 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += copysign_d_x(x, y, out) * tan[a0]
+                p = copysign_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += copysign_d_y(x, y, out) * tan[a1]
+                p = copysign_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 57:  # heaviside
             x = val[a0] if a0 >= 0 else const[i]
@@ -1118,9 +1256,13 @@ def tangent(op, arg0, arg1, const, val, tan, seed, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += heaviside_d_x(x, y, out) * tan[a0]
+                p = heaviside_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += heaviside_d_y(x, y, out) * tan[a1]
+                p = heaviside_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         else:  # conditions and guards: piecewise constant
             tan[i] = 0.0
@@ -1151,25 +1293,35 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = add_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += add_d_xx(x, y, out) * t0
+                    second = add_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += add_d_xy(x, y, out) * t1
+                    second = add_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = add_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += add_d_xy(x, y, out) * t0
+                    second = add_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += add_d_yy(x, y, out) * t1
+                    second = add_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 2:  # sub
             x = val[a0] if a0 >= 0 else const[i]
@@ -1178,25 +1330,35 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = sub_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += sub_d_xx(x, y, out) * t0
+                    second = sub_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += sub_d_xy(x, y, out) * t1
+                    second = sub_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = sub_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += sub_d_xy(x, y, out) * t0
+                    second = sub_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += sub_d_yy(x, y, out) * t1
+                    second = sub_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 3:  # mul
             x = val[a0] if a0 >= 0 else const[i]
@@ -1205,25 +1367,35 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = mul_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += mul_d_xx(x, y, out) * t0
+                    second = mul_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += mul_d_xy(x, y, out) * t1
+                    second = mul_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = mul_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += mul_d_xy(x, y, out) * t0
+                    second = mul_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += mul_d_yy(x, y, out) * t1
+                    second = mul_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 4:  # div
             x = val[a0] if a0 >= 0 else const[i]
@@ -1232,25 +1404,35 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = div_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += div_d_xx(x, y, out) * t0
+                    second = div_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += div_d_xy(x, y, out) * t1
+                    second = div_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = div_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += div_d_xy(x, y, out) * t0
+                    second = div_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += div_d_yy(x, y, out) * t1
+                    second = div_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 5:  # pow
             x = val[a0] if a0 >= 0 else const[i]
@@ -1259,146 +1441,189 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = pow_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += pow_d_xx(x, y, out) * t0
+                    second = pow_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += pow_d_xy(x, y, out) * t1
+                    second = pow_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = pow_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += pow_d_xy(x, y, out) * t0
+                    second = pow_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += pow_d_yy(x, y, out) * t1
+                    second = pow_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 6:  # neg
             x = val[a0]
             p = neg_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += neg_d_xx(x, out) * t0
+                second = neg_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 7:  # square
             x = val[a0]
             p = square_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += square_d_xx(x, out) * t0
+                second = square_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 8:  # exp
             x = val[a0]
             p = exp_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += exp_d_xx(x, out) * t0
+                second = exp_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 9:  # log
             x = val[a0]
             p = log_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += log_d_xx(x, out) * t0
+                second = log_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 10:  # tanh
             x = val[a0]
             p = tanh_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += tanh_d_xx(x, out) * t0
+                second = tanh_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 11:  # sigmoid
             x = val[a0]
             p = sigmoid_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += sigmoid_d_xx(x, out) * t0
+                second = sigmoid_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 12:  # sin
             x = val[a0]
             p = sin_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += sin_d_xx(x, out) * t0
+                second = sin_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 13:  # cos
             x = val[a0]
             p = cos_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += cos_d_xx(x, out) * t0
+                second = cos_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 14:  # sqrt
             x = val[a0]
             p = sqrt_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += sqrt_d_xx(x, out) * t0
+                second = sqrt_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 15:  # abs
             x = val[a0]
             p = abs_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += abs_d_xx(x, out) * t0
+                second = abs_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 16:  # relu
             x = val[a0]
             p = relu_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += relu_d_xx(x, out) * t0
+                second = relu_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 22:  # maximum
             x = val[a0] if a0 >= 0 else const[i]
@@ -1407,25 +1632,35 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = maximum_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += maximum_d_xx(x, y, out) * t0
+                    second = maximum_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += maximum_d_xy(x, y, out) * t1
+                    second = maximum_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = maximum_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += maximum_d_xy(x, y, out) * t0
+                    second = maximum_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += maximum_d_yy(x, y, out) * t1
+                    second = maximum_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 23:  # minimum
             x = val[a0] if a0 >= 0 else const[i]
@@ -1434,25 +1669,35 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = minimum_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += minimum_d_xx(x, y, out) * t0
+                    second = minimum_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += minimum_d_xy(x, y, out) * t1
+                    second = minimum_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = minimum_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += minimum_d_xy(x, y, out) * t0
+                    second = minimum_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += minimum_d_yy(x, y, out) * t1
+                    second = minimum_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 24:  # keep_if
             x = val[a0] if a0 >= 0 else const[i]
@@ -1461,25 +1706,35 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = keep_if_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += keep_if_d_xx(x, y, out) * t0
+                    second = keep_if_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += keep_if_d_xy(x, y, out) * t1
+                    second = keep_if_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = keep_if_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += keep_if_d_xy(x, y, out) * t0
+                    second = keep_if_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += keep_if_d_yy(x, y, out) * t1
+                    second = keep_if_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 25:  # keep_unless
             x = val[a0] if a0 >= 0 else const[i]
@@ -1488,124 +1743,161 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = keep_unless_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += keep_unless_d_xx(x, y, out) * t0
+                    second = keep_unless_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += keep_unless_d_xy(x, y, out) * t1
+                    second = keep_unless_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = keep_unless_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += keep_unless_d_xy(x, y, out) * t0
+                    second = keep_unless_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += keep_unless_d_yy(x, y, out) * t1
+                    second = keep_unless_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 26:  # tan
             x = val[a0]
             p = tan_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += tan_d_xx(x, out) * t0
+                second = tan_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 27:  # arcsin
             x = val[a0]
             p = arcsin_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += arcsin_d_xx(x, out) * t0
+                second = arcsin_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 28:  # arccos
             x = val[a0]
             p = arccos_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += arccos_d_xx(x, out) * t0
+                second = arccos_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 29:  # arctan
             x = val[a0]
             p = arctan_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += arctan_d_xx(x, out) * t0
+                second = arctan_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 30:  # sinh
             x = val[a0]
             p = sinh_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += sinh_d_xx(x, out) * t0
+                second = sinh_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 31:  # cosh
             x = val[a0]
             p = cosh_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += cosh_d_xx(x, out) * t0
+                second = cosh_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 32:  # arcsinh
             x = val[a0]
             p = arcsinh_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += arcsinh_d_xx(x, out) * t0
+                second = arcsinh_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 33:  # arccosh
             x = val[a0]
             p = arccosh_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += arccosh_d_xx(x, out) * t0
+                second = arccosh_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 34:  # arctanh
             x = val[a0]
             p = arctanh_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += arctanh_d_xx(x, out) * t0
+                second = arctanh_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 35:  # arctan2
             x = val[a0] if a0 >= 0 else const[i]
@@ -1614,25 +1906,35 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = arctan2_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += arctan2_d_xx(x, y, out) * t0
+                    second = arctan2_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += arctan2_d_xy(x, y, out) * t1
+                    second = arctan2_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = arctan2_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += arctan2_d_xy(x, y, out) * t0
+                    second = arctan2_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += arctan2_d_yy(x, y, out) * t1
+                    second = arctan2_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 36:  # hypot
             x = val[a0] if a0 >= 0 else const[i]
@@ -1641,113 +1943,147 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = hypot_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += hypot_d_xx(x, y, out) * t0
+                    second = hypot_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += hypot_d_xy(x, y, out) * t1
+                    second = hypot_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = hypot_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += hypot_d_xy(x, y, out) * t0
+                    second = hypot_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += hypot_d_yy(x, y, out) * t1
+                    second = hypot_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 37:  # expm1
             x = val[a0]
             p = expm1_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += expm1_d_xx(x, out) * t0
+                second = expm1_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 38:  # log1p
             x = val[a0]
             p = log1p_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += log1p_d_xx(x, out) * t0
+                second = log1p_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 39:  # exp2
             x = val[a0]
             p = exp2_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += exp2_d_xx(x, out) * t0
+                second = exp2_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 40:  # log2
             x = val[a0]
             p = log2_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += log2_d_xx(x, out) * t0
+                second = log2_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 41:  # log10
             x = val[a0]
             p = log10_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += log10_d_xx(x, out) * t0
+                second = log10_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 42:  # reciprocal
             x = val[a0]
             p = reciprocal_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += reciprocal_d_xx(x, out) * t0
+                second = reciprocal_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 43:  # cbrt
             x = val[a0]
             p = cbrt_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += cbrt_d_xx(x, out) * t0
+                second = cbrt_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 44:  # sign
             x = val[a0]
             p = sign_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += sign_d_xx(x, out) * t0
+                second = sign_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 45:  # logaddexp
             x = val[a0] if a0 >= 0 else const[i]
@@ -1756,25 +2092,35 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = logaddexp_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += logaddexp_d_xx(x, y, out) * t0
+                    second = logaddexp_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += logaddexp_d_xy(x, y, out) * t1
+                    second = logaddexp_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = logaddexp_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += logaddexp_d_xy(x, y, out) * t0
+                    second = logaddexp_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += logaddexp_d_yy(x, y, out) * t1
+                    second = logaddexp_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 46:  # logaddexp2
             x = val[a0] if a0 >= 0 else const[i]
@@ -1783,69 +2129,91 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = logaddexp2_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += logaddexp2_d_xx(x, y, out) * t0
+                    second = logaddexp2_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += logaddexp2_d_xy(x, y, out) * t1
+                    second = logaddexp2_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = logaddexp2_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += logaddexp2_d_xy(x, y, out) * t0
+                    second = logaddexp2_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += logaddexp2_d_yy(x, y, out) * t1
+                    second = logaddexp2_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 47:  # floor
             x = val[a0]
             p = floor_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += floor_d_xx(x, out) * t0
+                second = floor_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 48:  # ceil
             x = val[a0]
             p = ceil_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += ceil_d_xx(x, out) * t0
+                second = ceil_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 49:  # trunc
             x = val[a0]
             p = trunc_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += trunc_d_xx(x, out) * t0
+                second = trunc_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 50:  # rint
             x = val[a0]
             p = rint_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += rint_d_xx(x, out) * t0
+                second = rint_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 51:  # remainder
             x = val[a0] if a0 >= 0 else const[i]
@@ -1854,25 +2222,35 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = remainder_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += remainder_d_xx(x, y, out) * t0
+                    second = remainder_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += remainder_d_xy(x, y, out) * t1
+                    second = remainder_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = remainder_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += remainder_d_xy(x, y, out) * t0
+                    second = remainder_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += remainder_d_yy(x, y, out) * t1
+                    second = remainder_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 52:  # fmod
             x = val[a0] if a0 >= 0 else const[i]
@@ -1881,36 +2259,49 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = fmod_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmod_d_xx(x, y, out) * t0
+                    second = fmod_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmod_d_xy(x, y, out) * t1
+                    second = fmod_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = fmod_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmod_d_xy(x, y, out) * t0
+                    second = fmod_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmod_d_yy(x, y, out) * t1
+                    second = fmod_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 53:  # sinc
             x = val[a0]
             p = sinc_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += sinc_d_xx(x, out) * t0
+                second = sinc_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 54:  # fmax
             x = val[a0] if a0 >= 0 else const[i]
@@ -1919,25 +2310,35 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = fmax_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmax_d_xx(x, y, out) * t0
+                    second = fmax_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmax_d_xy(x, y, out) * t1
+                    second = fmax_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = fmax_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmax_d_xy(x, y, out) * t0
+                    second = fmax_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmax_d_yy(x, y, out) * t1
+                    second = fmax_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 55:  # fmin
             x = val[a0] if a0 >= 0 else const[i]
@@ -1946,25 +2347,35 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = fmin_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmin_d_xx(x, y, out) * t0
+                    second = fmin_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmin_d_xy(x, y, out) * t1
+                    second = fmin_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = fmin_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmin_d_xy(x, y, out) * t0
+                    second = fmin_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmin_d_yy(x, y, out) * t1
+                    second = fmin_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 56:  # copysign
             x = val[a0] if a0 >= 0 else const[i]
@@ -1973,25 +2384,35 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = copysign_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += copysign_d_xx(x, y, out) * t0
+                    second = copysign_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += copysign_d_xy(x, y, out) * t1
+                    second = copysign_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = copysign_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += copysign_d_xy(x, y, out) * t0
+                    second = copysign_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += copysign_d_yy(x, y, out) * t1
+                    second = copysign_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 57:  # heaviside
             x = val[a0] if a0 >= 0 else const[i]
@@ -2000,25 +2421,35 @@ def reverse_tangent(op, arg0, arg1, const, val, tan, adj, adj_tan, last):
                 p = heaviside_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += heaviside_d_xx(x, y, out) * t0
+                    second = heaviside_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += heaviside_d_xy(x, y, out) * t1
+                    second = heaviside_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = heaviside_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += heaviside_d_xy(x, y, out) * t0
+                    second = heaviside_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += heaviside_d_yy(x, y, out) * t1
+                    second = heaviside_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
 
 
@@ -2500,9 +2931,13 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += add_d_x(x, y, out) * tan[a0]
+                p = add_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += add_d_y(x, y, out) * tan[a1]
+                p = add_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 2:  # sub
             x = val[a0] if a0 >= 0 else const[i]
@@ -2510,9 +2945,13 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += sub_d_x(x, y, out) * tan[a0]
+                p = sub_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += sub_d_y(x, y, out) * tan[a1]
+                p = sub_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 3:  # mul
             x = val[a0] if a0 >= 0 else const[i]
@@ -2520,9 +2959,13 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += mul_d_x(x, y, out) * tan[a0]
+                p = mul_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += mul_d_y(x, y, out) * tan[a1]
+                p = mul_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 4:  # div
             x = val[a0] if a0 >= 0 else const[i]
@@ -2530,9 +2973,13 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += div_d_x(x, y, out) * tan[a0]
+                p = div_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += div_d_y(x, y, out) * tan[a1]
+                p = div_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 5:  # pow
             x = val[a0] if a0 >= 0 else const[i]
@@ -2540,86 +2987,112 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += pow_d_x(x, y, out) * tan[a0]
+                p = pow_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += pow_d_y(x, y, out) * tan[a1]
+                p = pow_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 6:  # neg
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += neg_d_x(x, out) * tan[a0]
+                p = neg_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 7:  # square
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += square_d_x(x, out) * tan[a0]
+                p = square_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 8:  # exp
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += exp_d_x(x, out) * tan[a0]
+                p = exp_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 9:  # log
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += log_d_x(x, out) * tan[a0]
+                p = log_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 10:  # tanh
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += tanh_d_x(x, out) * tan[a0]
+                p = tanh_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 11:  # sigmoid
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += sigmoid_d_x(x, out) * tan[a0]
+                p = sigmoid_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 12:  # sin
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += sin_d_x(x, out) * tan[a0]
+                p = sin_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 13:  # cos
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += cos_d_x(x, out) * tan[a0]
+                p = cos_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 14:  # sqrt
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += sqrt_d_x(x, out) * tan[a0]
+                p = sqrt_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 15:  # abs
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += abs_d_x(x, out) * tan[a0]
+                p = abs_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 16:  # relu
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += relu_d_x(x, out) * tan[a0]
+                p = relu_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 22:  # maximum
             x = val[a0] if a0 >= 0 else const[i]
@@ -2627,9 +3100,13 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += maximum_d_x(x, y, out) * tan[a0]
+                p = maximum_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += maximum_d_y(x, y, out) * tan[a1]
+                p = maximum_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 23:  # minimum
             x = val[a0] if a0 >= 0 else const[i]
@@ -2637,9 +3114,13 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += minimum_d_x(x, y, out) * tan[a0]
+                p = minimum_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += minimum_d_y(x, y, out) * tan[a1]
+                p = minimum_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 24:  # keep_if
             x = val[a0] if a0 >= 0 else const[i]
@@ -2647,9 +3128,13 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += keep_if_d_x(x, y, out) * tan[a0]
+                p = keep_if_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += keep_if_d_y(x, y, out) * tan[a1]
+                p = keep_if_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 25:  # keep_unless
             x = val[a0] if a0 >= 0 else const[i]
@@ -2657,72 +3142,94 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += keep_unless_d_x(x, y, out) * tan[a0]
+                p = keep_unless_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += keep_unless_d_y(x, y, out) * tan[a1]
+                p = keep_unless_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 26:  # tan
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += tan_d_x(x, out) * tan[a0]
+                p = tan_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 27:  # arcsin
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += arcsin_d_x(x, out) * tan[a0]
+                p = arcsin_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 28:  # arccos
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += arccos_d_x(x, out) * tan[a0]
+                p = arccos_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 29:  # arctan
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += arctan_d_x(x, out) * tan[a0]
+                p = arctan_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 30:  # sinh
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += sinh_d_x(x, out) * tan[a0]
+                p = sinh_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 31:  # cosh
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += cosh_d_x(x, out) * tan[a0]
+                p = cosh_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 32:  # arcsinh
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += arcsinh_d_x(x, out) * tan[a0]
+                p = arcsinh_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 33:  # arccosh
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += arccosh_d_x(x, out) * tan[a0]
+                p = arccosh_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 34:  # arctanh
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += arctanh_d_x(x, out) * tan[a0]
+                p = arctanh_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 35:  # arctan2
             x = val[a0] if a0 >= 0 else const[i]
@@ -2730,9 +3237,13 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += arctan2_d_x(x, y, out) * tan[a0]
+                p = arctan2_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += arctan2_d_y(x, y, out) * tan[a1]
+                p = arctan2_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 36:  # hypot
             x = val[a0] if a0 >= 0 else const[i]
@@ -2740,65 +3251,85 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += hypot_d_x(x, y, out) * tan[a0]
+                p = hypot_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += hypot_d_y(x, y, out) * tan[a1]
+                p = hypot_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 37:  # expm1
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += expm1_d_x(x, out) * tan[a0]
+                p = expm1_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 38:  # log1p
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += log1p_d_x(x, out) * tan[a0]
+                p = log1p_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 39:  # exp2
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += exp2_d_x(x, out) * tan[a0]
+                p = exp2_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 40:  # log2
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += log2_d_x(x, out) * tan[a0]
+                p = log2_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 41:  # log10
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += log10_d_x(x, out) * tan[a0]
+                p = log10_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 42:  # reciprocal
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += reciprocal_d_x(x, out) * tan[a0]
+                p = reciprocal_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 43:  # cbrt
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += cbrt_d_x(x, out) * tan[a0]
+                p = cbrt_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 44:  # sign
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += sign_d_x(x, out) * tan[a0]
+                p = sign_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 45:  # logaddexp
             x = val[a0] if a0 >= 0 else const[i]
@@ -2806,9 +3337,13 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += logaddexp_d_x(x, y, out) * tan[a0]
+                p = logaddexp_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += logaddexp_d_y(x, y, out) * tan[a1]
+                p = logaddexp_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 46:  # logaddexp2
             x = val[a0] if a0 >= 0 else const[i]
@@ -2816,37 +3351,49 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += logaddexp2_d_x(x, y, out) * tan[a0]
+                p = logaddexp2_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += logaddexp2_d_y(x, y, out) * tan[a1]
+                p = logaddexp2_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 47:  # floor
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += floor_d_x(x, out) * tan[a0]
+                p = floor_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 48:  # ceil
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += ceil_d_x(x, out) * tan[a0]
+                p = ceil_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 49:  # trunc
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += trunc_d_x(x, out) * tan[a0]
+                p = trunc_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 50:  # rint
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += rint_d_x(x, out) * tan[a0]
+                p = rint_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 51:  # remainder
             x = val[a0] if a0 >= 0 else const[i]
@@ -2854,9 +3401,13 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += remainder_d_x(x, y, out) * tan[a0]
+                p = remainder_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += remainder_d_y(x, y, out) * tan[a1]
+                p = remainder_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 52:  # fmod
             x = val[a0] if a0 >= 0 else const[i]
@@ -2864,16 +3415,22 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += fmod_d_x(x, y, out) * tan[a0]
+                p = fmod_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += fmod_d_y(x, y, out) * tan[a1]
+                p = fmod_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 53:  # sinc
             x = val[a0]
             out = val[i]
             t = 0.0
             if tan[a0] != 0.0:
-                t += sinc_d_x(x, out) * tan[a0]
+                p = sinc_d_x(x, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             tan[i] = t
         elif code == 54:  # fmax
             x = val[a0] if a0 >= 0 else const[i]
@@ -2881,9 +3438,13 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += fmax_d_x(x, y, out) * tan[a0]
+                p = fmax_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += fmax_d_y(x, y, out) * tan[a1]
+                p = fmax_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 55:  # fmin
             x = val[a0] if a0 >= 0 else const[i]
@@ -2891,9 +3452,13 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += fmin_d_x(x, y, out) * tan[a0]
+                p = fmin_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += fmin_d_y(x, y, out) * tan[a1]
+                p = fmin_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 56:  # copysign
             x = val[a0] if a0 >= 0 else const[i]
@@ -2901,9 +3466,13 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += copysign_d_x(x, y, out) * tan[a0]
+                p = copysign_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += copysign_d_y(x, y, out) * tan[a1]
+                p = copysign_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         elif code == 57:  # heaviside
             x = val[a0] if a0 >= 0 else const[i]
@@ -2911,9 +3480,13 @@ def tangent_span(op, arg0, arg1, const, val, tan, seed, first, n):
             out = val[i]
             t = 0.0
             if a0 >= 0 and tan[a0] != 0.0:
-                t += heaviside_d_x(x, y, out) * tan[a0]
+                p = heaviside_d_x(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a0]
             if a1 >= 0 and tan[a1] != 0.0:
-                t += heaviside_d_y(x, y, out) * tan[a1]
+                p = heaviside_d_y(x, y, out)
+                if p != 0.0:
+                    t += p * tan[a1]
             tan[i] = t
         else:  # conditions and guards: piecewise constant
             tan[i] = 0.0
@@ -2944,25 +3517,35 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = add_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += add_d_xx(x, y, out) * t0
+                    second = add_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += add_d_xy(x, y, out) * t1
+                    second = add_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = add_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += add_d_xy(x, y, out) * t0
+                    second = add_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += add_d_yy(x, y, out) * t1
+                    second = add_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 2:  # sub
             x = val[a0] if a0 >= 0 else const[i]
@@ -2971,25 +3554,35 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = sub_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += sub_d_xx(x, y, out) * t0
+                    second = sub_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += sub_d_xy(x, y, out) * t1
+                    second = sub_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = sub_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += sub_d_xy(x, y, out) * t0
+                    second = sub_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += sub_d_yy(x, y, out) * t1
+                    second = sub_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 3:  # mul
             x = val[a0] if a0 >= 0 else const[i]
@@ -2998,25 +3591,35 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = mul_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += mul_d_xx(x, y, out) * t0
+                    second = mul_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += mul_d_xy(x, y, out) * t1
+                    second = mul_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = mul_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += mul_d_xy(x, y, out) * t0
+                    second = mul_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += mul_d_yy(x, y, out) * t1
+                    second = mul_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 4:  # div
             x = val[a0] if a0 >= 0 else const[i]
@@ -3025,25 +3628,35 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = div_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += div_d_xx(x, y, out) * t0
+                    second = div_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += div_d_xy(x, y, out) * t1
+                    second = div_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = div_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += div_d_xy(x, y, out) * t0
+                    second = div_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += div_d_yy(x, y, out) * t1
+                    second = div_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 5:  # pow
             x = val[a0] if a0 >= 0 else const[i]
@@ -3052,146 +3665,189 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = pow_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += pow_d_xx(x, y, out) * t0
+                    second = pow_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += pow_d_xy(x, y, out) * t1
+                    second = pow_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = pow_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += pow_d_xy(x, y, out) * t0
+                    second = pow_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += pow_d_yy(x, y, out) * t1
+                    second = pow_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 6:  # neg
             x = val[a0]
             p = neg_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += neg_d_xx(x, out) * t0
+                second = neg_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 7:  # square
             x = val[a0]
             p = square_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += square_d_xx(x, out) * t0
+                second = square_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 8:  # exp
             x = val[a0]
             p = exp_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += exp_d_xx(x, out) * t0
+                second = exp_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 9:  # log
             x = val[a0]
             p = log_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += log_d_xx(x, out) * t0
+                second = log_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 10:  # tanh
             x = val[a0]
             p = tanh_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += tanh_d_xx(x, out) * t0
+                second = tanh_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 11:  # sigmoid
             x = val[a0]
             p = sigmoid_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += sigmoid_d_xx(x, out) * t0
+                second = sigmoid_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 12:  # sin
             x = val[a0]
             p = sin_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += sin_d_xx(x, out) * t0
+                second = sin_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 13:  # cos
             x = val[a0]
             p = cos_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += cos_d_xx(x, out) * t0
+                second = cos_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 14:  # sqrt
             x = val[a0]
             p = sqrt_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += sqrt_d_xx(x, out) * t0
+                second = sqrt_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 15:  # abs
             x = val[a0]
             p = abs_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += abs_d_xx(x, out) * t0
+                second = abs_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 16:  # relu
             x = val[a0]
             p = relu_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += relu_d_xx(x, out) * t0
+                second = relu_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 22:  # maximum
             x = val[a0] if a0 >= 0 else const[i]
@@ -3200,25 +3856,35 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = maximum_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += maximum_d_xx(x, y, out) * t0
+                    second = maximum_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += maximum_d_xy(x, y, out) * t1
+                    second = maximum_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = maximum_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += maximum_d_xy(x, y, out) * t0
+                    second = maximum_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += maximum_d_yy(x, y, out) * t1
+                    second = maximum_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 23:  # minimum
             x = val[a0] if a0 >= 0 else const[i]
@@ -3227,25 +3893,35 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = minimum_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += minimum_d_xx(x, y, out) * t0
+                    second = minimum_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += minimum_d_xy(x, y, out) * t1
+                    second = minimum_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = minimum_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += minimum_d_xy(x, y, out) * t0
+                    second = minimum_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += minimum_d_yy(x, y, out) * t1
+                    second = minimum_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 24:  # keep_if
             x = val[a0] if a0 >= 0 else const[i]
@@ -3254,25 +3930,35 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = keep_if_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += keep_if_d_xx(x, y, out) * t0
+                    second = keep_if_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += keep_if_d_xy(x, y, out) * t1
+                    second = keep_if_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = keep_if_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += keep_if_d_xy(x, y, out) * t0
+                    second = keep_if_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += keep_if_d_yy(x, y, out) * t1
+                    second = keep_if_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 25:  # keep_unless
             x = val[a0] if a0 >= 0 else const[i]
@@ -3281,124 +3967,161 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = keep_unless_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += keep_unless_d_xx(x, y, out) * t0
+                    second = keep_unless_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += keep_unless_d_xy(x, y, out) * t1
+                    second = keep_unless_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = keep_unless_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += keep_unless_d_xy(x, y, out) * t0
+                    second = keep_unless_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += keep_unless_d_yy(x, y, out) * t1
+                    second = keep_unless_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 26:  # tan
             x = val[a0]
             p = tan_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += tan_d_xx(x, out) * t0
+                second = tan_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 27:  # arcsin
             x = val[a0]
             p = arcsin_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += arcsin_d_xx(x, out) * t0
+                second = arcsin_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 28:  # arccos
             x = val[a0]
             p = arccos_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += arccos_d_xx(x, out) * t0
+                second = arccos_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 29:  # arctan
             x = val[a0]
             p = arctan_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += arctan_d_xx(x, out) * t0
+                second = arctan_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 30:  # sinh
             x = val[a0]
             p = sinh_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += sinh_d_xx(x, out) * t0
+                second = sinh_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 31:  # cosh
             x = val[a0]
             p = cosh_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += cosh_d_xx(x, out) * t0
+                second = cosh_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 32:  # arcsinh
             x = val[a0]
             p = arcsinh_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += arcsinh_d_xx(x, out) * t0
+                second = arcsinh_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 33:  # arccosh
             x = val[a0]
             p = arccosh_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += arccosh_d_xx(x, out) * t0
+                second = arccosh_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 34:  # arctanh
             x = val[a0]
             p = arctanh_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += arctanh_d_xx(x, out) * t0
+                second = arctanh_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 35:  # arctan2
             x = val[a0] if a0 >= 0 else const[i]
@@ -3407,25 +4130,35 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = arctan2_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += arctan2_d_xx(x, y, out) * t0
+                    second = arctan2_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += arctan2_d_xy(x, y, out) * t1
+                    second = arctan2_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = arctan2_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += arctan2_d_xy(x, y, out) * t0
+                    second = arctan2_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += arctan2_d_yy(x, y, out) * t1
+                    second = arctan2_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 36:  # hypot
             x = val[a0] if a0 >= 0 else const[i]
@@ -3434,113 +4167,147 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = hypot_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += hypot_d_xx(x, y, out) * t0
+                    second = hypot_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += hypot_d_xy(x, y, out) * t1
+                    second = hypot_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = hypot_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += hypot_d_xy(x, y, out) * t0
+                    second = hypot_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += hypot_d_yy(x, y, out) * t1
+                    second = hypot_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 37:  # expm1
             x = val[a0]
             p = expm1_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += expm1_d_xx(x, out) * t0
+                second = expm1_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 38:  # log1p
             x = val[a0]
             p = log1p_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += log1p_d_xx(x, out) * t0
+                second = log1p_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 39:  # exp2
             x = val[a0]
             p = exp2_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += exp2_d_xx(x, out) * t0
+                second = exp2_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 40:  # log2
             x = val[a0]
             p = log2_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += log2_d_xx(x, out) * t0
+                second = log2_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 41:  # log10
             x = val[a0]
             p = log10_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += log10_d_xx(x, out) * t0
+                second = log10_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 42:  # reciprocal
             x = val[a0]
             p = reciprocal_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += reciprocal_d_xx(x, out) * t0
+                second = reciprocal_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 43:  # cbrt
             x = val[a0]
             p = cbrt_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += cbrt_d_xx(x, out) * t0
+                second = cbrt_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 44:  # sign
             x = val[a0]
             p = sign_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += sign_d_xx(x, out) * t0
+                second = sign_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 45:  # logaddexp
             x = val[a0] if a0 >= 0 else const[i]
@@ -3549,25 +4316,35 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = logaddexp_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += logaddexp_d_xx(x, y, out) * t0
+                    second = logaddexp_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += logaddexp_d_xy(x, y, out) * t1
+                    second = logaddexp_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = logaddexp_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += logaddexp_d_xy(x, y, out) * t0
+                    second = logaddexp_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += logaddexp_d_yy(x, y, out) * t1
+                    second = logaddexp_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 46:  # logaddexp2
             x = val[a0] if a0 >= 0 else const[i]
@@ -3576,69 +4353,91 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = logaddexp2_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += logaddexp2_d_xx(x, y, out) * t0
+                    second = logaddexp2_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += logaddexp2_d_xy(x, y, out) * t1
+                    second = logaddexp2_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = logaddexp2_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += logaddexp2_d_xy(x, y, out) * t0
+                    second = logaddexp2_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += logaddexp2_d_yy(x, y, out) * t1
+                    second = logaddexp2_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 47:  # floor
             x = val[a0]
             p = floor_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += floor_d_xx(x, out) * t0
+                second = floor_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 48:  # ceil
             x = val[a0]
             p = ceil_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += ceil_d_xx(x, out) * t0
+                second = ceil_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 49:  # trunc
             x = val[a0]
             p = trunc_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += trunc_d_xx(x, out) * t0
+                second = trunc_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 50:  # rint
             x = val[a0]
             p = rint_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += rint_d_xx(x, out) * t0
+                second = rint_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 51:  # remainder
             x = val[a0] if a0 >= 0 else const[i]
@@ -3647,25 +4446,35 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = remainder_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += remainder_d_xx(x, y, out) * t0
+                    second = remainder_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += remainder_d_xy(x, y, out) * t1
+                    second = remainder_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = remainder_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += remainder_d_xy(x, y, out) * t0
+                    second = remainder_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += remainder_d_yy(x, y, out) * t1
+                    second = remainder_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 52:  # fmod
             x = val[a0] if a0 >= 0 else const[i]
@@ -3674,36 +4483,49 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = fmod_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmod_d_xx(x, y, out) * t0
+                    second = fmod_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmod_d_xy(x, y, out) * t1
+                    second = fmod_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = fmod_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmod_d_xy(x, y, out) * t0
+                    second = fmod_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmod_d_yy(x, y, out) * t1
+                    second = fmod_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 53:  # sinc
             x = val[a0]
             p = sinc_d_x(x, out)
             h = 0.0
             if t0 != 0.0:
-                h += sinc_d_xx(x, out) * t0
+                second = sinc_d_xx(x, out)
+                if second != 0.0:
+                    h += second * t0
             if g != 0.0:
                 adj[a0] += g * p
-                adj_tan[a0] += g * h
-            if gt != 0.0:
+                if h != 0.0:
+                    adj_tan[a0] += g * h
+            if gt != 0.0 and p != 0.0:
                 adj_tan[a0] += gt * p
         elif code == 54:  # fmax
             x = val[a0] if a0 >= 0 else const[i]
@@ -3712,25 +4534,35 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = fmax_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmax_d_xx(x, y, out) * t0
+                    second = fmax_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmax_d_xy(x, y, out) * t1
+                    second = fmax_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = fmax_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmax_d_xy(x, y, out) * t0
+                    second = fmax_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmax_d_yy(x, y, out) * t1
+                    second = fmax_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 55:  # fmin
             x = val[a0] if a0 >= 0 else const[i]
@@ -3739,25 +4571,35 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = fmin_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmin_d_xx(x, y, out) * t0
+                    second = fmin_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmin_d_xy(x, y, out) * t1
+                    second = fmin_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = fmin_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += fmin_d_xy(x, y, out) * t0
+                    second = fmin_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += fmin_d_yy(x, y, out) * t1
+                    second = fmin_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 56:  # copysign
             x = val[a0] if a0 >= 0 else const[i]
@@ -3766,25 +4608,35 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = copysign_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += copysign_d_xx(x, y, out) * t0
+                    second = copysign_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += copysign_d_xy(x, y, out) * t1
+                    second = copysign_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = copysign_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += copysign_d_xy(x, y, out) * t0
+                    second = copysign_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += copysign_d_yy(x, y, out) * t1
+                    second = copysign_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p
         elif code == 57:  # heaviside
             x = val[a0] if a0 >= 0 else const[i]
@@ -3793,23 +4645,33 @@ def reverse_tangent_span(op, arg0, arg1, const, val, tan, adj, adj_tan, last, fi
                 p = heaviside_d_x(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += heaviside_d_xx(x, y, out) * t0
+                    second = heaviside_d_xx(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += heaviside_d_xy(x, y, out) * t1
+                    second = heaviside_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a0] += g * p
-                    adj_tan[a0] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a0] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a0] += gt * p
             if a1 >= 0:
                 p = heaviside_d_y(x, y, out)
                 h = 0.0
                 if t0 != 0.0:
-                    h += heaviside_d_xy(x, y, out) * t0
+                    second = heaviside_d_xy(x, y, out)
+                    if second != 0.0:
+                        h += second * t0
                 if t1 != 0.0:
-                    h += heaviside_d_yy(x, y, out) * t1
+                    second = heaviside_d_yy(x, y, out)
+                    if second != 0.0:
+                        h += second * t1
                 if g != 0.0:
                     adj[a1] += g * p
-                    adj_tan[a1] += g * h
-                if gt != 0.0:
+                    if h != 0.0:
+                        adj_tan[a1] += g * h
+                if gt != 0.0 and p != 0.0:
                     adj_tan[a1] += gt * p

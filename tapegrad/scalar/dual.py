@@ -73,6 +73,8 @@ def _operand(other, what):
 def _term(p, tan):
     """``p * tan`` for a vector ``tan``, with an exact 0 wherever ``tan`` is 0
     (an infinite or nan partial must not leak into directions it is not on)."""
+    if p == 0.0:  # nothing, not 0 * nan: the branch where() did not take stays out
+        return np.zeros(np.shape(tan))
     if math.isfinite(p):
         return p * tan
     with np.errstate(invalid="ignore"):
@@ -97,7 +99,8 @@ def _unary_rule(op):
         if tx.__class__ is float:
             if d_x is None or tx == 0.0:
                 return _make(out, 0.0)
-            return _make(out, d_x(x, out) * tx)
+            p = d_x(x, out)
+            return _make(out, p * tx if p != 0.0 else 0.0)
         if d_x is None:
             return _make(out, np.zeros(tx.shape))
         return _make(out, _term(d_x(x, out), tx))
@@ -116,9 +119,11 @@ def _binary_rule(op):
             tan = 0.0
             if d_x is not None:
                 if tx != 0.0:
-                    tan = d_x(x, y, out) * tx
+                    p = d_x(x, y, out)
+                    tan = p * tx if p != 0.0 else 0.0
                 if ty != 0.0:
-                    tan += d_y(x, y, out) * ty
+                    p = d_y(x, y, out)
+                    tan += p * ty if p != 0.0 else 0.0
             return _make(out, tan)
         shape = _shape(tx, ty)
         if d_x is None:

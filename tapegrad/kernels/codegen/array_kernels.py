@@ -80,7 +80,8 @@ def _vjp_each(op):
 
 
 def _jvp_each(op):
-    """``t = d_x * tx (+ d_y * ty)``: the tangent of the output, elementwise."""
+    """``t = d_x * tx (+ d_y * ty)``: the tangent of the output, elementwise
+    (a zero factor contributes nothing: no 0 * nan)."""
     if op.arity == 1:
         return "\n".join([
             "@kernel",
@@ -88,7 +89,8 @@ def _jvp_each(op):
             "    for r in range(out.shape[0]):",
             "        for c in range(out.shape[1]):",
             "            d = tx[r, c]",
-            f"            t[r, c] = {op.name}_d_x(x[r, c], out[r, c]) * d if d != 0.0 else 0.0",
+            f"            p = {op.name}_d_x(x[r, c], out[r, c]) if d != 0.0 else 0.0",
+            "            t[r, c] = p * d if p != 0.0 else 0.0",
         ]) + "\n"
     return "\n".join([
         "@kernel",
@@ -99,9 +101,13 @@ def _jvp_each(op):
         "            yv = y[r * yr, c * yc]",
         "            s = 0.0",
         "            if has_x and tx[r * xr, c * xc] != 0.0:",
-        f"                s += {op.name}_d_x(xv, yv, out[r, c]) * tx[r * xr, c * xc]",
+        f"                p = {op.name}_d_x(xv, yv, out[r, c])",
+        "                if p != 0.0:",
+        "                    s += p * tx[r * xr, c * xc]",
         "            if has_y and ty[r * yr, c * yc] != 0.0:",
-        f"                s += {op.name}_d_y(xv, yv, out[r, c]) * ty[r * yr, c * yc]",
+        f"                p = {op.name}_d_y(xv, yv, out[r, c])",
+        "                if p != 0.0:",
+        "                    s += p * ty[r * yr, c * yc]",
         "            t[r, c] = s",
     ]) + "\n"
 

@@ -123,13 +123,15 @@ def _forward(span=False):
 
 def _tangent_body(op, indent):
     """``tan[i]``: the partials times the arguments' tangents; a zero tangent
-    contributes nothing (not 0 * inf)."""
+    or a zero partial contributes nothing (not 0 * inf: the branch ``where``
+    did not take stays out, as in reverse mode)."""
     pad = " " * indent
     lines = operands(op, indent) + [f"{pad}out = val[i]", f"{pad}t = 0.0"]
     for k, rule in enumerate(op.partials):
         a = f"a{k}"
         test = f"{a} >= 0 and tan[{a}] != 0.0" if op.arity == 2 else f"tan[{a}] != 0.0"
-        lines += [f"{pad}if {test}:", f"{pad}    t += {call(op, rule)} * tan[{a}]"]
+        lines += [f"{pad}if {test}:", f"{pad}    p = {call(op, rule)}",
+                  f"{pad}    if p != 0.0:", f"{pad}        t += p * tan[{a}]"]
     lines.append(f"{pad}tan[i] = t")
     return lines
 

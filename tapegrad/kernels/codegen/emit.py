@@ -31,10 +31,13 @@ def push_with_tangent(op, k, call_rule, g, gt, adj, adj_tan):
     """Unindented lines adding argument ``k``'s adjoint ``g * p`` into
     ``adj`` and its tangent ``g * h + gt * p`` into ``adj_tan``, where ``p``
     is the partial and ``h`` its derivative along the arguments' tangents
-    ``t0``/``t1`` (zero factors skipped: no 0 * inf); ``call_rule(rule)`` is
+    ``t0``/``t1`` (zero factors skipped: no 0 * inf, so a branch ``where``
+    did not take stays out); ``call_rule(rule)`` is
     how a rule is called where the lines go."""
     body = [f"p = {call_rule(op.partials[k])}", "h = 0.0"]
     for s, arg in SECOND_OF[op.arity][k]:
-        body += [f"if t{arg} != 0.0:", f"    h += {call_rule(op.second[s])} * t{arg}"]
-    return body + [f"if {g} != 0.0:", f"    {adj} += {g} * p", f"    {adj_tan} += {g} * h",
-                   f"if {gt} != 0.0:", f"    {adj_tan} += {gt} * p"]
+        body += [f"if t{arg} != 0.0:", f"    second = {call_rule(op.second[s])}",
+                 "    if second != 0.0:", f"        h += second * t{arg}"]
+    return body + [f"if {g} != 0.0:", f"    {adj} += {g} * p",
+                   "    if h != 0.0:", f"        {adj_tan} += {g} * h",
+                   f"if {gt} != 0.0 and p != 0.0:", f"    {adj_tan} += {gt} * p"]
