@@ -525,3 +525,14 @@ def test_against_pytorch(name):
     (ty * torch.tensor(w)).sum().backward()
     np.testing.assert_allclose(y.value, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(t.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [-1, 0, 1, 2, 3, 5])
+@pytest.mark.parametrize("axes", [(0, 1), (1, 0), (0, 2), (2, -2)])
+def test_rot90(k, axes, rng):
+    check_numpy(lambda x: np.rot90(x, k, axes), rng.normal(size=(2, 3, 4)), rng=rng)
+
+
+def test_rot90_needs_two_different_axes():
+    with pytest.raises(ValueError, match="numpy.rot90"):
+        np.rot90(tg.tensor(np.ones((2, 2)), requires_grad=True), 1, (1, 1))

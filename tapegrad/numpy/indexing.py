@@ -34,8 +34,8 @@ from tapegrad.scalar import Value
 from tapegrad.piecewise import where as _where
 from tapegrad.array.tensor import recorder, tensor
 from tapegrad.numpy.shaping import (
-    FAMILY, as_tensor, axis_index, axis_tuple, broadcast_to, dtype_kept, flat, ints, joined,
-    moveaxis, no_out, operand, reshaped, shape_of, traced,
+    FAMILY, as_tensor, axis_index, axis_tuple, broadcast_to, dtype_kept, flat, flip, ints,
+    joined, moveaxis, no_out, operand, reshaped, shape_of, traced, transpose,
 )
 
 _DIAGONAL, _DIAG, _TRIANGLE = recorder("diagonal"), recorder("diag"), recorder("triangle")
@@ -366,6 +366,27 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     if axis != 0:
         y = moveaxis(y, 0, axis)
     return (y, step) if retstep else y
+
+
+
+
+@implements(np.rot90, family=FAMILY)
+def rot90(m, k=1, axes=(0, 1)):
+    """NumPy's quarter turns: flips and one swap of ``axes``, all recorded."""
+    ndim = len(shape_of(m))
+    first, second = axis_tuple(tuple(axes), ndim, "rot90")
+    if len(axes) != 2 or first == second:
+        raise ValueError(f"numpy.rot90: axes must be two different axes, not {axes}")
+    k = int(k) % 4
+    if k == 0:
+        return m * 1.0 if traced(m) else m
+    if k == 2:
+        return flip(m, (first, second))
+    order = list(range(ndim))
+    order[first], order[second] = order[second], order[first]
+    if k == 1:
+        return transpose(flip(m, second), order)
+    return flip(transpose(m, order), second)
 
 
 __all__ = []
