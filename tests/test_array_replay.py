@@ -188,6 +188,12 @@ def _structural_cases():
         "svd": (lambda x: _weigh(_gauge_free_svd(x), w12), (3, 4)),
         "svdvals": (lambda x: _weigh(np.linalg.svd(x, compute_uv=False), w3), (3, 4)),
         "qr": (lambda x: _weigh(np.prod(np.linalg.qr(x.T)[1], axis=0), w3), (3, 4)),
+        "running_extremum": (lambda x: _weigh(np.maximum.accumulate(x, axis=1)
+                                              + np.minimum.accumulate(x, axis=0), w12), (3, 4)),
+        "correlate": (lambda x: _weigh(np.convolve(x[0], x[1, :3], "same")
+                                       + np.correlate(x[2], x[1, :2], "full")[:4], 1.0), (3, 4)),
+        "interp": (lambda x: _weigh(np.interp(x, [-1.0, 0.0, 0.5, 2.0], x[0] * x[1]), 1.0),
+                   (3, 4)),
         "primitive": (lambda x: _weigh(_cube(x) * x, 1.0), (3, 4)),
         "primitive_scalar": (lambda x: tg.sin(_cube(x[1, 2])) * x[0, 0], (3, 4)),
     }

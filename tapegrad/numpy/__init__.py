@@ -7,10 +7,15 @@ they meet is looked up in the registry of :mod:`tapegrad.core.numpy_protocol`,
 which the families here fill, one file each:
 
 * ``ufuncs``: every ufunc with a derivative, as a row of the scalar op table;
-* ``statistics``: reductions and statistics (``sum``, ``prod``, ``var``, ...);
-* ``shaping``: shape and indexing (``ravel``, ``pad``, ``take``, ``where``, ...);
+* ``statistics``: reductions and statistics (``sum``, ``prod``, ``var``, ...),
+  and ``quantiles`` (``median``, ``quantile``, the ``nan*`` family, ``cov``, ``round``);
+* ``shaping`` and ``indexing``: shape and indexing (``ravel``, ``pad``, ``take``,
+  ``where``, ``sort``, ``clip``, ...);
 * ``contractions``: ``dot``, ``einsum``, ``tensordot``, ``kron``, ...;
 * ``linalg``: ``numpy.linalg``;
+* ``signal`` (``convolve``, ``correlate``, ``interp``, ``trapezoid``, ``meshgrid``)
+  and ``polynomial`` (``polyval``, ``vander``, ``polyder``, ``polyfit``);
+* ``metadata``: what runs on the plain values (``np.shape``, ``np.argmax``, ...);
 * ``methods``: the Tensor methods NumPy's arrays have (``t.ravel()``, ...).
 
 A NumPy function with no rule raises ``TypeError`` naming it; none turns a
@@ -26,4 +31,5 @@ array([1.6487, 8.9634])
 from tapegrad.numpy import metadata, ufuncs  # noqa: F401  (the families register themselves)
 from tapegrad.numpy import statistics, shaping, contractions, linalg  # noqa: F401
 from tapegrad.numpy import indexing  # noqa: F401  (shaping's second half)
+from tapegrad.numpy import quantiles, signal, polynomial  # noqa: F401
 from tapegrad.numpy import methods  # noqa: F401  (last: methods of the functions above)

@@ -18,6 +18,8 @@ FAMILIES = {
     "shaping": "shape and indexing",
     "contractions": "contractions",
     "linalg": "`numpy.linalg`",
+    "signal": "signals and interpolation",
+    "polynomial": "polynomials (`np.poly*`)",
     "metadata": "metadata only (run on the values)",
     "data": "plain data, no gradient (run on the values)",
 }

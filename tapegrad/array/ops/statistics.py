@@ -1,4 +1,7 @@
-"""Statistics of the array op table: ``prod``, ``cumsum`` and ``cumprod``.
+"""Statistics of the array op table: ``prod``, ``cumsum``, ``cumprod``, and
+``running_extremum`` (``np.maximum.accumulate``), ``correlate`` (``np.correlate``
+and ``np.convolve``) and ``interp`` (``np.interp``), each deciding anew at a
+replay which element, piece or lane its choice falls on.
 
 ``prod`` reduces over ``params["axis"]`` (a tuple of axes, or None for
 all) and keeps them when ``params["keepdims"]``; ``cumsum`` and ``cumprod``
@@ -157,3 +160,179 @@ class cumprod:
         early = out * np.cumsum(np.where(before, t / np.where(before, x, 1.0), 0.0), axis=axis)
         moved = np.sum(np.where(first, t, 0.0), axis=axis, keepdims=True)
         return np.where(before, early, moved * np.cumprod(np.where(first, 1.0, x), axis=axis))
+
+
+# --- running extrema, correlation, interpolation (numpy.maximum.accumulate,
+# numpy.correlate/convolve, numpy.interp: tapegrad.numpy.quantiles, .signal) ---
+
+from tapegrad.array.ops.table import wanted
+
+
+def _attained(x, out, axis):
+    """The index along ``axis`` of the element each running extremum ``out``
+    comes from: the latest element equal to it (ties go to the latest)."""
+    shape = [1] * np.ndim(x)
+    shape[axis] = np.shape(x)[axis]
+    positions = np.arange(shape[axis]).reshape(shape)
+    return np.maximum.accumulate(np.where(x == out, positions, 0), axis=axis)
+
+
+def _scatter_along(g, index, axis, n):
+    """``gx`` with ``gx[..., index[k], ...] += g[..., k, ...]`` along ``axis``
+    (of length ``n`` in ``gx``)."""
+    g, index = np.moveaxis(g, axis, -1), np.moveaxis(index, axis, -1)
+    rows = g.size // max(g.shape[-1], 1)
+    flat = index.reshape(rows, -1) + n * np.arange(rows)[:, None]
+    gx = np.bincount(flat.ravel(), weights=g.reshape(-1), minlength=rows * n)
+    return np.moveaxis(gx.reshape(g.shape[:-1] + (n,)).astype(g.dtype, copy=False), -1, axis)
+
+
+@declare
+class running_extremum:
+    """the running maximum (``largest``) or minimum along ``axis``: each
+    output's gradient goes to the element it equals, the latest one on a tie,
+    found again from the values at each use"""
+
+    def value(args, params):
+        ufunc = np.maximum if params["largest"] else np.minimum
+        return ufunc.accumulate(args[0], axis=params["axis"])
+
+    def vjp(g, out, args, params):
+        x, axis = args[0], params["axis"]
+        return (_scatter_along(g, _attained(x, out, axis), axis, np.shape(x)[axis]),)
+
+    def jvp(tangents, out, args, params):
+        axis = params["axis"]
+        return np.take_along_axis(tangents[0], _attained(args[0], out, axis), axis)
+
+    def vjp_tangent(g, gt, out, out_t, args, tangents, params):  # locally linear
+        return running_extremum.vjp(g, out, args, params), running_extremum.vjp(gt, out, args,
+                                                                               params)
+
+
+def _full_gradient(g, params):
+    """``g`` of a correlation in ``params["mode"]`` placed in the full one's
+    positions (``params["start"]``, ``params["full"]`` long), zeros elsewhere."""
+    start = params["start"]
+    if start == 0 and np.shape(g)[0] == params["full"]:
+        return g
+    return np.pad(g, (start, params["full"] - start - np.shape(g)[0]))
+
+
+@declare
+class correlate:
+    """``np.correlate(a, v, mode)`` of vectors, or ``np.convolve`` when
+    ``convolve`` (``v`` reversed; given ``len(a) >= len(v)``); ``start`` and
+    ``full``: where ``mode``'s output begins in the full one, and its length"""
+
+    bilinear = True
+    arity = 2
+
+    def value(args, params):
+        a, v = args
+        v = v[::-1] if params["convolve"] else v
+        return np.correlate(a, v, params["mode"])
+
+    def vjp(g, out, args, params):
+        a, v = np.asarray(args[0]), np.asarray(args[1])
+        flipped = params["convolve"]
+        g = _full_gradient(np.asarray(g), params)
+        ga = np.convolve(g, v[::-1] if flipped else v, "valid") if wanted(params, 0) else None
+        gv = None
+        if wanted(params, 1):  # correlate(g, a)[::-1], a first: NumPy's faster order
+            gv = np.correlate(a, g, "valid")
+            gv = gv[::-1] if flipped else gv
+        return ga, gv
+
+
+def _pieces(x, params):
+    """Where each ``x`` falls among the sample points ``params["xp"]``:
+    ``(lo, hi, t, h, inside, below, above)``: the neighbouring points'
+    indices into ``fp`` (through ``params["index"]`` when periodic), the
+    fraction ``t`` of the way and the step ``h`` between them, and whether
+    ``x`` is inside, left or right of the points."""
+    xp, index, period = params["xp"], params["index"], params["period"]
+    x = np.asarray(x, dtype=np.float64)
+    if period is not None:
+        x = x % period
+    n = len(xp)
+    inside = (x >= xp[0]) & (x <= xp[-1])
+    if n == 1:
+        lo = hi = np.zeros(x.shape, dtype=np.intp)
+        t, h = np.zeros(x.shape), np.ones(x.shape)
+    else:
+        lo = np.clip(np.searchsorted(xp, x, side="right") - 1, 0, n - 2)
+        hi = lo + 1
+        h = xp[hi] - xp[lo]
+        t = np.where(inside, (x - xp[lo]) / h, 0.0)
+    if index is not None:
+        lo, hi = index[lo], index[hi]
+    return lo, hi, t, h, inside, x < xp[0], x > xp[-1]
+
+
+def _interp_weights(x, params):
+    """``(lo, hi, w_lo, w_hi, inside, h)``: the output is ``w_lo fp[lo] +
+    w_hi fp[hi]`` (plus a constant ``left``/``right`` outside)."""
+    lo, hi, t, h, inside, below, above = _pieces(x, params)
+    w_lo = np.where(inside, 1.0 - t, below * (params["left"] is None))
+    w_hi = np.where(inside, t, above * (params["right"] is None))
+    return lo, hi, w_lo, w_hi, inside, h
+
+
+def _interp_grads(g, x, fp, params, tx=None, tfp=None):
+    """The VJP of ``interp`` for the output's ``g``, or (given the tangents
+    ``tx``, ``tfp``) the tangent of that VJP with ``g`` held."""
+    lo, hi, w_lo, w_hi, inside, h = _interp_weights(x, params)
+    fp, g = np.asarray(fp), np.asarray(g)
+    gx = gfp = None
+    if wanted(params, 0):
+        if tx is None:
+            gx = g * np.where(inside, (fp[hi] - fp[lo]) / h, 0.0)
+        else:
+            gx = g * np.where(inside, (tfp[hi] - tfp[lo]) / h, 0.0)
+        gx = gx.astype(np.result_type(np.asarray(x), np.float32), copy=False)
+    if wanted(params, 1):
+        if tx is None:
+            up, down = g * w_lo, g * w_hi
+        else:  # d w_hi = -d w_lo = tx / h inside
+            moved = g * np.where(inside, np.asarray(tx) / h, 0.0)
+            up, down = -moved, moved
+        gfp = (np.bincount(np.ravel(lo), np.ravel(up), len(fp))
+               + np.bincount(np.ravel(hi), np.ravel(down), len(fp))).astype(fp.dtype, copy=False)
+    return gx, gfp
+
+
+@declare
+class interp:
+    """``np.interp(x, xp, fp)`` at the points ``x`` for the values ``fp`` at
+    the constant sample points ``params["xp"]`` (periodic ones sorted and
+    extended, ``params["index"]`` mapping them to ``fp``); ``left``/``right``
+    numbers or None; the pieces are found again from ``x`` at each use"""
+
+    arity = 2
+
+    def value(args, params):
+        x, fp = args
+        fp = np.asarray(fp)
+        dtype = np.result_type(np.asarray(x), fp, np.float32)
+        if params["index"] is not None:
+            fp = fp[params["index"]]
+            x = np.asarray(x, dtype=np.float64) % params["period"]
+        return np.interp(x, params["xp"], fp, params["left"], params["right"]).astype(
+            dtype, copy=False)
+
+    def vjp(g, out, args, params):
+        return _interp_grads(g, args[0], args[1], params)
+
+    def jvp(tangents, out, args, params):
+        lo, hi, w_lo, w_hi, inside, h = _interp_weights(args[0], params)
+        fp, (tx, tfp) = np.asarray(args[1]), tangents
+        slope = np.where(inside, (fp[hi] - fp[lo]) / h, 0.0)
+        return (tx * slope + w_lo * tfp[lo] + w_hi * tfp[hi]).astype(out.dtype, copy=False)
+
+    def vjp_tangent(g, gt, out, out_t, args, tangents, params):
+        x, fp = args
+        grads = _interp_grads(g, x, fp, params)
+        moved = _interp_grads(gt, x, fp, params)
+        turned = _interp_grads(g, x, fp, params, *tangents)
+        return grads, tuple(None if a is None else a + b for a, b in zip(moved, turned))
