@@ -35,6 +35,7 @@ from tapegrad.array import Tensor, array_binary
 
 _FAMILY = "ufuncs"
 _TRACED = (Value, Tensor)
+_OWN = frozenset({Value, Tensor, float, int})  # operands Python's operators take as they are
 
 
 def _operator(name, apply):
@@ -42,6 +43,8 @@ def _operator(name, apply):
     an array on one side and a traced value on the other is one array op."""
 
     def ufunc(x, y):
+        if x.__class__ in _OWN and y.__class__ in _OWN:  # the common case first
+            return apply(x, y)
         if isinstance(x, np.ndarray) or isinstance(y, np.ndarray):
             return array_binary(name, x, y)
         if isinstance(x, np.generic):  # np.float64(2) - v: not back through NumPy

@@ -34,6 +34,7 @@ from tapegrad.core.tape import current_recording, frozen_read
 _BRANCH = OPS["branch"].code
 
 _new = object.__new__
+_UFUNCS = numpy_protocol.UFUNCS
 _FLOATS = (float, int)  # the common exact types, checked before numbers.Real
 
 
@@ -171,6 +172,10 @@ class Value:
     # NumPy's ufuncs and functions on a Value record (tapegrad.core.numpy_protocol);
     # ndarray + Value gives a Tensor.
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method == "__call__" and not kwargs:  # the common case, without a second call
+            implementation = _UFUNCS.get(ufunc)
+            if implementation is not None:
+                return implementation(*inputs)
         return numpy_protocol.array_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func, types, args, kwargs):
