@@ -42,7 +42,6 @@ from tapegrad.array.mask import Mask, make_mask
 from tapegrad.array.ops import ARRAY_OPS, ELEMENTWISE, broadcast_shape, elementwise
 
 _new = object.__new__
-_UFUNCS, _FUNCTIONS = numpy_protocol.UFUNCS, numpy_protocol.FUNCTIONS
 
 
 def _check_float(array, what):
@@ -238,7 +237,7 @@ def matmul(x, y):
 _MATMUL = recorder("matmul")
 
 
-class Tensor:
+class Tensor(numpy_protocol.Dispatching):
     """An array that records what is computed from it (see the module
     docstring).  Made by :func:`tensor` or by ops, never directly."""
 
@@ -247,20 +246,7 @@ class Tensor:
     def __init__(self, *args, **kwargs):
         raise TypeError("make tensors with tapegrad.tensor(data, requires_grad=...)")
 
-    # --- NumPy's functions record (tapegrad.core.numpy_protocol) ----------
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if method == "__call__" and not kwargs:  # the common case, without a second call
-            implementation = _UFUNCS.get(ufunc)
-            if implementation is not None:
-                return implementation(*inputs)
-        return numpy_protocol.array_ufunc(ufunc, method, inputs, kwargs)
-
-    def __array_function__(self, func, types, args, kwargs):
-        implementation = _FUNCTIONS.get(func)
-        if implementation is not None:
-            return implementation(*args, **kwargs)
-        return numpy_protocol.array_function(func, types, args, kwargs)
+    # --- NumPy's functions record (tapegrad.core.numpy_protocol.Dispatching) --
 
     def __array__(self, dtype=None, copy=None):
         """A constant Tensor (no gradient, on no tape: integer indices, say)

@@ -151,3 +151,25 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     if implementation is not None:
         return implementation(*inputs, **kwargs)
     raise _undeclared(f"numpy.{ufunc.__name__}.{method}")
+
+
+class Dispatching:
+    """What makes a class's instances NumPy-aware: its ufuncs and functions
+    come to :func:`array_ufunc` and :func:`array_function` (``Value`` and
+    ``Tensor`` derive from it).  The common calls, a ufunc's ``__call__``
+    without keywords and a registered function, skip the second call."""
+
+    __slots__ = ()
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if method == "__call__" and not kwargs:
+            implementation = UFUNCS.get(ufunc)
+            if implementation is not None:
+                return implementation(*inputs)
+        return array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        implementation = FUNCTIONS.get(func)
+        if implementation is not None:
+            return implementation(*args, **kwargs)
+        return array_function(func, types, args, kwargs)

@@ -34,7 +34,6 @@ from tapegrad.core.tape import current_recording, frozen_read
 _BRANCH = OPS["branch"].code
 
 _new = object.__new__
-_UFUNCS = numpy_protocol.UFUNCS
 _FLOATS = (float, int)  # the common exact types, checked before numbers.Real
 
 
@@ -151,7 +150,7 @@ def _unary(op, spelling):
     return method
 
 
-class Value:
+class Value(numpy_protocol.Dispatching):
     """A scalar that records what is computed from it.
 
     ``Value(x)`` makes a leaf from a real number.  Arithmetic with ints,
@@ -169,18 +168,8 @@ class Value:
 
     __slots__ = ("_rec", "_i", "_v", "_g", "_serial")
 
-    # NumPy's ufuncs and functions on a Value record (tapegrad.core.numpy_protocol);
+    # NumPy's ufuncs and functions on a Value record (numpy_protocol.Dispatching);
     # ndarray + Value gives a Tensor.
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if method == "__call__" and not kwargs:  # the common case, without a second call
-            implementation = _UFUNCS.get(ufunc)
-            if implementation is not None:
-                return implementation(*inputs)
-        return numpy_protocol.array_ufunc(ufunc, method, inputs, kwargs)
-
-    def __array_function__(self, func, types, args, kwargs):
-        return numpy_protocol.array_function(func, types, args, kwargs)
-
     def __array__(self, dtype=None, copy=None):
         raise TypeError("a Value does not turn into a NumPy array by itself (its gradient "
                         "would be lost): use tapegrad.stack([...]) to make a Tensor of "
