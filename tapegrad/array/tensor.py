@@ -383,11 +383,10 @@ class Tensor(numpy_protocol.Dispatching):
 
     def __getitem__(self, index):
         index = index._v if isinstance(index, Tensor) else index
-        if isinstance(index, tuple) and any(isinstance(p, Tensor) for p in index):
-            index = tuple(p._v if isinstance(p, Tensor) else p for p in index)
         parts = index if isinstance(index, tuple) else (index,)
-        if any(isinstance(p, Mask) for p in parts):  # the tape is built for this mask
-            parts = tuple(np.array(p) if isinstance(p, Mask) else p for p in parts)
+        if any(isinstance(p, (Mask, Tensor)) for p in parts):  # integer Tensors are data;
+            parts = tuple(np.array(p) if isinstance(p, Mask)  # the tape is built for this mask
+                          else p._v if isinstance(p, Tensor) else p for p in parts)
             index = parts if isinstance(index, tuple) else parts[0]
         if len(parts) == self.ndim and all(isinstance(p, numbers.Integral) for p in parts):
             return recorder("item")([self], index=index, unique=True)

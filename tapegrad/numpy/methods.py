@@ -32,18 +32,20 @@ METHODS = {
 
 
 def _bound(func):
+    """The method of ``func``: its implementation itself (a function whose
+    first parameter is the array binds as a method), or, for plain data, a
+    call on the values."""
     implementation = FUNCTIONS.get(func)
     if implementation is not None:
-        def method(self, *args, **kwargs):
-            return implementation(self, *args, **kwargs)
-    else:
-        reads = PASSTHROUGH[func]
-        data = getattr(func, "_implementation", func)
+        return implementation
+    reads = PASSTHROUGH[func]
+    data = getattr(func, "_implementation", func)
 
-        def method(self, *args, **kwargs):
-            return data(plain(self, reads), *plain(args, reads),
-                        **{k: plain(v, reads) for k, v in kwargs.items()})
-    method.__doc__ = f"``numpy.{func.__name__}`` of this tensor (recorded as it)."
+    def method(self, *args, **kwargs):
+        return data(plain(self, reads), *plain(args, reads),
+                    **{k: plain(v, reads) for k, v in kwargs.items()})
+
+    method.__doc__ = f"``numpy.{func.__name__}`` of this tensor's data (no gradient)."
     return method
 
 
@@ -77,7 +79,6 @@ def install(cls):
     for name, func in METHODS.items():
         if func in FUNCTIONS or func in PASSTHROUGH:
             bound[name] = _bound(func)
-            bound[name].__name__ = bound[name].__qualname__ = name
             setattr(cls, name, bound[name])
     return bound
 

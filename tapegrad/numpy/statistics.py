@@ -95,6 +95,8 @@ def _axes(name, axis, ndim):
     """``axis`` as a tuple of axes >= 0 (None stays None), checked."""
     if axis is None:
         return None
+    if axis.__class__ is int and -ndim <= axis < ndim:  # the common case, quickly
+        return (axis % ndim,)
     try:
         return normalize_axis_tuple(axis, ndim)
     except AxisError as e:
@@ -125,6 +127,19 @@ def _count(a, axes):
     return math.prod(shape if axes is None else (shape[k] for k in axes))
 
 
+def _plainly(a, axis, dtype, out, initial, where):
+    """Whether a reduction is the common one, a Tensor over all axes or one
+    valid int axis with no other option, which records without the checks."""
+    return (a.__class__ is Tensor and dtype is None and out is None and initial is _NO
+            and where is True and (axis is None or (axis.__class__ is int
+                                                    and -a._v.ndim <= axis < a._v.ndim)))
+
+
+def _plain_axis(a, axis):
+    """The axis of a :func:`_plainly` reduction: None, or an int >= 0."""
+    return axis if axis is None or axis >= 0 else axis + a._v.ndim
+
+
 def _reduce(record, a, axes, keepdims):
     """``record`` (a declared reduction) of ``a`` over ``axes``; a Value is a
     0-d quantity, which any reduction leaves as it is."""
@@ -151,6 +166,8 @@ def sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=_NO, where=T
     array([[3.],
            [7.]])
     """
+    if _plainly(a, axis, dtype, out, initial, where):  # t.sum(), t.sum(axis=0): quickly
+        return _SUM([a], axis=_plain_axis(a, axis), keepdims=bool(keepdims))
     _refuse("sum", out, where)
     return _sum("sum", a, axis, dtype, keepdims, initial)
 
@@ -163,6 +180,8 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
     >>> np.mean(tg.tensor([[1.0, 2.0], [3.0, 5.0]]), axis=(0, 1)).value
     array(2.75)
     """
+    if _plainly(a, axis, dtype, out, _NO, where):
+        return _MEAN([a], axis=_plain_axis(a, axis), keepdims=bool(keepdims))
     _refuse("mean", out, where)
     a = _cast("mean", _traced("mean", a), dtype)
     return _reduce(_MEAN, a, _axes("mean", axis, _ndim(a)), _keep(keepdims))
