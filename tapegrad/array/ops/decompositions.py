@@ -22,7 +22,9 @@ its rank are as arbitrary).  The vectors that ``full_matrices=True``
 (``svd``) and ``mode='complete'`` (``qr``) add beyond ``min(m, n)`` are an
 arbitrary basis of a complement: their gradients are ignored and their
 tangents are 0, as PyTorch does for ``svd``.  ``qr``'s derivative needs ``R``
-invertible (the first ``min(m, n)`` columns independent).
+invertible (the first ``min(m, n)`` columns independent); on plain ndarrays
+its ``R^-1`` is LAPACK's ``trtri`` and its large products by ``R`` or
+``R^-1`` BLAS's ``trmm`` (:func:`tapegrad.array.ops.linalg.times_triangle`).
 
 ``eigvalsh`` and ``svdvals`` (``compute_uv=False``) run LAPACK's faster
 values-only routines forward and decompose again in their VJP.
@@ -42,7 +44,7 @@ import numpy as np
 from tapegrad.array.ops.table import declare
 from tapegrad.array.ops.linalg import (
     constant, diag_embed, fold, gap_inverse, reciprocal_or_zero, symmetric_from,
-    transposed, triangular_inverse,
+    times_triangle, transposed, triangular_inverse,
 )
 
 
@@ -204,17 +206,18 @@ def _upper_copied(x):
 def _qr_tall_vjp(q, r, gq, gr):
     """The VJP of ``a = q r`` (``r`` square): ``(gq + q copy(N)) r^-T`` with
     ``N = gr r^T - q^T gq``."""
-    upper = _upper_copied(gr @ transposed(r) - transposed(q) @ gq)
-    return (gq + q @ upper) @ transposed(triangular_inverse(r, False))
+    upper = _upper_copied(times_triangle(gr, r, False, trans=True) - transposed(q) @ gq)
+    return times_triangle(gq + q @ upper, triangular_inverse(r, False), False, trans=True,
+                          scratch=True)
 
 
 def _qr_tall_jvp(q, r, ta):
     """The tangents of ``q`` and ``r`` (``r`` square) along ``ta``."""
-    inverse = triangular_inverse(r, False)
-    c = transposed(q) @ (ta @ inverse)
+    moved = times_triangle(ta, triangular_inverse(r, False), False)
+    c = transposed(q) @ moved
     strict = c * constant("lower", c)  # q^T dq is strict - strict^T
     kept = c - strict + transposed(strict)  # dr r^-1
-    return ta @ inverse - q @ kept, kept @ r
+    return moved - q @ kept, times_triangle(kept, r, False, scratch=True)
 
 
 @declare
