@@ -20,6 +20,10 @@ called.
 
 ``max_ops`` (in tapegrad records) keeps one case of a slow peer within a few
 seconds; the figures are from a 2-core machine.
+
+PyTensor (numba backend) needs Python >= 3.12: its engines
+(:mod:`bench.side_peer`) run it in a side process on an interpreter of its
+own, which times its calls itself.
 """
 
 import contextlib
@@ -31,6 +35,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from bench.side_peer import PyTensorExactVector, PyTensorVector
 from tapegrad.benchmark.engine import Engine
 from tapegrad.benchmark.workload import MATH, MATH_FUNCTIONS
 
@@ -459,4 +464,6 @@ PEERS = [
     TorchVector(),
     JaxJitVector(),
     AutogradVector(),
+    PyTensorVector(),
+    PyTensorExactVector(),
 ]

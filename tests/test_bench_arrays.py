@@ -10,7 +10,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from bench.peers import PEERS, AutogradVector, JaxJitVector, TorchVector
+from bench.peers import PEERS, AutogradVector, JaxJitVector, PyTensorVector, TorchVector
 from bench.workloads import WORKLOADS, rosenbrock, simplenet
 from conftest import JIT_DISABLED
 from tapegrad.benchmark import cli, gate, memory, results, runner
@@ -19,7 +19,7 @@ from tapegrad.benchmark.steps import flatten
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 STEPS = [simplenet.SIMPLENET_F64, simplenet.SIMPLENET_F32]
-ARRAY_PEERS = [TorchVector(), JaxJitVector(), AutogradVector()]
+ARRAY_PEERS = [TorchVector(), JaxJitVector(), AutogradVector(), PyTensorVector()]
 #: Samples of the problems checked here (the benchmark's are 10,000).
 SMALL = 300
 #: Losses of three successive steps, tapegrad against each peer.

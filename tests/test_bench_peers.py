@@ -74,6 +74,7 @@ def test_names_and_order():
     assert [e.name for e in PEERS] == [
         "micrograd", "micrograd-nogc", "torch-scalar", "autograd", "jax", "jax-jit",
         "casadi", "torch-vector", "jax-jit-vector", "autograd-vector",
+        "pytensor-vector", "pytensor-nofastmath-vector",
     ]
     for engine in PEERS:
         if engine.form == "scalar":
@@ -147,6 +148,7 @@ def test_micrograd_nogc_times_with_gc_off():
 @pytest.mark.parametrize("engine", PEERS, ids=lambda e: e.name)
 def test_missing_tool_is_reported(engine, monkeypatch):
     monkeypatch.setitem(sys.modules, engine.module, None)  # import raises ImportError
+    monkeypatch.setenv("TAPEGRAD_PYTENSOR_PYTHON", "/nonexistent/python")  # side-process peers
     assert engine.unavailable() == "not installed"
 
 

@@ -7,7 +7,12 @@ then :meth:`Engine.prepare`, which does the one-time work (trace, compile,
 build a graph: timed apart) and returns ``value_and_grad(x)``, the per-call
 function the harness times.  An engine that splits a call into phases (a
 tape engine: record, then backward) leaves the seconds of each phase of the
-latest call in ``engine.phases``.
+latest call in ``engine.phases``.  The harness times the calls with
+:meth:`Engine.time_calls`; an engine whose calls run in another process
+(``in_process`` False: PyTensor on another interpreter, in
+``bench/side_peer.py``) times them there, with the same code, and reports
+the seconds of its one-time work and first call as measured there in
+``engine.measured``.
 
 Peer adapters (micrograd, PyTorch, JAX, ...) live in the repository's
 ``bench/peers.py``; a project benchmarking its own code needs only
@@ -27,6 +32,7 @@ import time
 
 import numpy as np
 
+from tapegrad.benchmark.timing import time_calls
 from tapegrad.benchmark.workload import MATH
 
 
@@ -43,9 +49,17 @@ class Engine:
     #: Largest problem, in tapegrad records of the same program, that the
     #: engine is run on (None: no limit); for peers that would take minutes.
     max_ops = None
+    #: False for an engine whose calls run in another process: it times them
+    #: there (:meth:`time_calls`), and this process's memory figures
+    #: (``peak_memory``, ``step_peak_rss``) would not see them.
+    in_process = True
 
     def __init__(self):
         self.phases = {}
+        #: Seconds the engine measured itself, e.g. ``{"one_time": s,
+        #: "first_call": s}`` in its own process, without the round trips;
+        #: the harness's clock for the figures not here.
+        self.measured = {}
 
     def unavailable(self):
         """Why this engine cannot run on this machine (e.g. "not installed"),
@@ -76,6 +90,13 @@ class Engine:
     def timed_region(self):
         """Context in which the harness times calls (e.g. the GC off)."""
         return contextlib.nullcontext()
+
+    def time_calls(self, call, x, budget_s):
+        """:class:`~tapegrad.benchmark.timing.Stats` of ``call(x)`` after a
+        warm-up, within ``budget_s`` seconds of calls
+        (:func:`~tapegrad.benchmark.timing.time_calls`, in this process)."""
+        return time_calls(lambda: call(x), budget_s=budget_s, region=self.timed_region,
+                          engine=self)
 
 
 class Tapegrad(Engine):

@@ -7,13 +7,29 @@ so a JSON file from any run can be shown the same way.
 import sys
 from collections import defaultdict
 
+#: The terminal table's columns: (heading, metric, width, scale); the
+#: engine's name comes first, as wide as the longest.  ``cpu/wall`` is the
+#: CPU time over the wall time of the timed calls (all the threads of the
+#: process that ran them).
 _COLUMNS = (
-    ("engine", None, 16, None),
     ("median ms", "time_median", 10, 1e3),
     ("min ms", "time_min", 9, 1e3),
     ("max ms", "time_max", 9, 1e3),
     ("ns/op", "ns_per_op", 9, 1.0),
     ("J/f", "j_over_f", 7, 1.0),
+    ("cpu/wall", "cpu_over_wall", 8, 1.0),
+    ("once s", "one_time", 8, 1.0),
+    ("1st call s", "first_call", 10, 1.0),
+    ("peak MB", "peak_memory", 8, 1e-6),
+)
+#: A training step's: per step, with the quartiles (no ns/op, no J/f).
+_STEP_COLUMNS = (
+    ("median ms", "time_median", 10, 1e3),
+    ("p25 ms", "time_p25", 9, 1e3),
+    ("p75 ms", "time_p75", 9, 1e3),
+    ("min ms", "time_min", 9, 1e3),
+    ("max ms", "time_max", 9, 1e3),
+    ("cpu/wall", "cpu_over_wall", 8, 1.0),
     ("once s", "one_time", 8, 1.0),
     ("1st call s", "first_call", 10, 1.0),
     ("peak MB", "peak_memory", 8, 1e-6),
@@ -36,16 +52,41 @@ def _cell(value, width, scale):
     return text.rjust(width)
 
 
+def _table(engines, columns):
+    """The heading and one line per timed engine."""
+    timed = {e: f for e, f in engines.items() if "time_median" in f}
+    width = max([16, *map(len, timed)])
+    lines = ["  " + " ".join(["engine".ljust(width)]
+                             + [name.rjust(w) for name, _, w, _ in columns])]
+    for engine, figures in timed.items():
+        lines.append("  " + " ".join([engine.ljust(width)] + [
+            _cell(figures.get(metric), w, scale) for _, metric, w, scale in columns]))
+    return lines
+
+
 def tables(records, skipped=(), workloads=None):
-    """The lines of one table per (workload, size), plus tapegrad's ratios."""
+    """The lines of one table per (workload, size), plus tapegrad's ratios.
+
+    >>> from tapegrad.benchmark.results import record
+    >>> rs = [record("step", e, 10, m, v, "s") for e in ("tapegrad-vector", "pytensor-vector")
+    ...       for m, v in (("time_median", 2e-3), ("time_p25", 1.9e-3), ("time_p75", 2.2e-3),
+    ...                    ("cpu_over_wall", 1.0))]
+    >>> print("\\n".join(tables(rs + [record("step", "tapegrad-vector", 10, "arena_bytes", 0, "B")])))
+    <BLANKLINE>
+    step  size = 10
+      engine            median ms    p25 ms    p75 ms    min ms    max ms cpu/wall   once s 1st call s  peak MB
+      tapegrad-vector           2       1.9       2.2         -         -        1        -          -        -
+      pytensor-vector           2       1.9       2.2         -         -        1        -          -        -
+    """
     lines = []
     described = {w.name: w for w in workloads or ()}
     why_not = defaultdict(list)
     for workload, engine, size, why in skipped:
         why_not[(workload, size)].append(f"{engine} ({why})")
     for (workload, size), engines in _index(records).items():
-        if workload in ("calibration", "all"):
-            continue
+        if workload in ("calibration", "all") or not any(
+                "time_median" in f for f in engines.values()):
+            continue  # run-wide figures, or figures without timed calls (notes)
         ours = engines.get("tapegrad", {})
         vector = engines.get("tapegrad-vector", {})
         w = described.get(workload)
@@ -56,15 +97,8 @@ def tables(records, skipped=(), workloads=None):
         elif "records" in vector:
             head += (f"  (a training step: {vector['records']:,} tapegrad-vector records, "
                      f"{vector.get('arena_bytes', 0) / 1e6:.2f} MB of arrays on the tape)")
-        lines += ["", head, "  " + " ".join(name.rjust(width) if scale else name.ljust(width)
-                                             for name, _, width, scale in _COLUMNS)]
-        for engine, figures in engines.items():
-            if "time_median" not in figures:
-                continue
-            cells = [engine.ljust(_COLUMNS[0][2])]
-            cells += [_cell(figures.get(metric), width, scale)
-                      for _, metric, width, scale in _COLUMNS[1:]]
-            lines.append("  " + " ".join(cells))
+        step = "step" in w.forms if w else "arena_bytes" in vector
+        lines += ["", head, *_table(engines, _STEP_COLUMNS if step else _COLUMNS)]
         if "sweep_ns_per_op" in ours:
             phases = ", ".join(f"{m[:-10]} {v:.1f}" for m, v in ours.items()
                                if m.endswith("_ns_per_op") and m != "ns_per_op")
@@ -210,7 +244,8 @@ def markdown(records, machine):
 
 #: The engines that run a workload's vectorized form, in table order.
 _VECTOR_ENGINES = ("tapegrad-vector", "tapegrad-replay-vector", "torch-vector",
-                   "jax-jit-vector", "autograd-vector")
+                   "jax-jit-vector", "autograd-vector", "pytensor-vector",
+                   "pytensor-nofastmath-vector")
 
 
 def _markdown_vectorized(index):
@@ -234,25 +269,39 @@ def _markdown_vectorized(index):
 
 
 def _markdown_steps(index):
-    """The training steps' table: ms per step (median) per engine, and each
-    engine's peak memory of a step (fresh process) where measured."""
+    """The training steps' table, one row per engine: ms per step (median,
+    and its quartiles), CPU time over wall time of the timed steps, and the
+    peak memory of a step (fresh process) where measured.
+
+    >>> from tapegrad.benchmark.results import record
+    >>> figures = (("time_median", 2e-3), ("time_p25", 1.9e-3), ("time_p75", 2.25e-3),
+    ...            ("cpu_over_wall", 1.004), ("arena_bytes", 5e6), ("step_peak_rss", 5.8e6))
+    >>> print("\\n".join(_markdown_steps(_index([record("simplenet_f64", "tapegrad-vector",
+    ...                                                10_000, m, v, "s") for m, v in figures]))))
+    <BLANKLINE>
+    Training steps: ms per step, median and quartiles; CPU time over wall time of the timed steps; peak MB of a step above the process between steps, in a fresh process
+    <BLANKLINE>
+    | workload | size | engine | median ms | p25-p75 ms | CPU/wall | peak MB |
+    |---|---:|---|---:|---:|---:|---:|
+    | simplenet_f64 | 10,000 | tapegrad-vector | 2.00 | 1.90-2.25 | 1.00 | 5.8 |
+    """
     steps = {case: by_engine for case, by_engine in index.items()
              if "arena_bytes" in by_engine.get("tapegrad-vector", {})}
-    engines = list(dict.fromkeys(e for by_engine in steps.values() for e, f in by_engine.items()
-                                 if "time_median" in f))
     if not steps:
         return []
-    lines = ["", "Training steps: ms per step, median (peak MB of a step above the process "
-             "between steps, in a fresh process)", "",
-             "| workload | size | " + " | ".join(engines) + " |",
-             "|---|---:|" + "---:|" * len(engines)]
+    lines = ["", "Training steps: ms per step, median and quartiles; CPU time over wall time "
+             "of the timed steps; peak MB of a step above the process between steps, in a "
+             "fresh process", "",
+             "| workload | size | engine | median ms | p25-p75 ms | CPU/wall | peak MB |",
+             "|---|---:|---|---:|---:|---:|---:|"]
     for (workload, size), by_engine in steps.items():
-        cells = []
-        for e in engines:
-            f = by_engine.get(e, {})
-            cell = f"{f['time_median'] * 1e3:.2f}" if "time_median" in f else "-"
-            if "step_peak_rss" in f:
-                cell += f" ({f['step_peak_rss'] / 1e6:.1f} MB)"
-            cells.append(cell)
-        lines.append(f"| {workload} | {size:,} | " + " | ".join(cells) + " |")
+        for engine, f in by_engine.items():
+            if "time_median" not in f:
+                continue
+            quartiles = (f"{f['time_p25'] * 1e3:.2f}-{f['time_p75'] * 1e3:.2f}"
+                         if "time_p25" in f and "time_p75" in f else "-")
+            cpu = f"{f['cpu_over_wall']:.2f}" if "cpu_over_wall" in f else "-"
+            peak = f"{f['step_peak_rss'] / 1e6:.1f}" if "step_peak_rss" in f else "-"
+            lines.append(f"| {workload} | {size:,} | {engine} | {f['time_median'] * 1e3:.2f} | "
+                         f"{quartiles} | {cpu} | {peak} |")
     return lines

@@ -8,6 +8,8 @@ A run is ``{"machine": {...}, "results": [record, ...]}``; each record is
 metric                    unit    gate   meaning
 ========================  ======  =====  =========================================
 time_median/min/max       s              seconds per call (value and gradient)
+time_p25/p75              s              their quartiles (linear interpolation)
+cpu_over_wall             ratio          CPU time / wall time of the timed calls [5]_
 ns_per_op                 ns             median / tapegrad records of the program
 j_over_f                  ratio          median / the plain-Python function's
 one_time                  s              prepare: trace, compile, build (once)
@@ -42,6 +44,12 @@ speedup_vs:<engine>       ratio   tol    that engine's time_min / tapegrad's [3]
    workload, ``tapegrad-vector`` over the other vectorized engines and over
    every engine of a training step (whose ``records`` are its tape's).
 .. [4] Full runs only (:mod:`tapegrad.benchmark.numpy_api`).
+.. [5] ``time.process_time`` over ``time.perf_counter`` across the timed
+   calls, in the process that ran them (an engine in another process, such
+   as PyTensor on another interpreter, measures it there; its ``one_time``
+   and ``first_call`` too, and it has no ``peak_memory``): every thread of
+   that process counts, so a tool that computes on more than one core
+   reports more than 1, one that waits less.
 
 >>> r = record("seed", "tapegrad", 2, "records", 40, "count")
 >>> r["better"], sorted(r)

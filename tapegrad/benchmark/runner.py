@@ -12,12 +12,17 @@ each peer that runs steps; its figures are per step, not per op.  A case is:
 2. the check: value and gradient (a step: loss and gradients) against
    ``workload.expected`` — a wrong tapegrad gradient stops the run, a wrong
    peer is reported and not timed;
-3. timed calls (:func:`~tapegrad.benchmark.timing.time_calls`);
-4. one more call under ``tracemalloc`` for the peak memory.
+3. timed calls (:meth:`Engine.time_calls
+   <tapegrad.benchmark.engine.Engine.time_calls>`: median, quartiles, min,
+   max, and the CPU time over the wall time of the timed calls; an engine in
+   another process times its calls there);
+4. one more call under ``tracemalloc`` for the peak memory (engines in this
+   process).
 
 A run that may start processes (``modules`` given) also measures each step
 engine's peak memory in a fresh process of its own
-(:mod:`tapegrad.benchmark.memory`).
+(:mod:`tapegrad.benchmark.memory`; an engine in another process, with its
+``step_memory`` method, in a fresh one of its kind).
 
 >>> import numpy as np
 >>> from tapegrad.benchmark.workload import Workload
@@ -43,7 +48,6 @@ from tapegrad.benchmark.engine import (
     PlainPython, Tapegrad, TapegradReplay, TapegradReplayVector, TapegradVector,
 )
 from tapegrad.benchmark.results import record
-from tapegrad.benchmark.timing import time_calls
 
 
 class WrongGradient(AssertionError):
@@ -110,14 +114,17 @@ def _run_case(engine, workload, size, x, result, budget_s):
             raise WrongGradient(f"{wname} at {workload.size_name} = {size}: {wrong}")
         result.skipped.append((wname, name, size, f"WRONG RESULT, not timed: {wrong}"))
         return None
-    stats = time_calls(lambda: call(x), budget_s=budget_s, region=engine.timed_region,
-                       engine=engine)
-    add = result.add
-    add(wname, name, size, "one_time", one_time, "s")
-    add(wname, name, size, "first_call", first_call, "s")
-    for metric in ("median", "min", "max"):
-        add(wname, name, size, f"time_{metric}", getattr(stats, metric), "s")
-    add(wname, name, size, "peak_memory", _peak_memory(lambda: call(x)), "bytes")
+    stats = engine.time_calls(call, x, budget_s)
+    measured = getattr(engine, "measured", None) or {}
+    add = functools.partial(result.add, wname, name, size)
+    add("one_time", measured.get("one_time", one_time), "s")
+    add("first_call", measured.get("first_call", first_call), "s")
+    for metric in ("median", "min", "max", "p25", "p75"):
+        add(f"time_{metric}", getattr(stats, metric), "s")
+    if stats.cpu_over_wall is not None:
+        add("cpu_over_wall", stats.cpu_over_wall, "ratio")
+    if engine.in_process:
+        add("peak_memory", _peak_memory(lambda: call(x)), "bytes")
     return stats
 
 
@@ -234,14 +241,26 @@ def run(workloads, peers, *, quick=False, budget_s=0.5, modules=None, progress=N
             fresh_latencies(*modules, scalar[0], [ours, *peers], result)
         for workload in workloads:
             if _is_step(workload):
-                memory.step_memory(*modules, workload, min(workload.sizes_for(quick)),
-                                   step_engines, result)
+                size = min(workload.sizes_for(quick))
+                memory.step_memory(*modules, workload, size,
+                                   [e for e in step_engines if e.in_process], result)
+                _side_step_memory(workload, size, step_engines, result)
     if jit.compilations() is not None:
         _add_compilations(result)
     _add_fused_cache(result)
     if not quick:
         result.notes.extend(numpy_api.figures(result))
     return result
+
+
+def _side_step_memory(workload, size, engines, result):
+    """``step_peak_rss`` of the step engines that run in another process and
+    measure it there (``engine.step_memory(workload, size, result)``)."""
+    for engine in engines:
+        if engine.in_process or not hasattr(engine, "step_memory"):
+            continue
+        if engine.unavailable() is None and engine.supports(workload) is None:
+            engine.step_memory(workload, size, result)
 
 
 def _add_fused_cache(result):
