@@ -191,3 +191,132 @@ def reverse_mixed(rec, last, seed, fusion=None):
     arena.give_back(spent)  # those no view of which is still held
     if high >= 0:
         reverse_span(*cols, adj, high, 0)
+
+
+_SPAN, _GROUP, _LEAF, _ELEMENTWISE, _OP = range(5)
+
+
+class ReversePlan:
+    """:func:`reverse_mixed` of one program from one record, decided once:
+    which scalar spans to sweep, which fused group runs where, and per array
+    record its leaf, or its VJP rule with its arguments' places (in the
+    arena, in the ``val`` column, or constants).  A replayed program
+    (:class:`tapegrad.replay.array_program.ArrayProgram`) makes one when it
+    is adopted and runs it at every call, on its own snapshot or a fork of
+    it: the same rules in the same order as :func:`reverse_mixed`, without
+    looking anything up per record.
+
+    >>> import numpy as np, tapegrad as tg
+    >>> rec = tg.record(lambda t: (t * t).sum(), tg.tensor(np.ones(2)))
+    >>> len(rec.program._reverse.steps)
+    3
+    """
+
+    def __init__(self, rec, last, fusion=None):
+        self.last = last
+        self.steps = steps = []
+        groups, swept = ({}, set()) if fusion is None else (fusion.group_of, set())
+        high = last
+        for i in reversed(rec.array_records):
+            if i > last:
+                continue
+            if high > i:
+                steps.append((_SPAN, high, i + 1))
+            high = i - 1
+            if i in groups:
+                if id(groups[i]) not in swept:
+                    swept.add(id(groups[i]))
+                    steps.append((_GROUP, groups[i]))
+                continue
+            code = int(rec.op[i])
+            if code == ARRAY_INPUT:
+                steps.append((_LEAF, i, i in rec.arrays, int(rec.arg0[i])))
+                continue
+            args, _ = arguments(rec, i)
+            places = tuple((0, a) if a in rec.arrays else (1, a) if a >= 0 else (2, k)
+                           for k, a in enumerate(args))
+            targets = tuple(a >= 0 and a in rec.arrays for a in args)
+            if code in ELEMENTWISE_BY_CODE:
+                op = ELEMENTWISE_BY_CODE[code]
+                if not op.differentiable:  # a comparison's mask: nothing to pass on
+                    steps.append((_LEAF, i, i in rec.arrays, -1))
+                    continue
+                steps.append((_ELEMENTWISE, i, i in rec.arrays, op.name, args, places, targets,
+                              [a >= 0 for a in args]))
+            else:
+                steps.append((_OP, i, i in rec.arrays, ARRAY_BY_CODE[code], args, places,
+                              targets, None))
+        self.tail = high  # the scalar records below every array record
+
+    def run(self, rec, seed):
+        """Adjoints of record ``last`` seeded with ``seed`` (as
+        :func:`reverse_mixed`) into ``rec.adj`` and the array leaves' sinks."""
+        adj, arrays, val, params = rec.adj, rec.arrays, rec.val, rec.params
+        last = self.last
+        adjoints = _Adjoints()
+        if last in arrays:
+            adjoints.add(last, np.broadcast_to(np.asarray(seed, arrays[last].dtype),
+                                               arrays[last].shape), False)
+        else:
+            adj[last] = seed
+        cols = (rec.op, rec.arg0, rec.arg1, rec.const, val)
+        spent = []
+        for step in self.steps:
+            kind = step[0]
+            if kind == _SPAN:
+                reverse_span(*cols, adj, step[1], step[2])
+                continue
+            if kind == _GROUP:
+                step[1].backward(rec, adjoints, adj)
+                continue
+            i = step[1]
+            owned = False
+            if step[2]:
+                g, owned = adjoints.pop(i)
+            else:
+                g = adj[i] if adj[i] != 0.0 else None
+            if g is None:
+                continue
+            if kind == _LEAF:
+                if step[3] >= 0:
+                    rec.array_leaves[step[3]]._accumulate(g, owned)
+                elif owned:
+                    spent.append(g)
+                continue
+            args, places, targets = step[4], step[5], step[6]
+            constants = params[i].get("constants")
+            values = [arrays[a] if where == 0 else float(val[a]) if where == 1
+                      else constants[a] for where, a in places]
+            out = arrays.get(i)
+            if kind == _ELEMENTWISE:
+                grads = elementwise_vjp(step[3], g, out, values, step[7], adjoints.into(args),
+                                        adjoints.empty)
+                fresh = True
+            else:
+                op = step[3]
+                if op.vjp_into is not None and targets[0]:
+                    shape, dtype = np.shape(values[0]), np.result_type(g, np.float32)
+                    buffer = adjoints.into(args)[0]
+                    if not usable(buffer, shape, dtype):
+                        buffer = adjoints.empty(shape, dtype)
+                        buffer.fill(0)
+                    op.vjp_into(g, out, values, params[i], [buffer])
+                    grads, fresh = [buffer], True
+                else:
+                    grads, fresh = op.vjp(g, out, values, params[i]), False
+            if owned and fresh:
+                adjoints.recycle(g)
+            elif owned:
+                spent.append(g)
+            g = None
+            for a, grad, target in zip(args, grads, targets):
+                if grad is None or a < 0:
+                    continue
+                if target:
+                    adjoints.add(a, grad, fresh)
+                else:
+                    adj[a] += float(np.sum(grad))
+        adjoints.give_back()
+        arena.give_back(spent)
+        if self.tail >= 0:
+            reverse_span(*cols, adj, self.tail, 0)

@@ -27,6 +27,7 @@ kernel_compilations       count   exact  numba signatures compiled, per engine [
 fused_cache_bytes         bytes          the fused-kernel cache on disk after the run
 fused_cache_kernels       count          the kernels it holds
 dispatch_overhead_ns      ns             np.f(t) minus tapegrad's own spelling [4]_
+replay_fixed_cost_us      us             rec.value_and_grad of a tiny recording [4]_
 vjp_over_forward          ratio          a linalg op's VJP / NumPy's forward call [4]_
 time_vs_python_loop       ratio   tol    tapegrad time_min / python calibration
 sweep_vs_numba_loop       ratio   tol    reverse sweep alone / numba calibration
@@ -43,7 +44,8 @@ speedup_vs:<engine>       ratio   tol    that engine's time_min / tapegrad's [3]
 .. [3] Of the record's engine: ``tapegrad`` over every engine of a scalar
    workload, ``tapegrad-vector`` over the other vectorized engines and over
    every engine of a training step (whose ``records`` are its tape's).
-.. [4] Full runs only (:mod:`tapegrad.benchmark.numpy_api`).
+.. [4] Full runs only (:mod:`tapegrad.benchmark.numpy_api`,
+   :mod:`tapegrad.benchmark.replay_cost`).
 .. [5] ``time.process_time`` over ``time.perf_counter`` across the timed
    calls, in the process that ran them (an engine in another process, such
    as PyTensor on another interpreter, measures it there; its ``one_time``

@@ -42,7 +42,7 @@ from time import perf_counter
 import numpy as np
 
 from tapegrad import caches, jit
-from tapegrad.benchmark import calibration, memory, numpy_api
+from tapegrad.benchmark import calibration, memory, numpy_api, replay_cost
 from tapegrad.benchmark.fresh import fresh_latencies
 from tapegrad.benchmark.engine import (
     PlainPython, Tapegrad, TapegradReplay, TapegradReplayVector, TapegradVector,
@@ -249,6 +249,7 @@ def run(workloads, peers, *, quick=False, budget_s=0.5, modules=None, progress=N
         _add_compilations(result)
     _add_fused_cache(result)
     if not quick:
+        result.notes.extend(replay_cost.figures(result))
         result.notes.extend(numpy_api.figures(result))
     return result
 

@@ -14,9 +14,14 @@ Rooms:
   ``Group`` runs its kernels in its last member's place;
 * ``source``: the Python source of a group's forward kernel (stores only
   the members read outside it) and backward kernel (recomputes the
-  members in registers, writes each outside operand's gradient once);
+  members in registers, writes each outside operand's gradient once), and
+  of the value (and value-and-gradient) kernel of a group whose one
+  output is summed;
 * ``cache``: compiles that source with tapegrad's numba options and
-  caches it on disk.
+  caches it on disk;
+* ``reduce``: NumPy's pairwise summation order, for the kernels of a
+  program that is one group summed (:mod:`tapegrad.replay.schedule`), whose
+  value is then ``np.sum``'s to the bit.
 
 How it caches: a group's kernels are compiled at its program's first
 call.  :func:`tapegrad.fusion.cache.load` keeps one function per source in

@@ -28,6 +28,8 @@ Rooms:
   compiled kernel per call (:mod:`tapegrad.kernels.passes`);
 * ``array_program``: ``ArrayProgram``, array records replayed op by op with
   fused elementwise chains and the mixed sweeps of :mod:`tapegrad.array`;
+* ``schedule``: a program that is one fused group summed (the vectorized
+  Rosenbrock) replayed by one generated kernel a call, value and gradient;
 * ``structure``: ``Structure``, the shape of an argument (numbers, 1-D
   arrays, Tensors, tuples and lists): flatten, unflatten, traced leaves.
 

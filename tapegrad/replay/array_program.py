@@ -9,6 +9,15 @@ Hessian-vector products are the mixed sweeps of :mod:`tapegrad.array.reverse`
 and :mod:`tapegrad.array.tangent`.  So array code pays Python per array op
 (never per element) and no Python per scalar record.
 
+What a replay runs is decided once, when the program is made: the forward
+steps (:func:`tapegrad.replay.schedule.forward_steps`) and the reverse sweep
+(:class:`tapegrad.array.reverse.ReversePlan`) hold each record's rule and
+its arguments' places, so a call looks nothing up per record.  A program
+that is one fused group summed is compiled further, into one kernel call
+per value and gradient (:mod:`tapegrad.replay.schedule`).  Tensor inputs
+that already are C-contiguous arrays of the recorded shapes and dtypes are
+read as they are, not copied.
+
 A replay writes into a copy of the recording's columns and arena (a
 :meth:`_Snapshot.fork`), each thread its own, made at its first call: the
 recorded snapshot itself is only read, so threads sharing a program never
@@ -28,15 +37,22 @@ import threading
 
 import numpy as np
 
-from tapegrad.array.ops import ARRAY_BY_CODE, ARRAY_INPUT, ELEMENTWISE_BY_CODE, elementwise
-from tapegrad.array.reverse import arguments, reverse_mixed
+from tapegrad.array.ops import elementwise
+from tapegrad.array.reverse import ReversePlan, reverse_mixed
 from tapegrad.array.tangent import reverse_tangent_mixed, tangent_mixed
 from tapegrad.array.tensor import Tensor
-from tapegrad.core import debug
+from tapegrad.core import arena, debug
 from tapegrad.errors import BranchChanged
 from tapegrad.fusion import plan as fusion
 from tapegrad.kernels.sweeps import forward_span
+from tapegrad.replay import schedule
+from tapegrad.replay.schedule import _ELEMENTWISE, _GROUP, _LEAF, _SPAN
 from tapegrad.replay.program import Program, TapeView, outputs_of
+
+
+#: A replaced value this large goes back to the arena for the next call
+#: (smaller ones are cheap to allocate anew).
+WARM_BYTES = 1 << 16
 
 
 class _Snapshot:
@@ -67,6 +83,9 @@ class _Snapshot:
         fork.__dict__.update(self.__dict__)
         fork.val = self.val.copy()
         fork.arrays = dict(self.arrays)
+        # Its own parameter dicts: an op may keep a value for its VJP there
+        # (cross_entropy's per-row log-sum-exp).
+        fork.params = {i: dict(p) if p is not None else p for i, p in self.params.items()}
         fork.adj = np.zeros(len(self.op))
         fork.array_leaves = [_Sink() for _ in self.array_leaves]
         fork.inputs = np.empty(len(self.inputs))
@@ -126,6 +145,11 @@ class ArrayProgram(Program):
         self._extra = rec.leaves[n_scalars:]
         self._extra_tensors = rec.array_leaves[n_tensors:]
         self._input_records = np.array(rec.inputs[:n_scalars], dtype=np.int64)
+        st = self.structure
+        self._tensors_only = (  # "tensor", tuple or list when x is made of tensors only
+            "tensor" if st.kind == "tensor" else
+            {"tuple": tuple, "list": list}.get(st.kind) if st.children and
+            all(c.kind == "tensor" for c in st.children) else None)
         self._out_record, self._out_shape = -1, None
         if isinstance(out, Tensor):
             self._adopt_tensor_output(out, rec)
@@ -136,13 +160,21 @@ class ArrayProgram(Program):
             self._outputs, self._constants, self.scalar_output = outputs_of(out, rec)
             self._out0 = int(self._outputs[0]) if self.scalar_output else -1
         keep = set(self._mask_guards) | ({self._out_record} if self._out_record >= 0 else set())
+        self._plans = {}  # fused -> the forward replay's steps (schedule.forward_steps)
         self.fusion = fusion.plan(prog, keep) if owner.fuse else None
+        # One fused group summed: a value and gradient is one kernel call.
+        self.schedule = schedule.whole_program(self, prog) if self.fusion else None
+        last = (self._out_record if self._out_shape is not None
+                else int(self._outputs.max()) if len(self._outputs) else -1)
+        self._reverse = ReversePlan(prog, last, self.fusion) if last >= 0 else None
         tape.release()  # the program's own references keep its arrays from the pool
 
     @property
     def tape(self):
         """The columns and arena, read-only, as this thread last replayed
-        them (as recorded before its first replay)."""
+        them step by step (as recorded before its first replay; a call
+        replayed by one kernel, :mod:`tapegrad.replay.schedule`, keeps no
+        intermediate values)."""
         return getattr(self._local, "prog", self._program).tape()
 
     def _here(self):
@@ -174,50 +206,68 @@ class ArrayProgram(Program):
             values.append(leaf._v)
         return values
 
-    def _forward(self, flat, full):
+    def _forward(self, flat, full, leaves=None):
         """Recompute the records at ``flat`` (every one when ``full``, else
-        a fused group's outputs only); the first changed guard, or -1."""
+        a fused group's outputs only); the first changed guard, or -1.
+        ``leaves``: the tensor inputs' arrays, when the caller has them."""
         prog = self._here()
         inputs = prog.inputs
-        groups = None if full or self.fusion is None else self.fusion.group_of
         n = len(self._scalar_slots)
-        inputs[:n] = flat[self._scalar_slots]
+        if n:
+            inputs[:n] = flat[self._scalar_slots]
         for k, leaf in enumerate(self._extra):
             inputs[n + k] = leaf._v
-        leaves = self._leaf_values(flat)
-        cols = (prog.op, prog.arg0, prog.arg1, prog.const, prog.val)
-        start = 0
-        for i in prog.array_records:
-            if i > start:
-                changed = forward_span(*cols, inputs, start, i)
+        if leaves is None:
+            leaves = self._leaf_values(flat)
+        arrays, val, params = prog.arrays, prog.val, prog.params
+        cols = (prog.op, prog.arg0, prog.arg1, prog.const, val)
+        spent = []
+        fused = not full and self.fusion is not None
+        plan = self._plans.get(fused)
+        if plan is None:
+            plan = self._plans[fused] = schedule.forward_steps(self, fused)
+        for step in plan:
+            kind = step[0]
+            if kind == _SPAN:
+                changed = forward_span(*cols, inputs, step[1], step[2])
                 if changed >= 0:
+                    arena.give_back(spent)
                     return changed
-            start = i + 1
-            code = int(prog.op[i])
-            if code == ARRAY_INPUT:
-                leaf = leaves[int(prog.arg0[i])]
-                if leaf.shape != prog.arrays[i].shape:
+                continue
+            if kind == _LEAF:
+                leaf = leaves[step[2]]
+                if leaf.shape != step[3]:
                     raise ValueError(f"a Tensor the recording reads from outside f changed "
-                                     f"shape: {prog.arrays[i].shape} when recorded, "
+                                     f"shape: {step[3]} when recorded, "
                                      f"{leaf.shape} now; record f again")
-                prog.arrays[i] = leaf
+                arrays[step[1]] = leaf
                 continue
-            if groups is not None and i in groups:
-                if groups[i].members[-1] == i:
-                    groups[i].forward(prog)
+            if kind == _GROUP:
+                step[1].forward(prog)
                 continue
-            _, values = arguments(prog, i)
-            if code in ELEMENTWISE_BY_CODE:
-                value = elementwise(ELEMENTWISE_BY_CODE[code].name, values)
+            i = step[1]
+            constants = params[i].get("constants")
+            values = [arrays[a] if where == 0 else float(val[a]) if where == 1
+                      else constants[a] for where, a in step[3]]
+            if kind == _ELEMENTWISE:
+                value = elementwise(step[2], values)
             else:
-                value = ARRAY_BY_CODE[code].value(values, prog.params[i])
-            if i in prog.arrays:
-                prog.arrays[i] = np.asarray(value)
+                value = step[2](values, params[i])
+            if step[4]:
+                old = arrays[i]
+                if old.nbytes >= WARM_BYTES:
+                    spent.append(old)
+                old = None
+                arrays[i] = np.asarray(value)
             else:
-                prog.val[i] = value
-            if i in self._mask_guards and not np.array_equal(value, self._mask_guards[i]):
+                val[i] = value
+            if step[5] is not None and not np.array_equal(value, step[5]):
+                arena.give_back(spent)
                 return i
-        return forward_span(*cols, inputs, start, len(prog.op)) if start < len(prog.op) else -1
+        # The last call's values, warm for this call's next ones (those that
+        # nothing else holds, not even through a view: the arena checks).
+        arena.give_back(spent)
+        return -1
 
     def _replay(self, x, full=True):
         """Replay at ``x`` into this thread's snapshot: None, or the program
@@ -225,8 +275,9 @@ class ArrayProgram(Program):
         ``f`` again (at ``x``, so it takes ``x``'s branches).  Not
         ``full``: fused groups keep only their outputs (enough for values
         and reverse sweeps)."""
-        flat = self.structure.flat_view(x)
-        changed = self._forward(flat, full or debug.enabled())
+        leaves = self.direct_leaves(x)
+        flat = self.structure.flat_view(x) if leaves is None else None
+        changed = self._forward(flat, full or debug.enabled(), leaves)
         if debug.enabled():
             debug.check_finite(self.tape, len(self), adjoints=False)
         if changed < 0:
@@ -234,7 +285,13 @@ class ArrayProgram(Program):
         self._here().val[:] = self._recorded_val  # keep the recorded guards
         if not self.owner.retrace:
             raise self._branch_changed(changed)
+        if flat is None:
+            flat = self.structure.flatten(x)
         return self.owner._trace_again(np.array(flat, dtype=np.float64))
+
+    def direct_leaves(self, x):
+        """:func:`tapegrad.replay.schedule.direct_leaves` of ``x``."""
+        return schedule.direct_leaves(self, x)
 
     def _branch_changed(self, i):
         if i not in self._mask_guards:
@@ -257,6 +314,8 @@ class ArrayProgram(Program):
 
     def __call__(self, x):
         """The value of ``f`` at ``x``."""
+        if self.schedule is not None and not debug.enabled():
+            return self.schedule.value(x)
         fresh = self._replay(x, full=False)
         if fresh is not None:
             return fresh(x)
@@ -296,14 +355,27 @@ class ArrayProgram(Program):
     def _vjp_like_x(self, weights):
         """``weights . d(outputs)/d(x)`` with ``x``'s structure; a lone tensor
         input's gradient is the sweep's own fresh array, not a copy of it."""
-        if self.structure.kind == "tensor":
-            grad = self._vjp_arrays(weights)[1][0]
-            if grad is None:
-                return np.zeros(self.structure.shape, self.structure.dtype)
-            return np.asarray(grad).astype(self.structure.dtype, copy=False)
+        if self._tensors_only is not None:
+            return self._tensor_gradients(self._vjp_arrays(weights)[1])
         return self._gradient_like(self._vjp_here(weights))
 
+    def _tensor_gradients(self, grads):
+        """The gradients ``grads`` (one per tensor input, None for zero) in
+        ``x``'s structure, for ``x`` made of tensors only: a sweep's own
+        fresh arrays, in the input's dtype (what flattening would give)."""
+        out = [np.zeros(shape, dtype) if g is None
+               else np.asarray(g).astype(dtype, copy=False).reshape(shape)
+               for g, (_, _, shape, dtype) in zip(grads, self._tensor_slots)]
+        kind = self._tensors_only
+        return out[0] if kind == "tensor" else kind(out)
+
     def _value_and_vjp(self, x, weights):
+        if self.schedule is not None and not debug.enabled():
+            value, grads = self.schedule.value_and_vjp(x, weights[0])  # x's dtypes, fresh
+            kind = self._tensors_only
+            if kind is not None:
+                return value, grads[0] if kind == "tensor" else kind(grads)
+            return value, self._gradient_like(self._gather(None, grads))
         fresh = self._replay(x, full=False)
         if fresh is not None:
             return fresh._value_and_vjp(x, weights)
@@ -316,7 +388,9 @@ class ArrayProgram(Program):
         for sink in prog.array_leaves:
             sink.grad = None
         last, seed = self._seed(weights)
-        if last >= 0:
+        if last >= 0 and self._reverse is not None and self._reverse.last == last:
+            self._reverse.run(prog, seed)
+        elif last >= 0:
             reverse_mixed(prog, last, seed, self.fusion)
         grads = [sink.grad for sink in prog.array_leaves]
         for sink in prog.array_leaves:
@@ -326,6 +400,33 @@ class ArrayProgram(Program):
     def _vjp_here(self, weights):
         """The flat ``weights . d(outputs)/d(inputs)`` at the replayed input."""
         return self._gather(*self._vjp_arrays(weights))
+
+    def value_and_backward(self, x, data=()):
+        """``f(x)`` for a scalar ``f``, having added its gradient into the
+        ``.grad`` of each Tensor ``f`` reads from outside (a model's
+        parameters), as ``f(x).backward()`` does eagerly: one that no
+        gradient reaches keeps its ``.grad``.  ``data``: pairs
+        ``((record, key, position), array)``, each put first into this
+        thread's params of ``record`` at ``key`` (item ``position`` of the
+        list or tuple there, unless None): constants that are data, read
+        afresh (:func:`tapegrad.nn.record_loss`'s batches and labels)."""
+        self._require_scalar("value_and_backward")
+        params = self._here().params
+        for (i, key, position), array in data:
+            if position is None:
+                params[i][key] = array
+            else:  # a new sequence: a fork shares the recorded one
+                held = params[i][key]
+                params[i][key] = type(held)((*held[:position], array, *held[position + 1:]))
+        fresh = self._replay(x, full=False)
+        if fresh is not None:
+            return fresh.value_and_backward(x)
+        value = self._output_values()
+        grads = self._vjp_arrays(np.ones(1))[1][len(self._tensor_slots):]
+        for leaf, grad in zip(self._extra_tensors, grads):
+            if grad is not None:
+                leaf._accumulate(grad, owned=True)  # a sink's gradient is its own array
+        return value
 
     def _tangents_here(self, direction):
         """The tangent sweep along the flat ``direction``: ``(tan, array_tan)``."""

@@ -1,0 +1,231 @@
+"""Array replays compiled at adopt time (tapegrad.replay.schedule): a program
+that is one fused group summed replays as one kernel call, bit for bit what
+the mixed sweeps give; what does not fit keeps the mixed sweeps."""
+
+import threading
+
+import numba
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad.errors import NonFiniteError
+from tapegrad.fusion.reduce import pairwise_sum
+from tapegrad.replay.schedule import WholeProgram
+
+DTYPES = [np.float64, np.float32]
+SIZES = [0, 1, 5, 7, 8, 9, 15, 16, 17, 127, 128, 129, 255, 256, 257, 1000, 1023, 4097, 20011]
+if not numba.config.DISABLE_JIT:
+    SIZES += [131073, 1_000_003]
+
+
+def rosenbrock(x):
+    return (100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2).sum()
+
+
+def three_ops(x):
+    return ((x * 2.0 + 1.0) * x).sum()
+
+
+def _pair(f, x0):
+    """``(scheduled, mixed)``: two recordings of ``f`` at ``x0``, the second
+    replayed by the mixed sweeps."""
+    fast = tg.record(f, x0)
+    slow = tg.record(f, x0)
+    slow.program.schedule = None
+    return fast, slow
+
+
+def _bits(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def _assert_same_bits(fast, slow, x, weight=0.75):
+    value, grad = fast.value_and_grad(x)
+    value0, grad0 = slow.value_and_grad(x)
+    assert type(value) is float and _bits(value, value0), (value, value0)
+    assert type(grad) is type(grad0)
+    for g, g0 in (zip(grad, grad0) if isinstance(grad, (tuple, list)) else [(grad, grad0)]):
+        assert _bits(g, g0), np.max(np.abs(np.asarray(g) - np.asarray(g0)))
+    assert _bits(fast(x), slow(x))
+    v, g = fast.vjp(x, [weight])
+    v0, g0 = slow.vjp(x, [weight])
+    assert _bits(v, v0)
+    for a, b in (zip(g, g0) if isinstance(g, (tuple, list)) else [(g, g0)]):
+        assert _bits(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_pairwise_sum_is_numpys_sum(dtype):
+    rng = np.random.default_rng(3)
+    for n in SIZES:
+        a = (rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 3, n)).astype(dtype)
+        zero = dtype(0)
+        assert _bits(zero + pairwise_sum(a, 0, n, zero), np.sum(a)), n
+        assert _bits(zero + pairwise_sum(a.reshape(1, -1).reshape(-1), 0, n, zero),
+                     np.sum(a.reshape(1, -1)))
+    signed = np.array([-0.0, -0.0], dtype)
+    assert _bits(zero + pairwise_sum(signed, 0, 2, zero), np.sum(signed))  # +0.0, as NumPy
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("n", [2, 3, 10, 129, 1000, 4099])
+def test_rosenbrock_is_one_kernel_bit_for_bit(n, dtype):
+    rng = np.random.default_rng(n)
+    x0 = rng.uniform(-1.5, 1.5, n).astype(dtype)
+    fast, slow = _pair(rosenbrock, tg.tensor(x0))
+    assert isinstance(fast.program.schedule, WholeProgram)
+    for x in (x0, rng.uniform(-2, 2, n).astype(dtype), np.zeros(n, dtype)):
+        _assert_same_bits(fast, slow, x)
+        _assert_same_bits(fast, slow, tg.tensor(x))
+
+
+@pytest.mark.parametrize("f", [
+    three_ops,
+    lambda x: (tg.exp(x * 0.5) - x).sum(),
+    lambda x: (tg.log(x * x + 1.0) * tg.sin(x)).sum(),
+    lambda x: ((x[1:] - x[:-1]) ** 2).sum(),  # two slices: each element gets two terms
+    lambda x: (tg.tanh(x[2:] * 3.0) * x[:-2]).sum(),
+    lambda x: ((x[1:, :] * x[:-1, :] - 1.0) ** 2).sum(),  # rows of a matrix
+    lambda x: ((x[2:] + x[1:-1] * 2.0 + x[:-2]) ** 2).sum(),  # three terms an element
+], ids=["three_ops", "exp", "log_sin", "diff", "tanh_shift", "rows", "three_terms"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_elementwise_sums_are_one_kernel_bit_for_bit(f, dtype):
+    rng = np.random.default_rng(5)
+    shape = (7, 9)
+    x0 = rng.uniform(-1, 1, shape).astype(dtype)
+    try:
+        f(tg.tensor(x0[:, 0]))
+        x0 = x0[:, 0].copy()  # a 1-D program
+    except (ValueError, IndexError):
+        pass
+    fast, slow = _pair(f, tg.tensor(x0))
+    assert isinstance(fast.program.schedule, WholeProgram)
+    for x in (x0, rng.uniform(-1, 1, x0.shape).astype(dtype)):
+        _assert_same_bits(fast, slow, x)
+
+
+def test_several_tensor_inputs():
+    def f(xs):
+        a, b = xs
+        return ((a - b) ** 2 * 0.5 + a * b).sum()
+
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal(6), rng.standard_normal(6))
+    fast, slow = _pair(f, tuple(tg.tensor(v) for v in x))
+    assert isinstance(fast.program.schedule, WholeProgram)
+    _assert_same_bits(fast, slow, x)
+    _assert_same_bits(fast, slow, (tg.tensor(x[0]), x[1]))
+    grads = fast.grad(x)
+    assert isinstance(grads, tuple) and len(grads) == 2
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: (x * 2.0).mean(),  # not a sum
+    lambda x: ((x * 2.0 + 1.0) * np.ones((3, 1))).sum(),  # broadcast to another shape
+    lambda x: ((x[1:] * x[1:]).sum() + x[1:][0] * 3.0),  # a slice read outside the group
+    lambda x: (x * x + x[::2].sum()).sum(),  # a strided slice, and a scalar record
+    lambda x: tg.exp(x).sum(),  # one record: no group
+    lambda x: ((x * 2.0) * (x > 0.0)).sum(),  # a mask
+    lambda x: (x * x).sum() * 2.0,  # the sum is not the output
+], ids=["mean", "broadcast", "slice_outside", "strided", "one_record",
+        "mask", "scaled"])
+def test_what_does_not_fit_keeps_the_mixed_sweeps(f):
+    x = np.linspace(-1.0, 1.0, 6)
+    rec = tg.record(f, tg.tensor(x))
+    assert not isinstance(rec.program.schedule, WholeProgram)
+    leaf = tg.tensor(x, requires_grad=True)
+    f(leaf).backward()
+    np.testing.assert_allclose(rec.grad(x), leaf.grad, rtol=1e-13, atol=1e-14)
+
+
+def test_results_are_new_arrays_and_inputs_are_read_not_written():
+    x = np.linspace(-1.0, 1.0, 10)
+    keep = x.copy()
+    rec = tg.record(rosenbrock, tg.tensor(x))
+    _, g1 = rec.value_and_grad(x)
+    first = g1.copy()
+    _, g2 = rec.value_and_grad(x * 0.5)
+    assert g1 is not g2 and _bits(g1, first)
+    assert _bits(x, keep)
+    g2[:] = 7.0  # the caller's own
+    assert _bits(rec.grad(x), first)
+
+
+def test_arguments_are_checked_as_before():
+    rec = tg.record(rosenbrock, tg.tensor(np.zeros(4)))
+    with pytest.raises(ValueError, match="shape"):
+        rec.value_and_grad(np.zeros(5))
+    with pytest.raises(TypeError):
+        rec.value_and_grad(np.zeros(4, dtype=complex))
+    value, grad = rec.value_and_grad(np.ones(8)[::2])  # not contiguous: copied
+    assert value == 0.0 and grad.tolist() == [0.0] * 4
+    value, grad = rec.value_and_grad([1, 1, 1, 1])  # a list of ints
+    assert value == 0.0 and grad.dtype == np.float64
+
+
+def test_float32_stays_float32():
+    x = np.linspace(-1.0, 1.0, 9, dtype=np.float32)
+    rec = tg.record(rosenbrock, tg.tensor(x))
+    assert isinstance(rec.program.schedule, WholeProgram)
+    value, grad = rec.value_and_grad(x)
+    assert grad.dtype == np.float32
+    assert _bits(np.float32(value), np.sum(
+        100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2, dtype=np.float32))
+    _, grad64 = rec.value_and_grad(x.astype(np.float64))  # converted, as the sweeps do
+    assert grad64.dtype == np.float32 and _bits(grad64, grad)
+
+
+def test_threads_share_one_recording():
+    rng = np.random.default_rng(11)
+    points = [rng.uniform(-1, 1, 300) for _ in range(8)]
+    rec = tg.record(rosenbrock, tg.tensor(points[0]))
+    alone = [rec.value_and_grad(p) for p in points]
+    errors = []
+
+    def work(k):
+        for _ in range(30):
+            value, grad = rec.value_and_grad(points[k])
+            if value != alone[k][0] or not _bits(grad, alone[k][1]):
+                errors.append(k)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(points))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_debug_mode_and_second_order_replay_the_mixed_sweeps():
+    def f(t):
+        return (tg.log(t * 1.0) * 2.0).sum()
+
+    rec = tg.record(f, tg.tensor(np.ones(5)))
+    assert isinstance(rec.program.schedule, WholeProgram)
+    with tg.debug_mode():
+        with pytest.raises(NonFiniteError, match="log"):
+            rec.grad(-np.ones(5))
+    x, v = np.linspace(0.5, 2.0, 5), np.ones(5)
+    np.testing.assert_allclose(rec.hvp(x, v), -2.0 / x ** 2, rtol=1e-14)
+    np.testing.assert_allclose(rec.jvp(x, v)[1], np.sum(2.0 / x), rtol=1e-14)
+    assert _bits(rec.grad(x), 2.0 / x)
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="numba's disk cache needs the JIT")
+def test_a_kernel_loaded_from_the_disk_cache_runs():
+    """The second process loads the whole-program kernel numba cached (a
+    cached kernel calling a recursive one crashed when loaded)."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, tapegrad as tg\n"
+            "f = lambda x: (100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2).sum()\n"
+            "rec = tg.record(f, tg.tensor(np.linspace(-1, 1, 300)))\n"
+            "print(rec.value_and_grad(np.linspace(-1, 1, 300))[0])\n")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=600) for _ in range(2)]
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-2000:]
+    assert runs[0].stdout == runs[1].stdout
