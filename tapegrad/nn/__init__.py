@@ -11,7 +11,8 @@ A top floor of the package: it imports the array and scalar layers and
 :mod:`tapegrad.functions`, never :mod:`tapegrad.benchmark`.  Rooms:
 ``module`` (``Module``, ``Parameter``), ``layers`` (``Linear``,
 ``Sequential``, the activations and losses), ``functional`` (PyTorch's
-function names), ``micrograd`` (``Neuron``, ``Layer``, ``MLP``).
+function names), ``micrograd`` (``Neuron``, ``Layer``, ``MLP``), ``recorded``
+(``record_loss``: a training step recorded once and replayed).
 
 >>> import numpy as np
 >>> from tapegrad import nn, optim
@@ -34,8 +35,10 @@ from tapegrad.nn.layers import (
 )
 from tapegrad.nn.micrograd import MLP, Layer, Neuron
 from tapegrad.nn.module import IncompatibleKeys, Module, Parameter
+from tapegrad.nn.recorded import RecordedStep, record_loss
 
 __all__ = [
     "Module", "Parameter", "IncompatibleKeys", "Linear", "Sequential", "ReLU", "Tanh", "Sigmoid",
-    "CrossEntropyLoss", "MSELoss", "functional", "MLP", "Layer", "Neuron",
+    "CrossEntropyLoss", "MSELoss", "functional", "MLP", "Layer", "Neuron", "record_loss",
+    "RecordedStep",
 ]
