@@ -92,7 +92,7 @@ def cross_entropy(input, target, reduction="mean"):
     """
     if _check_reduction(reduction) == "mean":
         return _cross_entropy(input, getattr(target, "value", target))
-    shape = np.shape(getattr(input, "value", input))
+    shape = np.shape(input)  # metadata: no elements read (np.shape of a Tensor)
     if len(shape) != 2:
         raise ValueError(f"cross_entropy takes logits of shape (rows, classes), not {shape}")
     labels = _labels(target, *shape)
@@ -108,7 +108,7 @@ def mse_loss(input, target, reduction="mean"):
     >>> mse_loss(tg.tensor([1.0, 2.0]), np.array([0.0, 0.0])).item()
     2.5
     """
-    shapes = [np.shape(getattr(x, "value", x)) for x in (input, target)]
+    shapes = [np.shape(x) for x in (input, target)]
     if shapes[0] != shapes[1]:
         raise ValueError(f"mse_loss needs input and target of one shape, got {shapes[0]} "
                          f"and {shapes[1]}")
