@@ -8,7 +8,6 @@ import gc
 import importlib.util
 import pathlib
 import tracemalloc
-
 import warnings
 
 import numpy as np
