@@ -39,10 +39,12 @@ print("grad", a.grad)
 """
 SCALAR_GRAD = "grad %r" % (4.0 + 7.38905609893065)
 
+# A fused group whose sum is scaled: replayed by the fused kernels of the
+# general path (not the one-kernel schedule of a group summed, SCHEDULED).
 FUSED = """
 import numpy as np, tapegrad as tg
 x = np.linspace(-1, 1, 5)
-rec = tg.record(lambda t: (100.0 * (t[1:] - t[:-1] ** 2) ** 2 + (1.0 - t[:-1]) ** 2).sum(),
+rec = tg.record(lambda t: (100.0 * (t[1:] - t[:-1] ** 2) ** 2 + (1.0 - t[:-1]) ** 2).sum() * 1.0,
                 tg.tensor(x))
 value, grad = rec.value_and_grad(x)
 want = np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
@@ -51,6 +53,7 @@ g[:-1] = -400 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2 * (1 - x[:-1])
 g[1:] += 200 * (x[1:] - x[:-1] ** 2)
 print("right" if np.isclose(value, want) and np.allclose(grad, g) else f"WRONG {value} {grad}")
 """
+SCHEDULED = FUSED.replace(".sum() * 1.0", ".sum()")
 # Random bytes that are no pickle (a valid one could read as another numba
 # version's index, which numba itself skips): fixed, so the test is too.
 GARBAGE = random.Random(14).randbytes(300)
@@ -78,6 +81,7 @@ def warm(tmp_path_factory):
     dirs = tmp_path_factory.mktemp("warm")
     ok(run(SCALAR, dirs), SCALAR_GRAD)
     ok(run(FUSED, dirs), "right")
+    ok(run(SCHEDULED, dirs), "right")
     return dirs
 
 
@@ -122,8 +126,8 @@ def test_a_corrupt_numba_cache_file_is_warned_about_once_and_recompiled(
 
 # The fused kernels' .py files.
 
-def fused_py(dirs):
-    found = [p for p in (dirs / "tg" / "fused").glob("k*.py") if "def fused_forward" in p.read_text()]
+def fused_py(dirs, kernel="def fused_forward"):
+    found = [p for p in (dirs / "tg" / "fused").glob("k*.py") if kernel in p.read_text()]
     assert len(found) == 1, found
     return found[0]
 
@@ -157,13 +161,16 @@ def test_a_changed_fused_kernel_file_is_warned_about_once_and_rewritten(warm, ch
 
 
 @needs_jit
-def test_code_planted_in_a_fused_kernel_file_never_runs(warm, tmp_path):
-    path = fused_py(warm)
+@pytest.mark.parametrize("program, kernel", [(FUSED, "def fused_forward"),
+                                             (SCHEDULED, "def fused_value_and_grad")],
+                         ids=["fused", "scheduled"])
+def test_code_planted_in_a_fused_kernel_file_never_runs(warm, tmp_path, program, kernel):
+    path = fused_py(warm, kernel)
     original = path.read_text()
     marker = tmp_path / "planted-code-ran"
     path.write_text(f"open({str(marker)!r}, 'w').close()\n" + original)
 
-    result = run(FUSED, warm)
+    result = run(program, warm)
     ok(result, "right")
     assert not marker.exists()
     assert path.read_text() == original
