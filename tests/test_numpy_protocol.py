@@ -42,6 +42,8 @@ def test_no_silent_conversion_to_an_array(make):
 
 def test_out_and_where_keywords_are_refused():
     t = _tensor()
+    with pytest.raises(TypeError, match=r"numpy\.exp\(\.\.\., dtype=\) on a traced value"):
+        np.exp(t, dtype=np.float32)
     with pytest.raises(TypeError, match="out="):
         np.exp(t, out=np.empty((2, 2)))
     with pytest.raises(TypeError, match="where="):

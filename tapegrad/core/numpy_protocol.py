@@ -143,7 +143,11 @@ def array_ufunc(ufunc, method, inputs, kwargs):
     if method == "__call__":
         implementation = UFUNCS.get(ufunc)
         if implementation is not None:
-            return implementation(*inputs, **kwargs)
+            if kwargs:  # dtype=, casting=, order=, ...
+                named = ", ".join(f"{key}=" for key in kwargs)
+                raise TypeError(f"numpy.{ufunc.__name__}(..., {named}) on a traced value: "
+                                "tapegrad's ufuncs take no options (cast with .astype first)")
+            return implementation(*inputs)
         if ufunc in PASSTHROUGH:
             return ufunc(*plain(inputs), **kwargs)  # on plain data: no second dispatch
         raise _undeclared(f"numpy.{ufunc.__name__}")
