@@ -14,7 +14,7 @@ from bench.peers import PEERS, AutogradVector, JaxJitVector, PyTensorVector, Tor
 from bench.workloads import WORKLOADS, rosenbrock, simplenet
 from conftest import JIT_DISABLED
 from tapegrad.benchmark import cli, gate, memory, results, runner
-from tapegrad.benchmark.engine import TapegradVector
+from tapegrad.benchmark.engine import TapegradRecordedStep, TapegradVector
 from tapegrad.benchmark.steps import flatten
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -102,6 +102,19 @@ def test_tapegrad_step_matches_the_reference(w):
     next_loss, _ = step(problem)
     want, _ = w.reference(stepped, problem.data)
     assert next_loss == pytest.approx(want, rel=max(w.rtol, 1e-6 if "32" in w.name else 1e-12))
+
+
+@pytest.mark.parametrize("w", STEPS, ids=lambda w: w.name)
+def test_the_recorded_step_is_the_eager_step(w):
+    """tapegrad-recorded (nn.record_loss): the reference's first loss and
+    gradients, then the eager engine's losses bit for bit over five steps."""
+    problem = w.inputs(SMALL)
+    eager = TapegradVector().prepare(w, problem)
+    recorded = TapegradRecordedStep().prepare(w, problem)
+    loss, grads = recorded(problem)
+    assert w.mismatch(problem, loss, grads) is None
+    ours = [eager(problem)[0] for _ in range(5)]
+    assert [loss] + [recorded(problem)[0] for _ in range(4)] == ours
 
 
 @pytest.mark.parametrize("w", STEPS, ids=lambda w: w.name)

@@ -264,6 +264,52 @@ class TapegradVector(Engine):
         return step
 
 
+class TapegradRecordedStep(Engine):
+    """A training step recorded once and replayed: ``tapegrad.nn.record_loss``
+    of the workload's loss at its batch (``problem.data``, a pair ``(X, y)``),
+    then at every call ``zero_grad``, the replay (gradients into ``.grad``)
+    and ``optim.SGD``'s step: the counterpart of ``jax.jit(update)``.
+
+    >>> from tapegrad.benchmark.steps import Problem, TrainingStep
+    >>> X, y = np.ones((4, 3)), np.arange(4) % 2
+    >>> w = TrainingStep("logistic", lambda p, d, F: F.cross_entropy(F.linear(d[0], *p), d[1]),
+    ...                  lambda n: Problem((X, y), (("w", np.zeros((2, 3))), ("b", np.zeros(2)))),
+    ...                  reference=None, sizes=(4,), quick_sizes=(4,))
+    >>> step = TapegradRecordedStep().prepare(w, w.inputs(4))
+    >>> [round(step(w.inputs(4))[0], 6) for _ in range(2)]   # loss before each update
+    [0.693147, 0.693147]
+    """
+
+    name = "tapegrad-recorded"
+    form = "step"
+    forms = ("step",)
+
+    def version(self):
+        import tapegrad
+
+        return tapegrad.__version__
+
+    def prepare(self, workload, problem):
+        from tapegrad import nn, optim
+        from tapegrad.nn import functional as F
+
+        if len(problem.data) != 2:
+            raise NotImplementedError("tapegrad-recorded steps take a batch (X, y)")
+        params = [nn.Parameter(np.array(a, copy=True)) for a in problem.arrays]
+        X, y = problem.data
+        optimizer = optim.SGD(params, lr=workload.lr)
+        loss_of = workload.loss
+        recorded = nn.record_loss(lambda X: X, lambda X, y: loss_of(params, (X, y), F), X, y)
+
+        def step(problem):
+            optimizer.zero_grad()
+            loss = recorded(X, y)
+            optimizer.step()
+            return float(loss), [p.grad for p in params]
+
+        return step
+
+
 class TapegradReplayVector(Engine):
     """tapegrad recording the vectorized form once (``tapegrad.record`` of
     ``vectorized(x, xp)`` at a ``tapegrad.tensor``; the one-time cost,

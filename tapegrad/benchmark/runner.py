@@ -45,7 +45,8 @@ from tapegrad import caches, jit
 from tapegrad.benchmark import calibration, memory, numpy_api, replay_cost
 from tapegrad.benchmark.fresh import fresh_latencies
 from tapegrad.benchmark.engine import (
-    PlainPython, Tapegrad, TapegradReplay, TapegradReplayVector, TapegradVector,
+    PlainPython, Tapegrad, TapegradRecordedStep, TapegradReplay, TapegradReplayVector,
+    TapegradVector,
 )
 from tapegrad.benchmark.results import record
 
@@ -205,7 +206,7 @@ def run(workloads, peers, *, quick=False, budget_s=0.5, modules=None, progress=N
         result.add("calibration", name, 0, "time_min", seconds, "s")
     ours, vector = Tapegrad(), TapegradVector()
     engines = [ours, PlainPython(), TapegradReplay(), vector, TapegradReplayVector(), *peers]
-    step_engines = [vector, *[p for p in peers if "step" in p.forms]]
+    step_engines = [vector, TapegradRecordedStep(), *[p for p in peers if "step" in p.forms]]
     vectorized = [e.name for e in engines if "vectorized" in e.forms]
     cases = [(w, size) for w in workloads for size in w.sizes_for(quick)]
     total = sum(len(_candidates(w, step_engines, engines)) for w, _ in cases)
