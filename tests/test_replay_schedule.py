@@ -87,9 +87,10 @@ def test_rosenbrock_is_one_kernel_bit_for_bit(n, dtype):
     lambda x: (tg.log(x * x + 1.0) * tg.sin(x)).sum(),
     lambda x: ((x[1:] - x[:-1]) ** 2).sum(),  # two slices: each element gets two terms
     lambda x: (tg.tanh(x[2:] * 3.0) * x[:-2]).sum(),
-    lambda x: ((x[1:, :] * x[:-1, :] - 1.0) ** 2).sum(),  # rows of a matrix
-    lambda x: ((x[2:] + x[1:-1] * 2.0 + x[:-2]) ** 2).sum(),  # three terms an element
-], ids=["three_ops", "exp", "log_sin", "diff", "tanh_shift", "rows", "three_terms"])
+    lambda x: ((x[1:, :] * x[:-1, :] - 1.0) ** 2).sum(),  # rows of a matrix: added in place
+    lambda x: ((x[:-3] - x[3:] * 2.0) ** 2).sum(),  # offsets 3 apart: a window of 4
+    lambda x: ((x[4:] * x[2:-2] + 1.0) ** 2).sum(),  # slices that both start inside
+], ids=["three_ops", "exp", "log_sin", "diff", "tanh_shift", "rows", "window", "inside"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 def test_elementwise_sums_are_one_kernel_bit_for_bit(f, dtype):
     rng = np.random.default_rng(5)
@@ -129,8 +130,9 @@ def test_several_tensor_inputs():
     lambda x: tg.exp(x).sum(),  # one record: no group
     lambda x: ((x * 2.0) * (x > 0.0)).sum(),  # a mask
     lambda x: (x * x).sum() * 2.0,  # the sum is not the output
+    lambda x: ((x[2:] + x[1:-1] * 2.0 + x[:-2]) ** 2).sum(),  # three terms an element
 ], ids=["mean", "broadcast", "slice_outside", "strided", "one_record",
-        "mask", "scaled"])
+        "mask", "scaled", "three_terms"])
 def test_what_does_not_fit_keeps_the_mixed_sweeps(f):
     x = np.linspace(-1.0, 1.0, 6)
     rec = tg.record(f, tg.tensor(x))

@@ -11,6 +11,7 @@ the analytic gradient, written in numpy.  The point is uniform in
 [-1.5, 1.5] from ``numpy.random.default_rng(0)``.
 """
 
+import numba
 import numpy as np
 
 from tapegrad.benchmark.workload import Workload
@@ -45,6 +46,22 @@ def reference(x):
     return value, grad
 
 
+@numba.njit(cache=True)
+def handwritten(x):
+    """Value and gradient in one loop, as one would write them by hand in
+    numba (fastmath off): the floor the replays are measured against."""
+    n = x.shape[0]
+    grad = np.zeros(n)
+    value = 0.0
+    for i in range(n - 1):
+        d = x[i + 1] - x[i] * x[i]
+        t = 1.0 - x[i]
+        value += 100.0 * d * d + t * t
+        grad[i] += -400.0 * x[i] * d - 2.0 * t
+        grad[i + 1] += 200.0 * d
+    return value, grad
+
+
 def point(n):
     return np.random.default_rng(SEED).uniform(LOW, HIGH, n)
 
@@ -57,6 +74,7 @@ WORKLOAD = Workload(
     quick_sizes=(1_000, 10_000),
     reference=reference,
     vectorized=vectorized,
+    handwritten=handwritten,
     description="n-dimensional Rosenbrock, a scalar Python loop (8 ops a term)",
     size_name="n",
     rtol=1e-9,

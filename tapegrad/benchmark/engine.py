@@ -147,6 +147,26 @@ class PlainPython(Engine):
         return value_only
 
 
+class HandWritten(Engine):
+    """The workload's ``handwritten(x)``: value and gradient by a loop
+    written by hand and compiled (numba, fastmath off).  Not an AD tool:
+    the floor for the program on this machine, which the issue's figures
+    compare the replays against.  Its compile is the one-time cost."""
+
+    name = "handwritten"
+    form = "handwritten"
+
+    def version(self):
+        import numba
+
+        return numba.__version__
+
+    def prepare(self, workload, x):
+        handwritten = workload.handwritten
+        handwritten(np.asarray(x, dtype=np.float64))
+        return handwritten
+
+
 class TapegradReplay(Engine):
     """tapegrad recording the workload once (``tapegrad.record``, the
     one-time cost) and replaying the tape in numba at every call: what an

@@ -245,7 +245,7 @@ def markdown(records, machine):
 #: The engines that run a workload's vectorized form, in table order.
 _VECTOR_ENGINES = ("tapegrad-vector", "tapegrad-replay-vector", "torch-vector",
                    "jax-jit-vector", "autograd-vector", "pytensor-vector",
-                   "pytensor-nofastmath-vector")
+                   "pytensor-nofastmath-vector", "handwritten")
 
 
 def _markdown_vectorized(index):

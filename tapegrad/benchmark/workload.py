@@ -61,6 +61,9 @@ class Workload:
     ``sizes`` / ``quick_sizes``: sizes of a full run and of ``--quick``.
     ``reference(x)``: ``(value, gradient)`` derived independently, or None.
     ``vectorized(x, xp)``: the same function on arrays, or None.
+    ``handwritten(x)``: ``(value, gradient)`` by a loop written by hand and
+    compiled (numba, fastmath off), the floor the engines are measured
+    against; or None.
     ``rtol``: tolerance of the correctness check against the reference.
     """
 
@@ -72,6 +75,7 @@ class Workload:
     reference: Optional[Callable] = None
     vectorized: Optional[Callable] = None
     description: str = ""
+    handwritten: Optional[Callable] = None
     size_name: str = "n"
     rtol: float = 1e-9
 
@@ -82,8 +86,10 @@ class Workload:
 
     @property
     def forms(self):
-        """What an engine may run: ``"scalar"``, and ``"vectorized"`` if given."""
-        return ("scalar", "vectorized") if self.vectorized is not None else ("scalar",)
+        """What an engine may run: ``"scalar"``, and ``"vectorized"`` and
+        ``"handwritten"`` if given."""
+        return ("scalar",) + (("vectorized",) if self.vectorized is not None else ()) + (
+            ("handwritten",) if self.handwritten is not None else ())
 
     def inputs(self, size):
         """``point(size)`` as a float64 array."""

@@ -54,9 +54,14 @@ def _loads(spec, pad):
     lines = []
     for k, pattern in enumerate(spec.externals):
         lines.append(f"{pad}x{k} = e{k}" if pattern == NUMBER else f"{pad}x{k} = e{k}{pattern}")
-    for j, (name, refs) in enumerate(spec.members):
-        lines.append(f"{pad}m{j} = {name}_value({', '.join(_operand(r) for r in refs)})")
-    return lines
+    return lines + member_lines(spec, pad)
+
+
+def member_lines(spec, pad):
+    """The lines that compute each member ``m{j}`` of ``spec`` from the
+    externals' values ``x{k}``, indented by ``pad``."""
+    return [f"{pad}m{j} = {name}_value({', '.join(_operand(r) for r in refs)})"
+            for j, (name, refs) in enumerate(spec.members)]
 
 
 def _header(name, args):
@@ -116,6 +121,30 @@ def value_and_grad_source(spec):
                            "    return zero + pairwise_sum(o0.reshape(R * C), 0, R * C, zero)")
 
 
+def adjoint_lines(spec, seeds, pad):
+    """The lines of one element's reverse walk over the members of
+    ``spec`` (their values ``m{j}`` computed): member ``j``'s adjoint
+    ``a{j}`` starts at ``seeds[j]`` (an expression) or 0, and each
+    external ``k`` that wants a gradient ends with its own in ``b{k}``.
+    A zero adjoint contributes nothing (never ``0 * inf``)."""
+    lines = [f"{pad}a{j} = {seeds.get(j) or '0.0'}" for j in range(len(spec.members))]
+    lines += [f"{pad}b{k} = 0.0" for k in range(len(spec.externals)) if spec.grads[k]]
+    for j in reversed(range(len(spec.members))):
+        name, refs = spec.members[j]
+        op = OPS[name]
+        values = ", ".join(_operand(r) for r in refs)
+        pushes = []
+        for k, ref in enumerate(refs):
+            if ref[0] == "e" and not spec.grads[ref[1]]:
+                continue  # a constant, or a record that needs no gradient
+            partial = op.partials[k].__name__
+            pushes.append(f"{pad}    {_adjoint_of(ref)} += a{j} * {name}_{partial}"
+                          f"({values}, m{j})")
+        if pushes:
+            lines += [f"{pad}if a{j} != 0.0:"] + pushes
+    return lines
+
+
 def _backward_lines(spec, modes, name, extra_args, stores, epilogue=None):
     """The source of a VJP kernel ``name`` (see :func:`backward_source`),
     with ``extra_args`` before ``R, C``, the lines ``stores`` after the
@@ -137,22 +166,7 @@ def _backward_lines(spec, modes, name, extra_args, stores, epilogue=None):
     seeds = {}
     for k, (j, mode) in enumerate(zip(spec.outputs, modes)):
         seeds[j] = {"array": f"g{k}[r, c]", "number": f"g{k}", "zero": None}[mode]
-    for j in range(len(spec.members)):
-        lines.append(f"{pad}a{j} = {seeds.get(j) or '0.0'}")
-    lines += [f"{pad}b{k} = 0.0" for k in wanted]
-    for j in reversed(range(len(spec.members))):
-        name, refs = spec.members[j]
-        op = OPS[name]
-        values = ", ".join(_operand(r) for r in refs)
-        pushes = []
-        for k, ref in enumerate(refs):
-            if ref[0] == "e" and not spec.grads[ref[1]]:
-                continue  # a constant, or a record that needs no gradient
-            partial = op.partials[k].__name__
-            pushes.append(f"{pad}    {_adjoint_of(ref)} += a{j} * {name}_{partial}"
-                          f"({values}, m{j})")
-        if pushes:
-            lines += [f"{pad}if a{j} != 0.0:"] + pushes
+    lines += adjoint_lines(spec, seeds, pad)
     for k in wanted:
         pattern = spec.externals[k]
         if k in per_row or k in summed:

@@ -18,14 +18,13 @@ module decides it once:
   sum of its one output, which ``f`` returns (vectorized Rosenbrock, a
   weighted sum of squares, a log-likelihood of elementwise terms).  A
   value and gradient is one generated numba kernel
-  (:func:`tapegrad.fusion.source.value_and_grad_source`): one pass that
-  computes each element's members once, stores the summed output's values
-  in a scratch buffer of the calling thread's own, and writes each input's
-  gradient straight into the array handed back (a slice's gradient
-  through the same slice of it), then the sum in NumPy's own order
-  (:func:`tapegrad.fusion.reduce.pairwise_sum`).  Everything else (shapes,
-  layouts, constants, which buffer takes which gradient, whether it adds
-  or stores) is resolved here, once.
+  (:mod:`tapegrad.fusion.whole`): one pass over the group's elements in
+  the blocks of NumPy's pairwise sum, each element's members computed
+  once from the inputs read in place (a slice is its leaf at an offset),
+  each block summed as ``np.sum`` sums it, and each input's gradient
+  written once per element into the array handed back.  Everything else
+  (shapes, offsets, constants, which gradient takes which term) is
+  resolved here, once.
 
 Results are bit for bit those of the mixed sweeps (the same generated
 element code, the same sum order, and each gradient element receives its
@@ -55,11 +54,10 @@ from tapegrad.array.reverse import arguments
 from tapegrad.array.tensor import Tensor
 from tapegrad.fusion import cache
 from tapegrad.fusion.plan import _same_slice
-from tapegrad.fusion.source import value_and_grad_source, value_source
+from tapegrad.fusion.whole import adds_in_place, whole_source
 
 _SUM, _GETITEM = ARRAY_OPS["sum"].code, ARRAY_OPS["getitem"].code
-_DIRECT, _VIEW, _CONSTANT, _APART = 0, 1, 2, 3
-INLINE_LIMIT = 1 << 9  # elements up to which a second slice's gradient is added in place
+_DIRECT, _VIEW = 0, 1
 _SPAN, _LEAF, _GROUP, _ELEMENTWISE, _OP = range(5)  # the kinds of forward steps
 
 
@@ -97,25 +95,23 @@ def whole_program(program, prog):
 
 
 def _build(program, group, leaf_of, views):
-    """:class:`WholeProgram` for ``group``, or None where a gradient's terms
-    would not meet in the mixed sweeps' order."""
-    full = (group.R, group.C)
+    """:class:`WholeProgram` for ``group``, or None where a gradient
+    element would get three terms or more (whose order would matter)."""
     slots = program._tensor_slots
-    externals, grads, modes = [], [], {}
-    coverage = {}  # leaf -> how many slices that want gradients cover each element
+    reads, targets, modes, coverage = [], {}, {}, {}
     for k, source in enumerate(group.sources):
         layout = group.layout.get(k)
         if source[0] == "constant":
             value = program._program.params[source[1]]["constants"][source[2]]
             if layout is None:
-                value = group.dtype.type(value)
+                reads.append(("number", group.dtype.type(value)))
             else:  # an array constant, as the group's forward kernel reads it
                 if layout[3]:
                     value = np.broadcast_to(value, group.shape)
-                value = np.ascontiguousarray(value, dtype=group.dtype).reshape(layout[0])
-            externals.append((_CONSTANT, value, None))
+                reads.append(("array", np.ascontiguousarray(value, dtype=group.dtype)
+                              .reshape(-1)))
             continue
-        if layout is None or layout[0] != full or layout[3]:
+        if layout is None or layout[0] != (group.R, group.C) or layout[3]:
             return None  # a scalar record, or an operand broadcast to the group's shape
         a = source[1]
         if a in leaf_of:
@@ -124,33 +120,24 @@ def _build(program, group, leaf_of, views):
             leaf, index, mode = leaf_of[views[a][0]], views[a][1], _VIEW
         else:
             return None
-        _, _, shape, dtype = slots[leaf]
+        _, size, shape, dtype = slots[leaf]
         if dtype != group.dtype or modes.setdefault(leaf, mode) != mode:
             return None  # another dtype, or a leaf read whole and through slices
+        offset = 0
         if mode == _VIEW:
-            probe = np.zeros(shape, dtype)
-            part = probe[index]
-            if not part.flags.c_contiguous or part.size != group.R * group.C:
+            flat = np.arange(size).reshape(shape)[index].reshape(-1)
+            offset = int(flat[0]) if len(flat) else 0
+            if len(flat) != group.R * group.C or not np.array_equal(
+                    flat, np.arange(offset, offset + len(flat))):
+                return None  # not one contiguous run of the leaf
+        reads.append(("leaf", leaf, offset))
+        if group.spec.grads[k]:
+            count = coverage.setdefault(leaf, np.zeros(size, np.int64))
+            count[offset:offset + group.R * group.C] += 1
+            if count.max() > 2:
                 return None
-        externals.append((mode, leaf, index))
-        if not group.spec.grads[k]:
-            continue
-        if mode == _VIEW and leaf in coverage:
-            # A later slice of a leaf: the sweeps sum it apart and add it
-            # after the kernel.  In float64 adding it in place gives the
-            # same bits where an element gets two terms (0 + a + b), and
-            # saves a pass; but overlapping slices added in place chain
-            # each element's store to the next one's load, which costs
-            # more than the pass on long arrays.
-            count = coverage[leaf]
-            count[index] += 1
-            if dtype != np.float64 or count.max() > 2 or group.R * group.C > INLINE_LIMIT:
-                mode = _APART
-        elif mode == _VIEW:
-            coverage[leaf] = np.zeros(shape, np.int64)
-            coverage[leaf][index] += 1
-        grads.append((mode, leaf, index))
-    return WholeProgram(program, group, externals, grads, modes)
+            targets.setdefault(leaf, []).append((k, offset))
+    return WholeProgram(program, group, reads, targets, coverage)
 
 
 def forward_steps(program, fused):
@@ -217,90 +204,88 @@ def direct_leaves(program, x):
 
 class WholeProgram:
     """A program that is one fused group and the sum of its output, replayed
-    by one kernel call (see the module docstring).  Made by
-    :func:`whole_program`; ``externals`` and ``grads`` say, per operand of
-    the group and per operand that wants a gradient, ``(mode, leaf, index)``:
-    a tensor input read whole, a slice ``index`` of one, or a constant
-    (``leaf`` is then its value)."""
+    by one kernel call (see the module docstring and
+    :mod:`tapegrad.fusion.whole`).  Made by :func:`whole_program`: ``reads``
+    says where each operand of the group is (a number, a constant array, or
+    a leaf at an offset), ``targets`` which operands' gradients go to which
+    leaf, and ``coverage`` how many terms each element of a leaf's gradient
+    gets."""
 
-    def __init__(self, program, group, externals, grads, modes):
+    def __init__(self, program, group, reads, targets, coverage):
         self.structure = program.structure
         self._slots = program._tensor_slots
         self._leaf_values = program._leaf_values
         self._direct_leaves = program.direct_leaves
-        self._group = group
+        self._spec = group.spec
         self._dtype = group.dtype
-        self._R, self._C = group.R, group.C
-        self._full = (group.R, group.C)
-        self._externals = externals
-        self._grads = grads
-        self._acc = [mode == _VIEW for mode, _, _ in grads]
-        self._apart = [k for k, (mode, _, _) in enumerate(grads) if mode == _APART]
-        self._zeroed = [modes.get(k) != _DIRECT for k in range(len(self._slots))]
-        self._zero = group.dtype.type(0)
-        self._local = threading.local()  # .scratch: the calling thread's (R, C) buffer
+        self._N = group.R * group.C
+        self._reads = [(read[0], read[1], read[2] if read[0] == "leaf" else 0)
+                       for read in reads]
+        self._constants = [read[1] for read in reads if read[0] != "leaf"]
+        self._leaves = sorted({read[1] for read in reads if read[0] == "leaf"})
+        self._flat = [len(self._slots[l][2]) != 1 for l in range(len(self._slots))]
+        self._targets = dict(sorted(targets.items()))  # the kernel's order of G{l}
+        # A gradient that some element gets no term of, or that is added to, starts at zero.
+        self._new_grads = [
+            (np.zeros if l not in coverage or not coverage[l].all() or adds_in_place(targets[l])
+             else np.empty, shape, dtype) for l, (_, _, shape, dtype) in enumerate(self._slots)]
+        # float64 numbers go as Python floats, which numba unboxes faster.
+        self._zero = 0.0 if group.dtype == np.float64 else group.dtype.type(0)
+        # The one tensor input read directly, when x can only be that: (shape, dtype).
+        self._lone = ((self._slots[0][2], self._slots[0][3])
+                      if program._tensors_only == "tensor" and not program._extra_tensors
+                      else None)
+        self._local = threading.local()  # .scratch: the calling thread's buffer of N
         self._value_kernel = self._both_kernel = None
 
     def _kernels(self):
         if self._both_kernel is None:
-            spec = self._group.spec
-            self._value_kernel = cache.load(value_source(spec), "fused_value")
-            self._both_kernel = cache.load(value_and_grad_source(spec), "fused_value_and_grad")
+            reads = [("leaf", l, offset) if kind == "leaf" else (kind,)
+                     for kind, l, offset in self._reads]
+            dtype = self._dtype.name
+            self._value_kernel = cache.load(
+                whole_source(self._spec, reads, self._targets, dtype, with_grads=False),
+                "whole_value")
+            self._both_kernel = cache.load(
+                whole_source(self._spec, reads, self._targets, dtype), "whole_value_and_grad")
         return self._value_kernel, self._both_kernel
 
-    def _scratch(self, k=0):
-        """The calling thread's ``(R, C)`` buffer ``k``: 0 for the summed
-        values, then one per slice summed apart."""
+    def _scratch(self):
+        """The calling thread's buffer of the summed output's ``N`` values."""
         try:
-            return self._local.scratch[k]
+            return self._local.scratch
         except AttributeError:
-            scratch = self._local.scratch = [np.empty(self._full, self._dtype)
-                                             for _ in range(1 + len(self._apart))]
-            return scratch[k]
+            scratch = self._local.scratch = np.empty(self._N, self._dtype)
+            return scratch
 
     def _inputs(self, x):
-        """The tensor inputs at ``x``: its own arrays when they already are
-        C-contiguous, of the recorded shapes and dtypes (what the mixed
+        """The tensor inputs at ``x``, flat: its own arrays when they already
+        are C-contiguous, of the recorded shapes and dtypes (what the mixed
         sweeps would read, without the copies), else the checked copies."""
+        if self._lone is not None and type(x) is np.ndarray:  # the common call, quickly
+            shape, dtype = self._lone
+            if x.dtype is dtype and x.shape == shape and x.flags.c_contiguous:
+                return [x if len(shape) == 1 else x.reshape(-1)]
         leaves = self._direct_leaves(x)
         if leaves is None:
             leaves = self._leaf_values(self.structure.flat_view(x))
-        return leaves
-
-    def _operands(self, leaves):
-        full, values = self._full, []
-        for mode, leaf, index in self._externals:
-            if mode == _CONSTANT:
-                values.append(leaf)
-            elif mode == _DIRECT:
-                values.append(leaves[leaf].reshape(full))
-            else:
-                values.append(leaves[leaf][index].reshape(full))
-        return values
+        flat = self._flat
+        return [leaves[l].reshape(-1) if flat[l] else leaves[l] for l in self._leaves]
 
     def value(self, x):
         """``f(x)``."""
-        kernel = self._kernels()[0]
-        leaves = self._inputs(x)
-        return float(kernel(*self._operands(leaves), self._scratch(), self._zero,
-                            self._R, self._C))
+        kernel = self._value_kernel or self._kernels()[0]
+        return float(kernel(*self._constants, *self._inputs(x), self._scratch(), self._zero,
+                            self._N))
 
     def value_and_vjp(self, x, seed):
         """``(f(x), [gradient of seed * f for each tensor input])``: new
         arrays, the caller's."""
-        kernel = self._kernels()[1]
-        leaves = self._inputs(x)
-        grads = [np.zeros(shape, dtype) if zeroed else np.empty(shape, dtype)
-                 for (_, _, shape, dtype), zeroed in zip(self._slots, self._zeroed)]
-        full, buffers = self._full, []
-        for k, (mode, leaf, index) in enumerate(self._grads):
-            buffers.append(grads[leaf].reshape(full) if mode == _DIRECT
-                           else grads[leaf][index].reshape(full) if mode == _VIEW
-                           else self._scratch(1 + self._apart.index(k)))
-        value = kernel(*self._operands(leaves), self._dtype.type(seed), *buffers, *self._acc,
-                       self._scratch(), self._zero, self._R, self._C)
-        for k in self._apart:  # in the sweeps' order
-            _, leaf, index = self._grads[k]
-            part = grads[leaf][index]
-            part += buffers[k].reshape(part.shape)
+        kernel = self._both_kernel or self._kernels()[1]
+        grads = [new(shape, dtype) for new, shape, dtype in self._new_grads]
+        flat = self._flat
+        outs = [grads[l].reshape(-1) if flat[l] else grads[l] for l in self._targets]
+        seed = float(seed) if self._zero.__class__ is float else self._dtype.type(seed)
+        value = kernel(*self._constants, *self._inputs(x), seed, *outs, self._scratch(),
+                       self._zero, self._N)
         return float(value), grads
