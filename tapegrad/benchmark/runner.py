@@ -45,8 +45,8 @@ from tapegrad import caches, jit
 from tapegrad.benchmark import calibration, memory, numpy_api, replay_cost
 from tapegrad.benchmark.fresh import fresh_latencies
 from tapegrad.benchmark.engine import (
-    PlainPython, Tapegrad, TapegradRecordedStep, TapegradReplay, TapegradReplayVector,
-    TapegradVector,
+    HandWritten, PlainPython, Tapegrad, TapegradRecordedStep, TapegradReplay,
+    TapegradReplayVector, TapegradVector,
 )
 from tapegrad.benchmark.results import record
 
@@ -205,9 +205,10 @@ def run(workloads, peers, *, quick=False, budget_s=0.5, modules=None, progress=N
     for name, seconds in calib.items():
         result.add("calibration", name, 0, "time_min", seconds, "s")
     ours, vector = Tapegrad(), TapegradVector()
-    engines = [ours, PlainPython(), TapegradReplay(), vector, TapegradReplayVector(), *peers]
+    engines = [ours, PlainPython(), TapegradReplay(), vector, TapegradReplayVector(),
+               HandWritten(), *peers]
     step_engines = [vector, TapegradRecordedStep(), *[p for p in peers if "step" in p.forms]]
-    vectorized = [e.name for e in engines if "vectorized" in e.forms]
+    vectorized = [e.name for e in engines if {"vectorized", "handwritten"} & set(e.forms)]
     cases = [(w, size) for w in workloads for size in w.sizes_for(quick)]
     total = sum(len(_candidates(w, step_engines, engines)) for w, _ in cases)
     done = 0
@@ -251,6 +252,7 @@ def run(workloads, peers, *, quick=False, budget_s=0.5, modules=None, progress=N
     _add_fused_cache(result)
     if not quick:
         result.notes.extend(replay_cost.figures(result))
+        result.notes.extend(travel.figures(result))
         result.notes.extend(numpy_api.figures(result))
     return result
 
