@@ -23,6 +23,7 @@ from tapegrad.core.debug import debug_mode, set_debug
 from tapegrad.core.tape import FrozenReadWarning, Tape
 from tapegrad.errors import (
     BranchChanged, ClosedTapeError, MixedTapeError, NonFiniteError, StaleValueError, TapeError,
+    TapeFileError,
 )
 from tapegrad.functions import *  # noqa: F401,F403  (exp, log, ...: one per op the table marks)
 from tapegrad.functions import abs  # noqa: F401  (not in __all__: it would shadow the builtin)
@@ -31,14 +32,14 @@ from tapegrad.ops import OPS
 from tapegrad.piecewise import maximum, minimum, where
 from tapegrad.primitives import primitive
 from tapegrad import numpy as _numpy_api  # noqa: F401  (NumPy's functions on Values and Tensors)
-from tapegrad.replay import Recorded, record
+from tapegrad.replay import Recorded, load, record
 from tapegrad.scalar import Dual, Value
 from tapegrad.transforms import grad, hessian, hvp, jacobian, jvp, value_and_grad, vjp
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Value", "Tape", "OPS", "OPS_BY_CODE", "record", "Recorded",
+    "Value", "Tape", "OPS", "OPS_BY_CODE", "record", "Recorded", "load",
     "grad", "value_and_grad", "jacobian", "hessian", "jvp", "vjp", "hvp",
     *functions.__all__,  # and tapegrad.abs
     "maximum", "minimum", "where",
@@ -48,5 +49,5 @@ __all__ = [
     "Dual", "check_grad",
     "debug_mode", "set_debug",
     "TapeError", "StaleValueError", "MixedTapeError", "NonFiniteError", "BranchChanged",
-    "ClosedTapeError", "FrozenReadWarning",
+    "ClosedTapeError", "TapeFileError", "FrozenReadWarning",
 ]

@@ -33,3 +33,11 @@ class BranchChanged(TapeError):
         super().__init__(message)
         self.record = record
         self.site = site
+
+
+class TapeFileError(TapeError, ValueError):
+    """A file (or pickled bytes) that :func:`tapegrad.load` refuses: not a
+    tapegrad recording, truncated or corrupted, of a format version or with
+    ops this tapegrad does not read, or a program that is not well formed
+    (an argument index out of range, a forward reference, an array of the
+    wrong dtype or shape).  The message says which; nothing was replayed."""

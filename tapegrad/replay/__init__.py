@@ -12,8 +12,8 @@ Imports everything below it: the floor (:mod:`tapegrad.errors`,
 :mod:`tapegrad.core`, :mod:`tapegrad.scalar`, :mod:`tapegrad.array` and
 :mod:`tapegrad.fusion`; nothing above it (transforms, functions, piecewise,
 check, nn, optim, benchmark).  Inside, the rooms import each other in one
-direction only: ``record`` -> ``scalar_program``, ``array_program`` ->
-``program`` -> ``structure`` -> nothing of replay.
+direction only: ``record`` -> ``tapefile`` -> ``scalar_program``,
+``array_program`` -> ``program`` -> ``structure`` -> nothing of replay.
 
 One :class:`Recorded` may be shared by threads: each thread replays into
 state of its own (see :class:`Recorded`).
@@ -30,8 +30,12 @@ Rooms:
   fused elementwise chains and the mixed sweeps of :mod:`tapegrad.array`;
 * ``schedule``: a program that is one fused group summed (the vectorized
   Rosenbrock) replayed by one generated kernel a call, value and gradient;
+* ``snapshot``: ``Snapshot``, an array program's columns and arena as
+  recorded, and each thread's fork of them to replay into;
 * ``structure``: ``Structure``, the shape of an argument (numbers, 1-D
-  arrays, Tensors, tuples and lists): flatten, unflatten, traced leaves.
+  arrays, Tensors, tuples and lists): flatten, unflatten, traced leaves;
+* ``tapefile``: recordings as files (``Recorded.save``, :func:`load`,
+  :func:`loads`, pickling): the versioned format, checked when read.
 
 >>> from tapegrad.replay import record
 >>> rec = record(lambda x: x * x, 3.0)
@@ -39,6 +43,6 @@ Rooms:
 (4.0, 4.0)
 """
 
-from tapegrad.replay.record import Recorded, record
+from tapegrad.replay.record import Recorded, load, loads, record
 
-__all__ = ["record", "Recorded"]
+__all__ = ["record", "Recorded", "load", "loads"]

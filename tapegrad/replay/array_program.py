@@ -19,7 +19,7 @@ that already are C-contiguous arrays of the recorded shapes and dtypes are
 read as they are, not copied.
 
 A replay writes into a copy of the recording's columns and arena (a
-:meth:`_Snapshot.fork`), each thread its own, made at its first call: the
+:meth:`~tapegrad.replay.snapshot.Snapshot.fork`), each thread its own, made at its first call: the
 recorded snapshot itself is only read, so threads sharing a program never
 see each other's arrays.
 
@@ -33,6 +33,7 @@ array([1., 2., 4.])
 array([2., 2., 2.])
 """
 
+import math
 import threading
 
 import numpy as np
@@ -45,75 +46,19 @@ from tapegrad.core import arena, debug
 from tapegrad.errors import BranchChanged
 from tapegrad.fusion import plan as fusion
 from tapegrad.kernels.sweeps import forward_span
+from tapegrad.ops import OPS
 from tapegrad.replay import schedule
 from tapegrad.replay.schedule import _ELEMENTWISE, _GROUP, _LEAF, _SPAN
-from tapegrad.replay.program import Program, TapeView, outputs_of
+from tapegrad.replay.program import Program, outputs_of
+from tapegrad.replay.scalar_program import loaded_branch_changed
+from tapegrad.replay.snapshot import Snapshot
+
+INPUT = OPS["input"].code
 
 
 #: A replaced value this large goes back to the arena for the next call
 #: (smaller ones are cheap to allocate anew).
 WARM_BYTES = 1 << 16
-
-
-class _Snapshot:
-    """A recording's columns and arena, kept for replay: what the mixed
-    sweeps read (``op``, ``arg0``, ``arg1``, ``const``, ``val``, ``adj``,
-    ``arrays``, ``params``, ``array_records``, ``array_leaves``)."""
-
-    def __init__(self, rec):
-        columns = rec.columns()
-        self.op, self.arg0, self.arg1, self.const, self.val = (
-            columns[name].copy() for name in ("op", "arg0", "arg1", "const", "val"))
-        # Copies: a dying recording hands its own arena's arrays to tapegrad.core.arena.
-        self.arrays, self.params = dict(rec.arrays), dict(rec.params)
-        self.array_records = list(rec.array_records)
-        self.adj = np.zeros(len(self.op))
-        self.array_leaves = [_Sink() for _ in rec.array_leaves]
-        self.inputs = np.empty(len(rec.leaves))
-        self._tape = None
-
-    def fork(self):
-        """A snapshot to replay into: the same program (``op``, ``arg0``,
-        ``arg1``, ``const``, ``params``, ``array_records``, shared and never
-        written), with values, adjoints, inputs and gradient sinks of its
-        own.  Its arena starts as this one's arrays, which a replay replaces
-        (never writes into), and which the arena never takes back while this
-        snapshot holds them."""
-        fork = object.__new__(_Snapshot)
-        fork.__dict__.update(self.__dict__)
-        fork.val = self.val.copy()
-        fork.arrays = dict(self.arrays)
-        # Its own parameter dicts: an op may keep a value for its VJP there
-        # (cross_entropy's per-row log-sum-exp).
-        fork.params = {i: dict(p) if p is not None else p for i, p in self.params.items()}
-        fork.adj = np.zeros(len(self.op))
-        fork.array_leaves = [_Sink() for _ in self.array_leaves]
-        fork.inputs = np.empty(len(self.inputs))
-        fork._tape = None
-        return fork
-
-    def tape(self):
-        """A read-only :class:`TapeView` of this snapshot's columns and arena."""
-        if self._tape is None:
-            self._tape = TapeView({name: getattr(self, name)
-                                   for name in ("op", "arg0", "arg1", "const", "val")})
-            self._tape.arrays, self._tape.params = self.arrays, self.params
-        return self._tape
-
-
-class _Sink:
-    """Where the reverse sweep puts an array leaf's gradient."""
-
-    __slots__ = ("grad",)
-
-    def __init__(self):
-        self.grad = None
-
-    def _accumulate(self, g, owned=False):
-        if self.grad is None:
-            self.grad = g if owned else np.array(g)
-        else:
-            self.grad = self.grad + g
 
 
 class ArrayProgram(Program):
@@ -125,31 +70,16 @@ class ArrayProgram(Program):
     still open, ``f`` having returned ``out``.
     """
 
+    #: Where a program read from a file came from (None: traced here).
+    _origin = None
+
     def __init__(self, owner, tape, out):
-        self.owner = owner
-        self.structure = owner.structure
         rec = tape._rec
-        self._program = prog = _Snapshot(rec)  # as recorded: replays go to forks of it
-        self._local = threading.local()  # .prog: the calling thread's fork
-        self._recorded_val = prog.val
-        self._columns = {"op": prog.op, "arg0": prog.arg0, "val": prog.val}
-        self._sites = dict(rec.sites)
-        self._mask_guards = {i: prog.arrays[i].copy() for i in prog.array_records
-                             if "mask" in (prog.params[i] or ()) and prog.params[i]["mask"].guard}
-        slots = self.structure.slots()
-        self._scalar_slots = np.array([s for s, _, shape, _ in slots if shape is None],
-                                      dtype=np.int64)
-        self._tensor_slots = [(s, size, shape, dtype) for s, size, shape, dtype in slots
-                              if shape is not None]
+        self._begin(owner, Snapshot(rec), dict(rec.sites))
         n_scalars, n_tensors = len(self._scalar_slots), len(self._tensor_slots)
         self._extra = rec.leaves[n_scalars:]
         self._extra_tensors = rec.array_leaves[n_tensors:]
         self._input_records = np.array(rec.inputs[:n_scalars], dtype=np.int64)
-        st = self.structure
-        self._tensors_only = (  # "tensor", tuple or list when x is made of tensors only
-            "tensor" if st.kind == "tensor" else
-            {"tuple": tuple, "list": list}.get(st.kind) if st.children and
-            all(c.kind == "tensor" for c in st.children) else None)
         self._out_record, self._out_shape = -1, None
         if isinstance(out, Tensor):
             self._adopt_tensor_output(out, rec)
@@ -159,6 +89,62 @@ class ArrayProgram(Program):
                                 "(tapegrad.stack them) or a sequence of Values")
             self._outputs, self._constants, self.scalar_output = outputs_of(out, rec)
             self._out0 = int(self._outputs[0]) if self.scalar_output else -1
+        self._plan(owner)
+        tape.release()  # the program's own references keep its arrays from the pool
+
+    @classmethod
+    def from_parts(cls, owner, prog, sites, extra, extra_tensors, output, origin):
+        """A program of ``owner`` from the parts :mod:`tapegrad.replay.tapefile`
+        read back and checked: the snapshot ``prog``, ``sites``, the outside
+        leaves (fixed values, as ``_v``), and ``output``: ``("tensor",
+        record, shape, constant)`` or ``("values", records, constants,
+        scalar)``; ``origin`` goes into changed-branch messages.  Fused
+        groups are planned again, as when ``f`` is traced."""
+        program = cls.__new__(cls)
+        program._begin(owner, prog, sites)
+        program._origin = origin
+        program._extra, program._extra_tensors = extra, extra_tensors
+        n_scalars = len(program._scalar_slots)
+        program._input_records = np.flatnonzero(prog.op == INPUT)[:n_scalars].astype(np.int64)
+        program._out_record, program._out_shape = -1, None
+        if output[0] == "tensor":
+            _, record, shape, constant = output
+            program._out_record, program._out_shape = record, shape
+            program._out_constant = constant if record < 0 else None
+            program.scalar_output = shape == ()
+            program._outputs = np.full(max(math.prod(shape), 1), record, dtype=np.int64)
+        else:
+            _, records, constants, scalar = output
+            program._outputs, program._constants, program.scalar_output = records, constants, scalar
+            program._out0 = int(records[0]) if scalar else -1
+        program._plan(owner)
+        return program
+
+    def _begin(self, owner, prog, sites):
+        """What a program takes from its snapshot ``prog`` and structure."""
+        self.owner = owner
+        self.structure = owner.structure
+        self._program = prog  # as recorded: replays go to forks of it
+        self._local = threading.local()  # .prog: the calling thread's fork
+        self._recorded_val = prog.val
+        self._columns = {"op": prog.op, "arg0": prog.arg0, "val": prog.val}
+        self._sites = sites
+        self._mask_guards = {i: prog.arrays[i].copy() for i in prog.array_records
+                             if "mask" in (prog.params[i] or ()) and prog.params[i]["mask"].guard}
+        slots = self.structure.slots()
+        self._scalar_slots = np.array([s for s, _, shape, _ in slots if shape is None],
+                                      dtype=np.int64)
+        self._tensor_slots = [(s, size, shape, dtype) for s, size, shape, dtype in slots
+                              if shape is not None]
+        st = self.structure
+        self._tensors_only = (  # "tensor", tuple or list when x is made of tensors only
+            "tensor" if st.kind == "tensor" else
+            {"tuple": tuple, "list": list}.get(st.kind) if st.children and
+            all(c.kind == "tensor" for c in st.children) else None)
+
+    def _plan(self, owner):
+        """Fused groups, the one-kernel schedule and the reverse sweep's plan."""
+        prog = self._program
         keep = set(self._mask_guards) | ({self._out_record} if self._out_record >= 0 else set())
         self._plans = {}  # fused -> the forward replay's steps (schedule.forward_steps)
         self.fusion = fusion.plan(prog, keep) if owner.fuse else None
@@ -167,7 +153,6 @@ class ArrayProgram(Program):
         last = (self._out_record if self._out_shape is not None
                 else int(self._outputs.max()) if len(self._outputs) else -1)
         self._reverse = ReversePlan(prog, last, self.fusion) if last >= 0 else None
-        tape.release()  # the program's own references keep its arrays from the pool
 
     @property
     def tape(self):
@@ -295,14 +280,14 @@ class ArrayProgram(Program):
 
     def _branch_changed(self, i):
         if i not in self._mask_guards:
-            return super()._branch_changed(i)
+            return loaded_branch_changed(super()._branch_changed(i), self._origin)
         site = self._sites.get(i)
         where = "" if site is None else f" made at {site[0]}:{site[1]}"
-        return BranchChanged(
+        return loaded_branch_changed(BranchChanged(
             f"replay would take another branch: the comparison at record {i}{where} "
             "gives another mask at this input, and f used that mask for more than "
             "tapegrad.where (control flow, indexing, arithmetic); record f again here, "
-            "or use record(f, x0, retrace=True)", record=int(i), site=site)
+            "or use record(f, x0, retrace=True)", record=int(i), site=site), self._origin)
 
     def _output_values(self):
         prog = self._here()

@@ -21,20 +21,29 @@ read off traced values (``v.data``) are constants to every replay: that
 warns once.  Leaves ``f`` uses from outside (parameters in a closure) are
 read afresh at every call.
 
+A recording travels without ``f``: ``rec.save(path)`` writes it to a
+versioned file (:mod:`tapegrad.replay.tapefile`) that :func:`load` reads
+back in any process, checked before anything replays, and pickling goes
+through the same format (:func:`loads`), so a lambda's recording can go to
+worker processes.
+
 Nested differentiation (``tg.grad(tg.grad(f))``, or ``f`` calling
 ``record`` on its own traced values) raises TypeError naming
 :func:`tapegrad.hessian` and :func:`tapegrad.hvp`: the sweeps that compute a
 derivative record nothing, so a derivative of one would be silently wrong.
 """
 
+import collections
 import contextvars
 import itertools
+import os
 import threading
 
 import numpy as np
 
 from tapegrad.array.tensor import Tensor
 from tapegrad.core.tape import TRACING, Tape, current_recording
+from tapegrad.replay import tapefile
 from tapegrad.replay.array_program import ArrayProgram
 from tapegrad.replay.program import outputs_of
 from tapegrad.replay.scalar_program import ScalarProgram
@@ -116,6 +125,8 @@ class Recorded:
     race.
     """
 
+    _saved = None  # (program, outside leaves' values, bytes) of the last pickle
+
     def __init__(self, f, x0, retrace=False, fuse=True):
         refuse_traced(x0)
         self._f = f
@@ -132,6 +143,8 @@ class Recorded:
     def _trace(self, flat):
         """Run ``f`` on traced leaves at the flat input ``flat``; keep its
         tape as the program of its kind, and return that program."""
+        if self._f is None:
+            raise TypeError(LOADED_HAS_NO_F)
         tape = Tape()
         rec = tape._rec
         rec.sites = {}
@@ -176,6 +189,8 @@ class Recorded:
 
     def _value_and_grad_afresh(self, flat):
         """A batch row whose branch differs, in retrace mode: its own recording."""
+        if self._f is None:
+            raise TypeError(LOADED_HAS_NO_F)
         with self._tracing:
             self.retraces += 1
             fresh = Recorded(self._f, self.structure.unflatten(flat))
@@ -199,8 +214,64 @@ class Recorded:
 
     def __repr__(self):
         kind = "scalar" if self.scalar_output else f"{self.n_outputs} outputs"
-        return (f"<tapegrad.Recorded: {len(self)} records, {self.n_inputs} inputs, "
+        loaded = " (loaded)" if self._f is None else ""
+        return (f"<tapegrad.Recorded{loaded}: {len(self)} records, {self.n_inputs} inputs, "
                 f"{kind}, retraced {self.retraces} times>")
+
+    # --- files and pickling -----------------------------------------------------
+
+    def save(self, path):
+        """Write this recording to the file ``path`` (any name; no suffix is
+        added), for :func:`tapegrad.load` in any process, with or without
+        ``f``'s source.  The file is replaced whole or not at all.
+
+        What is saved: the program as it is now (after a retrace, the
+        latest recording; a ``retrace=True`` recording saves its current
+        tape, and its file records that it was made so), its input
+        structure and outputs, an array program's op parameters and
+        constants and the values of its Tensor inputs when it was recorded.
+        Leaves ``f`` read from outside (parameters in a closure), which a
+        call here reads afresh, are saved as their values at this moment:
+        the loaded program treats them as fixed.  Not saved: ``f`` itself,
+        compiled kernels (numba caches them on disk), the values of the
+        last replay.  The file holds no pickle and no code: a user
+        primitive (:func:`tapegrad.primitive`, whose rules are Python
+        functions) raises TypeError, as does any op parameter the format
+        cannot hold, naming the record and parameter, before a byte is
+        written.
+
+        >>> import os, tempfile, numpy as np, tapegrad as tg
+        >>> rec = tg.record(lambda x: x[0] * tg.sin(x[1]), np.array([1.0, 2.0]))
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     rec.save(os.path.join(folder, "product.tape"))
+        ...     tg.load(os.path.join(folder, "product.tape")).value_and_grad(np.array([2.0, 0.0]))
+        (0.0, array([0., 2.]))
+        """
+        tapefile.dump(self, path)
+
+    def __reduce__(self):
+        """Pickle through the file format (:meth:`save`): the recording
+        travels as the bytes of its file, so ``f`` may be a lambda or a
+        closure and the process that unpickles it needs no source
+        (:func:`loads`).  Kernels are not pickled: a worker loads them
+        from numba's disk cache, or compiles them once."""
+        return (loads, (self._file_bytes(),))
+
+    def __copy__(self):  # a shallow copy, sharing f and the program, as before pickling
+        clone = object.__new__(Recorded)
+        clone.__dict__.update(self.__dict__)
+        return clone
+
+    def _file_bytes(self):
+        """The bytes of this recording's file, made again only when the
+        program or the outside leaves' values changed since the last time."""
+        program, saved = self.program, self._saved
+        outside = _outside_values(program)
+        if saved is not None and saved[0] is program and saved[1] == outside:
+            return saved[2]
+        data = tapefile.dumps(self)
+        self._saved = (program, outside, data)
+        return data
 
     # --- replay ---------------------------------------------------------------
     # A traced argument (a Value, a computed Tensor) is nested differentiation:
@@ -284,6 +355,106 @@ class _Around:
                      "traced there)" if grew else
                      "f reads an input of the enclosing trace (from a closure)")
             raise TypeError(NESTED.format(what="tapegrad.record(f, x)", found=found)) from error
+
+
+LOADED_HAS_NO_F = (
+    "this recording was loaded from a file (tapegrad.load, or unpickled): it holds no f to "
+    "record again; record f in a process that has its source")
+CACHED_LOADS = 4  # loads() keeps the Recorded of this many distinct byte strings
+_LOADED = collections.OrderedDict()  # key of bytes -> (bytes, Recorded), most recent last
+_LOADED_LOCK = threading.Lock()
+
+
+def _outside_values(program):
+    """The values of the leaves ``program`` reads from outside ``f``, as
+    bytes (with each Tensor's dtype and shape), to tell a change."""
+    values = [np.array([leaf._v for leaf in program._extra], dtype=np.float64).tobytes()]
+    for leaf in getattr(program, "_extra_tensors", ()):
+        array = np.asarray(leaf._v)
+        values.append(f"{array.dtype.str}{array.shape}".encode() + array.tobytes())
+    return values
+
+
+def _from_file(loaded):
+    """The Recorded of a program read from a file (a ``tapefile.Loaded``)."""
+    rec = object.__new__(Recorded)
+    rec._f = None
+    rec.retrace, rec.fuse, rec.retraces = False, loaded.fuse, 0
+    rec.structure = loaded.structure
+    rec._tracing = threading.RLock()
+    rec.program = loaded.program(rec)
+    return rec
+
+
+def load(path):
+    """The recording saved in the file ``path`` (:meth:`Recorded.save`),
+    ready to replay with every method, in a process that need not have
+    ``f``'s source.
+
+    The file is checked before anything replays, and refused with
+    :class:`~tapegrad.errors.TapeFileError` saying why: not a tapegrad
+    file, truncated or damaged (zip CRC, SHA-256 checksum), a format
+    version this tapegrad does not read, an op it does not have (ops are
+    stored by name, so codes renumbered by a newer tapegrad still load),
+    entries of the wrong dtype or shape, an argument index out of range or
+    a forward reference, inputs or outputs out of range, params that do
+    not decode.  Reading runs no code (no pickle; params are built from
+    JSON).  A missing file raises what ``open`` raises.
+
+    The loaded recording has no ``f``: it is ``retrace=False`` (whatever
+    the saved one was), and a replay whose branch changes raises
+    :class:`~tapegrad.BranchChanged` saying that it cannot record ``f``
+    again.  Leaves that ``f`` read from outside are the values they had
+    when saved, fixed.  Fused groups are planned again (their kernels come
+    from numba's disk cache).
+
+    >>> import os, tempfile, tapegrad as tg
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "square.tape")
+    ...     tg.record(lambda x: x * x if x > 0 else -x, 3.0).save(path)
+    ...     rec = tg.load(path)
+    >>> rec.value_and_grad(5.0), rec.retrace
+    ((25.0, 10.0), False)
+    >>> rec(-1.0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    tapegrad.errors.BranchChanged: replay would take another branch: ... loaded from ...
+    """
+    path = os.fsdecode(os.fspath(path))  # a path, never the bytes of a file: see loads()
+    return _from_file(tapefile.read(path, f"loaded from {path!r}"))
+
+
+def loads(data):
+    """The recording whose file's bytes are ``data`` (what pickling a
+    :class:`Recorded` carries): checked and built as :func:`load` does.
+
+    The same bytes loaded again in one process give the same Recorded
+    (the last few are kept), so a worker that unpickles one recording per
+    task builds it once; a loaded recording is read-only and thread-safe.
+
+    >>> import pickle, tapegrad as tg
+    >>> rec = pickle.loads(pickle.dumps(tg.record(lambda x: x ** 3, 2.0)))
+    >>> rec.value_and_grad(1.0), rec
+    ((1.0, 3.0), <tapegrad.Recorded (loaded): 2 records, 1 inputs, scalar, retraced 0 times>)
+    """
+    if isinstance(data, str):
+        raise TypeError("loads() takes the bytes of a tapegrad file; for a path, use "
+                        "tapegrad.load(path)")
+    data = bytes(data)
+    # A zip ends with its directory (each entry's CRC and size): a cheap key,
+    # and the bytes themselves are compared before a hit is trusted.
+    key = (len(data), data[-512:])
+    with _LOADED_LOCK:
+        held = _LOADED.get(key)
+        if held is not None and held[0] == data:
+            _LOADED.move_to_end(key)
+            return held[1]
+    rec = _from_file(tapefile.read(data, "unpickled (loaded from bytes)"))
+    rec._saved = (rec.program, _outside_values(rec.program), data)
+    with _LOADED_LOCK:
+        _LOADED[key] = (data, rec)
+        while len(_LOADED) > CACHED_LOADS:
+            _LOADED.popitem(last=False)
+    return rec
 
 
 def record(f, x0, *, retrace=False, fuse=True):

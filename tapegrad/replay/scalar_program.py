@@ -27,6 +27,7 @@ import numba
 import numpy as np
 
 from tapegrad.core import debug
+from tapegrad.errors import BranchChanged
 from tapegrad.kernels import passes
 from tapegrad.ops import OPS
 from tapegrad.replay.program import ONE, Program, TapeView
@@ -63,6 +64,18 @@ def prune(columns, outputs, sites):
     return kept, outputs, {int(renumber[i]): site for i, site in sites.items() if live[i]}
 
 
+def loaded_branch_changed(error, origin):
+    """``error`` (a BranchChanged) as a program read from a file raises it:
+    its message says that ``origin`` (the file) holds no ``f`` to record
+    again.  A program traced here (``origin`` None) raises ``error`` as is."""
+    if origin is None:
+        return error
+    return BranchChanged(
+        f"{error} [this recording was {origin}: it holds no f to record again at this "
+        "input; record f here in a process that has its source]",
+        record=error.record, site=error.site)
+
+
 class _Work:
     """One thread's mutable state of a :class:`ScalarProgram`: its ``val``
     column (the recorded values to start with), inputs, and the adjoint and
@@ -95,14 +108,37 @@ class ScalarProgram(Program):
     result, ``n_leaves`` the number of traced inputs.
     """
 
+    #: Where a program read from a file came from (None: traced here).
+    _origin = None
+
     def __init__(self, owner, tape, outputs, n_leaves):
-        self.owner = owner
-        self.structure = structure = owner.structure
         rec = tape._rec
         outputs, constants, scalar = outputs
-        self._columns, outputs, self._sites = prune(rec.columns(), outputs, rec.sites)
+        columns, outputs, sites = prune(rec.columns(), outputs, rec.sites)
+        self._adopt(owner, columns, (outputs, constants, scalar), sites,
+                    rec.leaves[n_leaves:], n_leaves)
+        tape.release()  # its values are not the user's: free the buffers
+
+    @classmethod
+    def from_parts(cls, owner, columns, outputs, sites, extra, n_leaves, origin):
+        """A program of ``owner`` from parts read back from a file
+        (:mod:`tapegrad.replay.tapefile`), checked there: the ``columns``
+        (already pruned), ``outputs`` as :func:`~tapegrad.replay.program.outputs_of`
+        gives them, ``sites``, ``extra`` (objects whose ``_v`` is each
+        outside leaf's value, fixed) and the number of inputs of ``f``;
+        ``origin`` says where it came from, for the changed-branch message."""
+        program = cls.__new__(cls)
+        program._adopt(owner, columns, outputs, sites, extra, n_leaves)
+        program._origin = origin
+        return program
+
+    def _adopt(self, owner, columns, outputs, sites, extra, n_leaves):
+        self.owner = owner
+        self.structure = structure = owner.structure
+        outputs, constants, scalar = outputs
+        self._columns, self._sites = columns, sites
         self._recorded_val = self._columns["val"]  # never replayed into: see _Work
-        self._extra = rec.leaves[n_leaves:]  # leaves from outside f
+        self._extra = extra  # leaves from outside f
         self._outputs, self._constants, self.scalar_output = outputs, constants, scalar
         self._input_records = np.flatnonzero(self._columns["op"] == _INPUT)
         self._input_records = self._input_records[:n_leaves].astype(np.int64)
@@ -111,8 +147,10 @@ class ScalarProgram(Program):
         self._cols = tuple(self._columns[name] for name in ("op", "arg0", "arg1", "const", "val"))
         self._out0 = int(outputs[0]) if scalar else -1
         self._array_input = structure.kind == "array"
-        tape.release()  # its values are not the user's: free the buffers
         self._recorded_tape = TapeView(self._columns)
+
+    def _branch_changed(self, i):
+        return loaded_branch_changed(super()._branch_changed(i), self._origin)
 
     @property
     def tape(self):
