@@ -37,7 +37,7 @@ from tapegrad.ops import OPS
 from tapegrad.ops.methods import install
 from tapegrad.core import numpy_protocol
 from tapegrad.core.tape import TRACING, current_recording, frozen_read
-from tapegrad.scalar.value import Value, index_on, promote_arrays
+from tapegrad.scalar.value import PICKLE_COMPUTED, Value, index_on, promote_arrays
 from tapegrad.array.mask import Mask, make_mask
 from tapegrad.array.ops import ARRAY_OPS, ELEMENTWISE, broadcast_shape, elementwise
 
@@ -237,6 +237,14 @@ def matmul(x, y):
 _MATMUL = recorder("matmul")
 
 
+def _leaf_tensor(cls, value, requires_grad, grad):
+    """An unpickled leaf Tensor (or subclass, such as ``nn.Parameter``)."""
+    leaf = _new(cls)
+    leaf._rec, leaf._i, leaf._serial, leaf._v, leaf._g = None, -1, 0, value, grad
+    leaf.requires_grad = requires_grad
+    return leaf
+
+
 class Tensor(numpy_protocol.Dispatching):
     """An array that records what is computed from it (see the module
     docstring).  Made by :func:`tensor` or by ops, never directly."""
@@ -258,6 +266,14 @@ class Tensor(numpy_protocol.Dispatching):
         if copy:
             return np.array(self._v, dtype=dtype, copy=True)
         return self._v if dtype is None else self._v.astype(dtype, copy=False)
+
+    def __reduce__(self):
+        """A leaf pickles as its data, ``requires_grad`` and ``.grad`` (a new
+        leaf where it is unpickled, on no tape); a Tensor computed on a tape
+        refuses: its tape does not travel (a recording does)."""
+        if self._rec is not None:
+            raise TypeError(PICKLE_COMPUTED.format(kind="Tensor", data="t.value"))
+        return _leaf_tensor, (type(self), self._v, self.requires_grad, self._g)
 
     # --- value and gradient ---------------------------------------------
 

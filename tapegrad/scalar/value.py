@@ -150,6 +150,19 @@ def _unary(op, spelling):
     return method
 
 
+PICKLE_COMPUTED = (
+    "cannot pickle a {kind} computed on a tape: its tape does not travel.  Pickle or save a "
+    "recording instead (tapegrad.record(f, x0): rec.save(path), pickle.dumps(rec)), or the "
+    "plain data ({data})")
+
+
+def _leaf_value(value, grad):
+    """An unpickled leaf Value."""
+    leaf = Value(value)
+    leaf._g = grad
+    return leaf
+
+
 class Value(numpy_protocol.Dispatching):
     """A scalar that records what is computed from it.
 
@@ -184,6 +197,14 @@ class Value(numpy_protocol.Dispatching):
         self._i = -1
         self._v = value
         self._g = 0.0
+
+    def __reduce__(self):
+        """A leaf pickles as its number and ``.grad`` (a new leaf where it is
+        unpickled, on no tape); a Value computed on a tape refuses: its tape
+        does not travel (a recording does)."""
+        if self._rec is not None:
+            raise TypeError(PICKLE_COMPUTED.format(kind="Value", data="v.value"))
+        return _leaf_value, (self._v, self._g)
 
     # --- data and gradient ------------------------------------------------
 
