@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-nojit test-slow fuzz bench bench-peers bench-pytensor bench-gate generate clean
+.PHONY: test test-nojit test-slow fuzz bench bench-peers bench-pytensor bench-gate dask generate clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ bench-gate: $(STAMP)
 # Optional peers for the benchmark (PyTorch pinned: a CPU build is on disk here).
 bench-peers: $(STAMP) bench-pytensor
 	$(PY) -m pip install --quiet -e '.[test,peers]'
+
+# Dask and distributed (the extra tapegrad[dask]): tapegrad.dask's tests on a
+# LocalCluster, examples/ode_sweep.py and the benchmark's travel figures;
+# without them those tests skip, saying so.
+dask: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,dask]'
 
 # PyTensor (numba backend) needs Python >= 3.12, so the benchmark runs it in a
 # side process from a venv of its own (bench/side_peer.py), never a dependency

@@ -29,6 +29,12 @@ fused_cache_kernels       count          the kernels it holds
 dispatch_overhead_ns      ns             np.f(t) minus tapegrad's own spelling [4]_
 replay_fixed_cost_us      us             rec.value_and_grad of a tiny recording [4]_
 vjp_over_forward          ratio          a linalg op's VJP / NumPy's forward call [4]_
+save/load_seconds         s              rec.save / tapegrad.load, 1e6 records [6]_
+file_bytes_per_record     bytes          the saved file's bytes per record [6]_
+process_pool_speedup      ratio          one process / ProcessPoolExecutor(2) [6]_
+dask_speedup              ratio          one process / a 2-worker LocalCluster [6]_
+dask_overhead_s           s              that graph with tasks doing nothing [6]_
+dask_task_overhead_ms     ms             an empty task on that cluster [6]_
 time_vs_python_loop       ratio   tol    tapegrad time_min / python calibration
 sweep_vs_numba_loop       ratio   tol    reverse sweep alone / numba calibration
 speedup_vs:<engine>       ratio   tol    that engine's time_min / tapegrad's [3]_
@@ -52,6 +58,10 @@ speedup_vs:<engine>       ratio   tol    that engine's time_min / tapegrad's [3]
    and ``first_call`` too, and it has no ``peak_memory``): every thread of
    that process counts, so a tool that computes on more than one core
    reports more than 1, one that waits less.
+.. [6] Full runs only (:mod:`tapegrad.benchmark.travel`).  The size is the
+   recording's records (save, load), the points (``dask_overhead_s``), or
+   the numba threads of the one-process time a speedup divides: one
+   process's ``batch_value_and_grad`` runs its rows on every core already.
 
 >>> r = record("seed", "tapegrad", 2, "records", 40, "count")
 >>> r["better"], sorted(r)

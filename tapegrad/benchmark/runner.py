@@ -42,7 +42,7 @@ from time import perf_counter
 import numpy as np
 
 from tapegrad import caches, jit
-from tapegrad.benchmark import calibration, memory, numpy_api, replay_cost
+from tapegrad.benchmark import calibration, memory, numpy_api, replay_cost, travel
 from tapegrad.benchmark.fresh import fresh_latencies
 from tapegrad.benchmark.engine import (
     HandWritten, PlainPython, Tapegrad, TapegradRecordedStep, TapegradReplay,
