@@ -162,7 +162,7 @@ def test_a_changed_fused_kernel_file_is_warned_about_once_and_rewritten(warm, ch
 
 @needs_jit
 @pytest.mark.parametrize("program, kernel", [(FUSED, "def fused_forward"),
-                                             (SCHEDULED, "def fused_value_and_grad")],
+                                             (SCHEDULED, "def whole_value_and_grad")],
                          ids=["fused", "scheduled"])
 def test_code_planted_in_a_fused_kernel_file_never_runs(warm, tmp_path, program, kernel):
     path = fused_py(warm, kernel)

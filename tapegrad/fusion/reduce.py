@@ -9,7 +9,7 @@ at most 128 values summed with eight accumulators, halved recursively
 above that, in the array's own precision.  ``np.sum`` over all axes of a
 C-contiguous float array is ``0 + pairwise_sum`` of its flat values (the
 reduction starts from the identity), which is what
-:func:`~tapegrad.fusion.source.value_source` kernels return.  The tests
+:func:`~tapegrad.fusion.whole.whole_source` kernels return.  The tests
 check it against ``np.sum`` for float64 and float32 at sizes from 0 to 10**6.
 
 >>> import numpy as np

@@ -85,42 +85,6 @@ def _adjoint_of(ref):
     return f"a{j}" if kind == "m" else f"b{j}"
 
 
-def backward_source(spec, modes):
-    """The VJP kernel for output adjoints given as ``modes`` (per output:
-    ``"array"``, ``"number"`` for one value everywhere, or ``"zero"``):
-    ``fused_backward(e..., g..., ge..., acc..., R, C)``, with a ``ge`` and
-    an ``acc`` flag per external that wants a gradient (a number's ``ge``
-    is a one-element array it is summed into).  A gradient summed over a
-    row, or over everything, is summed in a register and stored once."""
-    return _backward_lines(spec, modes, "fused_backward", [], [])
-
-
-def value_source(spec):
-    """The forward kernel of a group whose one output is summed, ending in
-    the sum: ``fused_value(e..., o0, zero, R, C)`` stores the output's values
-    in the scratch ``o0`` (``(R, C)``) and returns ``zero`` plus their
-    :func:`~tapegrad.fusion.reduce.pairwise_sum`: ``np.sum``'s result, to
-    the bit."""
-    externals = [f"e{k}" for k in range(len(spec.externals))]
-    pad = " " * 12
-    lines = _header("fused_value", externals + ["o0", "zero", "R", "C"]) + _loads(spec, pad)
-    lines.append(f"{pad}o0[r, c] = m{spec.outputs[0]}")
-    lines.append("    return zero + pairwise_sum(o0.reshape(R * C), 0, R * C, zero)")
-    return "\n".join(lines) + "\n"
-
-
-def value_and_grad_source(spec):
-    """Value and VJP of a group whose one output is summed, in one pass:
-    ``fused_value_and_grad(e..., g0, ge..., acc..., o0, zero, R, C)`` is the
-    ``"number"`` VJP kernel (``g0`` the sum's adjoint) that also stores the
-    output's values in ``o0`` and returns their sum as :func:`value_source`
-    does.  Its gradients are the VJP kernel's, its value ``np.sum``'s."""
-    (j,) = spec.outputs
-    return _backward_lines(spec, ("number",), "fused_value_and_grad", ["o0", "zero"],
-                           [f"o0[r, c] = m{j}"],
-                           "    return zero + pairwise_sum(o0.reshape(R * C), 0, R * C, zero)")
-
-
 def adjoint_lines(spec, seeds, pad):
     """The lines of one element's reverse walk over the members of
     ``spec`` (their values ``m{j}`` computed): member ``j``'s adjoint
@@ -145,24 +109,25 @@ def adjoint_lines(spec, seeds, pad):
     return lines
 
 
-def _backward_lines(spec, modes, name, extra_args, stores, epilogue=None):
-    """The source of a VJP kernel ``name`` (see :func:`backward_source`),
-    with ``extra_args`` before ``R, C``, the lines ``stores`` after the
-    members are computed, and ``epilogue`` after the loops."""
+def backward_source(spec, modes):
+    """The VJP kernel for output adjoints given as ``modes`` (per output:
+    ``"array"``, ``"number"`` for one value everywhere, or ``"zero"``):
+    ``fused_backward(e..., g..., ge..., acc..., R, C)``, with a ``ge`` and
+    an ``acc`` flag per external that wants a gradient (a number's ``ge``
+    is a one-element array it is summed into).  A gradient summed over a
+    row, or over everything, is summed in a register and stored once."""
     n_ext = len(spec.externals)
     wanted = [k for k in range(n_ext) if spec.grads[k]]
     args = ([f"e{k}" for k in range(n_ext)] + [f"g{k}" for k in range(len(spec.outputs))]
-            + [f"ge{k}" for k in wanted] + [f"acc{k}" for k in wanted] + extra_args
-            + ["R", "C"])
+            + [f"ge{k}" for k in wanted] + [f"acc{k}" for k in wanted] + ["R", "C"])
     per_row = [k for k in wanted if spec.externals[k] == "[r, 0]"]
     summed = [k for k in wanted if spec.externals[k] in (NUMBER, "[0, 0]")]
-    lines = [f"def {name}({', '.join(args)}):"]
+    lines = [f"def fused_backward({', '.join(args)}):"]
     lines += [f"    s{k} = 0.0" for k in summed]
     lines += ["    for r in range(R):"] + [f"        s{k} = 0.0" for k in per_row]
     lines += ["        for c in range(C):"]
     pad = " " * 12
     lines += _loads(spec, pad)
-    lines += [pad + line for line in stores]
     seeds = {}
     for k, (j, mode) in enumerate(zip(spec.outputs, modes)):
         seeds[j] = {"array": f"g{k}[r, c]", "number": f"g{k}", "zero": None}[mode]
@@ -179,6 +144,4 @@ def _backward_lines(spec, modes, name, extra_args, stores, epilogue=None):
     lines += [f"        ge{k}[r, 0] += s{k}" for k in per_row]
     lines += [f"    ge{k}[0] += s{k}" if spec.externals[k] == NUMBER else f"    ge{k}[0, 0] += s{k}"
               for k in summed]
-    if epilogue is not None:
-        lines.append(epilogue)
     return "\n".join(lines) + "\n"
