@@ -209,3 +209,32 @@ def test_integer_and_bool_constants_are_fine():
     assert tg.tensor([1, 2], requires_grad=True).dtype == np.float64
     with pytest.raises(TypeError, match="float"):
         tg.tensor([1, 2], requires_grad=True, dtype=np.int64)
+
+
+@pytest.mark.parametrize("shapes", [((0, 3), (3,)), ((0, 3), (1, 3)), ((2, 0, 3), (3,)),
+                                    ((2, 0, 3), (2, 1, 3)), ((3, 0), (3, 1)), ((0, 3), (0, 1))],
+                         ids=str)
+@pytest.mark.parametrize("fuse", [True, False])
+def test_empty_arrays_broadcast_against_rows(shapes, fuse):
+    """An empty operand broadcast with a row (0 rows of 3) keeps its row
+    length in the 2-D layout (it raised a reshape ValueError): values are
+    NumPy's, and the row's gradient is its own ``y * y`` term's, the
+    broadcast sums being empty, eagerly and in replays."""
+    a, b = shapes
+
+    def f(ts):
+        x, y = ts
+        return (x * y + y * 2.0).sum() + (y * y).sum()
+
+    x, y = np.zeros(a), np.linspace(1.0, 2.0, int(np.prod(b))).reshape(b)
+    leaves = (tg.tensor(x, requires_grad=True), tg.tensor(y, requires_grad=True))
+    out = f(leaves)
+    out.backward()
+    assert out.item() == float(f((x, y)))  # NumPy's own answer
+    np.testing.assert_array_equal(leaves[1].grad, 2.0 * y)  # the broadcast sums are empty
+    assert leaves[0].grad.shape == a
+    rec = tg.record(f, (tg.tensor(x), tg.tensor(y)), fuse=fuse)
+    value, (gx, gy) = rec.value_and_grad((x, y * 3.0))
+    assert value == float(f((x, y * 3.0)))
+    assert gx.shape == a
+    np.testing.assert_array_equal(gy, 6.0 * y)  # 2 y at y = 3 y0

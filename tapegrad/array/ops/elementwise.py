@@ -69,9 +69,8 @@ def layout(shapes, full):
     size = math.prod(full)
     if split is None:
         R, C = 1, size
-    else:
-        R = math.prod(full[:split])
-        C = size // R if R else 0
+    else:  # (an empty array keeps its row length: (0, 3) splits as 0 rows of 3)
+        R, C = math.prod(full[:split]), math.prod(full[split:])
     out = []
     for kind, p in plans:
         if kind == "full" or (kind in ("row", "col") and p != split) or kind == "other":
