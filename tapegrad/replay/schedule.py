@@ -103,8 +103,9 @@ def _build(program, group, leaf_of, views):
         layout = group.layout.get(k)
         if source[0] == "constant":
             value = program._program.params[source[1]]["constants"][source[2]]
-            if layout is None:
-                reads.append(("number", group.dtype.type(value)))
+            if layout is None:  # float64 goes as a Python float, which numba unboxes faster
+                value = group.dtype.type(value)
+                reads.append(("number", float(value) if group.dtype == np.float64 else value))
             else:  # an array constant, as the group's forward kernel reads it
                 if layout[3]:
                     value = np.broadcast_to(value, group.shape)
