@@ -186,6 +186,11 @@ def direct_leaves(program, x):
     if kind is None:
         return None
     if kind == "tensor":
+        if type(x) is np.ndarray and not program._extra_tensors:  # the common call, quickly
+            (_, _, shape, dtype), = program._tensor_slots
+            if (x.dtype is dtype or x.dtype == dtype) and x.shape == shape \
+                    and x.flags.c_contiguous:
+                return [x]
         items = (x,)
     elif type(x) is kind and len(x) == len(program._tensor_slots):
         items = x
@@ -216,7 +221,7 @@ class WholeProgram:
         self.structure = program.structure
         self._slots = program._tensor_slots
         self._leaf_values = program._leaf_values
-        self._direct_leaves = program.direct_leaves
+        self._array_program = program
         self._spec = group.spec
         self._dtype = group.dtype
         self._N = group.R * group.C
@@ -225,6 +230,8 @@ class WholeProgram:
         self._constants = [read[1] for read in reads if read[0] != "leaf"]
         self._leaves = sorted({read[1] for read in reads if read[0] == "leaf"})
         self._flat = [len(self._slots[l][2]) != 1 for l in range(len(self._slots))]
+        # The kernel reads every input, 1-D, in order: the leaves as they come.
+        self._as_given = self._leaves == list(range(len(self._slots))) and not any(self._flat)
         self._targets = dict(sorted(targets.items()))  # the kernel's order of G{l}
         # A gradient that some element gets no term of, or that is added to, starts at zero.
         self._new_grads = [
@@ -232,10 +239,6 @@ class WholeProgram:
              else np.empty, shape, dtype) for l, (_, _, shape, dtype) in enumerate(self._slots)]
         # float64 numbers go as Python floats, which numba unboxes faster.
         self._zero = 0.0 if group.dtype == np.float64 else group.dtype.type(0)
-        # The one tensor input read directly, when x can only be that: (shape, dtype).
-        self._lone = ((self._slots[0][2], self._slots[0][3])
-                      if program._tensors_only == "tensor" and not program._extra_tensors
-                      else None)
         self._local = threading.local()  # .scratch: the calling thread's buffer of N
         self._value_kernel = self._both_kernel = None
 
@@ -263,13 +266,11 @@ class WholeProgram:
         """The tensor inputs at ``x``, flat: its own arrays when they already
         are C-contiguous, of the recorded shapes and dtypes (what the mixed
         sweeps would read, without the copies), else the checked copies."""
-        if self._lone is not None and type(x) is np.ndarray:  # the common call, quickly
-            shape, dtype = self._lone
-            if x.dtype is dtype and x.shape == shape and x.flags.c_contiguous:
-                return [x if len(shape) == 1 else x.reshape(-1)]
-        leaves = self._direct_leaves(x)
+        leaves = direct_leaves(self._array_program, x)
         if leaves is None:
             leaves = self._leaf_values(self.structure.flat_view(x))
+        if self._as_given:
+            return leaves
         flat = self._flat
         return [leaves[l].reshape(-1) if flat[l] else leaves[l] for l in self._leaves]
 
