@@ -105,16 +105,19 @@ def test_tapegrad_step_matches_the_reference(w):
 
 
 @pytest.mark.parametrize("w", STEPS, ids=lambda w: w.name)
-def test_the_recorded_step_is_the_eager_step(w):
+def test_the_recorded_step_follows_the_eager_step(w):
     """tapegrad-recorded (nn.record_loss): the reference's first loss and
-    gradients, then the eager engine's losses bit for bit over five steps."""
+    gradients, then the eager engine's losses over five steps, to rounding
+    (the layers replay as tapegrad.replay.dense, whose BLAS sums round
+    otherwise)."""
     problem = w.inputs(SMALL)
     eager = TapegradVector().prepare(w, problem)
     recorded = TapegradRecordedStep().prepare(w, problem)
     loss, grads = recorded(problem)
     assert w.mismatch(problem, loss, grads) is None
     ours = [eager(problem)[0] for _ in range(5)]
-    assert [loss] + [recorded(problem)[0] for _ in range(4)] == ours
+    rel = 1e-6 if "32" in w.name else 1e-14
+    assert [loss] + [recorded(problem)[0] for _ in range(4)] == pytest.approx(ours, rel=rel)
 
 
 @pytest.mark.parametrize("w", STEPS, ids=lambda w: w.name)

@@ -36,6 +36,10 @@ recorded_example = _load(EXAMPLES / "simplenet_recorded.py", "simplenet_recorded
 
 # Recorded against eager: the same ops on the same arrays (the issue's figures).
 EAGER_RTOL = {"float64": 1e-15, "float32": 5e-6}
+# The parameters after 100 steps, relative to their largest: a chain of linear
+# layers replays as tapegrad.replay.dense (BLAS sums in another order), whose
+# rounding differences the optimizer carries from step to step.
+STATE_RTOL = {"float64": 1e-12, "float32": 5e-6}
 # Against PyTorch, as tests/test_simplenet.py bounds whole training runs.
 TORCH_RTOL = {"float64": 1e-10, "float32": 2e-5}
 DTYPES = {"float64": np.float64, "float32": np.float32}
@@ -130,13 +134,15 @@ def eager_grads(model, loss_fn, X, y):
     return loss.item(), grads
 
 
-def assert_same_grads(ours, theirs):
+def assert_same_grads(ours, theirs, rtol=0.0):
+    """The same gradients: equal, or within ``rtol`` of each one's largest
+    entry (a replay by tapegrad.replay.dense rounds its sums otherwise)."""
     assert len(ours) == len(theirs)
     for a, b in zip(ours, theirs):
         assert (a is None) == (b is None)
         if a is not None:
             assert a.dtype == b.dtype
-            np.testing.assert_array_equal(a, b)
+            np.testing.assert_allclose(a, b, rtol=0, atol=rtol * np.abs(b).max())
 
 
 # --- the seed's loop --------------------------------------------------------------
@@ -151,7 +157,7 @@ def test_recorded_training_matches_eager_on_changing_batches(optimizer, dtype_na
     for name in state:
         assert state[name].dtype == eager_state[name].dtype == DTYPES[dtype_name]
         np.testing.assert_allclose(state[name], eager_state[name], rtol=0, err_msg=name,
-                                   atol=EAGER_RTOL[dtype_name] * np.abs(eager_state[name]).max())
+                                   atol=STATE_RTOL[dtype_name] * np.abs(eager_state[name]).max())
     # The labels reached the replay: the flipped-label steps' losses stand out.
     assert ours[0::3].mean() > 2 * np.delete(ours, np.s_[0::3]).mean()
 
@@ -218,8 +224,8 @@ def test_labels_are_data_read_at_every_call(rng):
     for labels in (np.zeros(16, np.int64), np.full(16, 2), rng.integers(0, 3, 16)):
         value, grads = eager_grads(model, nn.CrossEntropyLoss(), X, labels)
         model.zero_grad()
-        assert step(X, labels).item() == value
-        assert_same_grads(grads_of(model), grads)
+        assert step(X, labels).item() == pytest.approx(value, rel=1e-15, abs=0)
+        assert_same_grads(grads_of(model), grads, rtol=1e-14)
 
 
 def test_data_may_be_given_as_tensors(rng):

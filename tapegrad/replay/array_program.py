@@ -14,7 +14,9 @@ steps (:func:`tapegrad.replay.schedule.forward_steps`) and the reverse sweep
 (:class:`tapegrad.array.reverse.ReversePlan`) hold each record's rule and
 its arguments' places, so a call looks nothing up per record.  A program
 that is one fused group summed is compiled further, into one kernel call
-per value and gradient (:mod:`tapegrad.replay.schedule`).  Tensor inputs
+per value and gradient (:mod:`tapegrad.replay.schedule`); one that is a
+chain of linear layers under a cross entropy, into BLAS calls on buffers
+made once (:mod:`tapegrad.replay.dense`).  Tensor inputs
 that already are C-contiguous arrays of the recorded shapes and dtypes are
 read as they are, not copied.
 
@@ -48,6 +50,7 @@ from tapegrad.fusion import plan as fusion
 from tapegrad.kernels.sweeps import forward_span
 from tapegrad.ops import OPS
 from tapegrad.replay import schedule
+from tapegrad.replay.dense import dense_chain
 from tapegrad.replay.schedule import _ELEMENTWISE, _GROUP, _LEAF, _SPAN
 from tapegrad.replay.program import Program, outputs_of
 from tapegrad.replay.scalar_program import loaded_branch_changed
@@ -150,6 +153,8 @@ class ArrayProgram(Program):
         self.fusion = fusion.plan(prog, keep) if owner.fuse else None
         # One fused group summed: a value and gradient is one kernel call.
         self.schedule = schedule.whole_program(self, prog) if self.fusion else None
+        # Linear layers under a cross entropy: BLAS calls into buffers made once.
+        self.dense = dense_chain(self, prog) if owner.fuse else None
         last = (self._out_record if self._out_shape is not None
                 else int(self._outputs.max()) if len(self._outputs) else -1)
         self._reverse = ReversePlan(prog, last, self.fusion) if last >= 0 else None
@@ -159,7 +164,8 @@ class ArrayProgram(Program):
         """The columns and arena, read-only, as this thread last replayed
         them step by step (as recorded before its first replay; a call
         replayed by one kernel, :mod:`tapegrad.replay.schedule`, keeps no
-        intermediate values)."""
+        intermediate values, nor does one replayed by
+        :mod:`tapegrad.replay.dense`)."""
         return getattr(self._local, "prog", self._program).tape()
 
     def _here(self):
@@ -274,6 +280,12 @@ class ArrayProgram(Program):
             flat = self.structure.flatten(x)
         return self.owner._trace_again(np.array(flat, dtype=np.float64))
 
+    def _dense_leaves(self, x):
+        """Every leaf's array at ``x`` (the tensor inputs', then those read
+        from outside ``f``), for :class:`~tapegrad.replay.dense.DenseChain`."""
+        leaves = self.direct_leaves(x)
+        return self._leaf_values(self.structure.flat_view(x)) if leaves is None else leaves
+
     def direct_leaves(self, x):
         """:func:`tapegrad.replay.schedule.direct_leaves` of ``x``."""
         return schedule.direct_leaves(self, x)
@@ -355,16 +367,20 @@ class ArrayProgram(Program):
         return out[0] if kind == "tensor" else kind(out)
 
     def _value_and_vjp(self, x, weights):
-        if self.schedule is not None and not debug.enabled():
-            value, grads = self.schedule.value_and_vjp(x, weights[0])  # x's dtypes, fresh
-            kind = self._tensors_only
-            if kind is not None:
-                return value, grads[0] if kind == "tensor" else kind(grads)
-            return value, self._gradient_like(self._gather(None, grads))
-        fresh = self._replay(x, full=False)
-        if fresh is not None:
-            return fresh._value_and_vjp(x, weights)
-        return self._output_values(), self._vjp_like_x(weights)
+        if debug.enabled() or (self.schedule is None and self.dense is None):
+            fresh = self._replay(x, full=False)
+            if fresh is not None:
+                return fresh._value_and_vjp(x, weights)
+            return self._output_values(), self._vjp_like_x(weights)
+        if self.schedule is not None:
+            value, grads = self.schedule.value_and_vjp(x, weights[0])
+        else:
+            value, grads = self.dense.run(self._dense_leaves(x), self._here().params, weights[0])
+            grads = grads[:len(self._tensor_slots)]
+        kind = self._tensors_only  # the gradients: fresh arrays of x's shapes and dtypes
+        if kind is not None:
+            return value, grads[0] if kind == "tensor" else kind(grads)
+        return value, self._gradient_like(self._gather(None, grads))
 
     def _vjp_arrays(self, weights):
         """The reverse sweep at the replayed input: the scalar adjoints and
@@ -403,12 +419,14 @@ class ArrayProgram(Program):
             else:  # a new sequence: a fork shares the recorded one
                 held = params[i][key]
                 params[i][key] = type(held)((*held[:position], array, *held[position + 1:]))
-        fresh = self._replay(x, full=False)
-        if fresh is not None:
-            return fresh.value_and_backward(x)
-        value = self._output_values()
-        grads = self._vjp_arrays(np.ones(1))[1][len(self._tensor_slots):]
-        for leaf, grad in zip(self._extra_tensors, grads):
+        if self.dense is not None and not debug.enabled():
+            value, grads = self.dense.run(self._dense_leaves(x), params)
+        else:
+            fresh = self._replay(x, full=False)
+            if fresh is not None:
+                return fresh.value_and_backward(x)
+            value, grads = self._output_values(), self._vjp_arrays(np.ones(1))[1]
+        for leaf, grad in zip(self._extra_tensors, grads[len(self._tensor_slots):]):
             if grad is not None:
                 leaf._accumulate(grad, owned=True)  # a sink's gradient is its own array
         return value

@@ -1,0 +1,195 @@
+"""The compiled replay of linear layers under a cross entropy
+(tapegrad.replay.dense): which programs it takes, and that its loss and
+gradients are those of the record-by-record replay (``fuse=False``) to
+rounding, of central differences, across shapes, dtypes, seeds, threads and
+non-finite values; bad input raises as the record-by-record replay does."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad import nn, optim
+from tapegrad.nn import functional as F
+from tapegrad.replay.dense import DenseChain
+
+from conftest import FD_ATOL, FD_RTOL, assert_close, central_difference
+
+RTOL = {np.float64: 1e-13, np.float32: 2e-5}
+
+
+def chain(widths, dtype, rng):
+    """Weights and biases of linear layers ``widths[0] -> ... -> widths[-1]``."""
+    params = []
+    for k, n in zip(widths[:-1], widths[1:]):
+        params += [rng.uniform(-0.6, 0.6, (n, k)).astype(dtype),
+                   rng.uniform(-0.6, 0.6, n).astype(dtype)]
+    return tuple(params)
+
+
+def loss_of(X, y):
+    def loss(ps):
+        h = X
+        for w, b in zip(ps[0::2], ps[1::2]):
+            h = F.linear(h, w, b)
+        return F.cross_entropy(h, y)
+
+    return loss
+
+
+def both(loss, params):
+    """The recording (compiled) and the record-by-record one of ``loss``."""
+    x0 = tuple(tg.tensor(p) for p in params)
+    return tg.record(loss, x0), tg.record(loss, x0, fuse=False)
+
+
+def assert_grads_close(ours, theirs, rtol):
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=0, atol=rtol * max(np.abs(b).max(), 1e-300))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("widths, rows", [((5, 25, 25, 2), 40), ((3, 2), 1), ((4, 7), 9),
+                                          ((6, 8, 10), 33), ((2, 3, 4, 5, 6), 17)])
+def test_the_chain_gives_the_record_by_record_loss_and_gradients(widths, rows, dtype, rng):
+    X = rng.normal(size=(rows, widths[0])).astype(dtype)
+    y = rng.integers(0, widths[-1], rows)
+    compiled, plain = both(loss_of(X, y), chain(widths, dtype, rng))
+    assert isinstance(compiled.program.dense, DenseChain) and plain.program.dense is None
+    for _ in range(3):  # new parameters each time, into the same buffers
+        params = chain(widths, dtype, rng)
+        value, grads = compiled.value_and_grad(params)
+        want, want_grads = plain.value_and_grad(params)
+        assert type(value) is float
+        assert value == pytest.approx(want, rel=RTOL[dtype], abs=0)
+        assert_grads_close(grads, want_grads, RTOL[dtype])
+        weights = np.array([0.375])
+        (value, grads), (want, want_grads) = (r.vjp(params, weights) for r in (compiled, plain))
+        assert value == pytest.approx(want, rel=RTOL[dtype], abs=0)
+        assert_grads_close(grads, want_grads, RTOL[dtype])
+
+
+def test_the_gradient_is_that_of_central_differences(rng):
+    X, y = rng.normal(size=(12, 3)), rng.integers(0, 4, 12)
+    loss = loss_of(X, y)
+    params = chain((3, 5, 4), np.float64, rng)
+    rec = tg.record(loss, tuple(tg.tensor(p) for p in params))
+    assert rec.program.dense is not None
+    _, grads = rec.value_and_grad(params)
+    flat = np.concatenate([p.ravel() for p in params])
+    shapes = [p.shape for p in params]
+
+    def f(*v):
+        parts, start = [], 0
+        for s in shapes:
+            size = int(np.prod(s))
+            parts.append(np.asarray(v[start:start + size]).reshape(s))
+            start += size
+        return rec(tuple(parts))
+
+    want = np.array([central_difference(f, flat.tolist(), k) for k in range(len(flat))])
+    assert_close(np.concatenate([g.ravel() for g in grads]), want, FD_RTOL, FD_ATOL)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_non_finite_logits_give_what_the_record_by_record_replay_gives(bad, rng):
+    X, y = rng.normal(size=(6, 3)), np.array([0, 1, 1, 0, 1, 0])
+    compiled, plain = both(loss_of(X, y), chain((3, 2), np.float64, rng))
+    params = list(chain((3, 2), np.float64, rng))
+    params[1] = np.array([bad, 0.5])  # the bias of class 0
+    with np.errstate(all="ignore"):
+        value, grads = compiled.value_and_grad(tuple(params))
+        want, want_grads = plain.value_and_grad(tuple(params))
+    np.testing.assert_array_equal(value, want)
+    for a, b in zip(grads, want_grads):
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_allclose(a[~np.isnan(a)], b[~np.isnan(b)], rtol=1e-13)
+
+
+@pytest.mark.parametrize("make, loss_fn", [
+    (lambda: nn.Sequential(nn.Linear(3, 4, rng=0), nn.Tanh(), nn.Linear(4, 2, rng=1)),
+     nn.CrossEntropyLoss()),                                            # an activation
+    (lambda: nn.Linear(3, 2, bias=False, rng=0), nn.CrossEntropyLoss()),  # no bias
+    (lambda: nn.Linear(3, 2, rng=0), lambda z, y: F.cross_entropy(z, y) * 2.0),  # more after
+    (lambda: nn.Linear(3, 2, rng=0), lambda z, y: (z * z).mean()),     # another loss
+])
+def test_other_programs_keep_the_record_by_record_replay(make, loss_fn, rng):
+    X, y = rng.normal(size=(8, 3)), rng.integers(0, 2, 8)
+    model = make()
+    step = nn.record_loss(model, loss_fn, X, y)
+    assert step.recorded.program.dense is None
+    assert np.isfinite(step(X, y).item())
+
+
+def test_a_layer_read_twice_keeps_the_record_by_record_replay(rng):
+    X, y = rng.normal(size=(8, 3)), rng.integers(0, 3, 8)
+    w, b = tg.tensor(rng.normal(size=(3, 3))), tg.tensor(rng.normal(size=3))
+
+    def loss(ps):
+        w, b = ps
+        return F.cross_entropy(F.linear(F.linear(X, w, b), w, b), y)
+
+    assert tg.record(loss, (w, b)).program.dense is None
+
+
+def test_the_recorded_step_uses_the_chain_and_trains_as_eager(rng):
+    X, y = rng.normal(size=(64, 5)), rng.integers(0, 3, 64)
+    model = nn.Sequential(nn.Linear(5, 8, rng=0), nn.Linear(8, 3, rng=1))
+    twin = nn.Sequential(nn.Linear(5, 8, rng=0), nn.Linear(8, 3, rng=1))
+    step = nn.record_loss(model, nn.CrossEntropyLoss(), X, y)
+    assert isinstance(step.recorded.program.dense, DenseChain)
+    opt, twin_opt = optim.SGD(model.parameters(), lr=0.3), optim.SGD(twin.parameters(),
+                                                                           lr=0.3)
+    for k in range(20):
+        Xk, yk = rng.normal(size=(64, 5)), rng.integers(0, 3, 64)
+        opt.zero_grad(), twin_opt.zero_grad()
+        loss = step(Xk, yk)
+        eager = nn.CrossEntropyLoss()(twin(Xk), yk)
+        eager.backward()
+        assert loss.item() == pytest.approx(eager.item(), rel=1e-14), k
+        for p, q in zip(model.parameters(), twin.parameters()):
+            np.testing.assert_allclose(p.grad, q.grad, rtol=0, atol=1e-13)
+        opt.step(), twin_opt.step()
+
+
+def test_threads_sharing_a_recording_get_their_own_answers(rng):
+    X, y = rng.normal(size=(50, 4)), rng.integers(0, 3, 50)
+    compiled, plain = both(loss_of(X, y), chain((4, 6, 3), np.float64, rng))
+    points = [chain((4, 6, 3), np.float64, np.random.default_rng(s)) for s in range(8)]
+    wanted = [plain.value_and_grad(p) for p in points]
+    failures = []
+
+    def work(k):
+        for _ in range(50):
+            value, grads = compiled.value_and_grad(points[k])
+            if value != pytest.approx(wanted[k][0], rel=1e-13):
+                failures.append(k)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+
+
+def test_a_parameter_of_another_shape_is_refused(rng):
+    X, y = rng.normal(size=(8, 3)), rng.integers(0, 2, 8)
+    model = nn.Linear(3, 2, rng=0)
+    step = nn.record_loss(model, nn.CrossEntropyLoss(), X, y)
+    model.bias._v = np.zeros(1)  # as a careless user might
+    with pytest.raises(ValueError, match="changed shape"):
+        step(X, y)
+    assert model.weight.grad is None
+
+
+def test_debug_mode_checks_values_as_the_record_by_record_replay(rng):
+    X, y = rng.normal(size=(8, 3)), rng.integers(0, 2, 8)
+    params = list(chain((3, 2), np.float64, rng))
+    rec = tg.record(loss_of(X, y), tuple(tg.tensor(p) for p in params))
+    params[0] = np.full((2, 3), np.inf)
+    with tg.debug_mode(), np.errstate(invalid="ignore"), pytest.raises(FloatingPointError):
+        rec.value_and_grad(tuple(params))
