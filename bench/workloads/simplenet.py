@@ -80,6 +80,33 @@ def reference(params, data):
     return value, grads
 
 
+def blas_calls(problem):
+    """The step's eight products alone, as NumPy's ``@`` writes them, into
+    arrays made here: three forward (``X W1'``, ``h1 W2'``, ``h2 W3'``),
+    three weight gradients (``dz' h2``, ``dh2' h1``, ``dh1' X``) and two
+    input gradients (``dz W3``, ``dh2 W2``; the data's is never needed).
+    The gradients of the outputs are stand-ins of the right shapes."""
+    w1, _, w2, _, w3, _ = problem.arrays
+    X = problem.data[0]
+    rng = np.random.default_rng(SEED)
+    h1, h2 = X @ w1.T, (X @ w1.T) @ w2.T
+    z = h2 @ w3.T
+    dz, dh2, dh1 = (rng.uniform(-1e-4, 1e-4, a.shape).astype(X.dtype) for a in (z, h2, h1))
+    outs = [np.empty_like(a) for a in (h1, h2, z, dh2, dh1, w3, w2, w1)]
+
+    def calls():
+        np.matmul(X, w1.T, out=outs[0])
+        np.matmul(h1, w2.T, out=outs[1])
+        np.matmul(h2, w3.T, out=outs[2])
+        np.matmul(dz, w3, out=outs[3])
+        np.matmul(dh2, w2, out=outs[4])
+        np.matmul(dz.T, h2, out=outs[5])
+        np.matmul(dh2.T, h1, out=outs[6])
+        np.matmul(dh1.T, X, out=outs[7])
+
+    return calls
+
+
 def _problem(dtype):
     def problem(n):
         X, y = make_blobs(n)
@@ -101,6 +128,7 @@ def _workload(dtype, rtol):
         description=f"the seed's SimpleNet, one SGD step on 5-feature blobs, {name}",
         size_name="samples",
         rtol=rtol,
+        blas=blas_calls,
     )
 
 

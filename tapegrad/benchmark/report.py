@@ -109,6 +109,7 @@ def tables(records, skipped=(), workloads=None):
                          + ", ".join(f"{p} {v * 1e3:.2f}" for p, v in phases))
         for engine in ("tapegrad", "tapegrad-vector", "tapegrad-replay-vector"):
             lines += _speedup_line(engine, engines.get(engine, {}))
+        lines += _floor_line(engines)
         rss = [(e, f["step_peak_rss"], f.get("step_resident")) for e, f in engines.items()
                if "step_peak_rss" in f]
         if rss:
@@ -117,6 +118,17 @@ def tables(records, skipped=(), workloads=None):
         if why_not[(workload, size)]:
             lines.append("  not timed: " + "; ".join(why_not[(workload, size)]))
     return lines
+
+
+def _floor_line(engines):
+    """Each timed engine's median over the step's BLAS calls alone."""
+    floor = engines.get("blas-floor", {}).get("floor_time_median")
+    if not floor:
+        return []
+    ratios = ", ".join(f"{e} {f['time_median'] / floor:.2f}x" for e, f in engines.items()
+                       if "time_median" in f)
+    return [f"  the step's BLAS calls alone (the floor): {floor * 1e3:.3g} ms; "
+            f"median over it: {ratios}"]
 
 
 def _speedup_line(engine, figures):
@@ -271,7 +283,8 @@ def _markdown_vectorized(index):
 def _markdown_steps(index):
     """The training steps' table, one row per engine: ms per step (median,
     and its quartiles), CPU time over wall time of the timed steps, and the
-    peak memory of a step (fresh process) where measured.
+    peak memory of a step (fresh process) where measured, and the median
+    over the step's BLAS calls timed alone (the floor) where measured.
 
     >>> from tapegrad.benchmark.results import record
     >>> figures = (("time_median", 2e-3), ("time_p25", 1.9e-3), ("time_p75", 2.25e-3),
@@ -279,11 +292,11 @@ def _markdown_steps(index):
     >>> print("\\n".join(_markdown_steps(_index([record("simplenet_f64", "tapegrad-vector",
     ...                                                10_000, m, v, "s") for m, v in figures]))))
     <BLANKLINE>
-    Training steps: ms per step, median and quartiles; CPU time over wall time of the timed steps; peak MB of a step above the process between steps, in a fresh process
+    Training steps: ms per step, median and quartiles; CPU time over wall time of the timed steps; peak MB of a step above the process between steps, in a fresh process; median over the step's BLAS calls timed alone
     <BLANKLINE>
-    | workload | size | engine | median ms | p25-p75 ms | CPU/wall | peak MB |
-    |---|---:|---|---:|---:|---:|---:|
-    | simplenet_f64 | 10,000 | tapegrad-vector | 2.00 | 1.90-2.25 | 1.00 | 5.8 |
+    | workload | size | engine | median ms | p25-p75 ms | CPU/wall | peak MB | x BLAS floor |
+    |---|---:|---|---:|---:|---:|---:|---:|
+    | simplenet_f64 | 10,000 | tapegrad-vector | 2.00 | 1.90-2.25 | 1.00 | 5.8 | - |
     """
     steps = {case: by_engine for case, by_engine in index.items()
              if "arena_bytes" in by_engine.get("tapegrad-vector", {})}
@@ -291,10 +304,15 @@ def _markdown_steps(index):
         return []
     lines = ["", "Training steps: ms per step, median and quartiles; CPU time over wall time "
              "of the timed steps; peak MB of a step above the process between steps, in a "
-             "fresh process", "",
-             "| workload | size | engine | median ms | p25-p75 ms | CPU/wall | peak MB |",
-             "|---|---:|---|---:|---:|---:|---:|"]
+             "fresh process; median over the step's BLAS calls timed alone", "",
+             "| workload | size | engine | median ms | p25-p75 ms | CPU/wall | peak MB "
+             "| x BLAS floor |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]
     for (workload, size), by_engine in steps.items():
+        floor = by_engine.get("blas-floor", {}).get("floor_time_median")
+        if floor:
+            lines.append(f"| {workload} | {size:,} | the BLAS calls alone | {floor * 1e3:.2f} "
+                         f"| - | - | - | 1.00 |")
         for engine, f in by_engine.items():
             if "time_median" not in f:
                 continue
@@ -302,6 +320,7 @@ def _markdown_steps(index):
                          if "time_p25" in f and "time_p75" in f else "-")
             cpu = f"{f['cpu_over_wall']:.2f}" if "cpu_over_wall" in f else "-"
             peak = f"{f['step_peak_rss'] / 1e6:.1f}" if "step_peak_rss" in f else "-"
+            over = f"{f['time_median'] / floor:.2f}" if floor else "-"
             lines.append(f"| {workload} | {size:,} | {engine} | {f['time_median'] * 1e3:.2f} | "
-                         f"{quartiles} | {cpu} | {peak} |")
+                         f"{quartiles} | {cpu} | {peak} | {over} |")
     return lines

@@ -49,6 +49,7 @@ from tapegrad.benchmark.engine import (
     TapegradReplayVector, TapegradVector,
 )
 from tapegrad.benchmark.results import record
+from tapegrad.benchmark.timing import time_calls
 
 
 class WrongGradient(AssertionError):
@@ -191,6 +192,15 @@ def _step_figures(workload, size, vector, stats_of, result):
     _speedups(workload, size, stats_of, vector.name, list(stats_of), result)
 
 
+def _blas_floor(workload, size, problem, result, budget_s):
+    """``floor_time_median``: the step's BLAS calls alone
+    (``workload.blas``), for the report's ratios to the floor."""
+    if workload.blas is None:
+        return
+    stats = time_calls(workload.blas(problem), budget_s=budget_s)
+    result.add(workload.name, "blas-floor", size, "floor_time_median", stats.median, "s")
+
+
 def run(workloads, peers, *, quick=False, budget_s=0.5, modules=None, progress=None):
     """Every workload at every size on tapegrad, plain Python and ``peers``.
 
@@ -231,6 +241,7 @@ def run(workloads, peers, *, quick=False, budget_s=0.5, modules=None, progress=N
                     _COMPILED_BY.setdefault(signature, engine.name)
         if _is_step(workload):
             _step_figures(workload, size, vector, stats_of, result)
+            _blas_floor(workload, size, x, result, budget_s)
             continue
         _tapegrad_figures(workload, size, ours.tape, stats_of["tapegrad"], calib, result)
         _per_op_figures(workload, size, stats_of, len(ours.tape), result, vectorized)

@@ -37,7 +37,7 @@ SimpleNet: the backward pass written out by hand in NumPy, in float64).
 """
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -82,7 +82,11 @@ class TrainingStep:
     at every call.  ``reference(params, data)``: ``(loss, grads)`` derived
     independently.  ``lr``: SGD's learning rate.  ``rtol``: tolerance of
     the check of the first step's loss and gradients (gradients relative to
-    the largest entry of each parameter's).
+    the largest entry of each parameter's).  ``blas(problem)``, if given:
+    a function that runs the step's BLAS calls alone (the products of the
+    forward and reverse passes, as NumPy's ``@`` forms write them, into
+    arrays made beforehand): the floor the benchmark reports the engines
+    against.
     """
 
     name: str
@@ -95,6 +99,7 @@ class TrainingStep:
     description: str = ""
     size_name: str = "samples"
     rtol: float = 1e-10
+    blas: Optional[Callable] = None
 
     #: What an engine must be able to run (see ``Engine.supports``).
     forms = ("step",)
