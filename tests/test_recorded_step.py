@@ -209,10 +209,12 @@ def test_a_step_returns_the_loss_and_adds_into_grad_as_backward(dtype, rng):
     X2, y2 = rng.normal(size=(8, 3)).astype(dtype), rng.integers(0, 3, 8)
     value, grads = eager_grads(model, loss_fn, X2, y2)
     loss = step(X2, y2)
-    assert type(loss) is np.dtype(dtype).type and loss.item() == value
-    assert_same_grads(grads_of(model), grads)
+    rtol = EAGER_RTOL[np.dtype(dtype).name]  # a dense chain (tapegrad.replay.dense)
+    assert type(loss) is np.dtype(dtype).type
+    assert loss.item() == pytest.approx(value, rel=rtol, abs=0)
+    assert_same_grads(grads_of(model), grads, rtol=10 * rtol)
     step(X2, y2)  # no zero_grad: added again, as a second backward() would
-    assert_same_grads(grads_of(model), [g + g for g in grads])
+    assert_same_grads(grads_of(model), [g + g for g in grads], rtol=10 * rtol)
     assert step.parameters == list(model.parameters())
     assert "4 parameters" in repr(step)
 

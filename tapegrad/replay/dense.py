@@ -1,34 +1,41 @@
 """A chain of dense layers under a cross entropy, replayed as one schedule
-of BLAS calls into buffers made once.
+of BLAS calls and kernels into buffers made once.
 
-The seed's SimpleNet, and any ``nn.Sequential`` of ``nn.Linear`` layers
-trained with ``nn.CrossEntropyLoss``, records as ``linear`` records, each
-reading the one before, and a ``cross_entropy`` of the last.  Replayed
-record by record, each layer costs a product, a pass adding the bias, and
-in reverse a pass summing the bias's gradient.  :func:`dense_chain` finds
-that shape when the program is made and compiles it into a
-:class:`DenseChain`, which folds each bias into its product:
+The seed's SimpleNet, and any ``nn.Sequential`` of ``nn.Linear`` layers and
+elementwise activations (``nn.ReLU``, ``nn.Tanh``, ``nn.Sigmoid``, any
+one-argument op of the table) trained with ``nn.CrossEntropyLoss``, records
+as ``linear`` and elementwise records, each reading the one before, and a
+``cross_entropy`` of the last.  Replayed record by record, each layer costs
+a product, a pass adding the bias, and in reverse a pass summing the bias's
+gradient, each into a new array.  :func:`dense_chain` finds that shape when
+the program is made and compiles it into a :class:`DenseChain`:
 
-* each layer reads its input from a buffer one column wider than the
-  input, that column all ones, and multiplies it by ``[w, b]`` (the weight
-  with the bias as one more column), so one ``np.matmul`` into the next
-  buffer gives ``x @ w.T + b``;
-* in reverse, ``g.T @ [x, 1]`` is ``[dw, db]`` in one product, and ``g @ w``
-  the gradient of the layer's input;
-* the buffers (one per layer, its ones column written once) are made at
-  the first call of each thread, and every product writes into them
-  (``out=``): a step allocates only the gradients it hands over.
+* matrices of rows are held transposed (a column per row): BLAS runs the
+  long, thin products of a batch faster so;
+* each layer reads its input from a buffer one row taller than the input,
+  that row all ones, and multiplies ``[w, b]`` (the weight with the bias
+  as one more column) by it, so one ``np.matmul`` into the next buffer is
+  ``x @ w.T + b``; in reverse, ``g @ [x, 1].T`` is ``[dw, db]`` in one
+  product, and ``w.T @ g`` the gradient of the layer's input;
+* an activation runs the op's own generated kernels
+  (``<op>_each``, ``<op>_vjp_each``) from buffer to buffer;
+* the cross entropy's exponentials and logarithms are NumPy's vectorized
+  passes over the whole batch;
+* the buffers are made at the first call of each thread and every step
+  writes into them (``out=``): a step allocates only the gradients it
+  hands over.
 
-A replay is the same arithmetic as the record-by-record sweep, but a sum
-that BLAS does in another order rounds differently: values and gradients
-agree with an eager step's to rounding (a few units in the last place),
-not bit for bit.  Programs of any other shape (other ops, activations,
-guards, a layer read twice, a batch that is not a matrix) keep the
-record-by-record sweep, as do debug mode, forward mode and Hessians.
+A replay is the same arithmetic as the record-by-record sweep, but BLAS
+sums in another order and NumPy's vectorized ``exp`` and ``log`` may
+differ from the C library's in the last place: values and gradients agree
+with an eager step's to rounding, not bit for bit.  Programs of any other
+shape (other ops, guards, a layer read twice, a batch that is not a matrix)
+keep the record-by-record sweep, as do ``record(..., fuse=False)``, debug
+mode, forward mode and Hessians.
 
 >>> import numpy as np, tapegrad as tg
 >>> from tapegrad import nn
->>> model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.Linear(4, 2, rng=1))
+>>> model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.ReLU(), nn.Linear(4, 2, rng=1))
 >>> X, y = np.ones((5, 3)), np.array([0, 1, 1, 0, 1])
 >>> step = nn.record_loss(model, nn.CrossEntropyLoss(), X, y)
 >>> type(step.recorded.program.dense).__name__
@@ -44,7 +51,8 @@ import threading
 
 import numpy as np
 
-from tapegrad.array.ops import ARRAY_INPUT, ARRAY_OPS
+from tapegrad.array.ops import ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE
+from tapegrad.array.ops.elementwise import each_kernel
 from tapegrad.kernels.cross_entropy import cross_entropy_columns, shift_columns
 
 _LINEAR, _CROSS_ENTROPY = ARRAY_OPS["linear"].code, ARRAY_OPS["cross_entropy"].code
@@ -59,90 +67,109 @@ def dense_chain(program, prog):
     records = list(prog.array_records)
     if records != list(range(len(prog.op))) or not records:
         return None  # scalar records between the array ones
-    leaf_of, layers = {}, []
+    leaf_of, stages = {}, []
     for i in records[:-1]:
         code = int(prog.op[i])
         if code == ARRAY_INPUT:
             leaf_of[i] = int(prog.arg0[i])
-        elif code == _LINEAR:
-            layer = _layer(prog, i, leaf_of, layers)
-            if layer is None:
-                return None
-            layers.append(layer)
-        else:
+            continue
+        stage = (_layer(prog, i, leaf_of, stages) if code == _LINEAR
+                 else _activation(prog, i, code, stages))
+        if stage is None:
             return None
+        stages.append(stage)
     last = records[-1]
-    if (not layers or int(prog.op[last]) != _CROSS_ENTROPY or program._out_record != last
-            or int(prog.arg0[last]) != layers[-1][0]
+    if (not stages or int(prog.op[last]) != _CROSS_ENTROPY or program._out_record != last
+            or int(prog.arg0[last]) != stages[-1][1]
             or set(prog.params[last]) != {"labels", "constants", "lse"}
             or np.asarray(prog.params[last]["labels"]).dtype.kind not in "iu"):
         return None
-    used = [k for layer in layers for k in layer[2:]]
+    used = [k for stage in stages if stage[0] is _LINEAR for k in stage[2:4]]
     if len(set(used)) != len(used) or len(leaf_of) != len(used):
         return None  # a parameter read twice, or one the chain never reads
-    first = prog.arrays[layers[0][0]]
-    if first.dtype not in _FLOATS or first.ndim != 2 or first.shape[0] == 0:
+    first = prog.arrays[stages[0][1]]
+    if first.dtype not in _FLOATS or first.shape[0] == 0:
         return None
     if any(prog.arrays[i].dtype != first.dtype for i in prog.arrays):
         return None
-    x = prog.params[layers[0][0]]["constants"][0]
+    x = prog.params[stages[0][1]]["constants"][0]
     if np.asarray(x).dtype != first.dtype:
         return None
-    widths = [np.shape(x)[1]] + [prog.arrays[i].shape[1] for i, *_ in layers]
-    return DenseChain(layers, last, len(leaf_of), np.shape(x), first.dtype, widths)
+    return DenseChain(stages, last, len(leaf_of), np.shape(x), first.dtype)
 
 
-def _layer(prog, i, leaf_of, layers):
-    """``(record, reads_data, weight leaf, bias leaf)`` of ``linear`` record
-    ``i``, or None unless it reads the layer before it (or, first, a
-    constant matrix: the batch), a weight leaf and a bias leaf."""
-    params = prog.params[i]
-    x, w, b = params["args"]
+def _layer(prog, i, leaf_of, stages):
+    """``(_LINEAR, record, weight leaf, bias leaf, inputs, outputs)`` of
+    ``linear`` record ``i``, or None unless it reads the stage before it
+    (or, first, a constant matrix: the batch), a weight leaf and a bias
+    leaf."""
+    x, w, b = prog.params[i]["args"]
     if w not in leaf_of or b not in leaf_of:
         return None
-    if layers:
-        if x != layers[-1][0]:
+    if stages:
+        if x != stages[-1][1]:
             return None
-    elif x != -1 or np.ndim(params["constants"][0]) != 2:
+    elif x != -1 or np.ndim(prog.params[i]["constants"][0]) != 2:
         return None
     weight, bias = prog.arrays[w], prog.arrays[b]
     if weight.ndim != 2 or bias.shape != weight.shape[:1] or prog.arrays[i].ndim != 2:
         return None
-    return i, not layers, leaf_of[w], leaf_of[b]
+    return _LINEAR, i, leaf_of[w], leaf_of[b], weight.shape[1], weight.shape[0]
+
+
+def _activation(prog, i, code, stages):
+    """``(name, record, value kernel, VJP kernel)`` of a one-argument
+    elementwise record ``i`` of the stage before it, or None."""
+    op = ELEMENTWISE_BY_CODE.get(code)
+    params = prog.params.get(i) or {}
+    if op is None or op.arity != 1 or not stages or int(prog.arg0[i]) != stages[-1][1] \
+            or set(params) - {"constants"} or any(c is not None for c in params.get("constants", ())):
+        return None
+    return op.name, i, each_kernel(op.name), each_kernel(op.name, "vjp_")
 
 
 class DenseChain:
-    """The compiled replay of a chain of ``linear`` layers under a
-    ``cross_entropy`` (see the module docstring).  ``layers``: per layer
-    ``(record, first, weight leaf, bias leaf)``; ``loss``: the
-    cross-entropy record; ``n_leaves``: how many leaves the program has;
-    ``shape``: the batch's (rows, features)."""
+    """The compiled replay of a chain of ``linear`` layers and activations
+    under a ``cross_entropy`` (see the module docstring).  ``stages``: per
+    record, a layer ``(_LINEAR, record, weight leaf, bias leaf, inputs,
+    outputs)`` or an activation ``(name, record, kernel, VJP kernel)``;
+    ``loss``: the cross-entropy record; ``n_leaves``: how many leaves the
+    program has; ``shape``: the batch's (rows, features)."""
 
-    def __init__(self, layers, loss, n_leaves, shape, dtype, widths):
-        self.layers, self.loss, self.n_leaves, self.dtype = layers, loss, n_leaves, dtype
-        self.first = layers[0][0]
+    def __init__(self, stages, loss, n_leaves, shape, dtype):
+        self.stages, self.loss, self.n_leaves, self.dtype = stages, loss, n_leaves, dtype
+        self.first = stages[0][1]
         self.shape = shape
-        self.widths = widths  # each layer's inputs, then the logits'
         self._local = threading.local()
 
     def _buffers(self):
-        """This thread's buffers, each matrix of rows held transposed (a
-        column per row: BLAS runs these long, thin products faster so):
-        each layer's input with its row of ones, the logits and their
-        gradient, each layer's ``[w, b]`` and ``[dw, db]``, and each hidden
-        layer's input gradient."""
+        """This thread's buffers (rows held transposed): per stage its input
+        (a layer's with its row of ones), its output, the gradient of its
+        input, and a layer's ``[w, b]`` and ``[dw, db]``; the logits'
+        gradient; and three rows' worth of room for the cross entropy."""
         try:
             return self._local.buffers
         except AttributeError:
             pass
-        rows, dtype, ins, outs = self.shape[0], self.dtype, self.widths[:-1], self.widths[1:]
-        inputs = [np.ones((k + 1, rows), dtype) for k in ins]
-        logits = np.empty((outs[-1], rows), dtype)
-        folded = [np.empty((n, k + 1), dtype) for n, k in zip(outs, ins)]
-        grads = [np.empty((n, k + 1), dtype) for n, k in zip(outs, ins)]
-        downs = [np.empty((k, rows), dtype) for k in ins[1:]]
-        buffers = self._local.buffers = (inputs, logits, np.empty_like(logits), folded,
-                                         grads, downs, np.empty((3, rows), dtype))
+        rows, dtype, n = self.shape[0], self.dtype, len(self.stages)
+        ins, outs, backs, folded, grads = [None] * n, [None] * n, [None] * n, {}, {}
+        width = self.shape[1]
+        for s, stage in enumerate(self.stages):
+            if stage[0] is _LINEAR:
+                ins[s] = np.ones((width + 1, rows), dtype)
+                folded[s], grads[s] = (np.empty((stage[5], width + 1), dtype) for _ in "fg")
+                if s:
+                    outs[s - 1] = ins[s][:-1]
+                width = stage[5]
+            else:
+                ins[s] = outs[s - 1] = np.empty((width, rows), dtype)
+            if s:
+                backs[s] = np.empty((width if stage[0] is not _LINEAR else stage[4], rows),
+                                    dtype)
+        outs[-1] = np.empty((width, rows), dtype)
+        buffers = self._local.buffers = (ins, outs, backs, folded, grads,
+                                         np.empty((width, rows), dtype),
+                                         np.empty((3, rows), dtype))
         return buffers
 
     def run(self, leaves, params, seed=1.0):
@@ -154,29 +181,37 @@ class DenseChain:
         if np.shape(x) != self.shape or np.shape(labels) != self.shape[:1]:
             raise ValueError(f"a batch of shape {np.shape(x)} with labels of shape "
                              f"{np.shape(labels)}: the chain was recorded at {self.shape}")
-        inputs, logits, dlogits, folded, grads, downs, columns = self._buffers()
-        inputs[0][:-1] = np.transpose(x)
-        for k, (_, _, w, b) in enumerate(self.layers):
-            for leaf, place in ((w, folded[k][:, :-1]), (b, folded[k][:, -1])):
+        ins, outs, backs, folded, grads, dlogits, columns = self._buffers()
+        ins[0][:-1] = np.transpose(x)
+        for s, stage in enumerate(self.stages):
+            if stage[0] is not _LINEAR:
+                stage[2](ins[s], outs[s])
+                continue
+            w, b = stage[2:4]
+            for leaf, place in ((w, folded[s][:, :-1]), (b, folded[s][:, -1])):
                 if leaves[leaf].shape != place.shape:
                     raise ValueError(f"a Tensor the recording reads changed shape: "
                                      f"{place.shape} when recorded, {leaves[leaf].shape} now; "
                                      f"record f again")
-            folded[k][:, :-1] = leaves[w]
-            folded[k][:, -1] = leaves[b]
-            np.matmul(folded[k], inputs[k], out=inputs[k + 1][:-1] if k + 1 < len(inputs)
-                      else logits)
+            folded[s][:, :-1] = leaves[w]
+            folded[s][:, -1] = leaves[b]
+            np.matmul(folded[s], ins[s], out=outs[s])
         scale = (np.asarray(seed) / self.shape[0]).astype(self.dtype)[()]  # as the op's VJP
-        mean = _cross_entropy(logits, labels, scale, dlogits, *columns)
+        mean = _cross_entropy(outs[-1], labels, scale, dlogits, *columns)
         out = [None] * self.n_leaves
         g = dlogits
-        for k in range(len(self.layers) - 1, -1, -1):
-            _, _, w, b = self.layers[k]
-            np.matmul(g, inputs[k].T, out=grads[k])
-            out[w], out[b] = grads[k][:, :-1].copy(), grads[k][:, -1].copy()
-            if k:
-                np.matmul(leaves[w].T, g, out=downs[k - 1])
-                g = downs[k - 1]
+        for s in range(len(self.stages) - 1, -1, -1):
+            stage = self.stages[s]
+            if stage[0] is not _LINEAR:
+                backs[s].fill(0.0)
+                stage[3](ins[s], outs[s], g, backs[s])
+            else:
+                w, b = stage[2:4]
+                np.matmul(g, ins[s].T, out=grads[s])
+                out[w], out[b] = grads[s][:, :-1].copy(), grads[s][:, -1].copy()
+                if s:
+                    np.matmul(leaves[w].T, g, out=backs[s])
+            g = backs[s]
         return float(np.asarray(mean, dtype=self.dtype)), out
 
 
