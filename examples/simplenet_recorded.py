@@ -3,8 +3,10 @@
 ``examples/simplenet.py``'s network, data and optimizers; the loop differs
 in one line: ``step = nn.record_loss(net, criterion, X, y)`` before it, and
 ``loss = step(X, y)`` in place of the forward pass and ``backward()``.  The
-losses are the eager loop's (``tests/test_recorded_step.py`` checks them
-step by step, and against PyTorch).
+losses are the eager loop's to rounding: the step replays as one schedule
+of BLAS calls (``tapegrad/replay/dense.py``), whose sums BLAS orders its
+own way (``tests/test_recorded_step.py`` checks them step by step, and
+against PyTorch).
 
     python examples/simplenet_recorded.py                          # as the seed
     python examples/simplenet_recorded.py --dtype float32 --optimizer adam

@@ -5,6 +5,7 @@ rounding, of central differences, across shapes, dtypes, seeds, threads and
 non-finite values; bad input raises as the record-by-record replay does."""
 
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -202,3 +203,16 @@ def test_debug_mode_checks_values_as_the_record_by_record_replay(rng):
     params[0] = np.full((2, 3), np.inf)
     with tg.debug_mode(), np.errstate(invalid="ignore"), pytest.raises(FloatingPointError):
         rec.value_and_grad(tuple(params))
+
+
+def test_an_activation_out_of_its_domain_gives_nan_silently_as_the_kernels_do(rng):
+    X, y = rng.normal(size=(10, 3)), rng.integers(0, 2, 10)
+    compiled, plain = both(loss_of(X, y, ("log",)), chain((3, 4, 2), np.float64, rng))
+    params = chain((3, 4, 2), np.float64, rng)  # some hidden values < 0: log gives nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, grads = compiled.value_and_grad(params)
+    want, want_grads = plain.value_and_grad(params)
+    assert np.isnan(value) and np.isnan(want)
+    for a, b in zip(grads, want_grads):
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))

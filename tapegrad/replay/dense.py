@@ -118,14 +118,28 @@ def _layer(prog, i, leaf_of, stages):
 
 
 def _activation(prog, i, code, stages):
-    """``(name, record, value kernel, VJP kernel)`` of a one-argument
-    elementwise record ``i`` of the stage before it, or None."""
+    """``(name, record, value, VJP kernel)`` of a one-argument elementwise
+    record ``i`` of the stage before it, or None.  The value is NumPy's
+    ufunc of the op's name where there is one (vectorized: ``np.tanh`` is
+    some ten times faster than a C library call per element), else the
+    op's generated kernel."""
     op = ELEMENTWISE_BY_CODE.get(code)
     params = prog.params.get(i) or {}
     if op is None or op.arity != 1 or not stages or int(prog.arg0[i]) != stages[-1][1] \
-            or set(params) - {"constants"} or any(c is not None for c in params.get("constants", ())):
+            or set(params) - {"constants"} \
+            or any(c is not None for c in params.get("constants", ())):
         return None
-    return op.name, i, each_kernel(op.name), each_kernel(op.name, "vjp_")
+    ufunc = getattr(np, op.name, None)
+    value = (_into(ufunc) if isinstance(ufunc, np.ufunc) and ufunc.nin == 1 and ufunc.nout == 1
+             else each_kernel(op.name))
+    return op.name, i, value, each_kernel(op.name, "vjp_")
+
+
+def _into(ufunc):
+    def value(x, out):
+        ufunc(x, out=out)
+
+    return value
 
 
 class DenseChain:
@@ -175,7 +189,12 @@ class DenseChain:
     def run(self, leaves, params, seed=1.0):
         """The loss at the leaves' arrays (by leaf index) and the batch and
         labels in ``params`` (the thread's record params), and each leaf's
-        gradient times ``seed``: a fresh array, or None for a leaf not read."""
+        gradient times ``seed``: a fresh array, or None for a leaf not read.
+        NumPy's passes warn of nothing (the kernels they stand for do not)."""
+        with np.errstate(all="ignore"):
+            return self._run(leaves, params, seed)
+
+    def _run(self, leaves, params, seed):
         x = params[self.first]["constants"][0]
         labels = params[self.loss]["labels"]
         if np.shape(x) != self.shape or np.shape(labels) != self.shape[:1]:
