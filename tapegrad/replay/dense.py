@@ -103,9 +103,10 @@ def _layer(prog, i, leaf_of, stages):
     ``linear`` record ``i``, or None unless it reads the stage before it
     (or, first, a constant matrix: the batch), a weight leaf and a bias
     leaf."""
-    x, w, b = prog.params[i]["args"]
-    if w not in leaf_of or b not in leaf_of:
+    args = prog.params[i].get("args") or ()
+    if len(args) != 3 or args[1] not in leaf_of or args[2] not in leaf_of:
         return None
+    x, w, b = args
     if stages:
         if x != stages[-1][1]:
             return None
