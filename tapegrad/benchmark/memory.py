@@ -62,11 +62,11 @@ def _reset_high_water():
 
 def measure_step(workload_module, workload_name, peer_module, engine_name, size):
     """In the child: print ``{"peak": bytes, "resident": bytes}`` as JSON."""
-    from tapegrad.benchmark.engine import TapegradVector
+    from tapegrad.benchmark.engine import TapegradRecordedStep, TapegradVector
     from tapegrad.benchmark.workload import load
 
     workload = next(w for w in load(workload_module) if w.name == workload_name)
-    engines = [TapegradVector()]
+    engines = [TapegradVector(), TapegradRecordedStep()]
     if peer_module:
         engines += __import__(peer_module, fromlist=["PEERS"]).PEERS
     engine = next(e for e in engines if e.name == engine_name)

@@ -10,8 +10,9 @@ the arithmetic is negligible:
 * ``rosenbrock_vectorized`` at n = 10: ``(100 (x[1:] - x[:-1]**2)**2 +
   (1 - x[:-1])**2).sum()``, the same with two slices of the input;
 * ``simplenet_loss`` at 10 rows: the seed's three linear layers and cross
-  entropy over its six parameters, replayed op by op (BLAS and the op
-  table's rules, with the forward and reverse steps decided at adopt time).
+  entropy over its six parameters, a chain of dense layers
+  (:class:`tapegrad.replay.dense.DenseChain`: some twenty NumPy and BLAS
+  calls into buffers made once).
 
 Reported, never gated (a timing of a few microseconds moves with the
 machine).  PyTensor's compiled function costs 3-4 us a call on the machine
@@ -92,7 +93,8 @@ def figures(result):
                  "PyTensor's compiled call 3-4 us)"]
     for name, (rec, x) in programs().items():
         micro = per_call(rec, x) * 1e6
-        how = type(rec.program.schedule).__name__ if rec.program.schedule else "steps"
+        compiled = rec.program.schedule or rec.program.dense
+        how = type(compiled).__name__ if compiled is not None else "steps"
         result.add(name, "tapegrad", _SIZES[name], "replay_fixed_cost_us", micro, "us")
         lines.append(f"  {name:<24} n={_SIZES[name]:<4} {micro:8.2f} us  ({how})")
     return lines
