@@ -188,9 +188,26 @@ def test_the_cli_runs_the_array_workloads(quick_run, capsys):
         assert not any(w == name and e == "tapegrad" for w, e, _ in got)
     assert ("rosenbrock", "tapegrad-vector", "ns_per_op") in got
     assert ("rosenbrock", "tapegrad", "speedup_vs:tapegrad-vector") in got
+    assert ("simplenet_f64", "blas-floor", "floor_time_median") in got
     assert cli.main(["show", str(quick_run), "--markdown"]) == 0
     out = capsys.readouterr().out
     assert "| simplenet_f64 | 10,000 |" in out and "tapegrad-vector" in out
+    assert "| simplenet_f64 | 10,000 | the BLAS calls alone |" in out
+    assert cli.main(["show", str(quick_run)]) == 0
+    assert "the step's BLAS calls alone (the floor):" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("w", STEPS, ids=lambda w: w.name)
+def test_the_blas_floor_runs_the_steps_eight_products(w):
+    problem = w.inputs(SMALL)
+    calls = w.blas(problem)
+    calls()
+    w1, _, w2, _, w3, _ = problem.arrays
+    h1 = problem.data[0] @ w1.T
+    assert [o.shape for o in calls.outputs] == [h1.shape, h1.shape, (SMALL, 2), h1.shape,
+                                                h1.shape, w3.shape, w2.shape, w1.shape]
+    np.testing.assert_allclose(calls.outputs[0], h1, rtol=1e-6)
+    np.testing.assert_allclose(calls.outputs[2], (h1 @ w2.T) @ w3.T, rtol=1e-5)
 
 
 @pytest.mark.skipif(JIT_DISABLED, reason="the quick suite's sizes need the compiled kernels")
@@ -226,8 +243,10 @@ def test_step_peak_memory_in_a_fresh_process():
         pytest.skip(memory.unavailable())
     result = runner.Result()
     w = simplenet.SIMPLENET_F64
-    memory.step_memory("bench.workloads", "", w, SMALL, [TapegradVector()], result)
-    found = {r["metric"]: r["value"] for r in result.records}
+    memory.step_memory("bench.workloads", "", w, SMALL, [TapegradVector(),
+                                                         TapegradRecordedStep()], result)
     assert not result.skipped
-    assert found["step_resident"] > found["step_peak_rss"] >= 0
+    for engine in ("tapegrad-vector", "tapegrad-recorded"):
+        found = {r["metric"]: r["value"] for r in result.records if r["engine"] == engine}
+        assert found["step_resident"] > found["step_peak_rss"] >= 0
     json.dumps(result.records)

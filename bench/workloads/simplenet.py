@@ -85,7 +85,8 @@ def blas_calls(problem):
     arrays made here: three forward (``X W1'``, ``h1 W2'``, ``h2 W3'``),
     three weight gradients (``dz' h2``, ``dh2' h1``, ``dh1' X``) and two
     input gradients (``dz W3``, ``dh2 W2``; the data's is never needed).
-    The gradients of the outputs are stand-ins of the right shapes."""
+    The gradients of the outputs are stand-ins of the right shapes; the
+    products land in ``calls.outputs``, in that order."""
     w1, _, w2, _, w3, _ = problem.arrays
     X = problem.data[0]
     rng = np.random.default_rng(SEED)
@@ -104,6 +105,7 @@ def blas_calls(problem):
         np.matmul(dh2.T, h1, out=outs[6])
         np.matmul(dh1.T, X, out=outs[7])
 
+    calls.outputs = outs
     return calls
 
 
