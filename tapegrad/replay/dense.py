@@ -17,6 +17,9 @@ the program is made and compiles it into a :class:`DenseChain`:
   as one more column) by it, so one ``np.matmul`` into the next buffer is
   ``x @ w.T + b``; in reverse, ``g @ [x, 1].T`` is ``[dw, db]`` in one
   product, and ``w.T @ g`` the gradient of the layer's input;
+* the two ops' rules in that layout stand beside their declarations
+  (:func:`tapegrad.array.ops.linear.value_columns` and ``vjp_columns``,
+  :func:`tapegrad.array.ops.softmax.cross_entropy_columns`);
 * an activation runs the op's own generated kernels
   (``<op>_each``, ``<op>_vjp_each``) from buffer to buffer;
 * the cross entropy's exponentials and logarithms are NumPy's vectorized
@@ -46,14 +49,14 @@ mode, forward mode and Hessians.
 True
 """
 
-import math
 import threading
 
 import numpy as np
 
 from tapegrad.array.ops import ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE
 from tapegrad.array.ops.elementwise import each_kernel
-from tapegrad.kernels.cross_entropy import cross_entropy_columns, shift_columns
+from tapegrad.array.ops.linear import value_columns, vjp_columns
+from tapegrad.array.ops.softmax import cross_entropy_columns
 
 _LINEAR, _CROSS_ENTROPY = ARRAY_OPS["linear"].code, ARRAY_OPS["cross_entropy"].code
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
@@ -215,9 +218,9 @@ class DenseChain:
                                      f"record f again")
             folded[s][:, :-1] = leaves[w]
             folded[s][:, -1] = leaves[b]
-            np.matmul(folded[s], ins[s], out=outs[s])
+            value_columns(folded[s], ins[s], outs[s])
         scale = (np.asarray(seed) / self.shape[0]).astype(self.dtype)[()]  # as the op's VJP
-        mean = _cross_entropy(outs[-1], labels, scale, dlogits, *columns)
+        mean = cross_entropy_columns(outs[-1], labels, scale, dlogits, *columns)
         out = [None] * self.n_leaves
         g = dlogits
         for s in range(len(self.stages) - 1, -1, -1):
@@ -227,32 +230,8 @@ class DenseChain:
                 stage[3](ins[s], outs[s], g, backs[s])
             else:
                 w, b = stage[2:4]
-                np.matmul(g, ins[s].T, out=grads[s])
+                vjp_columns(g, ins[s], leaves[w], grads[s], backs[s])
                 out[w], out[b] = grads[s][:, :-1].copy(), grads[s][:, -1].copy()
-                if s:
-                    np.matmul(leaves[w].T, g, out=backs[s])
             g = backs[s]
         return float(np.asarray(mean, dtype=self.dtype)), out
 
-
-def _cross_entropy(logits, labels, scale, grad, top, total, logsum):
-    """The mean cross entropy of ``logits`` (classes, rows) at ``labels``,
-    its gradient times ``scale`` into ``grad``; ``top``, ``total`` and
-    ``logsum`` are a row's worth of room each.  Each column is shifted by
-    its largest logit, by NumPy's own passes; where that gives no finite
-    loss (an inf or nan logit), by the kernel's rule (0 for a non-finite
-    top), so that non-finite logits give what the op gives."""
-    np.maximum.reduce(logits, axis=0, out=top)
-    np.subtract(logits, top, out=grad)
-    mean = _columns(logits, labels, scale, grad, top, total, logsum)
-    if math.isfinite(mean):
-        return mean
-    shift_columns(logits, top, grad)
-    return _columns(logits, labels, scale, grad, top, total, logsum)
-
-
-def _columns(logits, labels, scale, grad, top, total, logsum):
-    np.exp(grad, out=grad)
-    np.add.reduce(grad, axis=0, out=total)
-    np.log(total, out=logsum)
-    return cross_entropy_columns(logits, labels, top, logsum, total, scale, grad)

@@ -108,3 +108,38 @@ class linear:
         gw_t = None if gw_t is None else gw_t + turned_w
         gb_t = unbroadcast(gt, np.shape(b)) if gb is not None else None
         return (gx, gw, gb), (gx_t, gw_t, gb_t)
+
+
+# ``linear``'s rules once more, for compiled schedules (tapegrad.replay.dense),
+# in the layout they keep: a batch's rows as columns, its input with a row of
+# ones under it, so that the bias is one more column of the weight,
+# ``folded = [w, b]``.  The same products as above, laid out otherwise.
+
+
+def value_columns(folded, inputs, out):
+    """``linear``'s value, transposed: ``out = [w, b] @ [x.T; 1]``, which is
+    ``(x @ w.T + b).T``.
+
+    >>> x, w, b = np.ones((2, 3)), np.arange(6.0).reshape(2, 3), np.array([0.5, -1.0])
+    >>> out = np.empty((2, 2))
+    >>> value_columns(np.column_stack([w, b]), np.vstack([x.T, np.ones(2)]), out)
+    >>> bool((out.T == x @ w.T + b).all())
+    True
+    """
+    np.matmul(folded, inputs, out=out)
+
+
+def vjp_columns(g, inputs, w, grads, down=None):
+    """``linear``'s VJP, transposed (``g`` the output's gradient, ``(out,
+    rows)``): ``grads = [dw, db] = g @ [x.T; 1].T``, and, unless ``down``
+    is None, ``down = w.T @ g``, the input's gradient transposed.
+
+    >>> x, w, g = np.ones((4, 3)), np.arange(6.0).reshape(2, 3), np.full((4, 2), 0.5)
+    >>> grads, down = np.empty((2, 4)), np.empty((3, 4))
+    >>> vjp_columns(g.T, np.vstack([x.T, np.ones(4)]), w, grads, down)
+    >>> bool((grads[:, :3] == g.T @ x).all()), grads[:, 3], bool((down.T == g @ w).all())
+    (True, array([2., 2.]), True)
+    """
+    np.matmul(g, inputs.T, out=grads)
+    if down is not None:
+        np.matmul(w.T, g, out=down)
