@@ -216,3 +216,17 @@ def test_an_activation_out_of_its_domain_gives_nan_silently_as_the_kernels_do(rn
     assert np.isnan(value) and np.isnan(want)
     for a, b in zip(grads, want_grads):
         np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+
+
+def test_a_saved_chain_loads_as_a_chain_with_the_same_answers(rng, tmp_path):
+    X, y = rng.normal(size=(20, 4)), rng.integers(0, 3, 20)
+    compiled, _ = both(loss_of(X, y, ("relu",)), chain((4, 6, 3), np.float64, rng))
+    compiled.save(tmp_path / "chain.npz")
+    loaded = tg.load(tmp_path / "chain.npz")
+    assert isinstance(loaded.program.dense, DenseChain)
+    params = chain((4, 6, 3), np.float64, rng)
+    (value, grads), (want, want_grads) = loaded.value_and_grad(params), \
+        compiled.value_and_grad(params)
+    assert value == want
+    for a, b in zip(grads, want_grads):
+        np.testing.assert_array_equal(a, b)
