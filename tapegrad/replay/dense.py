@@ -161,34 +161,12 @@ class DenseChain:
         self._local = threading.local()
 
     def _buffers(self):
-        """This thread's buffers (rows held transposed): per stage its input
-        (a layer's with its row of ones), its output, the gradient of its
-        input, and a layer's ``[w, b]`` and ``[dw, db]``; the logits'
-        gradient; and three rows' worth of room for the cross entropy."""
+        """This thread's :class:`_Buffers`, made at its first call."""
         try:
             return self._local.buffers
         except AttributeError:
-            pass
-        rows, dtype, n = self.shape[0], self.dtype, len(self.stages)
-        ins, outs, backs, folded, grads = [None] * n, [None] * n, [None] * n, {}, {}
-        width = self.shape[1]
-        for s, stage in enumerate(self.stages):
-            if stage[0] is _LINEAR:
-                ins[s] = np.ones((width + 1, rows), dtype)
-                folded[s], grads[s] = (np.empty((stage[5], width + 1), dtype) for _ in "fg")
-                if s:
-                    outs[s - 1] = ins[s][:-1]
-                width = stage[5]
-            else:
-                ins[s] = outs[s - 1] = np.empty((width, rows), dtype)
-            if s:
-                backs[s] = np.empty((width if stage[0] is not _LINEAR else stage[4], rows),
-                                    dtype)
-        outs[-1] = np.empty((width, rows), dtype)
-        buffers = self._local.buffers = (ins, outs, backs, folded, grads,
-                                         np.empty((width, rows), dtype),
-                                         np.empty((3, rows), dtype))
-        return buffers
+            buffers = self._local.buffers = _Buffers(self.stages, self.shape, self.dtype)
+            return buffers
 
     def run(self, leaves, params, seed=1.0):
         """The loss at the leaves' arrays (by leaf index) and the batch and
@@ -204,34 +182,71 @@ class DenseChain:
         if np.shape(x) != self.shape or np.shape(labels) != self.shape[:1]:
             raise ValueError(f"a batch of shape {np.shape(x)} with labels of shape "
                              f"{np.shape(labels)}: the chain was recorded at {self.shape}")
-        ins, outs, backs, folded, grads, dlogits, columns = self._buffers()
-        ins[0][:-1] = np.transpose(x)
-        for s, stage in enumerate(self.stages):
-            if stage[0] is not _LINEAR:
-                stage[2](ins[s], outs[s])
-                continue
-            w, b = stage[2:4]
-            for leaf, place in ((w, folded[s][:, :-1]), (b, folded[s][:, -1])):
+        room = self._buffers()
+        ins, outs, backs = room.ins, room.outs, room.backs
+        for w, b, w_place, b_place, _, _ in room.layers.values():
+            for leaf, place in ((w, w_place), (b, b_place)):
                 if leaves[leaf].shape != place.shape:
                     raise ValueError(f"a Tensor the recording reads changed shape: "
                                      f"{place.shape} when recorded, {leaves[leaf].shape} now; "
                                      f"record f again")
-            folded[s][:, :-1] = leaves[w]
-            folded[s][:, -1] = leaves[b]
-            value_columns(folded[s], ins[s], outs[s])
+        np.copyto(room.batch, np.transpose(x))
+        for s, stage in enumerate(self.stages):
+            if stage[0] is not _LINEAR:
+                stage[2](ins[s], outs[s])
+                continue
+            w, b, w_place, b_place, _, _ = room.layers[s]
+            np.copyto(w_place, leaves[w])
+            np.copyto(b_place, leaves[b])
+            value_columns(room.folded[s], ins[s], outs[s])
         scale = (np.asarray(seed) / self.shape[0]).astype(self.dtype)[()]  # as the op's VJP
-        mean = cross_entropy_columns(outs[-1], labels, scale, dlogits, *columns)
+        mean = cross_entropy_columns(outs[-1], labels, scale, room.dlogits, *room.columns)
         out = [None] * self.n_leaves
-        g = dlogits
+        g = room.dlogits
         for s in range(len(self.stages) - 1, -1, -1):
             stage = self.stages[s]
             if stage[0] is not _LINEAR:
                 backs[s].fill(0.0)
                 stage[3](ins[s], outs[s], g, backs[s])
             else:
-                w, b = stage[2:4]
-                vjp_columns(g, ins[s], leaves[w], grads[s], backs[s])
-                out[w], out[b] = grads[s][:, :-1].copy(), grads[s][:, -1].copy()
+                w, b, _, _, dw, db = room.layers[s]
+                vjp_columns(g, ins[s], leaves[w], room.grads[s], backs[s])
+                out[w], out[b] = dw.copy(), db.copy()
             g = backs[s]
         return float(np.asarray(mean, dtype=self.dtype)), out
 
+
+class _Buffers:
+    """One thread's arrays for a :class:`DenseChain` (rows held transposed):
+    per stage ``ins`` (a layer's input with its row of ones), ``outs`` and
+    ``backs`` (the gradient of its input; None for the first); per layer
+    ``folded`` (``[w, b]``), ``grads`` (``[dw, db]``) and ``layers``: its
+    leaves and the views ``w`` and ``b`` go into and ``dw`` and ``db`` come
+    from; ``batch``, the first input's view the batch goes into; the
+    logits' gradient, and three rows' worth of room for the cross
+    entropy."""
+
+    def __init__(self, stages, shape, dtype):
+        rows, n = shape[0], len(stages)
+        self.ins, self.outs, self.backs = [None] * n, [None] * n, [None] * n
+        self.folded, self.grads, self.layers = {}, {}, {}
+        width = shape[1]
+        for s, stage in enumerate(stages):
+            if stage[0] is _LINEAR:
+                self.ins[s] = np.ones((width + 1, rows), dtype)
+                folded = self.folded[s] = np.empty((stage[5], width + 1), dtype)
+                grads = self.grads[s] = np.empty((stage[5], width + 1), dtype)
+                self.layers[s] = (stage[2], stage[3], folded[:, :-1], folded[:, -1],
+                                  grads[:, :-1], grads[:, -1])
+                if s:
+                    self.outs[s - 1] = self.ins[s][:-1]
+                width = stage[5]
+            else:
+                self.ins[s] = self.outs[s - 1] = np.empty((width, rows), dtype)
+            if s:
+                self.backs[s] = np.empty((width if stage[0] is not _LINEAR else stage[4], rows),
+                                         dtype)
+        self.outs[-1] = np.empty((width, rows), dtype)
+        self.batch = self.ins[0][:-1]
+        self.dlogits = np.empty((width, rows), dtype)
+        self.columns = np.empty((3, rows), dtype)
