@@ -20,8 +20,9 @@ the program is made and compiles it into a :class:`DenseChain`:
 * the two ops' rules in that layout stand beside their declarations
   (:func:`tapegrad.array.ops.linear.value_columns` and ``vjp_columns``,
   :func:`tapegrad.array.ops.softmax.cross_entropy_columns`);
-* an activation runs the op's own generated kernels
-  (``<op>_each``, ``<op>_vjp_each``) from buffer to buffer;
+* an activation runs, from buffer to buffer, NumPy's ufunc of its name
+  forward where there is one (``np.tanh``: vectorized), else the op's
+  generated ``<op>_each``, and the op's ``<op>_vjp_each`` in reverse;
 * the cross entropy's exponentials and logarithms are NumPy's vectorized
   passes over the whole batch;
 * the buffers are made at the first call of each thread and every step
