@@ -6,6 +6,11 @@ the max-shifted log-sum-exp of each row, the picked logit and the mean, in
 one sweep; then the gradient ``(softmax - onehot) * g / rows`` in another.
 A non-finite row maximum shifts by 0, as the NumPy form does, so NaN and
 inf propagate as in NumPy.
+
+For compiled schedules (:mod:`tapegrad.replay.dense`), the same on logits
+held transposed, ``(classes, rows)``: ``shift_columns`` and
+``cross_entropy_columns``, the two kernels around NumPy's vectorized exp and
+log in :func:`tapegrad.array.ops.softmax.cross_entropy_columns`.
 """
 
 from tapegrad.jit import kernel
@@ -45,7 +50,6 @@ def cross_entropy_vjp_rows(logits, labels, lse, scale, grad):
             if c == labels[r]:
                 p -= 1.0
             grad[r, c] = p * scale
-
 
 
 # The cross entropy of logits held transposed, (classes, rows), in three
