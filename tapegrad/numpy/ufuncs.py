@@ -149,8 +149,8 @@ def angle(x, deg=False):
 # plain function of NumPy's, too).
 _PIECEWISE = (np.maximum, np.minimum)  # registered above
 for _op in function_ops():
-    _ufunc = getattr(np, _op.name, None)
-    if (isinstance(_ufunc, np.ufunc) or _ufunc is np.sinc) and _ufunc not in _PIECEWISE:
+    _ufunc = np.sinc if _op.name == "sinc" else _op.ufunc
+    if _ufunc is not None and _ufunc not in _PIECEWISE:
         implements(_ufunc, family=_FAMILY)(getattr(functions, _op.name))
 
 passthrough(np.isnan, np.isinf, np.isfinite, np.signbit, np.logical_and, np.logical_or,

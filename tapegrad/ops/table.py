@@ -39,6 +39,8 @@ raise instead of returning NumPy's inf or nan.
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
+import numpy as np
+
 @dataclass(frozen=True)
 class Op:
     """One row of the op table (built by :func:`declare`, never by hand)."""
@@ -58,6 +60,16 @@ class Op:
     @property
     def differentiable(self):
         return bool(self.partials)
+
+    @property
+    def ufunc(self):
+        """NumPy's ufunc of the row's name (``np.tanh`` for ``tanh``), or
+        None: the same function of real numbers, to which NumPy's API on
+        Values and Tensors dispatches the row (:mod:`tapegrad.numpy.ufuncs`)
+        and which compiled schedules may run on whole arrays
+        (:mod:`tapegrad.replay.dense`)."""
+        candidate = getattr(np, self.name, None)
+        return candidate if isinstance(candidate, np.ufunc) else None
 
 
 OPS = {}

@@ -124,8 +124,8 @@ def _layer(prog, i, leaf_of, stages):
 
 def _activation(prog, i, code, stages):
     """``(name, record, value, VJP kernel)`` of a one-argument elementwise
-    record ``i`` of the stage before it, or None.  The value is NumPy's
-    ufunc of the op's name where there is one (vectorized: ``np.tanh`` is
+    record ``i`` of the stage before it, or None.  The value is the row's
+    NumPy ufunc (``Op.ufunc``) where it has one (vectorized: ``np.tanh`` is
     some ten times faster than a C library call per element), else the
     op's generated kernel."""
     op = ELEMENTWISE_BY_CODE.get(code)
@@ -134,8 +134,8 @@ def _activation(prog, i, code, stages):
             or set(params) - {"constants"} \
             or any(c is not None for c in params.get("constants", ())):
         return None
-    ufunc = getattr(np, op.name, None)
-    value = (_into(ufunc) if isinstance(ufunc, np.ufunc) and ufunc.nin == 1 and ufunc.nout == 1
+    ufunc = op.ufunc
+    value = (_into(ufunc) if ufunc is not None and ufunc.nin == 1 and ufunc.nout == 1
              else each_kernel(op.name))
     return op.name, i, value, each_kernel(op.name, "vjp_")
 
