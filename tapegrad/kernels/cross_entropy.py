@@ -13,8 +13,22 @@ held transposed, ``(classes, rows)``: ``shift_columns`` and
 log in :func:`tapegrad.array.ops.softmax.cross_entropy_columns`.
 """
 
-from tapegrad.jit import kernel
+from tapegrad.jit import kernel, rule
 from tapegrad.ops.numerics import exp, log
+
+
+@rule
+def _larger(top, v):
+    """The running maximum of a row: the larger of ``top`` and ``v``, nan
+    winning."""
+    return v if v > top or v != v else top
+
+
+@rule
+def _shift(top):
+    """What a row whose largest logit is ``top`` is shifted by: ``top``,
+    or 0 where that is inf or nan."""
+    return top if top - top == 0.0 else 0.0
 
 
 @kernel
@@ -26,11 +40,8 @@ def cross_entropy_rows(logits, labels, lse):
     for r in range(rows):
         top = logits[r, 0]
         for c in range(1, classes):
-            v = logits[r, c]
-            if v > top or v != v:
-                top = v
-        if not (top - top == 0.0):  # inf or nan: shift by 0
-            top = 0.0
+            top = _larger(top, logits[r, c])
+        top = _shift(top)
         s = 0.0
         for c in range(classes):
             s += exp(logits[r, c] - top)
@@ -66,11 +77,8 @@ def shift_columns(logits, top, shifted):
     for r in range(rows):
         t = logits[0, r]
         for c in range(1, classes):
-            v = logits[c, r]
-            if v > t or v != v:
-                t = v
-        if not (t - t == 0.0):
-            t = 0.0
+            t = _larger(t, logits[c, r])
+        t = _shift(t)
         top[r] = t
         for c in range(classes):
             shifted[c, r] = logits[c, r] - t
