@@ -240,7 +240,7 @@ sys.setswitchinterval(1e-6)
 import tapegrad.fusion.cache as cache
 calls = []
 load = cache._load
-cache._load = lambda source, name: calls.append(source) or load(source, name)
+cache._load = lambda source, name, imports: calls.append(source) or load(source, name, imports)
 body = "\\n".join(f"    y = y * 1.0000001 + {{k}}.0" for k in range({lines}))
 failures = []
 for r in range({rounds}):

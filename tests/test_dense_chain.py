@@ -13,11 +13,21 @@ import pytest
 import tapegrad as tg
 from tapegrad import nn, optim
 from tapegrad.nn import functional as F
+from tapegrad.replay import dense
 from tapegrad.replay.dense import DenseChain
 
 from conftest import FD_ATOL, FD_RTOL, assert_close, central_difference
 
 RTOL = {np.float64: 1e-13, np.float32: 2e-5}
+
+
+@pytest.fixture(autouse=True, params=["one call", "calls"])
+def path(request, monkeypatch):
+    """Every test twice: chains replayed by their one compiled kernel
+    (tapegrad.fusion.dense), and as the schedule of calls that large
+    batches take."""
+    monkeypatch.setattr(dense, "SMALL_WORK", 10**9 if request.param == "one call" else -1)
+    return request.param
 
 
 def chain(widths, dtype, rng):
@@ -64,11 +74,12 @@ def assert_grads_close(ours, theirs, rtol):
     ((4, 6, 5, 3), 2, ("sigmoid",)), ((3, 5, 4), 30, ("tanh", "relu")),
     ((3, 5, 4), 30, ("abs", "sin"))])
 def test_the_chain_gives_the_record_by_record_loss_and_gradients(widths, rows, between, dtype,
-                                                                  rng):
+                                                                  rng, path):
     X = rng.normal(size=(rows, widths[0])).astype(dtype)
     y = rng.integers(0, widths[-1], rows)
     compiled, plain = both(loss_of(X, y, between), chain(widths, dtype, rng))
     assert isinstance(compiled.program.dense, DenseChain) and plain.program.dense is None
+    assert compiled.program.dense.compiled == (path == "one call")
     for _ in range(3):  # new parameters each time, into the same buffers
         params = chain(widths, dtype, rng)
         value, grads = compiled.value_and_grad(params)
@@ -175,7 +186,8 @@ def test_threads_sharing_a_recording_get_their_own_answers(rng):
     def work(k):
         for _ in range(50):
             value, grads = compiled.value_and_grad(points[k])
-            if value != pytest.approx(wanted[k][0], rel=1e-13):
+            if value != pytest.approx(wanted[k][0], rel=1e-13) or not all(
+                    np.allclose(a, b, rtol=1e-12, atol=0) for a, b in zip(grads, wanted[k][1])):
                 failures.append(k)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
@@ -194,6 +206,32 @@ def test_a_parameter_of_another_shape_is_refused(rng):
     with pytest.raises(ValueError, match="changed shape"):
         step(X, y)
     assert model.weight.grad is None
+
+
+def test_a_batch_of_another_shape_is_refused(rng):
+    X, y = rng.normal(size=(8, 3)), rng.integers(0, 2, 8)
+    model = nn.Linear(3, 2, rng=0)
+    step = nn.record_loss(model, nn.CrossEntropyLoss(), X, y)
+    for bad_X, bad_y in ((X[:5], y[:5]), (X[:, :2], y), (X, y[:5])):
+        with pytest.raises(ValueError, match="recorded"):
+            step(bad_X, bad_y)
+    assert model.weight.grad is None
+    step(X, y)
+    assert model.weight.grad.shape == (2, 3)
+
+
+@pytest.mark.parametrize("rows, between, one_call", [
+    (10, (), True), (512, (), True), (513, (), False), (10_000, (), False),
+    (37, ("tanh",), True), (38, ("tanh",), False), (500, ("relu",), True)])
+def test_small_batches_take_the_one_call(rows, between, one_call, rng, monkeypatch):
+    """Up to dense.SMALL_WORK elements through the C library per call (the
+    logits, and a tanh's 25 per row; relu has no NumPy ufunc, so it costs
+    the schedule of calls as much)."""
+    monkeypatch.setattr(dense, "SMALL_WORK", 1024)
+    X, y = rng.normal(size=(rows, 5)), rng.integers(0, 2, rows)
+    rec = tg.record(loss_of(X, y, between), tuple(tg.tensor(p) for p in chain(
+        (5, 25, 2), np.float64, rng)))
+    assert rec.program.dense.compiled == one_call
 
 
 def test_debug_mode_checks_values_as_the_record_by_record_replay(rng):

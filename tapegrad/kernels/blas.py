@@ -8,7 +8,9 @@ This module finds the library NumPy ships or uses, binds its Fortran
 once per dtype (at the first call) on small problems against the NumPy
 forms below, and falls back to those forms (silently, the reason at
 ``logging`` DEBUG level and in :func:`status`) wherever the library, its
-symbols or that check fail:
+symbols or that check fail.  It binds ``?gemm`` too, for compiled kernels
+(:mod:`tapegrad.kernels.gemm`, which checks it itself: :func:`bound`).
+Where the routines come from:
 
 * the library: in the folder next to NumPy's package (``numpy.libs`` of the
   Linux and Windows wheels, ``numpy/.dylibs`` of the macOS ones: e.g.
@@ -64,6 +66,7 @@ _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 _LETTER = {np.dtype(np.float64): "d", np.dtype(np.float32): "s"}
 _PREFIXES = ("scipy_", "")
 _SUFFIXES = (("_64_", True), ("64_", True), ("_64", True), ("_", False))
+_ROUTINES = ("trsm", "trmm", "trtri", "gemm")  # gemm: for tapegrad.kernels.gemm
 _HALVES_ABOVE = 128  # trtri: the library's own up to this order, by halves above
 
 
@@ -132,7 +135,7 @@ def _bind(path):
         for suffix, ilp64 in _SUFFIXES:
             try:
                 functions = {(dtype, r): getattr(library, f"{prefix}{c}{r}{suffix}")
-                             for dtype, c in _LETTER.items() for r in ("trsm", "trmm", "trtri")}
+                             for dtype, c in _LETTER.items() for r in _ROUTINES}
             except AttributeError:
                 continue
             if not ilp64 and os.path.dirname(path) in _numpy_folders():
@@ -150,6 +153,9 @@ def _declare(binding):
         f.restype = None
         if routine == "trtri":  # uplo, diag, n, a, lda, info
             f.argtypes = [text, text, integer, address, integer, integer, length, length]
+        elif routine == "gemm":  # transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc
+            f.argtypes = [text, text, integer, integer, integer, address, address, integer,
+                          address, integer, address, address, integer, length, length]
         else:  # side, uplo, transa, diag, m, n, alpha, a, lda, b, ldb
             f.argtypes = [text] * 4 + [integer, integer, address, address, integer, address,
                                        integer] + [length] * 4
@@ -170,7 +176,8 @@ def _find():
         binding.reason = f"{path} ({'64' if ilp64 else '32'}-bit integers)"
         _declare(binding)
         return binding
-    binding.reason = "no library with ?trsm, ?trmm and ?trtri found beside or loaded by NumPy"
+    binding.reason = ("no library with ?trsm, ?trmm, ?trtri and ?gemm found beside or loaded "
+                      "by NumPy")
     return binding
 
 
@@ -206,6 +213,17 @@ def available(dtype=np.float64):
         binding.reason += f"; {dtype} not used: {problem}"
         _log.debug("tapegrad.kernels.blas: %s not used: %s", dtype, problem)
     return problem is None
+
+
+def bound(routine, dtype):
+    """The library's ``routine`` (``"gemm"``, ``"trsm"`` ...) of ``dtype``
+    as a :mod:`ctypes` function, or None; unchecked (:func:`available`
+    checks the triangular ones).
+
+    >>> bound("gemm", np.int64) is None
+    True
+    """
+    return _get().functions.get((np.dtype(dtype), routine))
 
 
 def status():

@@ -87,8 +87,15 @@ def _traced(x, tracing):
 def refuse_traced(x, what="tapegrad.record(f, x)"):
     """TypeError (naming tapegrad.hessian and hvp) when the argument ``x``
     holds values traced on a tape: differentiating a derivative."""
-    if x.__class__ in _PLAIN:
+    kind = x.__class__
+    if kind in _PLAIN:
         return
+    if kind is tuple or kind is list:  # the common call: a tuple of arrays, quickly
+        for item in x:
+            if item.__class__ not in _PLAIN:
+                break
+        else:
+            return
     found = _traced(x, TRACING.get())
     if found is not None:
         raise TypeError(NESTED.format(what=what, found=f"x holds {found}"))

@@ -198,9 +198,9 @@ def direct_leaves(program, x):
         return None
     leaves = []
     for item, (_, _, shape, dtype) in zip(items, program._tensor_slots):
-        a = item._v if isinstance(item, Tensor) else item
-        if type(a) is not np.ndarray or a.dtype != dtype or a.shape != shape \
-                or not a.flags.c_contiguous:
+        a = item if type(item) is np.ndarray else item._v if isinstance(item, Tensor) else None
+        if type(a) is not np.ndarray or a.shape != shape \
+                or (a.dtype is not dtype and a.dtype != dtype) or not a.flags.c_contiguous:
             return None
         leaves.append(a)
     for leaf in program._extra_tensors:

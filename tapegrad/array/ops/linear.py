@@ -19,6 +19,8 @@ array([[ 3.5, 11. ],
 import numpy as np
 
 from tapegrad.core import arena
+from tapegrad.jit import kernel
+from tapegrad.kernels.gemm import address, product
 from tapegrad.array.ops.table import declare, wanted
 from tapegrad.array.ops.elementwise import unbroadcast
 
@@ -113,33 +115,48 @@ class linear:
 # ``linear``'s rules once more, for compiled schedules (tapegrad.replay.dense),
 # in the layout they keep: a batch's rows as columns, its input with a row of
 # ones under it, so that the bias is one more column of the weight,
-# ``folded = [w, b]``.  The same products as above, laid out otherwise.
+# ``folded = [w, b]``.  The same products as above, laid out otherwise, by
+# BLAS's gemm at the address ``gemm`` (tapegrad.kernels.gemm.address): numba
+# kernels, which a schedule's own compiled kernel calls too.
 
 
-def value_columns(folded, inputs, out):
+@kernel
+def value_columns(gemm, folded, inputs, out):
     """``linear``'s value, transposed: ``out = [w, b] @ [x.T; 1]``, which is
     ``(x @ w.T + b).T``.
 
     >>> x, w, b = np.ones((2, 3)), np.arange(6.0).reshape(2, 3), np.array([0.5, -1.0])
-    >>> out = np.empty((2, 2))
-    >>> value_columns(np.column_stack([w, b]), np.vstack([x.T, np.ones(2)]), out)
+    >>> out, gemm = np.empty((2, 2)), address(np.float64)
+    >>> value_columns(gemm, np.column_stack([w, b]), np.vstack([x.T, np.ones(2)]), out)
     >>> bool((out.T == x @ w.T + b).all())
     True
     """
-    np.matmul(folded, inputs, out=out)
+    product(gemm, folded, False, inputs, False, out)
 
 
-def vjp_columns(g, inputs, w, grads, down=None):
-    """``linear``'s VJP, transposed (``g`` the output's gradient, ``(out,
-    rows)``): ``grads = [dw, db] = g @ [x.T; 1].T``, and, unless ``down``
-    is None, ``down = w.T @ g``, the input's gradient transposed.
+@kernel
+def vjp_columns(gemm, g, inputs, grads):
+    """``linear``'s VJP for the weight and bias, transposed (``g`` the
+    output's gradient, ``(out, rows)``): ``grads = [dw, db] = g @ [x.T;
+    1].T``.
 
-    >>> x, w, g = np.ones((4, 3)), np.arange(6.0).reshape(2, 3), np.full((4, 2), 0.5)
-    >>> grads, down = np.empty((2, 4)), np.empty((3, 4))
-    >>> vjp_columns(g.T, np.vstack([x.T, np.ones(4)]), w, grads, down)
-    >>> bool((grads[:, :3] == g.T @ x).all()), grads[:, 3], bool((down.T == g @ w).all())
-    (True, array([2., 2.]), True)
+    >>> x, g = np.ones((4, 3)), np.full((4, 2), 0.5)
+    >>> grads, gemm = np.empty((2, 4)), address(np.float64)
+    >>> vjp_columns(gemm, np.ascontiguousarray(g.T), np.vstack([x.T, np.ones(4)]), grads)
+    >>> bool((grads[:, :3] == g.T @ x).all()), grads[:, 3]
+    (True, array([2., 2.]))
     """
-    np.matmul(g, inputs.T, out=grads)
-    if down is not None:
-        np.matmul(w.T, g, out=down)
+    product(gemm, g, False, inputs, True, grads)
+
+
+@kernel
+def input_vjp_columns(gemm, g, w, down):
+    """``linear``'s VJP for its input, transposed: ``down = w.T @ g``.
+
+    >>> w, g = np.arange(6.0).reshape(2, 3), np.full((4, 2), 0.5)
+    >>> down, gemm = np.empty((3, 4)), address(np.float64)
+    >>> input_vjp_columns(gemm, np.ascontiguousarray(g.T), w, down)
+    >>> bool((down.T == g @ w).all())
+    True
+    """
+    product(gemm, w, True, g, False, down)

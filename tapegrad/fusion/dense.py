@@ -1,0 +1,167 @@
+"""Source of the one kernel that replays a chain of dense layers under a
+cross entropy, value and gradient (:mod:`tapegrad.replay.dense`), for
+batches small enough that calls, not arithmetic, are the cost.
+
+The kernel is generated per chain (its layers' widths and its
+activations), written and cached as fused kernels are
+(:mod:`tapegrad.fusion.cache`), and called with BLAS's ``gemm``'s address
+(:func:`tapegrad.kernels.gemm.address`), the batch, the labels, the
+leaves (weights and biases, by leaf index), one flat ``work`` array that
+it carves into its buffers, and the loss's seed over the rows.  It checks
+every shape (``ValueError``: the caller says which changed), then, with
+the batch's rows held as columns as :mod:`tapegrad.replay.dense` does:
+
+* each layer: its weight and bias copied into ``[w, b]``, and ``linear``'s
+  column rule (:func:`tapegrad.array.ops.linear.value_columns`) into the
+  next input, under which a row of ones;
+* each activation: the op table's value rule, element by element;
+* the cross entropy: the op's own kernels
+  (:func:`tapegrad.kernels.cross_entropy.cross_entropy_rows` and its VJP)
+  on the logits' transposed view;
+* in reverse, ``linear``'s column VJPs and each activation's adjoint walk
+  (:func:`tapegrad.fusion.source.adjoint_lines`: the table's partials);
+* it returns the loss, having written each leaf's gradient into the
+  arrays ``O...`` (by leaf index) that come last.
+
+>>> stages = (("linear", 3, 4, 0, 1), ("relu",), ("linear", 4, 2, 2, 3))
+>>> source, imports, size = chain_source(stages, 4)
+>>> size  # work elements: (per row, fixed)
+(26, 52)
+>>> print(source.splitlines()[0])
+def dense_value_and_grad(gemm, X, labels, L0, L1, L2, L3, work, scale, O0, O1, O2, O3):
+"""
+
+from tapegrad.fusion.source import Spec, adjoint_lines, member_lines
+
+IMPORTS = ("from tapegrad.array.ops.linear import value_columns, vjp_columns, "
+           "input_vjp_columns\n"
+           "from tapegrad.kernels.cross_entropy import cross_entropy_rows, "
+           "cross_entropy_vjp_rows\n")
+NAME = "dense_value_and_grad"
+
+
+class _Carver:
+    """Lines carving named buffers out of ``work``, in order; each offset
+    is ``per_row * R + fixed``."""
+
+    def __init__(self):
+        self.lines, self.per_row, self.fixed = [], 0, 0
+
+    def take(self, name, rows, columns=None):
+        """``name``: a ``(rows, R)`` buffer, or ``(rows, columns)``."""
+        start = self._at()
+        if columns is None:
+            self.per_row += rows
+            shape = f"({rows}, R)"
+        else:
+            self.fixed += rows * columns
+            shape = f"({rows}, {columns})"
+        self.lines.append(f"    {name} = work[{start}:{self._at()}].reshape({shape})")
+
+    def _at(self):
+        return f"{self.per_row} * R + {self.fixed}"
+
+
+def _activation_lines(name, source, target, width, pad="    "):
+    """``target = name(source)`` element by element."""
+    spec = Spec(members=((name, (("e", 0),)),), externals=("[r, c]",), outputs=(0,),
+                grads=(True,))
+    inner = pad + " " * 8
+    return ([f"{pad}for c in range({width}):", f"{pad}    for r in range(R):",
+             f"{inner}x0 = {source}[c, r]"] + member_lines(spec, inner)
+            + [f"{inner}{target}[c, r] = m0"])
+
+
+def _adjoint_lines(name, source, value, g, down, width, pad="    "):
+    """``down`` = ``g`` times the activation's partial, element by element
+    (its value read back from ``value``)."""
+    spec = Spec(members=((name, (("e", 0),)),), externals=("[r, c]",), outputs=(0,),
+                grads=(True,))
+    inner = pad + " " * 8
+    return ([f"{pad}for c in range({width}):", f"{pad}    for r in range(R):",
+             f"{inner}x0 = {source}[c, r]", f"{inner}m0 = {value}[c, r]"]
+            + adjoint_lines(spec, {0: f"{g}[c, r]"}, inner) + [f"{inner}{down}[c, r] = b0"])
+
+
+def _output(carve, forward, stages, s, width):
+    """The buffer stage ``s`` writes its ``width`` rows into: the next
+    layer's input ``I{s+1}`` (whose last row, ones, it sets), or ``Z{s}``."""
+    if s + 1 < len(stages) and stages[s + 1][0] == "linear":
+        carve.take(f"I{s + 1}", width + 1)
+        forward.append(f"    I{s + 1}[{width}, :] = 1.0")
+        return f"I{s + 1}"
+    carve.take(f"Z{s}", width)
+    return f"Z{s}"
+
+
+def chain_source(stages, n_leaves):
+    """``(source, imports, (per_row, fixed))`` of the kernel of ``stages``:
+    per stage, ``("linear", inputs, outputs, weight leaf, bias leaf)`` or
+    ``(op name,)`` of an activation; ``work`` must hold ``per_row * rows +
+    fixed`` elements."""
+    features = stages[0][1]
+    leaves = [f"L{k}" for k in range(n_leaves)]
+    carve = _Carver()
+    shapes = {}
+    forward, backward, grads = [], [], {}
+    width, source = features, "I0"
+    carve.take("I0", features + 1)
+    forward += ["    for r in range(R):",
+                f"        for c in range({features}):", "            I0[c, r] = X[r, c]",
+                f"        I0[{features}, r] = 1.0"]
+    for s, stage in enumerate(stages):
+        if stage[0] == "linear":
+            _, inputs, outputs, w, b = stage
+            shapes[w], shapes[b] = (outputs, inputs), (outputs,)
+            carve.take(f"F{s}", outputs, inputs + 1)
+            carve.take(f"G{s}", outputs, inputs + 1)
+            forward += [f"    for i in range({outputs}):",
+                        f"        for j in range({inputs}):",
+                        f"            F{s}[i, j] = L{w}[i, j]",
+                        f"        F{s}[i, {inputs}] = L{b}[i]"]
+            target = _output(carve, forward, stages, s, outputs)
+            view = f"{target}[:{outputs}]" if target.startswith("I") else target
+            forward.append(f"    value_columns(gemm, F{s}, {source}, {view})")
+            grads[s] = [f"    for i in range({outputs}):",
+                        f"        for j in range({inputs}):",
+                        f"            O{w}[i, j] = G{s}[i, j]",
+                        f"        O{b}[i] = G{s}[i, {inputs}]"]
+            width = outputs
+        else:
+            target = _output(carve, forward, stages, s, width)
+            forward += _activation_lines(stage[0], source, target, width)
+        if s:
+            carve.take(f"D{s}", stage[1] if stage[0] == "linear" else width)
+        backward.append((s, stage, source, target, width))
+        source = target
+    carve.take("DZ", width)
+    carve.take("lse", 1)
+    g = "DZ"
+    reverse = []
+    for s, stage, inputs, outputs, width in reversed(backward):
+        if stage[0] == "linear":  # its input, with the row of ones, is I{s}
+            reverse.append(f"    vjp_columns(gemm, {g}, I{s}, G{s})")
+            reverse += grads[s]
+            if s:
+                reverse.append(f"    input_vjp_columns(gemm, {g}, F{s}[:, :{stage[1]}], D{s})")
+        else:
+            reverse += _adjoint_lines(stage[0], inputs, outputs, g, f"D{s}", width)
+        g = f"D{s}"
+    checks = [f"{leaf}.shape != {shapes[k]!r} or O{k}.shape != {shapes[k]!r}"
+              for k, leaf in enumerate(leaves)]
+    size = (carve.per_row, carve.fixed)
+    outs = [f"O{k}" for k in range(n_leaves)]
+    lines = [f"def {NAME}(gemm, X, labels, {', '.join(leaves)}, work, scale, {', '.join(outs)}):",
+             "    R = X.shape[0]",
+             f"    if X.shape[1] != {features} or labels.shape[0] != R "
+             f"or work.shape[0] != {size[0]} * R + {size[1]}:",
+             "        raise ValueError('the batch changed shape')",
+             f"    if {' or '.join(checks)}:",
+             "        raise ValueError('a parameter changed shape')",
+             *carve.lines, *forward,
+             f"    mean = cross_entropy_rows({source}.T, labels, lse[0])",
+             f"    cross_entropy_vjp_rows({source}.T, labels, lse[0], scale, DZ.T)",
+             *reverse,
+             "    return mean"]
+    return "\n".join(lines) + "\n", IMPORTS, size
+

@@ -1,0 +1,180 @@
+"""General matrix products (BLAS ``?gemm``) called from compiled kernels.
+
+NumPy's ``@`` is BLAS's ``gemm`` behind some microseconds of Python; a
+kernel that runs a whole schedule of products
+(:mod:`tapegrad.replay.dense`) calls the routine itself.  The library and
+its symbol are those :mod:`tapegrad.kernels.blas` binds (NumPy's own
+OpenBLAS as a rule); :func:`address` gives the routine's address, checked
+once per dtype against ``np.matmul`` on small products (every
+transposition, C and Fortran order, strided rows), or 0 where it is not found or fails that
+check: a caller then keeps NumPy's products.
+
+The address is an argument, never part of the compiled code, so a kernel
+calling :func:`product` is cached on disk like any other: an intrinsic
+(:func:`fortran_gemm`) turns the integer into the routine and passes every
+Fortran argument by reference from the stack, with the two hidden lengths
+of the character arguments.  Integers go as 64-bit, as
+:mod:`tapegrad.kernels.blas` passes them.  With ``NUMBA_DISABLE_JIT=1`` the
+same call goes through :mod:`ctypes`.
+
+>>> a, b = np.arange(6.0).reshape(2, 3), np.ones((3, 2))
+>>> out = np.empty((2, 2))
+>>> product(address(np.float64), a, False, b, False, out)
+>>> out
+array([[ 3.,  3.],
+       [12., 12.]])
+"""
+
+import ctypes
+import threading
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+
+from tapegrad.jit import rule
+from tapegrad.kernels import blas
+
+_FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
+_checked = {}  # dtype -> the checked routine's address, or 0
+_lock = threading.Lock()
+
+
+def _through_ctypes(address, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """:func:`fortran_gemm` without the JIT: the same call through ctypes."""
+    scalar = ctypes.c_double if a.dtype == np.float64 else ctypes.c_float
+    integer, pointer = ctypes.c_int64, ctypes.c_void_p
+    routine = ctypes.CFUNCTYPE(None, *[pointer] * 13, ctypes.c_size_t, ctypes.c_size_t)(address)
+    flags = [ctypes.c_char(bytes([v])) for v in (ta, tb)]
+    numbers = [integer(v) for v in (m, n, k, lda, ldb, ldc)]
+    scales = [scalar(v) for v in (alpha, beta)]
+
+    def ref(x):
+        return ctypes.addressof(x)
+
+    routine(ref(flags[0]), ref(flags[1]), ref(numbers[0]), ref(numbers[1]), ref(numbers[2]),
+            ref(scales[0]), a.ctypes.data, ref(numbers[3]), b.ctypes.data, ref(numbers[4]),
+            ref(scales[1]), c.ctypes.data, ref(numbers[5]), 1, 1)
+
+
+def _fortran_gemm(typingctx, address, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """``c = alpha op(a) op(b) + beta c`` by the Fortran routine at
+    ``address`` (column-major operands; ``ta``/``tb``: ``ord('N')`` or
+    ``ord('T')``)."""
+    f, i = a.dtype, types.int64
+    signature = types.void(i, types.uint8, types.uint8, i, i, i, f, a, i, b, i, f, c, i)
+
+    def codegen(context, builder, sig, args):
+        where, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc = args
+        i64, i8 = ir.IntType(64), ir.IntType(8)
+        real = context.get_value_type(f).as_pointer()
+        routine = ir.FunctionType(ir.VoidType(), [i8.as_pointer()] * 2 + [i64.as_pointer()] * 3
+                                  + [real, real, i64.as_pointer(), real, i64.as_pointer(),
+                                     real, real, i64.as_pointer(), i64, i64])
+
+        def ref(value):
+            return cgutils.alloca_once_value(builder, value)
+
+        def data(position, value):
+            array = cgutils.create_struct_proxy(sig.args[position])(context, builder, value=value)
+            return builder.bitcast(array.data, real)
+
+        one = ir.Constant(i64, 1)
+        builder.call(builder.inttoptr(where, routine.as_pointer()),
+                     [ref(ta), ref(tb), ref(m), ref(n), ref(k), ref(alpha), data(7, a), ref(lda),
+                      data(9, b), ref(ldb), ref(beta), data(12, c), ref(ldc), one, one])
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+if numba.config.DISABLE_JIT:
+    fortran_gemm = _through_ctypes
+else:
+    fortran_gemm = numba.extending.intrinsic(_fortran_gemm)
+
+
+@rule
+def _leading(x):
+    """How BLAS reads the matrix ``x``: the distance between its rows, in
+    elements, where the elements of a row are adjacent (C order); minus the
+    distance between its columns where those of a column are (Fortran
+    order); 0 where neither (BLAS cannot read it)."""
+    item = x.itemsize
+    rows, columns = x.shape
+    s0, s1 = x.strides
+    if rows == 0 or columns == 0:
+        return max(columns, 1)  # NumPy gives an empty array strides of 0
+    if (s1 == item or columns <= 1) and s0 % item == 0 and (rows <= 1 or s0 >= columns * item):
+        return max(columns, s0 // item if rows > 1 else 1, 1)
+    if (s0 == item or rows <= 1) and s1 % item == 0 and (columns <= 1 or s1 >= rows * item):
+        return -max(rows, s1 // item if columns > 1 else 1, 1)
+    return 0
+
+
+@rule
+def product(gemm, a, trans_a, b, trans_b, out):
+    """``out = op(a) @ op(b)``, ``op`` transposing where ``trans_*``: the
+    routine at ``gemm`` (:func:`address`) on matrices in C or Fortran order
+    (or slices of them whose rows, or columns, have adjacent elements),
+    ``out`` in C order.  Fortran reads a C-ordered matrix as its
+    transpose, so it computes ``out.T = op(b).T @ op(a).T``."""
+    m, n = out.shape
+    k = a.shape[0] if trans_a else a.shape[1]
+    la, lb, lc = _leading(a), _leading(b), _leading(out)
+    if la == 0 or lb == 0 or lc <= 0:
+        raise ValueError("product: BLAS cannot read these matrices as they lie")
+    if gemm == 0:
+        raise ValueError("product: no checked gemm (its address is 0)")
+    if m == 0 or n == 0:
+        return
+    fortran_gemm(gemm, ord("T") if trans_b != (lb < 0) else ord("N"),
+                 ord("T") if trans_a != (la < 0) else ord("N"),
+                 n, m, k, 1.0, b, abs(lb), a, abs(la), 0.0, out, lc)
+
+
+def address(dtype):
+    """The address of the library's ``?gemm`` of ``dtype`` (float32 or
+    float64) once it has passed its check (made at the first call), else 0.
+
+    >>> address(np.int64)
+    0
+    """
+    dtype = np.dtype(dtype)
+    found = _checked.get(dtype)
+    if found is not None:
+        return found
+    with _lock:
+        if dtype not in _checked:
+            _checked[dtype] = _check(dtype)
+    return _checked[dtype]
+
+
+def _check(dtype):
+    """The routine's address if it agrees with ``np.matmul`` on small
+    products, else 0 (the reason logged, as :mod:`tapegrad.kernels.blas`
+    does)."""
+    routine = blas.bound("gemm", dtype) if dtype in _FLOATS else None
+    if routine is None:
+        return 0
+    where = ctypes.cast(routine, ctypes.c_void_p).value
+    rng = np.random.default_rng(3)
+    tolerance = 1e-4 if dtype == np.float32 else 1e-12
+    try:
+        for ta in (False, True):
+            for tb in (False, True):
+                a = rng.standard_normal((4, 3) if ta else (3, 4)).astype(dtype)
+                b = np.asfortranarray(rng.standard_normal((5, 4) if tb else (4, 5)), dtype)
+                wide = np.zeros((3, 7), dtype)
+                out = wide[:, 1:6]  # rows further apart than they are long
+                product(where, a, ta, b, tb, out)
+                want = (a.T if ta else a) @ (b.T if tb else b)
+                if not np.allclose(out, want, rtol=tolerance, atol=tolerance) or wide[:, 0].any():
+                    blas._log.debug("tapegrad.kernels.gemm: %s gemm disagrees with NumPy", dtype)
+                    return 0
+    except Exception as error:  # noqa: BLE001 (any failure means: do not use it)
+        blas._log.debug("tapegrad.kernels.gemm: %s gemm not used: %s", dtype, error)
+        return 0
+    return where
