@@ -90,7 +90,16 @@ def test_rosenbrock_is_one_kernel_bit_for_bit(n, dtype):
     lambda x: ((x[1:, :] * x[:-1, :] - 1.0) ** 2).sum(),  # rows of a matrix: added in place
     lambda x: ((x[:-3] - x[3:] * 2.0) ** 2).sum(),  # offsets 3 apart: a window of 4
     lambda x: ((x[4:] * x[2:-2] + 1.0) ** 2).sum(),  # slices that both start inside
-], ids=["three_ops", "exp", "log_sin", "diff", "tanh_shift", "rows", "window", "inside"])
+    lambda x: tg.exp(x).sum(),  # one record
+    lambda x: (x * x).sum(),
+    lambda x: (x[1:] ** 2).sum(),  # one record of a slice
+    lambda x: (tg.sin(x) * 2.0).mean(),  # a mean
+    lambda x: (x * x).sum() * 2.0,  # a tail of records of one number after the sum
+    lambda x: 3.0 - ((x - 0.5) ** 2).mean() ** 2,
+    lambda x: tg.log(tg.exp(x * 2.0).sum()),
+    lambda x: np.sqrt(np.sum(x * x)) / 4.0,
+], ids=["three_ops", "exp", "log_sin", "diff", "tanh_shift", "rows", "window", "inside",
+        "one_record", "square", "one_slice", "mean", "scaled", "mean_tail", "logsumexp", "norm"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 def test_elementwise_sums_are_one_kernel_bit_for_bit(f, dtype):
     rng = np.random.default_rng(5)
@@ -105,6 +114,20 @@ def test_elementwise_sums_are_one_kernel_bit_for_bit(f, dtype):
     assert isinstance(fast.program.schedule, WholeProgram)
     for x in (x0, rng.uniform(-1, 1, x0.shape).astype(dtype)):
         _assert_same_bits(fast, slow, x)
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: np.sqrt((x * x).sum()),  # an infinite partial at zero
+    lambda x: tg.log((x * x).mean()) * 2.0,  # log(0)
+    lambda x: ((x * x).sum() - 1.0) ** 0.5,  # sqrt of a negative number
+], ids=["norm", "log_mean", "root"])
+@pytest.mark.parametrize("weight", [0.75, 0.0])
+def test_a_tail_at_the_edges_gives_the_bits_of_the_mixed_sweeps(f, weight):
+    fast, slow = _pair(f, tg.tensor(np.linspace(-1.0, 1.0, 5)))
+    assert isinstance(fast.program.schedule, WholeProgram)
+    with np.errstate(all="ignore"):
+        for x in (np.zeros(5), np.array([0.0, 1e-200, -3.0, np.inf, 2.0]), np.full(5, 0.1)):
+            _assert_same_bits(fast, slow, x, weight)
 
 
 def test_several_tensor_inputs():
@@ -123,16 +146,18 @@ def test_several_tensor_inputs():
 
 
 @pytest.mark.parametrize("f", [
-    lambda x: (x * 2.0).mean(),  # not a sum
+    lambda x: (x * 2.0).max(),  # not a sum
     lambda x: ((x * 2.0 + 1.0) * np.ones((3, 1))).sum(),  # broadcast to another shape
     lambda x: ((x[1:] * x[1:]).sum() + x[1:][0] * 3.0),  # a slice read outside the group
     lambda x: (x * x + x[::2].sum()).sum(),  # a strided slice, and a scalar record
-    lambda x: tg.exp(x).sum(),  # one record: no group
+    lambda x: x.sum(),  # no elementwise record: no group
     lambda x: ((x * 2.0) * (x > 0.0)).sum(),  # a mask
-    lambda x: (x * x).sum() * 2.0,  # the sum is not the output
+    lambda x: (x * x).sum() * (x * 3.0).sum(),  # two sums
+    lambda x: (x * x).sum() ** 2 * (x * x).sum(),  # a tail reading the sum twice
+    lambda x: (x * x).sum(axis=0),  # a sum over one axis
     lambda x: ((x[2:] + x[1:-1] * 2.0 + x[:-2]) ** 2).sum(),  # three terms an element
-], ids=["mean", "broadcast", "slice_outside", "strided", "one_record",
-        "mask", "scaled", "three_terms"])
+], ids=["max", "broadcast", "slice_outside", "strided", "no_group",
+        "mask", "two_sums", "sum_twice", "axis", "three_terms"])
 def test_what_does_not_fit_keeps_the_mixed_sweeps(f):
     x = np.linspace(-1.0, 1.0, 6)
     rec = tg.record(f, tg.tensor(x))

@@ -1,5 +1,6 @@
 """Fusion: each chain of elementwise records of a recorded array program
-runs as two generated numba kernels, compiled once per machine.
+runs as two generated numba kernels, compiled once per machine; so do the
+whole programs of two shapes (one group reduced; a chain of dense layers).
 
 Owns the fusion plan of a program and the kernels made for it at run time.
 Imports the floor (:mod:`tapegrad.jit`), :mod:`tapegrad.ops` (the rules a
@@ -14,9 +15,11 @@ Rooms:
   ``Group`` runs its kernels in its last member's place;
 * ``source``: the Python source of a group's forward kernel (stores only
   the members read outside it) and backward kernel (recomputes the
-  members in registers, writes each outside operand's gradient once), and
-  of the value (and value-and-gradient) kernel of a group whose one
-  output is summed;
+  members in registers, writes each outside operand's gradient once);
+* ``whole``: the value (and value-and-gradient) kernel of a program that
+  is one group summed or averaged, and ops on that one number;
+* ``dense``: the one kernel of a chain of dense layers under a cross
+  entropy, for small batches (:mod:`tapegrad.replay.dense`);
 * ``cache``: compiles that source with tapegrad's numba options and
   caches it on disk;
 * ``reduce``: NumPy's pairwise summation order, for the kernels of a

@@ -89,9 +89,12 @@ class _Chain:
         self.members, self.open = members, True
 
 
-def plan(prog, keep=()):
+def plan(prog, keep=(), smallest=2):
     """The :class:`Fusion` of ``prog`` (a replay's program), or None when
-    nothing fuses; ``keep``: records read after the replay (its output)."""
+    nothing fuses; ``keep``: records read after the replay (its output);
+    ``smallest``: the fewest members a group has (one record alone runs its
+    own kernels, unless a whole program is that one record summed:
+    :func:`tapegrad.replay.schedule.whole_program`)."""
     chain_of = {}
     for i in prog.array_records:
         key = _fusable(prog, i)
@@ -105,7 +108,7 @@ def plan(prog, keep=()):
         chain = _Chain(sorted(m for c in joined for m in c.members) + [i])
         for m in chain.members:
             chain_of[m] = chain
-    chains = {id(c): c for c in chain_of.values() if len(c.members) >= 2}
+    chains = {id(c): c for c in chain_of.values() if len(c.members) >= smallest}
     if not chains:
         return None
     readers = {}

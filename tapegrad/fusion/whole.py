@@ -43,11 +43,12 @@ def whole_value_and_grad(L0, g, G0, o0, zero, N):
 """
 
 from tapegrad.fusion.source import adjoint_lines, member_lines
+from tapegrad.ops import OPS
 
 WINDOW = 8  # the widest span of offsets whose terms are summed in registers
 
 
-def whole_source(spec, reads, targets, dtype, with_grads=True):
+def whole_source(spec, reads, targets, dtype, with_grads=True, tail=(), mean=False):
     """The kernel of a group of ``spec`` whose one output is summed.
 
     ``reads`` says per external ``k`` where its element ``i`` is:
@@ -60,7 +61,16 @@ def whole_source(spec, reads, targets, dtype, with_grads=True):
     term lands), ``g`` the sum's adjoint, ``o0`` a scratch of ``N``; it
     returns the sum.  With ``with_grads`` False: ``whole_value(e..., L...,
     o0, zero, N)``.
+
+    ``mean``: the mean instead of the sum; ``tail``: one-number records
+    after it, per record ``(op name, operands)``, each operand ``"v"`` (the
+    value before) or ``k`` (the number ``t{k}``, an argument after the
+    ``L...``).  Either makes two passes: the values and their sum, the
+    mean and the tail; then the tail's adjoints, in reverse, and each
+    element's reverse walk from the sum's (see :func:`tail_lines`).
     """
+    if tail or mean:
+        return _two_passes(spec, reads, targets, dtype, with_grads, tail, mean)
     externals = [f"e{k}" for k, read in enumerate(reads) if read[0] != "leaf"]
     leaves = sorted({read[1] for read in reads if read[0] == "leaf"})
     args = externals + [f"L{l}" for l in leaves]
@@ -129,3 +139,71 @@ def adds_in_place(terms):
 
 def _plus(offset):
     return f" + {offset}" if offset else ""
+
+
+def _two_passes(spec, reads, targets, dtype, with_grads, tail, mean):
+    """:func:`whole_source` for a sum that a mean or a tail follows: its
+    adjoint is known only once the sum is."""
+    externals = [f"e{k}" for k, read in enumerate(reads) if read[0] != "leaf"]
+    leaves = sorted({read[1] for read in reads if read[0] == "leaf"})
+    numbers = sorted({o for _, operands in tail for o in operands if o != "v"})
+    args = externals + [f"L{l}" for l in leaves] + [f"t{k}" for k in numbers]
+    if with_grads:
+        args += ["g"] + [f"G{l}" for l in sorted(targets)]
+    name = "whole_value_and_grad" if with_grads else "whole_value"
+    pad = " " * 8
+    loads = [pad + _load(k, read) for k, read in enumerate(reads)] + member_lines(spec, pad)
+    lines = [f"def {name}({', '.join(args + ['o0', 'zero', 'N'])}):",
+             "    for i in range(N):", *loads, f"{pad}o0[i] = m{spec.outputs[0]}",
+             *tail_lines(tail, dtype, mean, with_grads)]
+    if with_grads:
+        body = loads + adjoint_lines(spec, {spec.outputs[0]: "v_seed"}, pad)
+        before, after = [], []
+        for l in sorted(targets):
+            b, e, a = _gradient_lines(l, targets[l], dtype, pad)
+            before += b
+            body += e
+            after += a
+        lines += [*before, "    for i in range(N):", *body, *after]
+    lines.append(f"    return v{len(tail)}")
+    return "\n".join(lines) + "\n"
+
+
+def tail_lines(tail, dtype, mean, with_grads):
+    """The lines from the values ``o0`` to the output ``v{len(tail)}``:
+    ``v0``, their sum (NumPy's pairwise order) or mean (NumPy's: the sum
+    over the count, rounded to ``dtype``), then each tail record's value
+    from the one before, rounded to ``dtype`` as an array holds it.  With
+    ``with_grads``, the reverse: ``u{j}``, each value's adjoint from ``g``,
+    with the table's partials (a zero adjoint contributes nothing), and
+    ``v_seed``, the adjoint each element's walk starts from (the mean's
+    divided by the count, as its VJP divides)."""
+    cast = f"np.{dtype}"
+    lines = ["    v0 = zero + pairwise_sum(o0, 0, N, zero)"]
+    if mean:
+        lines.append(f"    v0 = {cast}(v0 / N)")
+    for j, (name, operands) in enumerate(tail, start=1):
+        values = ", ".join(f"v{j - 1}" if o == "v" else f"t{o}" for o in operands)
+        lines.append(f"    v{j} = {cast}({name}_value({values}))")
+    if not with_grads:
+        return lines
+    lines.append(f"    u{len(tail)} = g")
+    for j in range(len(tail), 0, -1):
+        name, operands = tail[j - 1]
+        values = ", ".join(f"v{j - 1}" if o == "v" else f"t{o}" for o in operands)
+        partial = OPS[name].partials[operands.index("v")].__name__
+        lines += [f"    q{j} = 0.0", f"    if u{j} != 0.0:",
+                  f"        q{j} += u{j} * {name}_{partial}({values}, v{j})",
+                  f"    u{j - 1} = {cast}(q{j})"]
+    lines.append(f"    v_seed = u0 / {cast}(N)" if mean else "    v_seed = u0")
+    return lines
+    lines.append(f"    a{len(tail)} = g")
+    for j in range(len(tail), 0, -1):
+        name, operands = tail[j - 1]
+        values = ", ".join(f"v{j - 1}" if o == "v" else f"t{o}" for o in operands)
+        partial = OPS[name].partials[operands.index("v")].__name__
+        lines += [f"    b{j} = 0.0", f"    if a{j} != 0.0:",
+                  f"        b{j} += a{j} * {name}_{partial}({values}, v{j})",
+                  f"    a{j - 1} = {cast}(b{j})"]
+    lines.append(f"    v_seed = a0 / {cast}(N)" if mean else "    v_seed = a0")
+    return lines

@@ -28,8 +28,14 @@ Rooms:
   compiled kernel per call (:mod:`tapegrad.kernels.passes`);
 * ``array_program``: ``ArrayProgram``, array records replayed op by op with
   fused elementwise chains and the mixed sweeps of :mod:`tapegrad.array`;
-* ``schedule``: a program that is one fused group summed (the vectorized
-  Rosenbrock) replayed by one generated kernel a call, value and gradient;
+* ``schedule``: a program that is one fused group summed or averaged, and
+  ops on that one number (the vectorized Rosenbrock), replayed by one
+  generated kernel a call, value and gradient;
+* ``dense``: a chain of dense layers under a cross entropy (SimpleNet),
+  replayed as one generated kernel a call, or a schedule of BLAS calls,
+  into buffers made once;
+* ``array_tangents``: the forward-mode and second-order methods of
+  ``ArrayProgram``;
 * ``snapshot``: ``Snapshot``, an array program's columns and arena as
   recorded, and each thread's fork of them to replay into;
 * ``structure``: ``Structure``, the shape of an argument (numbers, 1-D

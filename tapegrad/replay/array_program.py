@@ -13,10 +13,11 @@ What a replay runs is decided once, when the program is made: the forward
 steps (:func:`tapegrad.replay.schedule.forward_steps`) and the reverse sweep
 (:class:`tapegrad.array.reverse.ReversePlan`) hold each record's rule and
 its arguments' places, so a call looks nothing up per record.  A program
-that is one fused group summed is compiled further, into one kernel call
-per value and gradient (:mod:`tapegrad.replay.schedule`); one that is a
-chain of linear layers under a cross entropy, into BLAS calls on buffers
-made once (:mod:`tapegrad.replay.dense`).  Tensor inputs
+that is one fused group summed (or averaged, and what follows on that one
+number) is compiled further, into one kernel call per value and gradient
+(:mod:`tapegrad.replay.schedule`); one that is a chain of linear layers
+under a cross entropy, into one kernel call or a schedule of BLAS calls on
+buffers made once (:mod:`tapegrad.replay.dense`).  Tensor inputs
 that already are C-contiguous arrays of the recorded shapes and dtypes are
 read as they are, not copied.
 
@@ -151,8 +152,10 @@ class ArrayProgram(TangentMethods, Program):
         keep = set(self._mask_guards) | ({self._out_record} if self._out_record >= 0 else set())
         self._plans = {}  # fused -> the forward replay's steps (schedule.forward_steps)
         self.fusion = fusion.plan(prog, keep) if owner.fuse else None
-        # One fused group summed: a value and gradient is one kernel call.
-        self.schedule = schedule.whole_program(self, prog) if self.fusion else None
+        # One fused group (one record alone too) summed, or averaged, and
+        # what follows on that one number: a value and gradient is one call.
+        whole = fusion.plan(prog, keep, smallest=1) if owner.fuse else None
+        self.schedule = schedule.whole_program(self, prog, whole) if whole else None
         # Linear layers under a cross entropy: BLAS calls into buffers made once.
         self.dense = dense_chain(self, prog) if owner.fuse else None
         last = (self._out_record if self._out_shape is not None

@@ -14,24 +14,29 @@ module decides it once:
   compiles it into one call:
 
   :class:`WholeProgram`: the inputs (Tensors), basic slices of them that
-  only one fused group reads (``x[1:]``, ``x[:-1]``), that group, and the
-  sum of its one output, which ``f`` returns (vectorized Rosenbrock, a
-  weighted sum of squares, a log-likelihood of elementwise terms).  A
-  value and gradient is one generated numba kernel
-  (:mod:`tapegrad.fusion.whole`): one pass over the group's elements in
-  the blocks of NumPy's pairwise sum, each element's members computed
-  once from the inputs read in place (a slice is its leaf at an offset),
-  each block summed as ``np.sum`` sums it, and each input's gradient
-  written once per element into the array handed back.  Everything else
-  (shapes, offsets, constants, which gradient takes which term) is
-  resolved here, once.
+  only one fused group reads (``x[1:]``, ``x[:-1]``), that group (one
+  elementwise record is enough), the sum or mean of its one output, and
+  any chain of one-number ops after it (``f`` returns the last): vectorized
+  Rosenbrock, a weighted sum of squares, a log-likelihood of elementwise
+  terms, ``np.sqrt((x * x).sum())``, ``log(exp(x).sum())``.  A value and
+  gradient is one generated numba kernel (:mod:`tapegrad.fusion.whole`):
+  one pass over the group's elements in the blocks of NumPy's pairwise
+  sum, each element's members computed once from the inputs read in place
+  (a slice is its leaf at an offset), each block summed as ``np.sum`` sums
+  it, and each input's gradient written once per element into the array
+  handed back.  After a mean or a tail, whose adjoint waits for the sum,
+  the elements' reverse walks are a second pass.  Everything else (shapes,
+  offsets, constants, which gradient takes which term) is resolved here,
+  once.
 
 Results are bit for bit those of the mixed sweeps (the same generated
 element code, the same sum order, and each gradient element receives its
 terms in an order whose rounding is the same: at most two terms onto a
-zero); the tests compare them on every program they build.  What does not
-fit (other ops, scalar records, guards and masks, broadcast operands, a
-gradient element with three or more terms) keeps the mixed sweeps, as do
+zero; a mean and a tail are computed as NumPy and the op table compute
+them on one number); the tests compare them on every program they build.
+What does not fit (other ops, two sums, a sum over some axes, scalar
+records, guards and masks, broadcast operands, a gradient element with
+three or more terms) keeps the mixed sweeps, as do
 forward mode, Hessian-vector products and debug mode, which need every
 intermediate value.
 
@@ -56,31 +61,36 @@ from tapegrad.fusion import cache
 from tapegrad.fusion.plan import _same_slice
 from tapegrad.fusion.whole import adds_in_place, whole_source
 
-_SUM, _GETITEM = ARRAY_OPS["sum"].code, ARRAY_OPS["getitem"].code
+_SUM, _MEAN, _GETITEM = (ARRAY_OPS[name].code for name in ("sum", "mean", "getitem"))
 _DIRECT, _VIEW = 0, 1
 _SPAN, _LEAF, _GROUP, _ELEMENTWISE, _OP = range(5)  # the kinds of forward steps
 
 
-def whole_program(program, prog):
+def whole_program(program, prog, fusion):
     """The :class:`WholeProgram` of ``program`` (an ArrayProgram being made
-    from the snapshot ``prog``), or None when it is not one group summed."""
-    fusion = program.fusion
-    if (fusion is None or len(fusion.groups) != 1 or program._out_record < 0
+    from the snapshot ``prog``, whose elementwise records ``fusion`` groups),
+    or None when it is not one group summed."""
+    if (fusion is None or program._out_record < 0
             or program._out_shape != () or program._mask_guards or len(program._extra)
             or len(program._extra_tensors) or len(program._scalar_slots)
             or len(prog.op) != len(prog.array_records)):
         return None
-    (group,) = fusion.groups
-    out = program._out_record
+    tail, out = _tail(prog, program._out_record)
     params = prog.params[out]
-    if (int(prog.op[out]) != _SUM or params.get("axis") is not None or params.get("keepdims")
-            or group.outputs != [int(prog.arg0[out])]):
+    if (tail is None or int(prog.op[out]) not in (_SUM, _MEAN) or params.get("axis") is not None
+            or params.get("keepdims")):
         return None
+    groups = [g for g in fusion.groups if g.outputs == [int(prog.arg0[out])]]
+    in_tail = {i for i, _, _ in tail}
+    if len(groups) != 1 or any(not set(g.members) <= in_tail for g in fusion.groups
+                               if g is not groups[0]):
+        return None
+    (group,) = groups
     leaf_of = {i: int(prog.arg0[i]) for i in prog.array_records
                if int(prog.op[i]) == ARRAY_INPUT}
     views = {group.sources[k][1]: view for k, view in group.views.items()}
     slices = {_same_slice(view) for view in views.values() if view[0] in leaf_of}
-    members = set(group.members)
+    members = set(group.members) | in_tail
     for i in prog.array_records:
         if i == out or i in leaf_of or i in members:
             continue
@@ -91,7 +101,29 @@ def whole_program(program, prog):
         if not all(isinstance(p, (slice, int)) for p in parts) or \
                 _same_slice((int(prog.arg0[i]), index)) not in slices:
             return None  # not a basic slice, or one read outside the group (its own value)
-    return _build(program, group, leaf_of, views)
+    built = _build(program, group, leaf_of, views)
+    if built is not None:
+        built.finish(tail, int(prog.op[out]) == _MEAN)
+    return built
+
+
+def _tail(prog, last):
+    """``(tail, reduction)``: the records from the one ``last`` reads back
+    to the first that is not elementwise (the reduction), and the tail, per
+    record after it ``(record, op name, operands)``: each operand ``"v"``
+    (the record before) or a number; tail None where a record of it is not
+    an elementwise op of one number and numbers."""
+    tail, i = [], last
+    while int(prog.op[i]) in ELEMENTWISE_BY_CODE:
+        args, values = arguments(prog, i)
+        records = [a for a in args if a >= 0]
+        if len(records) != 1 or np.shape(prog.arrays.get(i)) != () \
+                or any(np.ndim(v) for a, v in zip(args, values) if a < 0):
+            return None, i
+        operands = tuple("v" if a >= 0 else float(v) for a, v in zip(args, values))
+        tail.append((i, ELEMENTWISE_BY_CODE[int(prog.op[i])].name, operands))
+        i = records[0]
+    return tail[::-1], i
 
 
 def _build(program, group, leaf_of, views):
@@ -241,17 +273,36 @@ class WholeProgram:
         self._zero = 0.0 if group.dtype == np.float64 else group.dtype.type(0)
         self._local = threading.local()  # .scratch: the calling thread's buffer of N
         self._value_kernel = self._both_kernel = None
+        self._tail, self._mean, self._numbers = (), False, []
+
+    def finish(self, tail, mean):
+        """Follow the sum with ``tail`` (:func:`_tail`'s), a mean if ``mean``."""
+        numbers = []
+        for _, name, operands in tail:
+            for o in operands:
+                if o != "v":
+                    numbers.append(o if self._zero.__class__ is float else self._dtype.type(o))
+        self._numbers = numbers
+        self._tail, k = [], 0
+        for _, name, operands in tail:
+            refs = []
+            for o in operands:
+                refs.append("v" if o == "v" else k)
+                k += o != "v"
+            self._tail.append((name, tuple(refs)))
+        self._tail, self._mean = tuple(self._tail), mean
 
     def _kernels(self):
         if self._both_kernel is None:
             reads = [("leaf", l, offset) if kind == "leaf" else (kind,)
                      for kind, l, offset in self._reads]
-            dtype = self._dtype.name
+            dtype, tail, mean = self._dtype.name, self._tail, self._mean
             self._value_kernel = cache.load(
-                whole_source(self._spec, reads, self._targets, dtype, with_grads=False),
+                whole_source(self._spec, reads, self._targets, dtype, False, tail, mean),
                 "whole_value")
             self._both_kernel = cache.load(
-                whole_source(self._spec, reads, self._targets, dtype), "whole_value_and_grad")
+                whole_source(self._spec, reads, self._targets, dtype, True, tail, mean),
+                "whole_value_and_grad")
         return self._value_kernel, self._both_kernel
 
     def _scratch(self):
@@ -277,8 +328,8 @@ class WholeProgram:
     def value(self, x):
         """``f(x)``."""
         kernel = self._value_kernel or self._kernels()[0]
-        return float(kernel(*self._constants, *self._inputs(x), self._scratch(), self._zero,
-                            self._N))
+        return float(kernel(*self._constants, *self._inputs(x), *self._numbers, self._scratch(),
+                            self._zero, self._N))
 
     def value_and_vjp(self, x, seed):
         """``(f(x), [gradient of seed * f for each tensor input])``: new
@@ -288,6 +339,6 @@ class WholeProgram:
         flat = self._flat
         outs = [grads[l].reshape(-1) if flat[l] else grads[l] for l in self._targets]
         seed = float(seed) if self._zero.__class__ is float else self._dtype.type(seed)
-        value = kernel(*self._constants, *self._inputs(x), seed, *outs, self._scratch(),
-                       self._zero, self._N)
+        value = kernel(*self._constants, *self._inputs(x), *self._numbers, seed, *outs,
+                       self._scratch(), self._zero, self._N)
         return float(value), grads
