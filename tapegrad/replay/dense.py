@@ -1,5 +1,6 @@
-"""A chain of dense layers under a cross entropy, replayed as one schedule
-of BLAS calls and kernels into buffers made once.
+"""A chain of dense layers under a cross entropy, replayed as one compiled
+call (small batches) or one schedule of BLAS calls and kernels (large
+ones) into buffers made once.
 
 The seed's SimpleNet, and any ``nn.Sequential`` of ``nn.Linear`` layers and
 elementwise activations (``nn.ReLU``, ``nn.Tanh``, ``nn.Sigmoid``, any
@@ -14,24 +15,35 @@ the program is made and compiles it into a :class:`DenseChain`:
   long, thin products of a batch faster so;
 * each layer reads its input from a buffer one row taller than the input,
   that row all ones, and multiplies ``[w, b]`` (the weight with the bias
-  as one more column) by it, so one ``np.matmul`` into the next buffer is
+  as one more column) by it, so one product into the next buffer is
   ``x @ w.T + b``; in reverse, ``g @ [x, 1].T`` is ``[dw, db]`` in one
   product, and ``w.T @ g`` the gradient of the layer's input;
-* the two ops' rules in that layout stand beside their declarations
-  (:func:`tapegrad.array.ops.linear.value_columns` and ``vjp_columns``,
-  :func:`tapegrad.array.ops.softmax.cross_entropy_columns`);
-* an activation runs, from buffer to buffer, NumPy's ufunc of its name
-  forward where there is one (``np.tanh``: vectorized), else the op's
-  generated ``<op>_each``, and the op's ``<op>_vjp_each`` in reverse;
-* the cross entropy's exponentials and logarithms are NumPy's vectorized
-  passes over the whole batch;
+* the products are BLAS's ``gemm``, called from numba kernels
+  (:mod:`tapegrad.kernels.gemm`): ``linear``'s rules in that layout stand
+  beside its declaration (:func:`tapegrad.array.ops.linear.value_columns`,
+  ``vjp_columns``, ``input_vjp_columns``); no gemm found, no chain;
 * the buffers are made at the first call of each thread and every step
-  writes into them (``out=``): a step allocates only the gradients it
-  hands over.
+  writes into them: a step allocates only the gradients it hands over.
+
+Two ways to run it, chosen when the program is made by how many elements a
+call would take through the C library one by one (:data:`SMALL_WORK`):
+
+* **small batches: one compiled call.**  A kernel generated for the chain
+  (:mod:`tapegrad.fusion.dense`, cached on disk as fused kernels are)
+  does everything: the products, each activation by the op table's value
+  rule and partials, and the cross entropy by the op's own row kernels.
+  SimpleNet's loss at 10 rows costs some 11 us a call, against 27 us as a
+  schedule of calls;
+* **large batches: a schedule of calls** from Python, where vectorized
+  passes win: an activation runs NumPy's ufunc of its name forward where
+  there is one (``np.tanh``), else the op's generated ``<op>_each``, and
+  ``<op>_vjp_each`` in reverse; the cross entropy's exponentials and
+  logarithms are NumPy's passes over the whole batch
+  (:func:`tapegrad.array.ops.softmax.cross_entropy_columns`).
 
 A replay is the same arithmetic as the record-by-record sweep, but BLAS
-sums in another order and NumPy's vectorized ``exp`` and ``log`` may
-differ from the C library's in the last place: values and gradients agree
+sums in another order (and NumPy's vectorized ``exp``, ``log`` and
+``tanh`` may differ from the C library's in the last place): values and gradients agree
 with an eager step's to rounding, not bit for bit.  Programs of any other
 shape (other ops, guards, a layer read twice, a batch that is not a matrix)
 keep the record-by-record sweep, as do ``record(..., fuse=False)``, debug
