@@ -22,7 +22,9 @@ def test_kernel_compilations_per_engine_are_stable_within_a_process():
     first = compilations(runner.run([CUBES], [], quick=True, budget_s=0.01))
     again = compilations(runner.run([CUBES], [], quick=True, budget_s=0.01))
     assert first == again and first["tapegrad"] >= 1
-    assert set(first) <= {"tapegrad", "tapegrad-replay"}
+    # engines that compiled kernels of their own earlier in this process
+    # (the recorded step's column products) keep their figures
+    assert set(first) <= {"tapegrad", "tapegrad-replay", "tapegrad-recorded"}
 
 
 @pytest.mark.skipif(not JIT_DISABLED, reason="counts kernels only with numba's JIT off")
