@@ -45,8 +45,9 @@ What is an input of the recording, and what is not:
   (``retrace=True``: the step records again there).
 
 A model of ``nn.Linear`` layers (and one-argument activations between
-them) under a cross entropy replays as one schedule of BLAS calls into
-buffers made once (:mod:`tapegrad.replay.dense`): its losses and gradients
+them) under a cross entropy replays into buffers made once, as one
+compiled call for a small batch and as a schedule of BLAS calls for a
+large one (:mod:`tapegrad.replay.dense`): its losses and gradients
 are the eager step's to rounding, not bit for bit; other models replay
 record by record, bit for bit.
 

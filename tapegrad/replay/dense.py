@@ -43,11 +43,11 @@ call would take through the C library one by one (:data:`SMALL_WORK`):
 
 A replay is the same arithmetic as the record-by-record sweep, but BLAS
 sums in another order (and NumPy's vectorized ``exp``, ``log`` and
-``tanh`` may differ from the C library's in the last place): values and gradients agree
-with an eager step's to rounding, not bit for bit.  Programs of any other
-shape (other ops, guards, a layer read twice, a batch that is not a matrix)
-keep the record-by-record sweep, as do ``record(..., fuse=False)``, debug
-mode, forward mode and Hessians.
+``tanh`` may differ from the C library's in the last place): values and
+gradients agree with an eager step's to rounding, not bit for bit.
+Programs of any other shape (other ops, guards, a layer read twice, a
+batch that is not a matrix) keep the record-by-record sweep, as do
+``record(..., fuse=False)``, debug mode, forward mode and Hessians.
 
 >>> import numpy as np, tapegrad as tg
 >>> from tapegrad import nn
@@ -196,7 +196,7 @@ class DenseChain:
         self.shape = shape
         self.gemm = address(dtype)
         self.compiled = shape[0] * _library_width(stages) <= SMALL_WORK
-        self._kernel = None  # the one-call kernel, loaded at the first call
+        self._kernel = self._size = None  # the one-call kernel and its work's size
         self._unit = self._scale(1.0)
         self._leaf_shapes = [None] * n_leaves
         for stage in stages:
