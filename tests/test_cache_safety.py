@@ -39,12 +39,12 @@ print("grad", a.grad)
 """
 SCALAR_GRAD = "grad %r" % (4.0 + 7.38905609893065)
 
-# A fused group whose sum is scaled: replayed by the fused kernels of the
+# A fused group summed over an axis: replayed by the fused kernels of the
 # general path (not the one-kernel schedule of a group summed, SCHEDULED).
 FUSED = """
 import numpy as np, tapegrad as tg
 x = np.linspace(-1, 1, 5)
-rec = tg.record(lambda t: (100.0 * (t[1:] - t[:-1] ** 2) ** 2 + (1.0 - t[:-1]) ** 2).sum() * 1.0,
+rec = tg.record(lambda t: (100.0 * (t[1:] - t[:-1] ** 2) ** 2 + (1.0 - t[:-1]) ** 2).sum(axis=0),
                 tg.tensor(x))
 value, grad = rec.value_and_grad(x)
 want = np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
@@ -53,7 +53,7 @@ g[:-1] = -400 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2 * (1 - x[:-1])
 g[1:] += 200 * (x[1:] - x[:-1] ** 2)
 print("right" if np.isclose(value, want) and np.allclose(grad, g) else f"WRONG {value} {grad}")
 """
-SCHEDULED = FUSED.replace(".sum() * 1.0", ".sum()")
+SCHEDULED = FUSED.replace(".sum(axis=0)", ".sum()")
 # Random bytes that are no pickle (a valid one could read as another numba
 # version's index, which numba itself skips): fixed, so the test is too.
 GARBAGE = random.Random(14).randbytes(300)
