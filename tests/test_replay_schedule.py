@@ -167,6 +167,16 @@ def test_what_does_not_fit_keeps_the_mixed_sweeps(f):
     np.testing.assert_allclose(rec.grad(x), leaf.grad, rtol=1e-13, atol=1e-14)
 
 
+def test_a_tail_in_another_dtype_keeps_the_mixed_sweeps():
+    x = np.linspace(-1.0, 1.0, 6).astype(np.float32)
+    rec = tg.record(lambda t: (t * 2.0).sum() * np.float64(3.0), tg.tensor(x))  # float64
+    assert rec.program.schedule is None
+    assert isinstance(tg.record(lambda t: (t * 2.0).sum() * 3.0, tg.tensor(x)).program.schedule,
+                      WholeProgram)
+    value, grad = rec.value_and_grad(x)
+    assert grad.dtype == np.float32 and np.array_equal(grad, np.full(6, 6.0, np.float32))
+
+
 def test_results_are_new_arrays_and_inputs_are_read_not_written():
     x = np.linspace(-1.0, 1.0, 10)
     keep = x.copy()

@@ -86,6 +86,8 @@ def whole_program(program, prog, fusion):
                                if g is not groups[0]):
         return None
     (group,) = groups
+    if any(prog.arrays[i].dtype != group.dtype for i in [out, *in_tail]):
+        return None  # a number of another dtype (float32 times np.float64(3.0) is float64)
     leaf_of = {i: int(prog.arg0[i]) for i in prog.array_records
                if int(prog.op[i]) == ARRAY_INPUT}
     views = {group.sources[k][1]: view for k, view in group.views.items()}
@@ -276,21 +278,19 @@ class WholeProgram:
         self._tail, self._mean, self._numbers = (), False, []
 
     def finish(self, tail, mean):
-        """Follow the sum with ``tail`` (:func:`_tail`'s), a mean if ``mean``."""
-        numbers = []
-        for _, name, operands in tail:
-            for o in operands:
-                if o != "v":
-                    numbers.append(o if self._zero.__class__ is float else self._dtype.type(o))
-        self._numbers = numbers
-        self._tail, k = [], 0
+        """Follow the sum with ``tail`` (:func:`_tail`'s), a mean if ``mean``:
+        the tail's numbers are the kernel's arguments ``t0, t1, ...``."""
+        numbers, steps = [], []
         for _, name, operands in tail:
             refs = []
             for o in operands:
-                refs.append("v" if o == "v" else k)
-                k += o != "v"
-            self._tail.append((name, tuple(refs)))
-        self._tail, self._mean = tuple(self._tail), mean
+                if o == "v":
+                    refs.append("v")
+                else:
+                    refs.append(len(numbers))
+                    numbers.append(o if self._zero.__class__ is float else self._dtype.type(o))
+            steps.append((name, tuple(refs)))
+        self._tail, self._mean, self._numbers = tuple(steps), mean, numbers
 
     def _kernels(self):
         if self._both_kernel is None:
