@@ -3,6 +3,7 @@ with the JIT off, through ctypes), against ``np.matmul``: every
 transposition, C and Fortran order, slices with rows further apart than
 they are long, empty and one-row matrices; what it refuses."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -71,3 +72,11 @@ def test_only_float_routines_have_an_address():
 def test_no_address_is_refused_not_called():
     with pytest.raises(ValueError, match="address is 0"):
         gemm.product(0, np.ones((2, 2)), False, np.ones((2, 2)), False, np.empty((2, 2)))
+
+
+@requires_gemm
+def test_matrices_of_two_dtypes_are_refused_before_any_call():
+    refused = TypeError if numba.config.DISABLE_JIT else numba.core.errors.TypingError
+    with pytest.raises(refused):
+        gemm.product(gemm.address(np.float64), np.ones((2, 2)), False,
+                     np.ones((2, 2), np.float32), False, np.empty((2, 2)))

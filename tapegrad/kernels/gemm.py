@@ -44,6 +44,8 @@ _lock = threading.Lock()
 
 def _through_ctypes(address, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     """:func:`fortran_gemm` without the JIT: the same call through ctypes."""
+    if not a.dtype == b.dtype == c.dtype or a.dtype not in _FLOATS:
+        raise TypeError("gemm: the routine reads all three matrices as one float type")
     scalar = ctypes.c_double if a.dtype == np.float64 else ctypes.c_float
     integer, pointer = ctypes.c_int64, ctypes.c_void_p
     routine = ctypes.CFUNCTYPE(None, *[pointer] * 13, ctypes.c_size_t, ctypes.c_size_t)(address)
@@ -63,6 +65,11 @@ def _fortran_gemm(typingctx, address, ta, tb, m, n, k, alpha, a, lda, b, ldb, be
     """``c = alpha op(a) op(b) + beta c`` by the Fortran routine at
     ``address`` (column-major operands; ``ta``/``tb``: ``ord('N')`` or
     ``ord('T')``)."""
+    arrays = (a, b, c)
+    if not all(isinstance(t, types.Array) and t.ndim == 2 for t in arrays) \
+            or a.dtype not in (types.float64, types.float32) \
+            or b.dtype != a.dtype or c.dtype != a.dtype:
+        return None  # numba's TypingError: the routine reads all three as one float type
     f, i = a.dtype, types.int64
     signature = types.void(i, types.uint8, types.uint8, i, i, i, f, a, i, b, i, f, c, i)
 
