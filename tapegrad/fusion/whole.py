@@ -197,13 +197,3 @@ def tail_lines(tail, dtype, mean, with_grads):
                   f"    u{j - 1} = {cast}(q{j})"]
     lines.append(f"    v_seed = u0 / {cast}(N)" if mean else "    v_seed = u0")
     return lines
-    lines.append(f"    a{len(tail)} = g")
-    for j in range(len(tail), 0, -1):
-        name, operands = tail[j - 1]
-        values = ", ".join(f"v{j - 1}" if o == "v" else f"t{o}" for o in operands)
-        partial = OPS[name].partials[operands.index("v")].__name__
-        lines += [f"    b{j} = 0.0", f"    if a{j} != 0.0:",
-                  f"        b{j} += a{j} * {name}_{partial}({values}, v{j})",
-                  f"    a{j - 1} = {cast}(b{j})"]
-    lines.append(f"    v_seed = a0 / {cast}(N)" if mean else "    v_seed = a0")
-    return lines
