@@ -266,3 +266,21 @@ def test_a_kernel_loaded_from_the_disk_cache_runs():
     for run in runs:
         assert run.returncode == 0, run.stderr[-2000:]
     assert runs[0].stdout == runs[1].stdout
+
+
+def test_the_fixed_cost_programs_are_one_call_each():
+    """The programs of the benchmark's replay fixed-cost figure are replayed
+    as the figure says: one kernel call each (a dense chain's at 10 rows)."""
+    from tapegrad.benchmark.replay_cost import programs
+
+    cases = programs()
+    for name in ("elementwise_3ops", "rosenbrock_vectorized", "rms"):
+        rec, x = cases[name]
+        assert isinstance(rec.program.schedule, WholeProgram), name
+    rec, x = cases["rms"]
+    value, grad = rec.value_and_grad(x)
+    want = np.sqrt(np.mean(x * x))
+    assert value == pytest.approx(want, rel=1e-15)
+    np.testing.assert_allclose(grad, x / (x.size * want), rtol=1e-14)
+    rec, params = cases["simplenet_loss"]
+    assert rec.program.dense.compiled
