@@ -62,21 +62,25 @@ class _Carver:
         return f"{self.per_row} * R + {self.fixed}"
 
 
+def _one_op(name):
+    """The fused-group spec of the one-argument op ``name`` alone, whose
+    element lines (value and reverse walk) an activation's loops hold."""
+    return Spec(members=((name, (("e", 0),)),), externals=("[r, c]",), outputs=(0,),
+                grads=(True,))
+
+
 def _activation_lines(name, source, target, width, pad="    "):
     """``target = name(source)`` element by element."""
-    spec = Spec(members=((name, (("e", 0),)),), externals=("[r, c]",), outputs=(0,),
-                grads=(True,))
     inner = pad + " " * 8
     return ([f"{pad}for c in range({width}):", f"{pad}    for r in range(R):",
-             f"{inner}x0 = {source}[c, r]"] + member_lines(spec, inner)
+             f"{inner}x0 = {source}[c, r]"] + member_lines(_one_op(name), inner)
             + [f"{inner}{target}[c, r] = m0"])
 
 
 def _adjoint_lines(name, source, value, g, down, width, pad="    "):
     """``down`` = ``g`` times the activation's partial, element by element
     (its value read back from ``value``)."""
-    spec = Spec(members=((name, (("e", 0),)),), externals=("[r, c]",), outputs=(0,),
-                grads=(True,))
+    spec = _one_op(name)
     inner = pad + " " * 8
     return ([f"{pad}for c in range({width}):", f"{pad}    for r in range(R):",
              f"{inner}x0 = {source}[c, r]", f"{inner}m0 = {value}[c, r]"]

@@ -69,32 +69,34 @@ def whole_source(spec, reads, targets, dtype, with_grads=True, tail=(), mean=Fal
     mean and the tail; then the tail's adjoints, in reverse, and each
     element's reverse walk from the sum's (see :func:`tail_lines`).
     """
-    if tail or mean:
-        return _two_passes(spec, reads, targets, dtype, with_grads, tail, mean)
+    two_passes = bool(tail) or mean
     externals = [f"e{k}" for k, read in enumerate(reads) if read[0] != "leaf"]
     leaves = sorted({read[1] for read in reads if read[0] == "leaf"})
-    args = externals + [f"L{l}" for l in leaves]
+    numbers = sorted({o for _, operands in tail for o in operands if o != "v"})
+    args = externals + [f"L{l}" for l in leaves] + [f"t{k}" for k in numbers]
     if with_grads:
         args += ["g"] + [f"G{l}" for l in sorted(targets)]
     name = "whole_value_and_grad" if with_grads else "whole_value"
     pad = " " * 8
-    body = [pad + _load(k, read) for k, read in enumerate(reads)]
-    body += member_lines(spec, pad)
-    body.append(f"{pad}o0[i] = m{spec.outputs[0]}")
-    before, after = [], []
+    loads = [pad + _load(k, read) for k, read in enumerate(reads)] + member_lines(spec, pad)
+    values = loads + [f"{pad}o0[i] = m{spec.outputs[0]}"]
+    before, walk, after = [], [], []
     if with_grads:
-        body += adjoint_lines(spec, {spec.outputs[0]: "g"}, pad)
+        walk = adjoint_lines(spec, {spec.outputs[0]: "v_seed" if two_passes else "g"}, pad)
         for l in sorted(targets):
             b, e, a = _gradient_lines(l, targets[l], dtype, pad)
             before += b
-            body += e
+            walk += e
             after += a
-    lines = [f"def {name}({', '.join(args + ['o0', 'zero', 'N'])}):",
-             *before,
-             "    for i in range(N):",
-             *body,
-             *after,
-             "    return zero + pairwise_sum(o0, 0, N, zero)"]
+    lines = [f"def {name}({', '.join(args + ['o0', 'zero', 'N'])}):"]
+    if not two_passes:
+        lines += [*before, "    for i in range(N):", *values, *walk, *after,
+                  "    return zero + pairwise_sum(o0, 0, N, zero)"]
+    else:
+        lines += ["    for i in range(N):", *values, *tail_lines(tail, dtype, mean, with_grads)]
+        if with_grads:
+            lines += [*before, "    for i in range(N):", *loads, *walk, *after]
+        lines.append(f"    return v{len(tail)}")
     return "\n".join(lines) + "\n"
 
 
@@ -139,34 +141,6 @@ def adds_in_place(terms):
 
 def _plus(offset):
     return f" + {offset}" if offset else ""
-
-
-def _two_passes(spec, reads, targets, dtype, with_grads, tail, mean):
-    """:func:`whole_source` for a sum that a mean or a tail follows: its
-    adjoint is known only once the sum is."""
-    externals = [f"e{k}" for k, read in enumerate(reads) if read[0] != "leaf"]
-    leaves = sorted({read[1] for read in reads if read[0] == "leaf"})
-    numbers = sorted({o for _, operands in tail for o in operands if o != "v"})
-    args = externals + [f"L{l}" for l in leaves] + [f"t{k}" for k in numbers]
-    if with_grads:
-        args += ["g"] + [f"G{l}" for l in sorted(targets)]
-    name = "whole_value_and_grad" if with_grads else "whole_value"
-    pad = " " * 8
-    loads = [pad + _load(k, read) for k, read in enumerate(reads)] + member_lines(spec, pad)
-    lines = [f"def {name}({', '.join(args + ['o0', 'zero', 'N'])}):",
-             "    for i in range(N):", *loads, f"{pad}o0[i] = m{spec.outputs[0]}",
-             *tail_lines(tail, dtype, mean, with_grads)]
-    if with_grads:
-        body = loads + adjoint_lines(spec, {spec.outputs[0]: "v_seed"}, pad)
-        before, after = [], []
-        for l in sorted(targets):
-            b, e, a = _gradient_lines(l, targets[l], dtype, pad)
-            before += b
-            body += e
-            after += a
-        lines += [*before, "    for i in range(N):", *body, *after]
-    lines.append(f"    return v{len(tail)}")
-    return "\n".join(lines) + "\n"
 
 
 def tail_lines(tail, dtype, mean, with_grads):

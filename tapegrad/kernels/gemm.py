@@ -43,22 +43,19 @@ _lock = threading.Lock()
 
 
 def _through_ctypes(address, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    """:func:`fortran_gemm` without the JIT: the same call through ctypes."""
+    """:func:`fortran_gemm` without the JIT: the routine as
+    :mod:`tapegrad.kernels.blas` bound and declared it, through ctypes."""
     if not a.dtype == b.dtype == c.dtype or a.dtype not in _FLOATS:
         raise TypeError("gemm: the routine reads all three matrices as one float type")
+    routine = blas.bound("gemm", a.dtype)
+    if routine is None or ctypes.cast(routine, ctypes.c_void_p).value != address:
+        raise ValueError(f"gemm: no {a.dtype} routine bound at address {address}")
+    integer = blas._get().integer
     scalar = ctypes.c_double if a.dtype == np.float64 else ctypes.c_float
-    integer, pointer = ctypes.c_int64, ctypes.c_void_p
-    routine = ctypes.CFUNCTYPE(None, *[pointer] * 13, ctypes.c_size_t, ctypes.c_size_t)(address)
-    flags = [ctypes.c_char(bytes([v])) for v in (ta, tb)]
-    numbers = [integer(v) for v in (m, n, k, lda, ldb, ldc)]
-    scales = [scalar(v) for v in (alpha, beta)]
-
-    def ref(x):
-        return ctypes.addressof(x)
-
-    routine(ref(flags[0]), ref(flags[1]), ref(numbers[0]), ref(numbers[1]), ref(numbers[2]),
-            ref(scales[0]), a.ctypes.data, ref(numbers[3]), b.ctypes.data, ref(numbers[4]),
-            ref(scales[1]), c.ctypes.data, ref(numbers[5]), 1, 1)
+    alpha, beta = scalar(alpha), scalar(beta)
+    routine(bytes([ta]), bytes([tb]), integer(m), integer(n), integer(k), ctypes.addressof(alpha),
+            a.ctypes.data, integer(lda), b.ctypes.data, integer(ldb), ctypes.addressof(beta),
+            c.ctypes.data, integer(ldc), 1, 1)
 
 
 def _fortran_gemm(typingctx, address, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):

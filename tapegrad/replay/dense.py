@@ -259,14 +259,10 @@ class DenseChain:
         if np.shape(x) != self.shape or np.shape(labels) != self.shape[:1]:
             raise ValueError(f"a batch of shape {np.shape(x)} with labels of shape "
                              f"{np.shape(labels)}: the chain was recorded at {self.shape}")
-        for stage in self.stages:
-            if stage[0] is not _LINEAR:
-                continue
-            for leaf, shape in ((stage[2], (stage[5], stage[4])), (stage[3], (stage[5],))):
-                if np.shape(leaves[leaf]) != shape:
-                    raise ValueError(f"a Tensor the recording reads changed shape: "
-                                     f"{shape} when recorded, {np.shape(leaves[leaf])} now; "
-                                     f"record f again")
+        for leaf, shape in zip(leaves, self._leaf_shapes):
+            if np.shape(leaf) != shape:
+                raise ValueError(f"a Tensor the recording reads changed shape: "
+                                 f"{shape} when recorded, {np.shape(leaf)} now; record f again")
 
     def _buffers(self):
         """This thread's :class:`_Buffers`, made at its first call."""
