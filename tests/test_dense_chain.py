@@ -268,3 +268,41 @@ def test_a_saved_chain_loads_as_a_chain_with_the_same_answers(rng, tmp_path):
     assert value == want
     for a, b in zip(grads, want_grads):
         np.testing.assert_array_equal(a, b)
+
+
+def test_plain_arrays_as_recorded_take_the_short_way_with_the_checked_ways_answers(rng, path):
+    """``value_and_grad`` of a tuple of C-contiguous arrays of the recorded
+    shapes and dtypes skips flattening and checks (ArrayProgram.quick);
+    anything else is checked and answers the same, or says what is wrong."""
+    X, y = rng.normal(size=(10, 3)), rng.integers(0, 2, 10)
+    params = chain((3, 4, 2), np.float64, rng)
+    compiled, plain = both(loss_of(X, y), params)
+    quick = compiled.program.quick
+    assert (quick is not None) == (path == "one call")
+    assert quick is None or quick(params) is not None
+    want, want_grads = plain.value_and_grad(params)
+    value, grads = compiled.value_and_grad(params)
+    checked, checked_grads = compiled.program.value_and_grad(params)
+    assert value == checked and type(grads) is tuple
+    for a, b in zip(grads, checked_grads):
+        np.testing.assert_array_equal(a, b)
+    assert_grads_close(grads, want_grads, RTOL[np.float64])
+    frozen = [p.copy() for p in params]
+    frozen[0].flags.writeable = False
+    others = {"a Fortran-order weight": (np.asfortranarray(params[0]),
+              *params[1:]), "float32 arrays": tuple(p.astype(np.float32) for p in params),
+              "a Tensor": (tg.tensor(params[0]), *params[1:]), "a read-only array": tuple(frozen)}
+    for what, x in others.items():
+        if what != "a read-only array":
+            assert compiled.program.quick is None or compiled.program.quick(x) is None, what
+        value, grads = compiled.value_and_grad(x)
+        assert np.isclose(value, want, rtol=1e-6 if "32" in what else 1e-14, atol=0), what
+        assert all(g.dtype == np.float64 for g in grads), what
+    with pytest.raises(ValueError, match="shape"):
+        compiled.value_and_grad((params[0][:1], *params[1:]))
+    for wrong in (params[:3], list(params)):
+        with pytest.raises(ValueError, match="a tuple of 4 items"):
+            compiled.value_and_grad(wrong)
+    with tg.debug_mode():
+        assert compiled.program.quick is None or compiled.program.quick(params) is None
+        assert compiled.value_and_grad(params)[0] == checked

@@ -158,6 +158,8 @@ class ArrayProgram(TangentMethods, Program):
         self.schedule = schedule.whole_program(self, prog, whole) if whole else None
         # Linear layers under a cross entropy: BLAS calls into buffers made once.
         self.dense = dense_chain(self, prog) if owner.fuse else None
+        self.quick = (self._quick_dense if self.dense is not None and self.dense.compiled
+                      and self._tensors_only in (tuple, list) else None)
         last = (self._out_record if self._out_shape is not None
                 else int(self._outputs.max()) if len(self._outputs) else -1)
         self._reverse = ReversePlan(prog, last, self.fusion) if last >= 0 else None
@@ -384,6 +386,26 @@ class ArrayProgram(TangentMethods, Program):
         if kind is not None:
             return value, grads[0] if kind == "tensor" else kind(grads)
         return value, self._gradient_like(self._gather(None, grads))
+
+    def _quick_dense(self, x):
+        """``value_and_grad(x)`` of a dense chain replayed by one compiled
+        call, the short way, for ``x`` a tuple (or list) of NumPy arrays as
+        recorded: each C-contiguous, of its recorded shape and dtype, read as
+        it is.  None for any other ``x``, or in debug mode: the checked way."""
+        slots = self._tensor_slots
+        if type(x) is not self._tensors_only or len(x) != len(slots) or debug.enabled():
+            return None
+        for a, (_, _, shape, dtype) in zip(x, slots):
+            if type(a) is not np.ndarray or a.shape != shape or a.dtype is not dtype \
+                    or not a.flags.c_contiguous:
+                return None
+        dense = self.dense
+        leaves = [*x, *(leaf._v for leaf in self._extra_tensors)]
+        try:
+            value, grads = dense.call(leaves, self._here().params, dense.unit)
+        except ValueError:  # a Tensor from outside f changed shape: the checked way says so
+            return None
+        return value, self._tensors_only(grads[:len(slots)])
 
     def _vjp_arrays(self, weights):
         """The reverse sweep at the replayed input: the scalar adjoints and

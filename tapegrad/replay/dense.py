@@ -197,7 +197,7 @@ class DenseChain:
         self.gemm = address(dtype)
         self.compiled = shape[0] * _library_width(stages) <= SMALL_WORK
         self._kernel = self._size = None  # the one-call kernel and its work's size
-        self._unit = self._scale(1.0)
+        self.unit = self.scale(1.0)  # the scale of a seed of 1
         self._leaf_shapes = [None] * n_leaves
         for stage in stages:
             if stage[0] is _LINEAR:
@@ -212,21 +212,29 @@ class DenseChain:
         NumPy's passes warn of nothing (the kernels they stand for do not)."""
         x = params[self.first]["constants"][0]
         labels = params[self.loss]["labels"]
-        scale = self._unit if seed == 1.0 else self._scale(seed)
+        scale = self.unit if seed == 1.0 else self.scale(seed)
         if self.compiled and type(x) is np.ndarray and type(labels) is np.ndarray \
                 and x.ndim == 2 and labels.ndim == 1 and x.dtype == self.dtype:
-            grads = [np.empty(shape, self.dtype) for shape in self._leaf_shapes]
             try:
-                mean = self._one_call()(self.gemm, x, labels, *leaves, self._work(), scale,
-                                        *grads)
+                return self.call(leaves, params, scale)
             except ValueError:
                 self._check(x, labels, leaves)
                 raise
-            return float(self.dtype.type(mean)), grads
         with np.errstate(all="ignore"):
             return self._run(x, labels, leaves, scale)
 
-    def _scale(self, seed):
+    def call(self, leaves, params, scale):
+        """:meth:`run` by the one compiled call, unchecked: a leaf, batch or
+        labels of another shape than recorded is a ``ValueError`` that does
+        not say which (nothing is written), one of another type a numba
+        ``TypeError`` or a compilation for it.  ``scale``: :meth:`scale`."""
+        grads = [np.empty(shape, self.dtype) for shape in self._leaf_shapes]
+        mean = self._one_call()(self.gemm, params[self.first]["constants"][0],
+                                params[self.loss]["labels"], *leaves, self._work(), scale,
+                                *grads)
+        return float(self.dtype.type(mean)), grads
+
+    def scale(self, seed):
         """The cross entropy's VJP's factor: ``seed`` over the rows, as the
         op's VJP rounds it."""
         return (np.asarray(seed) / self.shape[0]).astype(self.dtype)[()]

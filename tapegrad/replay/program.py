@@ -96,6 +96,9 @@ class Program:
     """
 
     fusion = None  # the fused elementwise groups, for programs that have any
+    # value_and_grad(x) for the common call, or None (then the checked way);
+    # a program with one sets it when made (ArrayProgram: a dense chain).
+    quick = None
 
     def __len__(self):
         return len(self._columns["op"])

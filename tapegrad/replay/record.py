@@ -296,6 +296,11 @@ class Recorded:
 
     def value_and_grad(self, x):
         """``(f(x), df/dx)`` for a scalar ``f``; the gradient has ``x``'s structure."""
+        quick = self.program.quick  # plain arrays as recorded: nothing traced in them
+        if quick is not None:
+            done = quick(x)
+            if done is not None:
+                return done
         refuse_traced(x, "Recorded.value_and_grad(x)")
         return self.program.value_and_grad(x)
 
