@@ -1,8 +1,9 @@
-"""Source of the one kernel that replays a whole program: one fused group
-over slices of the inputs, summed (:mod:`tapegrad.replay.schedule`).
+"""Source of the one kernel that replays a whole program: fused groups over
+slices of the inputs, each summed or averaged, and one-number records over
+those numbers (:mod:`tapegrad.replay.schedule`).
 
-The kernel walks the group's ``N`` elements once.  Each element's members
-are computed in registers from the inputs read in place
+One group summed is one pass over its ``N`` elements.  Each element's
+members are computed in registers from the inputs read in place
 (``L{l}[i + offset]``: a slice ``x[1:]`` is its leaf at an offset, so no
 view is made per call), and its value goes to the scratch ``o0``, summed
 at the end in NumPy's pairwise order
@@ -19,6 +20,12 @@ gradient is written once per element:
   the previous one's store);
 * slices further apart add their terms in place.
 
+Several groups, a mean, or records after the sums (``(x * x).sum() + 0.1 *
+(w * w).sum()``, ``np.sqrt(s)``) wait for the sums before any adjoint is
+known: a pass of values per group, the records after them, their adjoints,
+then a pass of reverse walks per group, the last group first, as the sweeps
+go; a group that reaches a gradient another has written adds in place.
+
 Each gradient element gets at most two terms (the caller checks), onto a
 zero, each rounded to the gradient's dtype first: so any order gives the
 bits of the sweeps, which add them one after the other.
@@ -26,9 +33,9 @@ bits of the sweeps, which add them one after the other.
 >>> from tapegrad.fusion.source import Spec
 >>> spec = Spec(members=(("mul", (("e", 0), ("e", 0))),), externals=("[r, c]",),
 ...             outputs=(0,), grads=(True,))
->>> print(whole_source(spec, [("leaf", 0, 1)], {0: [(0, 1)]}, "float64"))
-def whole_value_and_grad(L0, g, G0, o0, zero, N):
-    for i in range(N):
+>>> print(whole_source([(spec, [("leaf", 0, 1)], {0: [(0, 1)]}, False)], (), "float64"))
+def whole_value_and_grad(L0, g, G0, o0, zero, N0):
+    for i in range(N0):
         x0 = L0[i + 1]
         m0 = mul_value(x0, x0)
         o0[i] = m0
@@ -38,7 +45,7 @@ def whole_value_and_grad(L0, g, G0, o0, zero, N):
             b0 += a0 * mul_d_x(x0, x0, m0)
             b0 += a0 * mul_d_y(x0, x0, m0)
         G0[i + 1] = b0
-    return zero + pairwise_sum(o0, 0, N, zero)
+    return zero + pairwise_sum(o0, 0, N0, zero)
 <BLANKLINE>
 """
 
@@ -48,78 +55,106 @@ from tapegrad.ops import OPS
 WINDOW = 8  # the widest span of offsets whose terms are summed in registers
 
 
-def whole_source(spec, reads, targets, dtype, with_grads=True, tail=(), mean=False):
-    """The kernel of a group of ``spec`` whose one output is summed.
+def whole_source(parts, tree, dtype, with_grads=True):
+    """The kernel of fused groups each reduced to one number, and a tree of
+    one-number records over those numbers.
 
-    ``reads`` says per external ``k`` where its element ``i`` is:
-    ``("number",)`` (argument ``e{k}``), ``("array",)`` (``e{k}[i]``) or
-    ``("leaf", l, offset)`` (``L{l}[i + offset]``, leaf ``l`` flattened).
-    ``targets`` maps each leaf ``l`` that wants a gradient to the
-    ``(k, offset)`` of its externals that do.  ``dtype`` names the group's
-    NumPy dtype.  The kernel is ``whole_value_and_grad(e..., L..., g, G...,
-    o0, zero, N)``, ``G{l}`` leaf ``l``'s flat gradient (zeroed where no
-    term lands), ``g`` the sum's adjoint, ``o0`` a scratch of ``N``; it
-    returns the sum.  With ``with_grads`` False: ``whole_value(e..., L...,
-    o0, zero, N)``.
+    ``parts``: per reduction, in record order, ``(spec, reads, targets,
+    mean)``: the group of ``spec`` whose one output is summed (averaged if
+    ``mean``).  ``reads`` says per external ``k`` where its element ``i``
+    is: ``("number",)`` (argument ``e{j}_{k}`` of part ``j``),
+    ``("array",)`` (``e{j}_{k}[i]``) or ``("leaf", l, offset)`` (``L{l}[i +
+    offset]``, leaf ``l`` flattened).  ``targets`` maps each leaf ``l``
+    that wants a gradient to the ``(k, offset)`` of its externals that do.
+    ``tree``: per record after the reductions, in record order, ``(op name,
+    operands)``, each operand ``("r", j)`` (part ``j``'s number), ``("v",
+    n)`` (record ``n`` of the tree) or ``k`` (the number ``t{k}``, an
+    argument after the ``L...``); each part and record is read once, and
+    the last record (else the one part) is the output.  ``dtype`` names the
+    groups' NumPy dtype.
 
-    ``mean``: the mean instead of the sum; ``tail``: one-number records
-    after it, per record ``(op name, operands)``, each operand ``"v"`` (the
-    value before) or ``k`` (the number ``t{k}``, an argument after the
-    ``L...``).  Either makes two passes: the values and their sum, the
-    mean and the tail; then the tail's adjoints, in reverse, and each
-    element's reverse walk from the sum's (see :func:`tail_lines`).
+    The kernel is ``whole_value_and_grad(e..., L..., t..., g, G..., o0,
+    zero, N0, N1, ...)``: ``G{l}`` leaf ``l``'s flat gradient (zeroed where
+    no term lands), ``g`` the output's adjoint, ``o0`` a scratch of the
+    largest ``N{j}``; it returns the output.  With ``with_grads`` False:
+    ``whole_value(e..., L..., t..., o0, zero, N...)``.
+
+    One part summed is one pass: each element's value, then its reverse
+    walk from ``g``.  Anything else makes two: per part its values and
+    their sum, the mean and the tree's values; then the tree's adjoints, in
+    reverse, and per part, the last first (the sweeps' order), each
+    element's reverse walk (see :func:`tree_lines`).  The part that reaches
+    a leaf's gradient first writes it as one part alone does; a later part
+    adds its terms in place.
     """
-    two_passes = bool(tail) or mean
-    externals = [f"e{k}" for k, read in enumerate(reads) if read[0] != "leaf"]
-    leaves = sorted({read[1] for read in reads if read[0] == "leaf"})
-    numbers = sorted({o for _, operands in tail for o in operands if o != "v"})
-    args = externals + [f"L{l}" for l in leaves] + [f"t{k}" for k in numbers]
+    cast = f"np.{dtype}"
+    args = [f"e{j}_{k}" for j, (_, reads, _, _) in enumerate(parts)
+            for k, read in enumerate(reads) if read[0] != "leaf"]
+    args += [f"L{l}" for l in sorted({read[1] for _, reads, _, _ in parts
+                                      for read in reads if read[0] == "leaf"})]
+    args += [f"t{k}" for k in sorted({o for _, operands in tree for o in operands
+                                      if isinstance(o, int)})]
     if with_grads:
-        args += ["g"] + [f"G{l}" for l in sorted(targets)]
+        args += ["g"] + [f"G{l}" for l in sorted({l for part in parts for l in part[2]})]
+    args += ["o0", "zero"] + [f"N{j}" for j in range(len(parts))]
     name = "whole_value_and_grad" if with_grads else "whole_value"
+    lines = [f"def {name}({', '.join(args)}):"]
     pad = " " * 8
-    loads = [pad + _load(k, read) for k, read in enumerate(reads)] + member_lines(spec, pad)
-    values = loads + [f"{pad}o0[i] = m{spec.outputs[0]}"]
-    before, walk, after = [], [], []
-    if with_grads:
-        walk = adjoint_lines(spec, {spec.outputs[0]: "v_seed" if two_passes else "g"}, pad)
+    loads = [[pad + _load(j, k, read) for k, read in enumerate(reads)] + member_lines(spec, pad)
+             for j, (spec, reads, _, _) in enumerate(parts)]
+    values = [load + [f"{pad}o0[i] = m{part[0].outputs[0]}"] for load, part in zip(loads, parts)]
+    one_pass = len(parts) == 1 and not tree and not parts[0][3]
+    reached = set()  # the leaves whose gradient a part walked before wrote
+    walks = {}
+    for j in range(len(parts) - 1, -1, -1):
+        spec, _, targets, _ = parts[j]
+        seed = "g" if one_pass else f"s{j}"
+        before, walk, after = [], adjoint_lines(spec, {spec.outputs[0]: seed}, pad), []
         for l in sorted(targets):
-            b, e, a = _gradient_lines(l, targets[l], dtype, pad)
-            before += b
-            walk += e
-            after += a
-    lines = [f"def {name}({', '.join(args + ['o0', 'zero', 'N'])}):"]
-    if not two_passes:
-        lines += [*before, "    for i in range(N):", *values, *walk, *after,
-                  "    return zero + pairwise_sum(o0, 0, N, zero)"]
-    else:
-        lines += ["    for i in range(N):", *values, *tail_lines(tail, dtype, mean, with_grads)]
-        if with_grads:
-            lines += [*before, "    for i in range(N):", *loads, *walk, *after]
-        lines.append(f"    return v{len(tail)}")
+            b, e, a = _gradient_lines(l, targets[l], dtype, pad, f"N{j}", l in reached)
+            before, walk, after = before + b, walk + e, after + a
+        reached |= set(targets)
+        walks[j] = before, walk, after
+    if one_pass:
+        before, walk, after = walks[0] if with_grads else ([], [], [])
+        return "\n".join(lines + before + ["    for i in range(N0):", *values[0], *walk, *after,
+                                           "    return zero + pairwise_sum(o0, 0, N0, zero)"]) + "\n"
+    for j, (_, _, _, mean) in enumerate(parts):
+        lines += [f"    for i in range(N{j}):", *values[j],
+                  f"    r{j} = zero + pairwise_sum(o0, 0, N{j}, zero)"]
+        if mean:
+            lines.append(f"    r{j} = {cast}(r{j} / N{j})")
+    lines += tree_lines(tree, [part[3] for part in parts], dtype, with_grads)
+    if with_grads:
+        for j in range(len(parts) - 1, -1, -1):
+            before, walk, after = walks[j]
+            lines += [*before, f"    for i in range(N{j}):", *loads[j], *walk, *after]
+    lines.append(f"    return {_value(('v', len(tree) - 1)) if tree else 'r0'}")
     return "\n".join(lines) + "\n"
 
 
-def _load(k, read):
+def _load(j, k, read):
     if read[0] == "number":
-        return f"x{k} = e{k}"
+        return f"x{k} = e{j}_{k}"
     if read[0] == "array":
-        return f"x{k} = e{k}[i]"
+        return f"x{k} = e{j}_{k}[i]"
     _, l, offset = read
     return f"x{k} = L{l}[i + {offset}]" if offset else f"x{k} = L{l}[i]"
 
 
-def _gradient_lines(l, terms, dtype, pad):
+def _gradient_lines(l, terms, dtype, pad, count, reached):
     """``(before the walk, per element, after the walk)`` lines for leaf
-    ``l``'s gradient ``G{l}``, from its externals' ``(k, offset)``."""
+    ``l``'s gradient ``G{l}``, from its externals' ``(k, offset)`` over
+    ``count`` elements; ``reached``: another part wrote it before, so the
+    terms are added in place."""
     cast = f"np.{dtype}"
+    if reached or adds_in_place(terms):
+        return [], [f"{pad}G{l}[i{_plus(offset)}] += {cast}(b{k})" for k, offset in terms], []
     if len(terms) == 1:
         (k, offset), = terms
         return [], [f"{pad}G{l}[i{_plus(offset)}] = b{k}"], []
     base = min(offset for _, offset in terms)
     span = max(offset for _, offset in terms) - base
-    if adds_in_place(terms):
-        return [], [f"{pad}G{l}[i{_plus(offset)}] += {cast}(b{k})" for k, offset in terms], []
     window = [f"w{l}_{d}" for d in range(span + 1)]
     before = [f"    {w} = {cast}(0.0)" for w in window]
     each = [f"{pad}{window[offset - base]} += {cast}(b{k})" for k, offset in terms]
@@ -127,7 +162,7 @@ def _gradient_lines(l, terms, dtype, pad):
     each += [f"{pad}{window[d]} = {window[d + 1]}" for d in range(span)]
     each.append(f"{pad}{window[span]} = {cast}(0.0)")
     # After the last element the window holds the elements past the walk's end.
-    after = [f"    G{l}[N{_plus(base + d)}] = {window[d]}" for d in range(span)]
+    after = [f"    G{l}[{count}{_plus(base + d)}] = {window[d]}" for d in range(span)]
     return before, each, after
 
 
@@ -143,31 +178,39 @@ def _plus(offset):
     return f" + {offset}" if offset else ""
 
 
-def tail_lines(tail, dtype, mean, with_grads):
-    """The lines from the values ``o0`` to the output ``v{len(tail)}``:
-    ``v0``, their sum (NumPy's pairwise order) or mean (NumPy's: the sum
-    over the count, rounded to ``dtype``), then each tail record's value
-    from the one before, rounded to ``dtype`` as an array holds it.  With
-    ``with_grads``, the reverse: ``u{j}``, each value's adjoint from ``g``,
-    with the table's partials (a zero adjoint contributes nothing), and
-    ``v_seed``, the adjoint each element's walk starts from (the mean's
-    divided by the count, as its VJP divides)."""
+def tree_lines(tree, means, dtype, with_grads):
+    """The lines from the parts' numbers ``r{j}`` (``means[j]``: part
+    ``j`` is a mean) to the tree's values ``v{n}``, each record's value
+    from its operands, rounded to ``dtype`` as an array holds it.  With
+    ``with_grads``, the reverse: from ``g``, each value's adjoint (``uv{n}``,
+    ``ur{j}``) with the table's partials (a zero adjoint contributes
+    nothing), and ``s{j}``, the adjoint part ``j``'s elements start from
+    (a mean's divided by the count, as its VJP divides)."""
     cast = f"np.{dtype}"
-    lines = ["    v0 = zero + pairwise_sum(o0, 0, N, zero)"]
-    if mean:
-        lines.append(f"    v0 = {cast}(v0 / N)")
-    for j, (name, operands) in enumerate(tail, start=1):
-        values = ", ".join(f"v{j - 1}" if o == "v" else f"t{o}" for o in operands)
-        lines.append(f"    v{j} = {cast}({name}_value({values}))")
+    lines = []
+    for n, (name, operands) in enumerate(tree):
+        lines.append(f"    v{n} = {cast}({name}_value({', '.join(map(_value, operands))}))")
     if not with_grads:
         return lines
-    lines.append(f"    u{len(tail)} = g")
-    for j in range(len(tail), 0, -1):
-        name, operands = tail[j - 1]
-        values = ", ".join(f"v{j - 1}" if o == "v" else f"t{o}" for o in operands)
-        partial = OPS[name].partials[operands.index("v")].__name__
-        lines += [f"    q{j} = 0.0", f"    if u{j} != 0.0:",
-                  f"        q{j} += u{j} * {name}_{partial}({values}, v{j})",
-                  f"    u{j - 1} = {cast}(q{j})"]
-    lines.append(f"    v_seed = u0 / {cast}(N)" if mean else "    v_seed = u0")
+    lines.append(f"    {_adjoint(('v', len(tree) - 1) if tree else ('r', 0))} = g")
+    for n in range(len(tree) - 1, -1, -1):
+        name, operands = tree[n]
+        values = ", ".join(map(_value, operands))
+        for p, o in enumerate(operands):
+            if isinstance(o, int):
+                continue
+            partial = f"{name}_{OPS[name].partials[p].__name__}"
+            lines += [f"    q{n}_{p} = 0.0", f"    if uv{n} != 0.0:",
+                      f"        q{n}_{p} += uv{n} * {partial}({values}, v{n})",
+                      f"    {_adjoint(o)} = {cast}(q{n}_{p})"]
+    for j, mean in enumerate(means):
+        lines.append(f"    s{j} = ur{j} / {cast}(N{j})" if mean else f"    s{j} = ur{j}")
     return lines
+
+
+def _value(operand):
+    return f"t{operand}" if isinstance(operand, int) else f"{operand[0]}{operand[1]}"
+
+
+def _adjoint(operand):
+    return f"u{operand[0]}{operand[1]}"

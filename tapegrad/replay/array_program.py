@@ -152,8 +152,8 @@ class ArrayProgram(TangentMethods, Program):
         keep = set(self._mask_guards) | ({self._out_record} if self._out_record >= 0 else set())
         self._plans = {}  # fused -> the forward replay's steps (schedule.forward_steps)
         self.fusion = fusion.plan(prog, keep) if owner.fuse else None
-        # One fused group (one record alone too) summed, or averaged, and
-        # what follows on that one number: a value and gradient is one call.
+        # Fused groups (one record alone too) each summed or averaged, and
+        # records of one number after them: a value and gradient is one call.
         whole = fusion.plan(prog, keep, smallest=1) if owner.fuse else None
         self.schedule = schedule.whole_program(self, prog, whole) if whole else None
         # Linear layers under a cross entropy: BLAS calls into buffers made once.

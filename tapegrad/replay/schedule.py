@@ -14,31 +14,35 @@ module decides it once:
   compiles it into one call:
 
   :class:`WholeProgram`: the inputs (Tensors), basic slices of them that
-  only one fused group reads (``x[1:]``, ``x[:-1]``), that group (one
-  elementwise record is enough), the sum or mean of its one output, and
-  any chain of one-number ops after it (``f`` returns the last): vectorized
-  Rosenbrock, a weighted sum of squares, a log-likelihood of elementwise
-  terms, ``np.sqrt((x * x).sum())``, ``log(exp(x).sum())``.  A value and
-  gradient is one generated numba kernel (:mod:`tapegrad.fusion.whole`):
-  one pass over the group's elements in the blocks of NumPy's pairwise
-  sum, each element's members computed once from the inputs read in place
-  (a slice is its leaf at an offset), each block summed as ``np.sum`` sums
-  it, and each input's gradient written once per element into the array
-  handed back.  After a mean or a tail, whose adjoint waits for the sum,
-  the elements' reverse walks are a second pass.  Everything else (shapes,
+  only the fused groups read (``x[1:]``, ``x[:-1]``), those groups (one
+  elementwise record is enough), each summed or averaged to one number,
+  and records of one number over those numbers and constants, each read
+  once (``f`` returns the last): vectorized Rosenbrock, a weighted sum of
+  squares, a log-likelihood of elementwise terms, ``np.sqrt((x *
+  x).sum())``, ``log(exp(x).sum())``, a data term plus a regularizer
+  (``((a * 2.0 - 1.0) ** 2).mean() + 0.1 * (b * b).sum()``).  A value
+  and gradient is one generated numba kernel
+  (:mod:`tapegrad.fusion.whole`): one pass over a group's elements in the
+  blocks of NumPy's pairwise sum, each element's members computed once
+  from the inputs read in place (a slice is its leaf at an offset), each
+  block summed as ``np.sum`` sums it, and each input's gradient written
+  once per element into the array handed back.  Where an adjoint waits
+  for a sum (a mean, records after it, several groups), the elements'
+  reverse walks are a second pass per group.  Everything else (shapes,
   offsets, constants, which gradient takes which term) is resolved here,
   once.
 
 Results are bit for bit those of the mixed sweeps (the same generated
 element code, the same sum order, and each gradient element receives its
 terms in an order whose rounding is the same: at most two terms onto a
-zero; a mean and a tail are computed as NumPy and the op table compute
-them on one number); the tests compare them on every program they build.
-What does not fit (other ops, two sums, a sum over some axes, scalar
-records, guards and masks, broadcast operands, a gradient element with
-three or more terms) keeps the mixed sweeps, as do
-forward mode, Hessian-vector products and debug mode, which need every
-intermediate value.
+zero, and in float32 one group per gradient; the records of one number
+are computed as NumPy and the op table compute them); the tests compare
+them on every program they build.  What does not fit (other ops, a sum
+read twice, a sum over some axes, scalar records, guards and masks,
+broadcast operands, a gradient element with three or more terms, a leaf
+read whole by one group and through a slice by another) keeps the mixed
+sweeps, as do forward mode, Hessian-vector products and debug mode, which
+need every intermediate value.
 
 >>> import numpy as np, tapegrad as tg
 >>> def rosenbrock(x):
@@ -69,32 +73,39 @@ _SPAN, _LEAF, _GROUP, _ELEMENTWISE, _OP = range(5)  # the kinds of forward steps
 def whole_program(program, prog, fusion):
     """The :class:`WholeProgram` of ``program`` (an ArrayProgram being made
     from the snapshot ``prog``, whose elementwise records ``fusion`` groups),
-    or None when it is not one group summed."""
+    or None when it is not fused groups summed (or averaged) and records of
+    one number after them."""
     if (fusion is None or program._out_record < 0
             or program._out_shape != () or program._mask_guards or len(program._extra)
             or len(program._extra_tensors) or len(program._scalar_slots)
             or len(prog.op) != len(prog.array_records)):
         return None
-    tail, out = _tail(prog, program._out_record)
-    params = prog.params[out]
-    if (tail is None or int(prog.op[out]) not in (_SUM, _MEAN) or params.get("axis") is not None
-            or params.get("keepdims")):
+    tree, reductions = _tree(prog, program._out_record)
+    if tree is None:
         return None
-    groups = [g for g in fusion.groups if g.outputs == [int(prog.arg0[out])]]
-    in_tail = {i for i, _, _ in tail}
-    if len(groups) != 1 or any(not set(g.members) <= in_tail for g in fusion.groups
-                               if g is not groups[0]):
-        return None
-    (group,) = groups
-    if any(prog.arrays[i].dtype != group.dtype for i in [out, *in_tail]):
+    groups = []
+    for r in reductions:
+        params = prog.params[r]
+        found = [g for g in fusion.groups if g.outputs == [int(prog.arg0[r])]]
+        if len(found) != 1 or params.get("axis") is not None or params.get("keepdims"):
+            return None
+        groups.append(found[0])
+    in_tree = {i for i, _, _ in tree}
+    chosen = {id(g) for g in groups}
+    if len(chosen) != len(groups) or any(id(g) not in chosen and not set(g.members) <= in_tree
+                                         for g in fusion.groups):
+        return None  # a group reduced twice, or one that is not reduced
+    dtype = groups[0].dtype
+    if any(g.dtype != dtype for g in groups) or \
+            any(prog.arrays[i].dtype != dtype for i in [*reductions, *in_tree]):
         return None  # a number of another dtype (float32 times np.float64(3.0) is float64)
     leaf_of = {i: int(prog.arg0[i]) for i in prog.array_records
                if int(prog.op[i]) == ARRAY_INPUT}
-    views = {group.sources[k][1]: view for k, view in group.views.items()}
+    views = {g.sources[k][1]: view for g in groups for k, view in g.views.items()}
     slices = {_same_slice(view) for view in views.values() if view[0] in leaf_of}
-    members = set(group.members) | in_tail
+    members = set(reductions) | in_tree | {i for g in groups for i in g.members}
     for i in prog.array_records:
-        if i == out or i in leaf_of or i in members:
+        if i in leaf_of or i in members:
             continue
         if int(prog.op[i]) != _GETITEM or int(prog.arg0[i]) not in leaf_of:
             return None  # another op
@@ -102,37 +113,77 @@ def whole_program(program, prog, fusion):
         parts = index if isinstance(index, tuple) else (index,)
         if not all(isinstance(p, (slice, int)) for p in parts) or \
                 _same_slice((int(prog.arg0[i]), index)) not in slices:
-            return None  # not a basic slice, or one read outside the group (its own value)
-    built = _build(program, group, leaf_of, views)
+            return None  # not a basic slice, or one read outside the groups (its own value)
+    built = _build(program, groups, leaf_of, views)
     if built is not None:
-        built.finish(tail, int(prog.op[out]) == _MEAN)
+        built.finish(tree, [int(prog.op[r]) == _MEAN for r in reductions])
     return built
 
 
-def _tail(prog, last):
-    """``(tail, reduction)``: the records from the one ``last`` reads back
-    to the first that is not elementwise (the reduction), and the tail, per
-    record after it ``(record, op name, operands)``: each operand ``"v"``
-    (the record before) or a number; tail None where a record of it is not
-    an elementwise op of one number and numbers."""
-    tail, i = [], last
-    while int(prog.op[i]) in ELEMENTWISE_BY_CODE:
+def _tree(prog, last):
+    """``(tree, reductions)``: the sums and means (over every axis or not:
+    the caller checks) that the records of one number from ``last`` back
+    read, in record order, and those records, per record in order
+    ``(record, op name, operands)``: each operand ``("r", j)`` (reduction
+    ``j``), ``("v", n)`` (record ``n`` of the tree) or a number.  ``(None,
+    None)`` where a record of it is not an elementwise op of records and
+    numbers, or a record is read twice."""
+    nodes, reductions, stack = {}, [], [last]
+    while stack:
+        i = stack.pop()
+        if i in nodes or i in reductions:
+            return None, None  # read twice
+        code = int(prog.op[i])
+        if code in (_SUM, _MEAN):
+            reductions.append(i)
+            continue
+        if code not in ELEMENTWISE_BY_CODE or np.shape(prog.arrays[i]) != ():
+            return None, None
         args, values = arguments(prog, i)
-        records = [a for a in args if a >= 0]
-        if len(records) != 1 or np.shape(prog.arrays.get(i)) != () \
-                or any(np.ndim(v) for a, v in zip(args, values) if a < 0):
-            return None, i
-        operands = tuple("v" if a >= 0 else float(v) for a, v in zip(args, values))
-        tail.append((i, ELEMENTWISE_BY_CODE[int(prog.op[i])].name, operands))
-        i = records[0]
-    return tail[::-1], i
+        refs = [a for a in args if a >= 0]
+        if not refs or any(np.ndim(v) for a, v in zip(args, values) if a < 0):
+            return None, None
+        nodes[i] = ELEMENTWISE_BY_CODE[code].name, tuple(
+            a if a >= 0 else float(v) for a, v in zip(args, values))
+        stack.extend(refs)
+    reductions.sort()
+    where = {r: ("r", j) for j, r in enumerate(reductions)}
+    where.update((i, ("v", n)) for n, i in enumerate(sorted(nodes)))
+    return [(i, name, tuple(where[o] if isinstance(o, int) else o for o in operands))
+            for i, (name, operands) in sorted(nodes.items())], reductions
 
 
-def _build(program, group, leaf_of, views):
-    """:class:`WholeProgram` for ``group``, or None where a gradient
-    element would get three terms or more (whose order would matter)."""
+def _build(program, groups, leaf_of, views):
+    """:class:`WholeProgram` for ``groups``, or None where a gradient
+    element would get three terms or more (whose order would matter), or
+    where two groups reach one float32 gradient (the sweeps round a fused
+    group's terms once added, a record's before: the bits depend on which)."""
+    modes, coverage, reads, targets, own = {}, {}, [], [], []
+    for group in groups:
+        part = _part(program, group, leaf_of, views, modes)
+        if part is None or (group.dtype != np.float64 and set(part[1]) & set(coverage)):
+            return None
+        reads.append(part[0])
+        targets.append(part[1])
+        own.append(part[2])
+        for l, count in part[2].items():
+            total = coverage.setdefault(l, np.zeros_like(count))
+            total += count
+            if total.max() > 2:
+                return None
+    return WholeProgram(program, groups, reads, targets, own)
+
+
+def _part(program, group, leaf_of, views, modes):
+    """``(reads, targets, coverage)`` of one group (see :class:`WholeProgram`),
+    or None where it reads what a whole program cannot; ``modes``: how each
+    leaf is read (whole or through slices), shared by the groups."""
     slots = program._tensor_slots
-    reads, targets, modes, coverage = [], {}, {}, {}
+    reads, targets, coverage = [], {}, {}
+    # The sweeps' terms per operand: a group's VJP sums its reads of one; a
+    # record alone (x * x), which the sweeps run as its own op, gives each its own.
+    terms = [1 if len(group.members) > 1 else group.spec.members[0][1].count(("e", k))
+             for k in range(len(group.sources))]
     for k, source in enumerate(group.sources):
         layout = group.layout.get(k)
         if source[0] == "constant":
@@ -168,11 +219,9 @@ def _build(program, group, leaf_of, views):
         reads.append(("leaf", leaf, offset))
         if group.spec.grads[k]:
             count = coverage.setdefault(leaf, np.zeros(size, np.int64))
-            count[offset:offset + group.R * group.C] += 1
-            if count.max() > 2:
-                return None
+            count[offset:offset + group.R * group.C] += terms[k]
             targets.setdefault(leaf, []).append((k, offset))
-    return WholeProgram(program, group, reads, targets, coverage)
+    return reads, targets, coverage
 
 
 def forward_steps(program, fused):
@@ -243,74 +292,81 @@ def direct_leaves(program, x):
 
 
 class WholeProgram:
-    """A program that is one fused group and the sum of its output, replayed
-    by one kernel call (see the module docstring and
-    :mod:`tapegrad.fusion.whole`).  Made by :func:`whole_program`: ``reads``
-    says where each operand of the group is (a number, a constant array, or
-    a leaf at an offset), ``targets`` which operands' gradients go to which
-    leaf, and ``coverage`` how many terms each element of a leaf's gradient
-    gets."""
+    """A program that is fused groups each summed (or averaged) and records
+    of one number after them, replayed by one kernel call (see the module
+    docstring and :mod:`tapegrad.fusion.whole`).  Made by
+    :func:`whole_program`: per group, ``reads`` says where each operand is
+    (a number, a constant array, or a leaf at an offset), ``targets`` which
+    operands' gradients go to which leaf, and ``coverage`` how many terms
+    each element of a leaf's gradient gets from it."""
 
-    def __init__(self, program, group, reads, targets, coverage):
+    def __init__(self, program, groups, reads, targets, coverage):
         self.structure = program.structure
         self._slots = program._tensor_slots
         self._leaf_values = program._leaf_values
         self._array_program = program
-        self._spec = group.spec
-        self._dtype = group.dtype
-        self._N = group.R * group.C
-        self._reads = [(read[0], read[1], read[2] if read[0] == "leaf" else 0)
-                       for read in reads]
-        self._constants = [read[1] for read in reads if read[0] != "leaf"]
-        self._leaves = sorted({read[1] for read in reads if read[0] == "leaf"})
+        self._specs = [group.spec for group in groups]
+        self._dtype = groups[0].dtype
+        self._Ns = [group.R * group.C for group in groups]
+        self._reads = [[(read[0], read[1], read[2] if read[0] == "leaf" else 0)
+                        for read in part] for part in reads]
+        self._constants = [read[1] for part in reads for read in part if read[0] != "leaf"]
+        self._leaves = sorted({read[1] for part in reads for read in part if read[0] == "leaf"})
         self._flat = [len(self._slots[l][2]) != 1 for l in range(len(self._slots))]
         # The kernel reads every input, 1-D, in order: the leaves as they come.
         self._as_given = self._leaves == list(range(len(self._slots))) and not any(self._flat)
-        self._targets = dict(sorted(targets.items()))  # the kernel's order of G{l}
-        # A gradient that some element gets no term of, or that is added to, starts at zero.
+        self._targets = [dict(sorted(part.items())) for part in targets]
+        self._writes = sorted({l for part in targets for l in part})  # the kernel's G{l}
+        first = {}  # leaf -> the group whose walk reaches it first: the last that reads it
+        for j, part in enumerate(targets):
+            first.update((l, j) for l in part)
+        # A gradient that the first group to reach it does not write whole, or adds to,
+        # starts at zero.
         self._new_grads = [
-            (np.zeros if l not in coverage or not coverage[l].all() or adds_in_place(targets[l])
-             else np.empty, shape, dtype) for l, (_, _, shape, dtype) in enumerate(self._slots)]
+            (np.empty if l in first and coverage[first[l]][l].all()
+             and not adds_in_place(targets[first[l]][l]) else np.zeros, shape, dtype)
+            for l, (_, _, shape, dtype) in enumerate(self._slots)]
         # float64 numbers go as Python floats, which numba unboxes faster.
-        self._zero = 0.0 if group.dtype == np.float64 else group.dtype.type(0)
-        self._local = threading.local()  # .scratch: the calling thread's buffer of N
+        self._zero = 0.0 if self._dtype == np.float64 else self._dtype.type(0)
+        self._local = threading.local()  # .scratch: the calling thread's buffer
         self._value_kernel = self._both_kernel = None
-        self._tail, self._mean, self._numbers = (), False, []
+        self._tree, self._means, self._numbers = (), [False] * len(groups), []
 
-    def finish(self, tail, mean):
-        """Follow the sum with ``tail`` (:func:`_tail`'s), a mean if ``mean``:
-        the tail's numbers are the kernel's arguments ``t0, t1, ...``."""
+    def finish(self, tree, means):
+        """Follow the groups' sums with ``tree`` (:func:`_tree`'s), group
+        ``j``'s a mean if ``means[j]``: the tree's numbers are the kernel's
+        arguments ``t0, t1, ...``."""
         numbers, steps = [], []
-        for _, name, operands in tail:
+        for _, name, operands in tree:
             refs = []
             for o in operands:
-                if o == "v":
-                    refs.append("v")
+                if isinstance(o, tuple):
+                    refs.append(o)
                 else:
                     refs.append(len(numbers))
                     numbers.append(o if self._zero.__class__ is float else self._dtype.type(o))
             steps.append((name, tuple(refs)))
-        self._tail, self._mean, self._numbers = tuple(steps), mean, numbers
+        self._tree, self._means, self._numbers = tuple(steps), list(means), numbers
 
     def _kernels(self):
         if self._both_kernel is None:
-            reads = [("leaf", l, offset) if kind == "leaf" else (kind,)
-                     for kind, l, offset in self._reads]
-            dtype, tail, mean = self._dtype.name, self._tail, self._mean
-            self._value_kernel = cache.load(
-                whole_source(self._spec, reads, self._targets, dtype, False, tail, mean),
-                "whole_value")
-            self._both_kernel = cache.load(
-                whole_source(self._spec, reads, self._targets, dtype, True, tail, mean),
-                "whole_value_and_grad")
+            parts = [(spec, [("leaf", l, offset) if kind == "leaf" else (kind,)
+                             for kind, l, offset in reads], targets, mean)
+                     for spec, reads, targets, mean
+                     in zip(self._specs, self._reads, self._targets, self._means)]
+            dtype, tree = self._dtype.name, self._tree
+            self._value_kernel = cache.load(whole_source(parts, tree, dtype, False),
+                                            "whole_value")
+            self._both_kernel = cache.load(whole_source(parts, tree, dtype, True),
+                                           "whole_value_and_grad")
         return self._value_kernel, self._both_kernel
 
     def _scratch(self):
-        """The calling thread's buffer of the summed output's ``N`` values."""
+        """The calling thread's buffer of the largest group's values."""
         try:
             return self._local.scratch
         except AttributeError:
-            scratch = self._local.scratch = np.empty(self._N, self._dtype)
+            scratch = self._local.scratch = np.empty(max(self._Ns), self._dtype)
             return scratch
 
     def _inputs(self, x):
@@ -329,7 +385,7 @@ class WholeProgram:
         """``f(x)``."""
         kernel = self._value_kernel or self._kernels()[0]
         return float(kernel(*self._constants, *self._inputs(x), *self._numbers, self._scratch(),
-                            self._zero, self._N))
+                            self._zero, *self._Ns))
 
     def value_and_vjp(self, x, seed):
         """``(f(x), [gradient of seed * f for each tensor input])``: new
@@ -337,8 +393,8 @@ class WholeProgram:
         kernel = self._both_kernel or self._kernels()[1]
         grads = [new(shape, dtype) for new, shape, dtype in self._new_grads]
         flat = self._flat
-        outs = [grads[l].reshape(-1) if flat[l] else grads[l] for l in self._targets]
+        outs = [grads[l].reshape(-1) if flat[l] else grads[l] for l in self._writes]
         seed = float(seed) if self._zero.__class__ is float else self._dtype.type(seed)
         value = kernel(*self._constants, *self._inputs(x), *self._numbers, seed, *outs,
-                       self._scratch(), self._zero, self._N)
+                       self._scratch(), self._zero, *self._Ns)
         return float(value), grads
