@@ -20,7 +20,8 @@ parent names.  Requests, by ``op``:
     (``form`` ``"vectorized"``, ``xp`` PyTensor's tensor module) or a
     training step's ``loss(params, data, F)`` (``form`` ``"step"``: the
     parameters as shared variables, the data as inputs, SGD updates with
-    ``lr``).  Then one function (``pytensor.function(..., mode="NUMBA")``,
+    ``lr``), or that loss with the parameters as inputs too and no updates
+    (``form`` ``"gradient"``: the loss and its gradients).  Then one function (``pytensor.function(..., mode="NUMBA")``,
     ``trust_input`` on) returning the value (the loss) and the gradients,
     numba's ``fastmath`` as ``fastmath`` asks, and one call to compile it
     (a step's parameters are put back after it).  Answers ``{"seconds":
@@ -33,6 +34,9 @@ parent names.  Requests, by ``op``:
 ``time``
     ``time_calls`` of the harness (the file ``timing`` names, loaded by path)
     with ``budget``: answers its ``Stats`` as a dict.
+``best``
+    ``best_of_batches`` of the same file with ``calls`` and ``batches``:
+    answers ``{"seconds": s}``, seconds per call.
 ``memory``
     A training step's resident high-water mark above the resident size
     before it, as :mod:`tapegrad.benchmark.memory` measures it: answers
@@ -120,13 +124,14 @@ class Side:
         function = _function_of(request["source"], request["function"])
         arrays = np.load(request["inputs"])
         flags = {"numba__fastmath": bool(request["fastmath"])}
-        if request["form"] == "step":
+        if request["form"] != "vectorized":
             flags["floatX"] = str(arrays["param_0"].dtype)
         with config.change_flags(**flags):
             if request["form"] == "vectorized":
                 self._vectorized(pytensor, function, arrays["x"])
             else:
-                self._step(pytensor, function, arrays, request["lr"])
+                self._step(pytensor, function, arrays, request["lr"],
+                           updates=request["form"] == "step")
             saved = [p.get_value(borrow=False) for p in self.params]
             self.call(*self.args)  # numba compiles here
             for p, value in zip(self.params, saved):
@@ -143,22 +148,33 @@ class Side:
         self._compile(pytensor, [x], [value, grad], updates=None)
         self.args, self.params = [np.ascontiguousarray(x0)], []
 
-    def _step(self, pytensor, function, arrays, lr):
+    def _step(self, pytensor, function, arrays, lr, updates=True):
+        """A training step (``updates``: the parameters shared, SGD in the
+        function) or the loss and its gradients over parameters that are
+        inputs (form ``gradient``)."""
         import pytensor.tensor as pt
 
         n_params = sum(name.startswith("param_") for name in arrays.files)
         n_data = sum(name.startswith("data_") for name in arrays.files)
-        initial = [arrays[f"param_{k}"] for k in range(n_params)]
+        initial = [np.ascontiguousarray(arrays[f"param_{k}"]) for k in range(n_params)]
         data = [np.ascontiguousarray(arrays[f"data_{k}"]) for k in range(n_data)]
-        params = [pytensor.shared(np.array(a, copy=True), name=f"param_{k}")
-                  for k, a in enumerate(initial)]
+        if updates:
+            params = [pytensor.shared(np.array(a, copy=True), name=f"param_{k}")
+                      for k, a in enumerate(initial)]
+        else:
+            params = [pt.tensor(f"param_{k}", dtype=str(a.dtype), shape=(None,) * a.ndim)
+                      for k, a in enumerate(initial)]
         inputs = [pt.tensor(f"data_{k}", dtype=str(d.dtype), shape=(None,) * d.ndim)
                   for k, d in enumerate(data)]
         loss = _trace(lambda: function(params, tuple(inputs), _functional(pt)))
         grads = _trace(lambda: pytensor.grad(loss, params))
-        updates = [(p, p - np.asarray(lr, dtype=a.dtype) * g)
-                   for p, a, g in zip(params, initial, grads)]
-        self._compile(pytensor, inputs, [loss, *grads], updates=updates)
+        if not updates:
+            self._compile(pytensor, params + inputs, [loss, *grads], updates=None)
+            self.args, self.params = initial + data, []
+            return
+        steps = [(p, p - np.asarray(lr, dtype=a.dtype) * g)
+                 for p, a, g in zip(params, initial, grads)]
+        self._compile(pytensor, inputs, [loss, *grads], updates=steps)
         self.args, self.params = data, params
 
     def _compile(self, pytensor, inputs, outputs, updates):
@@ -179,14 +195,25 @@ class Side:
         np.savez(request["out"], *[np.asarray(o) for o in outputs])
         return {"seconds": seconds}
 
-    def time(self, request):
-        if self.timing is None or self.timing.__file__ != request["timing"]:
-            spec = importlib.util.spec_from_file_location("harness_timing", request["timing"])
+    def _timing(self, path):
+        """The harness's timing module, loaded from ``path``."""
+        if self.timing is None or self.timing.__file__ != path:
+            spec = importlib.util.spec_from_file_location("harness_timing", path)
             self.timing = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(self.timing)
+        return self.timing
+
+    def time(self, request):
         call, args = self.call, self.args
-        stats = self.timing.time_calls(lambda: call(*args), budget_s=request["budget"])
+        stats = self._timing(request["timing"]).time_calls(lambda: call(*args),
+                                                           budget_s=request["budget"])
         return stats.as_dict()
+
+    def best(self, request):
+        call, args = self.call, self.args
+        seconds = self._timing(request["timing"]).best_of_batches(
+            lambda: call(*args), calls=request["calls"], batches=request["batches"])
+        return {"seconds": seconds}
 
     def memory(self, request):
         """As ``tapegrad.benchmark.memory.measure_step``: two steps untimed,
@@ -219,7 +246,7 @@ def serve(lines, out):
     """Answer each request of ``lines`` on ``out``."""
     side = Side()
     handlers = {"hello": side.hello, "build": side.build, "call": side.call_once,
-                "time": side.time, "memory": side.memory}
+                "time": side.time, "best": side.best, "memory": side.memory}
     for line in lines:
         if not line.strip():
             continue

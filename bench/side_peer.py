@@ -290,6 +290,24 @@ class PyTensorVector(Engine):
 
         return step
 
+    def fixed_cost(self, form, function, arrays, calls, batches):
+        """Seconds per call of PyTensor's compiled ``function`` on tiny
+        inputs (:mod:`tapegrad.benchmark.replay_cost`), in a side process
+        of its own: ``form`` ``"vectorized"`` (``arrays``: ``x``) or
+        ``"gradient"`` (``param_k`` and ``data_k``), timed there by
+        ``best_of_batches(calls, batches)``."""
+        source, name = _source(function)
+        side = SideProcess(side_python())
+        try:
+            inputs = side.file("inputs.npz")
+            np.savez(inputs, **arrays)
+            self._ask(side, "build", form=form, source=source, function=name, inputs=inputs,
+                      fastmath=self.fastmath, lr=None)
+            return self._ask(side, "best", timing=timing.__file__, calls=calls,
+                             batches=batches)["seconds"]
+        finally:
+            side.close()
+
     def time_calls(self, call, x, budget_s):
         """Timed in the side process (module docstring)."""
         answer = self.side.request("time", budget=budget_s, timing=timing.__file__)

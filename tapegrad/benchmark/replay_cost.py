@@ -18,8 +18,11 @@ the arithmetic is negligible:
   rows (each product costs BLAS some tenths of a microsecond).
 
 Reported, never gated (a timing of a few microseconds moves with the
-machine).  PyTensor's compiled function costs 3-4 us a call on the machine
-of issue 16; the first three aim at 5 us or less.
+machine); the first three aim at 5 us or less.  A peer engine with a
+``fixed_cost`` method gets the same programs (:func:`peer_programs`, the
+same functions' source), timed the same way in the same run: PyTensor's
+compiled function (``bench.side_peer``), the SimpleNet loss with its
+parameters and data as the function's inputs.
 
 >>> cases = programs()
 >>> sorted(cases)
@@ -29,48 +32,67 @@ of issue 16; the first three aim at 5 us or less.
 True
 """
 
-import time
+import functools
 
 import numpy as np
 
 import tapegrad as tg
+from tapegrad.benchmark.timing import best_of_batches
 from tapegrad.nn import functional as F
 
 _CALLS = 500  # calls per timed batch
 _BATCHES = 9
 
-
-def rosenbrock(x):
-    return (100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2).sum()
-
-
-def three_ops(x):
-    return ((x * 2.0 + 1.0) * x).sum()
+# The programs, written once for tapegrad (``xp`` None: NumPy) and for a peer
+# that compiles them from their source (``xp`` its array module).
 
 
-def rms(x):
-    return np.sqrt((x * x).mean())
+def rosenbrock(x, xp=None):
+    xp = np if xp is None else xp
+    return xp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
 
-def _simplenet(rows=10):
-    """The seed's SimpleNet loss (5 -> 25 -> 25 -> 2, cross entropy) over
-    its parameters, on ``rows`` rows of two blobs: ``(recording, params)``."""
+def three_ops(x, xp=None):
+    xp = np if xp is None else xp
+    return xp.sum((x * 2.0 + 1.0) * x)
+
+
+def rms(x, xp=None):
+    xp = np if xp is None else xp
+    return xp.sqrt(xp.mean(x * x))
+
+
+def simplenet_loss(params, data, F):
+    """The seed's SimpleNet (5 -> 25 -> 25 -> 2) and its cross entropy, in
+    any engine's ``F``."""
+    w1, b1, w2, b2, w3, b3 = params
+    X, y = data
+    return F.cross_entropy(F.linear(F.linear(F.linear(X, w1, b1), w2, b2), w3, b3), y)
+
+
+def _simplenet_inputs(rows=10):
+    """``(params, (X, y))``: the parameters, and ``rows`` rows of two blobs."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((rows, 5)) + 3.0 * (np.arange(rows) % 2)[:, None]
     y = np.arange(rows) % 2
     shapes = [(25, 5), (25,), (25, 25), (25,), (2, 25), (2,)]
-    params = tuple(rng.uniform(-0.4, 0.4, s) for s in shapes)
+    return tuple(rng.uniform(-0.4, 0.4, s) for s in shapes), (X, y)
 
-    def loss(ps):
-        w1, b1, w2, b2, w3, b3 = ps
-        return F.cross_entropy(F.linear(F.linear(F.linear(X, w1, b1), w2, b2), w3, b3), y)
 
+def _simplenet():
+    """The loss over its parameters, recorded: ``(recording, params)``."""
+    params, data = _simplenet_inputs()
+    loss = functools.partial(simplenet_loss, data=data, F=F)
     return tg.record(loss, tuple(tg.tensor(p) for p in params)), params
+
+
+def _points():
+    return np.array([0.3]), np.linspace(-1.0, 1.0, 10)
 
 
 def programs():
     """name -> (recording, point): the programs whose calls are timed."""
-    x1, x10 = np.array([0.3]), np.linspace(-1.0, 1.0, 10)
+    x1, x10 = _points()
     return {
         "elementwise_3ops": (tg.record(three_ops, tg.tensor(x1)), x1),
         "rosenbrock_vectorized": (tg.record(rosenbrock, tg.tensor(x10)), x10),
@@ -79,26 +101,35 @@ def programs():
     }
 
 
+def peer_programs():
+    """name -> (form, function, arrays): the same programs as a peer's
+    ``fixed_cost`` takes them (``bench.side_peer.PyTensorVector``)."""
+    x1, x10 = _points()
+    params, data = _simplenet_inputs()
+    arrays = {**{f"param_{k}": p for k, p in enumerate(params)},
+              **{f"data_{k}": d for k, d in enumerate(data)}}
+    return {"elementwise_3ops": ("vectorized", three_ops, {"x": x1}),
+            "rosenbrock_vectorized": ("vectorized", rosenbrock, {"x": x10}),
+            "rms": ("vectorized", rms, {"x": x10}),
+            "simplenet_loss": ("gradient", simplenet_loss, arrays)}
+
+
 def per_call(rec, x, calls=_CALLS, batches=_BATCHES):
-    """Seconds per ``rec.value_and_grad(x)``, the best of ``batches``."""
-    rec.value_and_grad(x)  # kernels compiled or loaded, buffers made
-    best = float("inf")
-    for _ in range(batches):
-        start = time.perf_counter()
-        for _ in range(calls):
-            rec.value_and_grad(x)
-        best = min(best, (time.perf_counter() - start) / calls)
-    return best
+    """Seconds per ``rec.value_and_grad(x)``, the best of ``batches``
+    (:func:`~tapegrad.benchmark.timing.best_of_batches`; the first call
+    compiles or loads the kernels and makes the buffers)."""
+    return best_of_batches(lambda: rec.value_and_grad(x), calls=calls, batches=batches)
 
 
 _SIZES = {"elementwise_3ops": 1, "rosenbrock_vectorized": 10, "rms": 10, "simplenet_loss": 10}
 
 
-def figures(result):
-    """Add ``replay_fixed_cost_us`` per program to ``result``; returns the
+def figures(result, peers=()):
+    """Add ``replay_fixed_cost_us`` per program to ``result``, tapegrad's
+    and each of ``peers`` that has a ``fixed_cost`` method's; returns the
     lines to print."""
-    lines = ["", "Replay fixed cost (rec.value_and_grad on tiny inputs; target <= 5 us, "
-                 "PyTensor's compiled call 3-4 us)"]
+    lines = ["", "Replay fixed cost (rec.value_and_grad on tiny inputs, best of "
+                 f"{_BATCHES} batches of {_CALLS} calls; target <= 5 us)"]
     for name, (rec, x) in programs().items():
         micro = per_call(rec, x) * 1e6
         compiled = rec.program.schedule or rec.program.dense
@@ -107,4 +138,15 @@ def figures(result):
             how += ", one compiled call"
         result.add(name, "tapegrad", _SIZES[name], "replay_fixed_cost_us", micro, "us")
         lines.append(f"  {name:<24} n={_SIZES[name]:<4} {micro:8.2f} us  ({how})")
+    for peer in peers:
+        if not hasattr(peer, "fixed_cost") or peer.unavailable() is not None:
+            continue
+        for name, (form, function, arrays) in peer_programs().items():
+            try:
+                micro = peer.fixed_cost(form, function, arrays, _CALLS, _BATCHES) * 1e6
+            except NotImplementedError as error:
+                lines.append(f"  {name:<24} {peer.name}: cannot run it ({error})")
+                continue
+            result.add(name, peer.name, _SIZES[name], "replay_fixed_cost_us", micro, "us")
+            lines.append(f"  {name:<24} n={_SIZES[name]:<4} {micro:8.2f} us  ({peer.name})")
     return lines

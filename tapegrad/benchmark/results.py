@@ -27,7 +27,7 @@ kernel_compilations       count   exact  numba signatures compiled, per engine [
 fused_cache_bytes         bytes          the fused-kernel cache on disk after the run
 fused_cache_kernels       count          the kernels it holds
 dispatch_overhead_ns      ns             np.f(t) minus tapegrad's own spelling [4]_
-replay_fixed_cost_us      us             rec.value_and_grad of a tiny recording [4]_
+replay_fixed_cost_us      us             value and gradient of a tiny program [4]_
 vjp_over_forward          ratio          a linalg op's VJP / NumPy's forward call [4]_
 save/load_seconds         s              rec.save / tapegrad.load, 1e6 records [6]_
 file_bytes_per_record     bytes          the saved file's bytes per record [6]_

@@ -262,7 +262,7 @@ def run(workloads, peers, *, quick=False, budget_s=0.5, modules=None, progress=N
         _add_compilations(result)
     _add_fused_cache(result)
     if not quick:
-        result.notes.extend(replay_cost.figures(result))
+        result.notes.extend(replay_cost.figures(result, peers))
         result.notes.extend(travel.figures(result))
         result.notes.extend(numpy_api.figures(result))
     return result
