@@ -264,3 +264,18 @@ def test_debug_mode_replays_unfused():
     with tg.debug_mode():
         with pytest.raises(tg.errors.NonFiniteError, match="log"):
             rec.grad(-np.ones(5))
+
+
+@pytest.mark.parametrize("f", [lambda t: (t * t * 1.0).sum(), lambda t: (tg.sin(t) * t + t).sum()],
+                         ids=["read_twice", "two_members"])
+def test_a_zero_gradient_keeps_its_sign_as_unfused(f):
+    """An input's first term is stored, not added to 0.0: at x = 0 under a
+    negative weight, -0.0 + -0.0 is -0.0 in both replays.  (Past a member
+    whose adjoint is a zero, the fused walk skips it and the record's own
+    VJP multiplies it: signs of zeros may differ there, as FUSED_RTOL allows.)"""
+    x = np.zeros(4)
+    fused, unfused = _both(f, x)
+    assert fused.fusion is not None
+    for weight in (-1.5, 1.5):
+        grad, grad0 = fused.vjp(x, [weight])[1], unfused.vjp(x, [weight])[1]
+        assert np.array_equal(np.signbit(grad), np.signbit(grad0)) and np.array_equal(grad, grad0)

@@ -131,6 +131,19 @@ def test_a_tail_at_the_edges_gives_the_bits_of_the_mixed_sweeps(f, weight):
             _assert_same_bits(fast, slow, x, weight)
 
 
+@pytest.mark.parametrize("f", [lambda x: (x * x).sum(), lambda x: (x * x).mean() * 2.0,
+                               lambda x: (x * 3.0 * x).sum() + (x * x * 2.0).sum()],
+                         ids=["one_record", "mean_tail", "two_groups"])
+def test_a_zero_gradient_keeps_its_sign(f):
+    """At x = 0 under a negative weight, x * x's two terms are -0.0 + -0.0:
+    -0.0, as the mixed sweeps add them (a first term stored, not added to 0.0)."""
+    fast, slow = _pair(f, tg.tensor(np.zeros(5)))
+    assert isinstance(fast.program.schedule, WholeProgram)
+    for weight in (-1.5, 1.5, 0.0):
+        _assert_same_bits(fast, slow, np.zeros(5), weight)
+    assert np.signbit(fast.vjp(np.zeros(5), [-1.5])[1]).any()
+
+
 def test_several_tensor_inputs():
     def f(xs):
         a, b = xs

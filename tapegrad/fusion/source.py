@@ -93,6 +93,9 @@ def adjoint_lines(spec, seeds, pad):
     A zero adjoint contributes nothing (never ``0 * inf``)."""
     lines = [f"{pad}a{j} = {seeds.get(j) or '0.0'}" for j in range(len(spec.members))]
     lines += [f"{pad}b{k} = 0.0" for k in range(len(spec.externals)) if spec.grads[k]]
+    # An adjoint's first term is stored, the next added, as the record-by-record
+    # sweep adds them (0.0 + -0.0 would lose a signed zero).
+    started = {f"a{j}" for j in seeds if seeds[j]}
     for j in reversed(range(len(spec.members))):
         name, refs = spec.members[j]
         op = OPS[name]
@@ -102,7 +105,10 @@ def adjoint_lines(spec, seeds, pad):
             if ref[0] == "e" and not spec.grads[ref[1]]:
                 continue  # a constant, or a record that needs no gradient
             partial = op.partials[k].__name__
-            pushes.append(f"{pad}    {_adjoint_of(ref)} += a{j} * {name}_{partial}"
+            target = _adjoint_of(ref)
+            push = "+=" if target in started else "="
+            started.add(target)
+            pushes.append(f"{pad}    {target} {push} a{j} * {name}_{partial}"
                           f"({values}, m{j})")
         if pushes:
             lines += [f"{pad}if a{j} != 0.0:"] + pushes

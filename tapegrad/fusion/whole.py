@@ -201,7 +201,7 @@ def tree_lines(tree, means, dtype, with_grads):
                 continue
             partial = f"{name}_{OPS[name].partials[p].__name__}"
             lines += [f"    q{n}_{p} = 0.0", f"    if uv{n} != 0.0:",
-                      f"        q{n}_{p} += uv{n} * {partial}({values}, v{n})",
+                      f"        q{n}_{p} = uv{n} * {partial}({values}, v{n})",
                       f"    {_adjoint(o)} = {cast}(q{n}_{p})"]
     for j, mean in enumerate(means):
         lines.append(f"    s{j} = ur{j} / {cast}(N{j})" if mean else f"    s{j} = ur{j}")
