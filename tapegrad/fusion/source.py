@@ -90,29 +90,36 @@ def adjoint_lines(spec, seeds, pad):
     ``spec`` (their values ``m{j}`` computed): member ``j``'s adjoint
     ``a{j}`` starts at ``seeds[j]`` (an expression) or 0, and each
     external ``k`` that wants a gradient ends with its own in ``b{k}``.
-    A zero adjoint contributes nothing (never ``0 * inf``)."""
+
+    Each term is the op table's row rule: ``a * partial``, or a zero
+    adjoint itself (never ``0 * inf``; a ``-0.0`` stays one).  An adjoint's
+    first term is stored and the next added, as the record-by-record sweep
+    adds its records' terms (``0.0 + -0.0`` would lose a signed zero)."""
     lines = [f"{pad}a{j} = {seeds.get(j) or '0.0'}" for j in range(len(spec.members))]
-    lines += [f"{pad}b{k} = 0.0" for k in range(len(spec.externals)) if spec.grads[k]]
-    # An adjoint's first term is stored, the next added, as the record-by-record
-    # sweep adds them (0.0 + -0.0 would lose a signed zero).
     started = {f"a{j}" for j in seeds if seeds[j]}
+    pushes = []
     for j in reversed(range(len(spec.members))):
         name, refs = spec.members[j]
         op = OPS[name]
         values = ", ".join(_operand(r) for r in refs)
-        pushes = []
         for k, ref in enumerate(refs):
             if ref[0] == "e" and not spec.grads[ref[1]]:
                 continue  # a constant, or a record that needs no gradient
-            partial = op.partials[k].__name__
+            partial = f"{name}_{op.partials[k].__name__}({values}, m{j})"
             target = _adjoint_of(ref)
             push = "+=" if target in started else "="
             started.add(target)
-            pushes.append(f"{pad}    {target} {push} a{j} * {name}_{partial}"
-                          f"({values}, m{j})")
-        if pushes:
-            lines += [f"{pad}if a{j} != 0.0:"] + pushes
-    return lines
+            pushes.append(f"{pad}{target} {push} {term(f'a{j}', partial)}")
+    # Each b{k} starts as a float64 0.0 (the sum of a float32 group's terms
+    # is made in float64, rounded once), then takes its first term.
+    lines += [f"{pad}b{k} = 0.0" for k in range(len(spec.externals)) if spec.grads[k]]
+    return lines + pushes
+
+
+def term(adjoint, partial):
+    """The term ``adjoint * partial`` as the op table's row rules give it:
+    a zero adjoint is the term itself (so ``partial`` is not evaluated)."""
+    return f"({adjoint} * {partial} if {adjoint} != 0.0 else {adjoint})"
 
 
 def backward_source(spec, modes):

@@ -41,25 +41,25 @@ def whole_value_and_grad(L0, g, G0, o0, zero, N0):
         o0[i] = m0
         a0 = g
         b0 = 0.0
-        if a0 != 0.0:
-            b0 += a0 * mul_d_x(x0, x0, m0)
-            b0 += a0 * mul_d_y(x0, x0, m0)
+        b0 = (a0 * mul_d_x(x0, x0, m0) if a0 != 0.0 else a0)
+        b0 += (a0 * mul_d_y(x0, x0, m0) if a0 != 0.0 else a0)
         G0[i + 1] = b0
     return zero + pairwise_sum(o0, 0, N0, zero)
 <BLANKLINE>
 """
 
-from tapegrad.fusion.source import adjoint_lines, member_lines
+from tapegrad.fusion.source import adjoint_lines, member_lines, term
 from tapegrad.ops import OPS
 
 WINDOW = 8  # the widest span of offsets whose terms are summed in registers
 
 
-def whole_source(parts, tree, dtype, with_grads=True):
+def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset()):
     """The kernel of fused groups each reduced to one number, and a tree of
     one-number records over those numbers.
 
-    ``parts``: per reduction, in record order, ``(spec, reads, targets,
+    ``parts``: per reduction, in the order the sweeps would reach their
+    groups forward (by last member), ``(spec, reads, targets,
     mean)``: the group of ``spec`` whose one output is summed (averaged if
     ``mean``).  ``reads`` says per external ``k`` where its element ``i``
     is: ``("number",)`` (argument ``e{j}_{k}`` of part ``j``),
@@ -71,7 +71,8 @@ def whole_source(parts, tree, dtype, with_grads=True):
     n)`` (record ``n`` of the tree) or ``k`` (the number ``t{k}``, an
     argument after the ``L...``); each part and record is read once, and
     the last record (else the one part) is the output.  ``dtype`` names the
-    groups' NumPy dtype.
+    groups' NumPy dtype; ``sliced``, the leaves read through slices, whose
+    terms the sweeps add onto zeros (a ``-0.0`` comes out ``0.0``).
 
     The kernel is ``whole_value_and_grad(e..., L..., t..., g, G..., o0,
     zero, N0, N1, ...)``: ``G{l}`` leaf ``l``'s flat gradient (zeroed where
@@ -85,7 +86,8 @@ def whole_source(parts, tree, dtype, with_grads=True):
     reverse, and per part, the last first (the sweeps' order), each
     element's reverse walk (see :func:`tree_lines`).  The part that reaches
     a leaf's gradient first writes it as one part alone does; a later part
-    adds its terms in place.
+    adds its terms in place, one term per operand for a part of one record
+    (:func:`one_record_walk`), as the sweeps add them.
     """
     cast = f"np.{dtype}"
     args = [f"e{j}_{k}" for j, (_, reads, _, _) in enumerate(parts)
@@ -109,16 +111,27 @@ def whole_source(parts, tree, dtype, with_grads=True):
     for j in range(len(parts) - 1, -1, -1):
         spec, _, targets, _ = parts[j]
         seed = "g" if one_pass else f"s{j}"
-        before, walk, after = [], adjoint_lines(spec, {spec.outputs[0]: seed}, pad), []
+        terms = None  # per external, its terms' variables, where each is added apart
+        if len(spec.members) == 1 and reached & set(targets):
+            walk, terms = one_record_walk(spec, seed, pad)
+        else:
+            walk = adjoint_lines(spec, {spec.outputs[0]: seed}, pad)
+        before, after = [], []
         for l in sorted(targets):
-            b, e, a = _gradient_lines(l, targets[l], dtype, pad, f"N{j}", l in reached)
+            if terms is not None and l in reached:
+                walk = walk + [f"{pad}G{l}[i{_plus(offset)}] += {cast}({term})"
+                               for k, offset in targets[l] for term in terms[k]]
+                continue
+            b, e, a = _gradient_lines(l, targets[l], dtype, pad, f"N{j}", l in reached,
+                                      l in sliced)
             before, walk, after = before + b, walk + e, after + a
         reached |= set(targets)
         walks[j] = before, walk, after
     if one_pass:
         before, walk, after = walks[0] if with_grads else ([], [], [])
-        return "\n".join(lines + before + ["    for i in range(N0):", *values[0], *walk, *after,
-                                           "    return zero + pairwise_sum(o0, 0, N0, zero)"]) + "\n"
+        lines += [*before, "    for i in range(N0):", *values[0], *walk, *after,
+                  "    return zero + pairwise_sum(o0, 0, N0, zero)"]
+        return "\n".join(lines) + "\n"
     for j, (_, _, _, mean) in enumerate(parts):
         lines += [f"    for i in range(N{j}):", *values[j],
                   f"    r{j} = zero + pairwise_sum(o0, 0, N{j}, zero)"]
@@ -133,6 +146,42 @@ def whole_source(parts, tree, dtype, with_grads=True):
     return "\n".join(lines) + "\n"
 
 
+def one_record_walk(spec, seed, pad):
+    """The reverse walk of a group of one record from the adjoint ``seed``,
+    each operand ``p``'s term in a variable ``c{p}`` of its own, as the
+    record's own VJP hands them to the sweeps: ``(lines, terms)``,
+    ``terms[k]`` the variables of external ``k``'s terms in operand order;
+    the lines also set ``b{k}``, their sum (the first stored, as
+    :func:`~tapegrad.fusion.source.adjoint_lines` sums them).
+
+    >>> from tapegrad.fusion.source import Spec
+    >>> spec = Spec(members=(("mul", (("e", 0), ("e", 0))),), externals=("[r, c]",),
+    ...             outputs=(0,), grads=(True,))
+    >>> lines, terms = one_record_walk(spec, "s0", "")
+    >>> terms
+    {0: ['c0', 'c1']}
+    >>> print("\\n".join(lines))
+    a0 = s0
+    c0 = (a0 * mul_d_x(x0, x0, m0) if a0 != 0.0 else a0)
+    c1 = (a0 * mul_d_y(x0, x0, m0) if a0 != 0.0 else a0)
+    b0 = c0
+    b0 += c1
+    """
+    (name, refs), = spec.members
+    values = ", ".join(f"x{k}" for _, k in refs)
+    wanted = [(p, k) for p, (_, k) in enumerate(refs) if spec.grads[k]]
+    lines = [f"{pad}a0 = {seed}"]
+    partials = OPS[name].partials
+    lines += [f"{pad}c{p} = " + term("a0", f"{name}_{partials[p].__name__}({values}, m0)")
+              for p, _ in wanted]
+    terms = {}
+    for p, k in wanted:
+        terms.setdefault(k, []).append(f"c{p}")
+    for k, names in terms.items():
+        lines += [f"{pad}b{k} = {names[0]}"] + [f"{pad}b{k} += {c}" for c in names[1:]]
+    return lines, terms
+
+
 def _load(j, k, read):
     if read[0] == "number":
         return f"x{k} = e{j}_{k}"
@@ -142,17 +191,18 @@ def _load(j, k, read):
     return f"x{k} = L{l}[i + {offset}]" if offset else f"x{k} = L{l}[i]"
 
 
-def _gradient_lines(l, terms, dtype, pad, count, reached):
+def _gradient_lines(l, terms, dtype, pad, count, reached, sliced):
     """``(before the walk, per element, after the walk)`` lines for leaf
     ``l``'s gradient ``G{l}``, from its externals' ``(k, offset)`` over
     ``count`` elements; ``reached``: another part wrote it before, so the
-    terms are added in place."""
+    terms are added in place; ``sliced``: read through slices, so a term
+    is added onto a zero, not stored."""
     cast = f"np.{dtype}"
     if reached or adds_in_place(terms):
         return [], [f"{pad}G{l}[i{_plus(offset)}] += {cast}(b{k})" for k, offset in terms], []
     if len(terms) == 1:
         (k, offset), = terms
-        return [], [f"{pad}G{l}[i{_plus(offset)}] = b{k}"], []
+        return [], [f"{pad}G{l}[i{_plus(offset)}] = b{k}{' + 0.0' if sliced else ''}"], []
     base = min(offset for _, offset in terms)
     span = max(offset for _, offset in terms) - base
     window = [f"w{l}_{d}" for d in range(span + 1)]
@@ -200,9 +250,8 @@ def tree_lines(tree, means, dtype, with_grads):
             if isinstance(o, int):
                 continue
             partial = f"{name}_{OPS[name].partials[p].__name__}"
-            lines += [f"    q{n}_{p} = 0.0", f"    if uv{n} != 0.0:",
-                      f"        q{n}_{p} = uv{n} * {partial}({values}, v{n})",
-                      f"    {_adjoint(o)} = {cast}(q{n}_{p})"]
+            q = term(f"uv{n}", f"{partial}({values}, v{n})")
+            lines.append(f"    {_adjoint(o)} = {cast}{q}")
     for j, mean in enumerate(means):
         lines.append(f"    s{j} = ur{j} / {cast}(N{j})" if mean else f"    s{j} = ur{j}")
     return lines

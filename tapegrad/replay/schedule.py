@@ -90,6 +90,9 @@ def whole_program(program, prog, fusion):
         if len(found) != 1 or params.get("axis") is not None or params.get("keepdims"):
             return None
         groups.append(found[0])
+    # The groups in the order the sweeps reach them backwards: by their last member.
+    pairs = sorted(zip(reductions, groups), key=lambda pair: max(pair[1].members))
+    reductions, groups = [r for r, _ in pairs], [g for _, g in pairs]
     in_tree = {i for i, _, _ in tree}
     chosen = {id(g) for g in groups}
     if len(chosen) != len(groups) or any(id(g) not in chosen and not set(g.members) <= in_tree
@@ -116,18 +119,17 @@ def whole_program(program, prog, fusion):
             return None  # not a basic slice, or one read outside the groups (its own value)
     built = _build(program, groups, leaf_of, views)
     if built is not None:
-        built.finish(tree, [int(prog.op[r]) == _MEAN for r in reductions])
+        built.finish(_renamed(tree, reductions), [int(prog.op[r]) == _MEAN for r in reductions])
     return built
 
 
 def _tree(prog, last):
     """``(tree, reductions)``: the sums and means (over every axis or not:
     the caller checks) that the records of one number from ``last`` back
-    read, in record order, and those records, per record in order
-    ``(record, op name, operands)``: each operand ``("r", j)`` (reduction
-    ``j``), ``("v", n)`` (record ``n`` of the tree) or a number.  ``(None,
-    None)`` where a record of it is not an elementwise op of records and
-    numbers, or a record is read twice."""
+    read, and those records, per record in order ``(record, op name,
+    operands)``: each operand a record (an int) or a number (a float).
+    ``(None, None)`` where a record of it is not an elementwise op of
+    records and numbers, or a record is read twice."""
     nodes, reductions, stack = {}, [], [last]
     while stack:
         i = stack.pop()
@@ -146,11 +148,18 @@ def _tree(prog, last):
         nodes[i] = ELEMENTWISE_BY_CODE[code].name, tuple(
             a if a >= 0 else float(v) for a, v in zip(args, values))
         stack.extend(refs)
-    reductions.sort()
+    return [(i, name, operands) for i, (name, operands) in sorted(nodes.items())], reductions
+
+
+def _renamed(tree, reductions):
+    """``tree`` (:func:`_tree`'s) with each record it reads named as
+    :func:`tapegrad.fusion.whole.whole_source` names it: ``("r", j)``,
+    reduction ``j`` of ``reductions``, or ``("v", n)``, record ``n`` of
+    the tree."""
     where = {r: ("r", j) for j, r in enumerate(reductions)}
-    where.update((i, ("v", n)) for n, i in enumerate(sorted(nodes)))
+    where.update((i, ("v", n)) for n, (i, _, _) in enumerate(tree))
     return [(i, name, tuple(where[o] if isinstance(o, int) else o for o in operands))
-            for i, (name, operands) in sorted(nodes.items())], reductions
+            for i, name, operands in tree]
 
 
 def _build(program, groups, leaf_of, views):
@@ -169,9 +178,10 @@ def _build(program, groups, leaf_of, views):
         for l, count in part[2].items():
             total = coverage.setdefault(l, np.zeros_like(count))
             total += count
-            if total.max() > 2:
-                return None
-    return WholeProgram(program, groups, reads, targets, own)
+            if total.max() > 2 and (group.dtype != np.float64 or modes[l] != _DIRECT):
+                return None  # float64 terms on a leaf read whole are added in the sweeps' order
+    sliced = {l for l, mode in modes.items() if mode == _VIEW}
+    return WholeProgram(program, groups, reads, targets, own, sliced)
 
 
 def _part(program, group, leaf_of, views, modes):
@@ -298,9 +308,10 @@ class WholeProgram:
     :func:`whole_program`: per group, ``reads`` says where each operand is
     (a number, a constant array, or a leaf at an offset), ``targets`` which
     operands' gradients go to which leaf, and ``coverage`` how many terms
-    each element of a leaf's gradient gets from it."""
+    each element of a leaf's gradient gets from it; ``sliced``: the leaves
+    read through slices."""
 
-    def __init__(self, program, groups, reads, targets, coverage):
+    def __init__(self, program, groups, reads, targets, coverage, sliced=frozenset()):
         self.structure = program.structure
         self._slots = program._tensor_slots
         self._leaf_values = program._leaf_values
@@ -317,6 +328,7 @@ class WholeProgram:
         self._as_given = self._leaves == list(range(len(self._slots))) and not any(self._flat)
         self._targets = [dict(sorted(part.items())) for part in targets]
         self._writes = sorted({l for part in targets for l in part})  # the kernel's G{l}
+        self._sliced = frozenset(sliced)  # the leaves read through slices
         first = {}  # leaf -> the group whose walk reaches it first: the last that reads it
         for j, part in enumerate(targets):
             first.update((l, j) for l in part)
@@ -357,7 +369,7 @@ class WholeProgram:
             dtype, tree = self._dtype.name, self._tree
             self._value_kernel = cache.load(whole_source(parts, tree, dtype, False),
                                             "whole_value")
-            self._both_kernel = cache.load(whole_source(parts, tree, dtype, True),
+            self._both_kernel = cache.load(whole_source(parts, tree, dtype, True, self._sliced),
                                            "whole_value_and_grad")
         return self._value_kernel, self._both_kernel
 
