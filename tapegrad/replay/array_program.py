@@ -142,8 +142,8 @@ class ArrayProgram(TangentMethods, Program):
                               if shape is not None]
         st = self.structure
         self._tensors_only = (  # "tensor", tuple or list when x is made of tensors only
-            "tensor" if st.kind == "tensor" else
-            {"tuple": tuple, "list": list}.get(st.kind) if st.children and
+            "tensor" if st.kind == "tensor" else  # (or of none: record_loss's x is ())
+            {"tuple": tuple, "list": list}[st.kind] if st.kind in ("tuple", "list") and
             all(c.kind == "tensor" for c in st.children) else None)
 
     def _plan(self, owner):
