@@ -191,6 +191,55 @@ def test_several_sums_are_one_kernel_bit_for_bit(f, dtype):
                 _assert_same_bits(fast, slow, x, weight)
 
 
+_RNG = np.random.default_rng(17)
+_X, _Y = _RNG.standard_normal((23, 9)), _RNG.standard_normal(23)
+_SIGNS = np.sign(_RNG.standard_normal(23))
+
+
+@pytest.mark.parametrize("f, shape", [
+    (lambda w: ((_X.astype(w.dtype) @ w - _Y.astype(w.dtype)) ** 2).mean(), (9,)),
+    (lambda w: np.log1p(np.exp(-(_X.astype(w.dtype) @ w) * _SIGNS.astype(w.dtype))).mean(),
+     (9,)),
+    (lambda w: ((_X.astype(w.dtype) @ w - 1.0) ** 2).sum() + 0.1 * (w * 0.5 * w).sum(), (9,)),
+    (lambda w: ((w @ _X.T.astype(w.dtype)) ** 2 * 0.5).sum(), (9,)),
+    (lambda w: tg.tanh(_X.astype(w.dtype) @ w).sum() * 2.0, (9, 4)),
+    (lambda w: (tg.sin(_X.astype(w.dtype) @ w) + (_X[::-1].astype(w.dtype) @ w)).sum(),
+     (9,)),
+], ids=["least_squares", "logistic", "ridge", "input_first", "matrix_weight", "two_products"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_a_constant_times_an_input_runs_beside_the_kernel_bit_for_bit(f, shape, dtype):
+    """``X @ w`` under fused groups (tapegrad.replay.products): NumPy's
+    product before the kernel, the op's VJP after it, as the sweeps call them."""
+    rng = np.random.default_rng(19)
+    w0 = rng.standard_normal(shape).astype(dtype)
+    fast, slow = _pair(f, tg.tensor(w0))
+    assert isinstance(fast.program.schedule, WholeProgram), fast.program.schedule
+    assert fast.program.schedule._products
+    with np.errstate(all="ignore"):
+        for w in (w0, rng.standard_normal(shape).astype(dtype), np.zeros(shape, dtype)):
+            for weight in (0.75, -1.5, 0.0):
+                _assert_same_bits(fast, slow, w, weight)
+    leaf = tg.tensor(w0, requires_grad=True)
+    f(leaf).backward()
+    np.testing.assert_allclose(fast.grad(w0), leaf.grad, rtol=RTOL[dtype], atol=0)
+
+
+@pytest.mark.parametrize("f, n", [
+    (lambda w: (_X @ w).sum(), 9),  # a product summed: no group
+    (lambda w: ((_X @ w) ** 2).sum() + (w * w).sum(), 9),  # three terms on w
+    (lambda w: (lambda z: (z * z).sum() + (z * 3.0).sum())(_X @ w), 9),  # two groups read it
+    (lambda w: ((_X @ w[:9]) ** 2).sum(), 10),  # a slice of the input
+    (lambda w: ((_X @ w) ** 2).sum() + (w[1:] * 2.0).sum(), 9),  # the input also sliced
+], ids=["no_group", "three_terms", "read_twice", "slice", "also_sliced"])
+def test_products_that_do_not_fit_keep_the_mixed_sweeps(f, n):
+    w = np.linspace(-1.0, 1.0, n)
+    rec = tg.record(f, tg.tensor(w))
+    assert not isinstance(rec.program.schedule, WholeProgram)
+    leaf = tg.tensor(w, requires_grad=True)
+    f(leaf).backward()
+    np.testing.assert_allclose(rec.grad(w), leaf.grad, rtol=1e-13, atol=1e-14)
+
+
 @pytest.mark.parametrize("shared", [True, False], ids=["shared", "apart"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 def test_several_sums_over_several_inputs(dtype, shared):

@@ -20,7 +20,9 @@ module decides it once:
   once (``f`` returns the last): vectorized Rosenbrock, a weighted sum of
   squares, a log-likelihood of elementwise terms, ``np.sqrt((x *
   x).sum())``, ``log(exp(x).sum())``, a data term plus a regularizer
-  (``((a * 2.0 - 1.0) ** 2).mean() + 0.1 * (b * b).sum()``).  A value
+  (``((a * 2.0 - 1.0) ** 2).mean() + 0.1 * (b * b).sum()``), and products
+  of a constant and an input under the groups (``((X @ w - y) **
+  2).mean()``: :mod:`tapegrad.replay.products`, beside the kernel).  A value
   and gradient is one generated numba kernel
   (:mod:`tapegrad.fusion.whole`): one pass over a group's elements in the
   blocks of NumPy's pairwise sum, each element's members computed once
@@ -38,7 +40,8 @@ terms in an order whose rounding is the same: at most two terms onto a
 zero, and in float32 one group per gradient; the records of one number
 are computed as NumPy and the op table compute them); the tests compare
 them on every program they build.  What does not fit (other ops, a sum
-read twice, a sum over some axes, scalar records, guards and masks,
+read twice, a sum over some axes, products of two inputs or of a
+slice, scalar records, guards and masks,
 broadcast operands, a gradient element with three or more terms, a leaf
 read whole by one group and through a slice by another) keeps the mixed
 sweeps, as do forward mode, Hessian-vector products and debug mode, which
@@ -64,6 +67,7 @@ from tapegrad.array.tensor import Tensor
 from tapegrad.fusion import cache
 from tapegrad.fusion.plan import _same_slice
 from tapegrad.fusion.whole import adds_in_place, whole_source
+from tapegrad.replay.products import products_of
 
 _SUM, _MEAN, _GETITEM = (ARRAY_OPS[name].code for name in ("sum", "mean", "getitem"))
 _DIRECT, _VIEW = 0, 1
@@ -104,9 +108,10 @@ def whole_program(program, prog, fusion):
         return None  # a number of another dtype (float32 times np.float64(3.0) is float64)
     leaf_of = {i: int(prog.arg0[i]) for i in prog.array_records
                if int(prog.op[i]) == ARRAY_INPUT}
+    products = products_of(prog, leaf_of, dtype, len(program._tensor_slots))
     views = {g.sources[k][1]: view for g in groups for k, view in g.views.items()}
     slices = {_same_slice(view) for view in views.values() if view[0] in leaf_of}
-    members = set(reductions) | in_tree | {i for g in groups for i in g.members}
+    members = set(reductions) | in_tree | set(products) | {i for g in groups for i in g.members}
     for i in prog.array_records:
         if i in leaf_of or i in members:
             continue
@@ -117,7 +122,7 @@ def whole_program(program, prog, fusion):
         if not all(isinstance(p, (slice, int)) for p in parts) or \
                 _same_slice((int(prog.arg0[i]), index)) not in slices:
             return None  # not a basic slice, or one read outside the groups (its own value)
-    built = _build(program, groups, leaf_of, views)
+    built = _build(program, groups, leaf_of, views, products)
     if built is not None:
         built.finish(_renamed(tree, reductions), [int(prog.op[r]) == _MEAN for r in reductions])
     return built
@@ -162,14 +167,19 @@ def _renamed(tree, reductions):
             for i, name, operands in tree]
 
 
-def _build(program, groups, leaf_of, views):
+def _build(program, groups, leaf_of, views, products):
     """:class:`WholeProgram` for ``groups``, or None where a gradient
     element would get three terms or more (whose order would matter), or
     where two groups reach one float32 gradient (the sweeps round a fused
-    group's terms once added, a record's before: the bits depend on which)."""
+    group's terms once added, a record's before: the bits depend on which).
+    ``products``: :func:`~tapegrad.replay.products.products_of`'s, each
+    read by one operand of one group, its input's gradient one more term."""
+    slots = list(program._tensor_slots)
+    for product in products.values():
+        slots.append((None, int(np.prod(product.shape)), product.shape, groups[0].dtype))
     modes, coverage, reads, targets, own = {}, {}, [], [], []
     for group in groups:
-        part = _part(program, group, leaf_of, views, modes)
+        part = _part(slots, program, group, leaf_of, views, modes, products)
         if part is None or (group.dtype != np.float64 and set(part[1]) & set(coverage)):
             return None
         reads.append(part[0])
@@ -180,15 +190,24 @@ def _build(program, groups, leaf_of, views):
             total += count
             if total.max() > 2 and (group.dtype != np.float64 or modes[l] != _DIRECT):
                 return None  # float64 terms on a leaf read whole are added in the sweeps' order
+    for product in products.values():
+        if len([t for part in targets for t in part.get(product.slot, ())]) != 1 \
+                or modes.get(product.leaf, _DIRECT) != _DIRECT:
+            return None  # read by two operands, or its input also through a slice
+        total = coverage.setdefault(product.leaf, np.zeros(slots[product.leaf][1], np.int64))
+        total += 1
+        if total.max() > 2:
+            return None
     sliced = {l for l, mode in modes.items() if mode == _VIEW}
-    return WholeProgram(program, groups, reads, targets, own, sliced)
+    return WholeProgram(program, groups, reads, targets, own, sliced,
+                        sorted(products.values(), key=lambda product: product.slot))
 
 
-def _part(program, group, leaf_of, views, modes):
+def _part(slots, program, group, leaf_of, views, modes, products):
     """``(reads, targets, coverage)`` of one group (see :class:`WholeProgram`),
-    or None where it reads what a whole program cannot; ``modes``: how each
-    leaf is read (whole or through slices), shared by the groups."""
-    slots = program._tensor_slots
+    or None where it reads what a whole program cannot; ``slots``: the
+    inputs', then the products' ``(_, size, shape, dtype)``; ``modes``: how
+    each input is read (whole or through slices), shared by the groups."""
     reads, targets, coverage = [], {}, {}
     # The sweeps' terms per operand: a group's VJP sums its reads of one; a
     # record alone (x * x), which the sweeps run as its own op, gives each its own.
@@ -212,6 +231,8 @@ def _part(program, group, leaf_of, views, modes):
         a = source[1]
         if a in leaf_of:
             leaf, index, mode = leaf_of[a], None, _DIRECT
+        elif a in products:
+            leaf, index, mode = products[a].slot, None, _DIRECT
         elif k in group.views and views[a][0] in leaf_of:
             leaf, index, mode = leaf_of[views[a][0]], views[a][1], _VIEW
         else:
@@ -309,11 +330,15 @@ class WholeProgram:
     (a number, a constant array, or a leaf at an offset), ``targets`` which
     operands' gradients go to which leaf, and ``coverage`` how many terms
     each element of a leaf's gradient gets from it; ``sliced``: the leaves
-    read through slices."""
+    read through slices; ``products``: :class:`~tapegrad.replay.products.Product`
+    records beside the kernel, whose values it reads as leaves after the
+    inputs."""
 
-    def __init__(self, program, groups, reads, targets, coverage, sliced=frozenset()):
+    def __init__(self, program, groups, reads, targets, coverage, sliced=frozenset(),
+                 products=()):
         self.structure = program.structure
         self._slots = program._tensor_slots
+        self._products = list(products)
         self._leaf_values = program._leaf_values
         self._array_program = program
         self._specs = [group.spec for group in groups]
@@ -323,9 +348,11 @@ class WholeProgram:
                         for read in part] for part in reads]
         self._constants = [read[1] for part in reads for read in part if read[0] != "leaf"]
         self._leaves = sorted({read[1] for part in reads for read in part if read[0] == "leaf"})
-        self._flat = [len(self._slots[l][2]) != 1 for l in range(len(self._slots))]
+        shapes = [shape for _, _, shape, _ in self._slots] + [p.shape for p in self._products]
+        self._flat = [len(shape) != 1 for shape in shapes]
         # The kernel reads every input, 1-D, in order: the leaves as they come.
-        self._as_given = self._leaves == list(range(len(self._slots))) and not any(self._flat)
+        self._as_given = self._leaves == list(range(len(shapes))) and not any(self._flat) \
+            and not self._products
         self._targets = [dict(sorted(part.items())) for part in targets]
         self._writes = sorted({l for part in targets for l in part})  # the kernel's G{l}
         self._sliced = frozenset(sliced)  # the leaves read through slices
@@ -381,32 +408,51 @@ class WholeProgram:
             scratch = self._local.scratch = np.empty(max(self._Ns), self._dtype)
             return scratch
 
-    def _inputs(self, x):
-        """The tensor inputs at ``x``, flat: its own arrays when they already
-        are C-contiguous, of the recorded shapes and dtypes (what the mixed
-        sweeps would read, without the copies), else the checked copies."""
+    def _arrays(self, x):
+        """The tensor inputs at ``x``: its own arrays when they already are
+        C-contiguous, of the recorded shapes and dtypes (what the mixed sweeps
+        would read, without the copies), else the checked copies; then the
+        products' values."""
         leaves = direct_leaves(self._array_program, x)
         if leaves is None:
             leaves = self._leaf_values(self.structure.flat_view(x))
+        for product in self._products:
+            leaves.append(product.value(leaves[product.leaf]))
+        return leaves
+
+    def _inputs(self, arrays):
+        """The kernel's ``L...``: ``arrays`` (:meth:`_arrays`'s), flat."""
         if self._as_given:
-            return leaves
+            return arrays
         flat = self._flat
-        return [leaves[l].reshape(-1) if flat[l] else leaves[l] for l in self._leaves]
+        return [arrays[l].reshape(-1) if flat[l] else arrays[l] for l in self._leaves]
 
     def value(self, x):
         """``f(x)``."""
         kernel = self._value_kernel or self._kernels()[0]
-        return float(kernel(*self._constants, *self._inputs(x), *self._numbers, self._scratch(),
-                            self._zero, *self._Ns))
+        return float(kernel(*self._constants, *self._inputs(self._arrays(x)), *self._numbers,
+                            self._scratch(), self._zero, *self._Ns))
 
     def value_and_vjp(self, x, seed):
         """``(f(x), [gradient of seed * f for each tensor input])``: new
         arrays, the caller's."""
         kernel = self._both_kernel or self._kernels()[1]
         grads = [new(shape, dtype) for new, shape, dtype in self._new_grads]
+        n = len(grads)
+        grads += [np.empty(p.shape, self._dtype) for p in self._products]  # written whole
         flat = self._flat
         outs = [grads[l].reshape(-1) if flat[l] else grads[l] for l in self._writes]
         seed = float(seed) if self._zero.__class__ is float else self._dtype.type(seed)
-        value = kernel(*self._constants, *self._inputs(x), *self._numbers, seed, *outs,
+        arrays = self._arrays(x)
+        value = kernel(*self._constants, *self._inputs(arrays), *self._numbers, seed, *outs,
                        self._scratch(), self._zero, *self._Ns)
-        return float(value), grads
+        written = set(self._writes)
+        for product in self._products:  # the op's VJP, after the kernel: one more term
+            g = product.gradient(arrays[product.leaf], arrays[product.slot],
+                                 grads[product.slot])
+            if product.leaf in written:
+                grads[product.leaf] += g
+            else:
+                np.copyto(grads[product.leaf], g)
+                written.add(product.leaf)
+        return float(value), grads[:n]

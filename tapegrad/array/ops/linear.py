@@ -49,11 +49,11 @@ class matmul:
             return g * y, g * x
         x2 = x[None, :] if x.ndim == 1 else x
         y2 = y[:, None] if y.ndim == 1 else y
-        g2 = g
-        if x.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
+        g2 = np.asarray(g)
+        if x.ndim == 1:  # np.expand_dims's reshape, without its checks
+            g2 = g2.reshape(g2.shape[:-1] + (1,) + g2.shape[-1:])
         if y.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
+            g2 = g2.reshape(g2.shape + (1,))
         gx = gy = None  # a constant operand (input data) needs no gradient
         if wanted(params, 0):
             gx = unbroadcast(_matmul(g2, np.swapaxes(y2, -1, -2)), x2.shape).reshape(x.shape)

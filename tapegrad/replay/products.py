@@ -1,0 +1,82 @@
+"""Products of a constant and an input inside a whole program
+(:mod:`tapegrad.replay.schedule`): ``X @ w`` under fused groups, as a
+linear or logistic regression's loss has it.
+
+The kernel of a whole program reads each group's operands in place; a
+product is not elementwise, so it runs beside the kernel, by the very
+calls the step-by-step replay makes: before the kernel, the ``matmul``
+op's value (NumPy's ``matmul``, BLAS) from the constant and the input; the
+kernel reads it as one more input, and writes its gradient as one more
+output; after the kernel, the op's VJP turns that gradient into the
+input's, added to what the kernel wrote there.  Same calls, same inputs,
+so the same bits as the sweeps.
+
+What qualifies (:func:`products_of`): a ``matmul`` record of a constant
+array and an input read whole, of the groups' dtype, whose value one group
+reads (the caller checks the rest: that group reads it whole, no other
+record reads it, and the input's gradient gets at most two terms).
+
+>>> import numpy as np, tapegrad as tg
+>>> X, y = np.arange(6.0).reshape(3, 2), np.array([1.0, 0.0, 2.0])
+>>> rec = tg.record(lambda w: ((X @ w - y) ** 2).mean(), tg.tensor(np.zeros(2)))
+>>> type(rec.program.schedule).__name__
+'WholeProgram'
+>>> value, grad = rec.value_and_grad(np.array([0.5, -0.5]))
+>>> bool(np.allclose(grad, 2 * X.T @ (X @ [0.5, -0.5] - y) / 3))
+True
+"""
+
+import numpy as np
+
+from tapegrad.array.ops import ARRAY_OPS
+from tapegrad.array.reverse import arguments
+
+_MATMUL = ARRAY_OPS["matmul"]
+
+
+class Product:
+    """One ``matmul`` record of a whole program: ``leaf`` (the input's
+    index), at ``position`` (0 or 1) among the record's arguments, the
+    other a constant; ``slot``: the index the kernel knows its value by,
+    after the inputs'."""
+
+    def __init__(self, record, leaf, position, args, params, shape, slot):
+        self.record, self.leaf, self.position, self.slot = record, leaf, position, slot
+        self.args, self.params, self.shape = list(args), params, shape
+
+    def value(self, leaf):
+        """The product at the input's array ``leaf``, as the op computes it."""
+        args = list(self.args)
+        args[self.position] = leaf
+        return _MATMUL.value(args, self.params)
+
+    def gradient(self, leaf, out, g):
+        """The input's gradient from the product's gradient ``g`` (flat), as
+        the op's VJP computes it."""
+        args = list(self.args)
+        args[self.position] = leaf
+        return _MATMUL.vjp(g.reshape(self.shape), out, args, self.params)[self.position]
+
+
+def products_of(prog, leaf_of, dtype, first_slot):
+    """``record -> Product`` for each ``matmul`` record of ``prog`` that is a
+    constant array times an input (or an input times a constant) of
+    ``dtype``; ``leaf_of`` maps input records to their leaf indices, and
+    ``first_slot`` is the first index the products' values take."""
+    found = {}
+    for i in prog.array_records:
+        if int(prog.op[i]) != _MATMUL.code:
+            continue
+        args, values = arguments(prog, i)
+        inputs = [k for k, a in enumerate(args) if a in leaf_of]
+        if len(inputs) != 1 or any(a >= 0 for k, a in enumerate(args) if k != inputs[0]):
+            continue
+        (position,) = inputs
+        constant = values[1 - position]
+        out = prog.arrays[i]
+        if not isinstance(constant, np.ndarray) or constant.dtype != dtype \
+                or out.dtype != dtype or prog.arrays[args[position]].dtype != dtype:
+            continue
+        found[i] = Product(i, leaf_of[args[position]], position, values, prog.params[i],
+                           out.shape, first_slot + len(found))
+    return found
