@@ -332,10 +332,16 @@ def test_float32_stays_float32():
     assert grad64.dtype == np.float32 and _bits(grad64, grad)
 
 
-def test_threads_share_one_recording():
+@pytest.mark.parametrize("f, n", [
+    (rosenbrock, 300),
+    (lambda w: np.log1p(np.exp(-(_X @ w) * _SIGNS)).mean() + (w * 0.5 * w).sum(), 9),
+    (lambda w: ((w * 2.0) ** 2).sum() * (w - 1.0).mean(), 9),
+], ids=["rosenbrock", "product", "two_groups"])
+def test_threads_share_one_recording(f, n):
     rng = np.random.default_rng(11)
-    points = [rng.uniform(-1, 1, 300) for _ in range(8)]
-    rec = tg.record(rosenbrock, tg.tensor(points[0]))
+    points = [rng.uniform(-1, 1, n) for _ in range(8)]
+    rec = tg.record(f, tg.tensor(points[0]))
+    assert isinstance(rec.program.schedule, WholeProgram)
     alone = [rec.value_and_grad(p) for p in points]
     errors = []
 
@@ -384,6 +390,17 @@ def test_a_kernel_loaded_from_the_disk_cache_runs():
     for run in runs:
         assert run.returncode == 0, run.stderr[-2000:]
     assert runs[0].stdout == runs[1].stdout
+
+
+def test_a_saved_program_with_a_product_loads_as_one_call(tmp_path):
+    w = np.linspace(-1.0, 1.0, 9)
+    rec = tg.record(lambda v: ((_X @ v - _Y) ** 2).mean() + (v * 0.5 * v).sum(), tg.tensor(w))
+    rec.save(tmp_path / "ridge.tape")
+    loaded = tg.load(tmp_path / "ridge.tape")
+    assert isinstance(loaded.program.schedule, WholeProgram)
+    value, grad = loaded.value_and_grad(w * 0.5)
+    want, want_grad = rec.value_and_grad(w * 0.5)
+    assert value == want and _bits(grad, want_grad)
 
 
 def test_the_fixed_cost_programs_are_one_call_each():
