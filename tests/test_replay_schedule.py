@@ -409,7 +409,7 @@ def test_the_fixed_cost_programs_are_one_call_each():
     from tapegrad.benchmark.replay_cost import programs
 
     cases = programs()
-    for name in ("elementwise_3ops", "rosenbrock_vectorized", "rms"):
+    for name in ("elementwise_3ops", "rosenbrock_vectorized", "rms", "least_squares"):
         rec, x = cases[name]
         assert isinstance(rec.program.schedule, WholeProgram), name
     rec, x = cases["rms"]
@@ -419,3 +419,4 @@ def test_the_fixed_cost_programs_are_one_call_each():
     np.testing.assert_allclose(grad, x / (x.size * want), rtol=1e-14)
     rec, params = cases["simplenet_loss"]
     assert rec.program.dense.compiled
+    assert cases["least_squares"][0].program.schedule._products

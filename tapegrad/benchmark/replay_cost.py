@@ -11,6 +11,10 @@ the arithmetic is negligible:
   (1 - x[:-1])**2).sum()``, the same with two slices of the input;
 * ``rms`` at n = 10: ``np.sqrt((x * x).mean())``, one record averaged and
   an op on the mean (the kernel's second pass);
+* ``least_squares`` at n = 5: ``np.mean((np.dot(X, w) - y) ** 2)`` over 20
+  rows, a product of a constant and the input beside the kernel
+  (:mod:`tapegrad.replay.products`: NumPy's product, the kernel, the
+  product's VJP);
 * ``simplenet_loss`` at 10 rows: the seed's three linear layers and cross
   entropy over its six parameters, a chain of dense layers
   (:class:`tapegrad.replay.dense.DenseChain`), replayed by one compiled
@@ -18,7 +22,7 @@ the arithmetic is negligible:
   rows (each product costs BLAS some tenths of a microsecond).
 
 Reported, never gated (a timing of a few microseconds moves with the
-machine); the first three aim at 5 us or less.  A peer engine with a
+machine); all but the last aim at 5 us or less.  A peer engine with a
 ``fixed_cost`` method gets the same programs (:func:`peer_programs`, the
 same functions' source), timed the same way in the same run: PyTensor's
 compiled function (``bench.side_peer``), the SimpleNet loss with its
@@ -26,7 +30,7 @@ parameters and data as the function's inputs.
 
 >>> cases = programs()
 >>> sorted(cases)
-['elementwise_3ops', 'rms', 'rosenbrock_vectorized', 'simplenet_loss']
+['elementwise_3ops', 'least_squares', 'rms', 'rosenbrock_vectorized', 'simplenet_loss']
 >>> rec, x = cases["rosenbrock_vectorized"]
 >>> rec.value_and_grad(x)[0] > 0
 True
@@ -60,6 +64,15 @@ def three_ops(x, xp=None):
 def rms(x, xp=None):
     xp = np if xp is None else xp
     return xp.sqrt(xp.mean(x * x))
+
+
+def least_squares(w, xp=None):
+    import numpy as np  # here: a peer runs this function's source alone
+
+    xp = np if xp is None else xp
+    X = np.cos(np.arange(100.0)).reshape(20, 5)
+    y = np.sin(np.arange(20.0))
+    return xp.mean((xp.dot(X, w) - y) ** 2)
 
 
 def simplenet_loss(params, data, F):
@@ -97,6 +110,7 @@ def programs():
         "elementwise_3ops": (tg.record(three_ops, tg.tensor(x1)), x1),
         "rosenbrock_vectorized": (tg.record(rosenbrock, tg.tensor(x10)), x10),
         "rms": (tg.record(rms, tg.tensor(x10)), x10),
+        "least_squares": (tg.record(least_squares, tg.tensor(x10[:5])), x10[:5]),
         "simplenet_loss": _simplenet(),
     }
 
@@ -111,6 +125,7 @@ def peer_programs():
     return {"elementwise_3ops": ("vectorized", three_ops, {"x": x1}),
             "rosenbrock_vectorized": ("vectorized", rosenbrock, {"x": x10}),
             "rms": ("vectorized", rms, {"x": x10}),
+            "least_squares": ("vectorized", least_squares, {"x": x10[:5]}),
             "simplenet_loss": ("gradient", simplenet_loss, arrays)}
 
 
@@ -121,7 +136,8 @@ def per_call(rec, x, calls=_CALLS, batches=_BATCHES):
     return best_of_batches(lambda: rec.value_and_grad(x), calls=calls, batches=batches)
 
 
-_SIZES = {"elementwise_3ops": 1, "rosenbrock_vectorized": 10, "rms": 10, "simplenet_loss": 10}
+_SIZES = {"elementwise_3ops": 1, "rosenbrock_vectorized": 10, "rms": 10, "least_squares": 5,
+          "simplenet_loss": 10}
 
 
 def figures(result, peers=()):

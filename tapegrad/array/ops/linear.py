@@ -56,9 +56,9 @@ class matmul:
             g2 = g2.reshape(g2.shape + (1,))
         gx = gy = None  # a constant operand (input data) needs no gradient
         if wanted(params, 0):
-            gx = unbroadcast(_matmul(g2, np.swapaxes(y2, -1, -2)), x2.shape).reshape(x.shape)
+            gx = unbroadcast(_matmul(g2, y2.swapaxes(-1, -2)), x2.shape).reshape(x.shape)
         if wanted(params, 1):
-            gy = unbroadcast(_matmul(np.swapaxes(x2, -1, -2), g2), y2.shape).reshape(y.shape)
+            gy = unbroadcast(_matmul(x2.swapaxes(-1, -2), g2), y2.shape).reshape(y.shape)
         return gx, gy
 
 
