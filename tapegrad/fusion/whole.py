@@ -26,9 +26,12 @@ known: a pass of values per group, the records after them, their adjoints,
 then a pass of reverse walks per group, the last group first, as the sweeps
 go; a group that reaches a gradient another has written adds in place.
 
-Each gradient element gets at most two terms (the caller checks), onto a
-zero, each rounded to the gradient's dtype first: so any order gives the
-bits of the sweeps, which add them one after the other.
+Each gradient element gets at most two terms (the caller checks), each
+rounded to the gradient's dtype first: so either order gives the bits of
+the sweeps, which add them one after the other (a first term stored, a
+slice's added onto a zero, as the sweeps do).  In float64 a leaf read
+whole may get more, added in the sweeps' order: the groups' walks go last
+group first, and a group of one record adds each operand's term apart.
 
 >>> from tapegrad.fusion.source import Spec
 >>> spec = Spec(members=(("mul", (("e", 0), ("e", 0))),), externals=("[r, c]",),
@@ -233,8 +236,9 @@ def tree_lines(tree, means, dtype, with_grads):
     ``j`` is a mean) to the tree's values ``v{n}``, each record's value
     from its operands, rounded to ``dtype`` as an array holds it.  With
     ``with_grads``, the reverse: from ``g``, each value's adjoint (``uv{n}``,
-    ``ur{j}``) with the table's partials (a zero adjoint contributes
-    nothing), and ``s{j}``, the adjoint part ``j``'s elements start from
+    ``ur{j}``) with the table's partials (a zero adjoint is its own term:
+    :func:`~tapegrad.fusion.source.term`), and ``s{j}``, the adjoint part
+    ``j``'s elements start from
     (a mean's divided by the count, as its VJP divides)."""
     cast = f"np.{dtype}"
     lines = []

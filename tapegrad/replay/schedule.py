@@ -35,15 +35,16 @@ module decides it once:
   once.
 
 Results are bit for bit those of the mixed sweeps (the same generated
-element code, the same sum order, and each gradient element receives its
-terms in an order whose rounding is the same: at most two terms onto a
-zero, and in float32 one group per gradient; the records of one number
-are computed as NumPy and the op table compute them); the tests compare
-them on every program they build.  What does not fit (other ops, a sum
-read twice, a sum over some axes, products of two inputs or of a
-slice, scalar records, guards and masks,
-broadcast operands, a gradient element with three or more terms, a leaf
-read whole by one group and through a slice by another) keeps the mixed
+element code, the same sum order, the products by the same calls, and each
+gradient element receives its terms in an order whose rounding is the
+same: at most two, or in float64 more on a leaf read whole, added in the
+sweeps' order, and in float32 one group per gradient; the records of one
+number are computed as NumPy and the op table compute them); the tests
+compare them on every program they build.  What does not fit (other ops,
+a sum read twice, a sum over some axes, products of two inputs or of a
+slice, scalar records, guards and masks, broadcast operands, three terms
+or more on a gradient element through slices or in float32, a leaf read
+whole by one group and through a slice by another) keeps the mixed
 sweeps, as do forward mode, Hessian-vector products and debug mode, which
 need every intermediate value.
 
