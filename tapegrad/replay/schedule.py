@@ -417,8 +417,8 @@ class WholeProgram:
         leaves = direct_leaves(self._array_program, x)
         if leaves is None:
             leaves = self._leaf_values(self.structure.flat_view(x))
-        for product in self._products:
-            leaves.append(product.value(leaves[product.leaf]))
+        if self._products:
+            leaves += [product.value(leaves[product.leaf]) for product in self._products]
         return leaves
 
     def _inputs(self, arrays):
@@ -439,16 +439,25 @@ class WholeProgram:
         arrays, the caller's."""
         kernel = self._both_kernel or self._kernels()[1]
         grads = [new(shape, dtype) for new, shape, dtype in self._new_grads]
-        n = len(grads)
-        grads += [np.empty(p.shape, self._dtype) for p in self._products]  # written whole
+        products = self._products
+        if products:  # their gradients, which the kernel writes whole
+            grads += [np.empty(p.shape, self._dtype) for p in products]
         flat = self._flat
         outs = [grads[l].reshape(-1) if flat[l] else grads[l] for l in self._writes]
         seed = float(seed) if self._zero.__class__ is float else self._dtype.type(seed)
         arrays = self._arrays(x)
         value = kernel(*self._constants, *self._inputs(arrays), *self._numbers, seed, *outs,
                        self._scratch(), self._zero, *self._Ns)
+        if products:
+            self._add_products(arrays, grads)
+            del grads[len(self._slots):]
+        return float(value), grads
+
+    def _add_products(self, arrays, grads):
+        """Each product's VJP, after the kernel, into its input's gradient:
+        one more term, added as the sweeps add it."""
         written = set(self._writes)
-        for product in self._products:  # the op's VJP, after the kernel: one more term
+        for product in self._products:
             g = product.gradient(arrays[product.leaf], arrays[product.slot],
                                  grads[product.slot])
             if product.leaf in written:
@@ -456,4 +465,3 @@ class WholeProgram:
             else:
                 np.copyto(grads[product.leaf], g)
                 written.add(product.leaf)
-        return float(value), grads[:n]
