@@ -251,7 +251,8 @@ def markdown(records, machine):
                  if "ns_per_op" in by_engine.get(e, {}) else "-" for e in engines]
         lines.append(f"| {workload} | {size:,} | {ours['records']:,} | {ours['j_over_f']:.1f} | "
                      + " | ".join(cells) + " |")
-    return lines + _markdown_vectorized(index) + _markdown_steps(index)
+    return (lines + _markdown_vectorized(index) + _markdown_steps(index)
+            + _markdown_fixed_cost(index))
 
 
 #: The engines that run a workload's vectorized form, in table order.
@@ -323,4 +324,38 @@ def _markdown_steps(index):
             over = f"{f['time_median'] / floor:.2f}" if floor else "-"
             lines.append(f"| {workload} | {size:,} | {engine} | {f['time_median'] * 1e3:.2f} | "
                          f"{quartiles} | {cpu} | {peak} | {over} |")
+    return lines
+
+
+def _markdown_fixed_cost(index):
+    """The replay fixed cost's table (:mod:`tapegrad.benchmark.replay_cost`):
+    us per value and gradient of each tiny program, one column per engine.
+
+    >>> from tapegrad.benchmark.results import record
+    >>> rows = [record("rms", e, 10, "replay_fixed_cost_us", v, "us")
+    ...         for e, v in (("tapegrad", 1.9), ("pytensor-vector", 2.3))]
+    >>> print("\\n".join(_markdown_fixed_cost(_index(rows))))
+    <BLANKLINE>
+    Replay fixed cost: us per value and gradient of a tiny program, best of batches of calls
+    <BLANKLINE>
+    | program | size | tapegrad | pytensor-vector |
+    |---|---:|---:|---:|
+    | rms | 10 | 1.90 | 2.30 |
+    """
+    cases = {case: by_engine for case, by_engine in index.items()
+             if any("replay_fixed_cost_us" in f for f in by_engine.values())}
+    engines = []
+    for by_engine in cases.values():
+        engines += [e for e, f in by_engine.items()
+                    if "replay_fixed_cost_us" in f and e not in engines]
+    if not cases:
+        return []
+    lines = ["", "Replay fixed cost: us per value and gradient of a tiny program, best of "
+             "batches of calls", "",
+             "| program | size | " + " | ".join(engines) + " |",
+             "|---|---:|" + "---:|" * len(engines)]
+    for (program, size), by_engine in cases.items():
+        cells = [f"{by_engine[e]['replay_fixed_cost_us']:.2f}"
+                 if "replay_fixed_cost_us" in by_engine.get(e, {}) else "-" for e in engines]
+        lines.append(f"| {program} | {size:,} | " + " | ".join(cells) + " |")
     return lines

@@ -32,7 +32,7 @@ call would take through the C library one by one (:data:`SMALL_WORK`):
   (:mod:`tapegrad.fusion.dense`, cached on disk as fused kernels are)
   does everything: the products, each activation by the op table's value
   rule and partials, and the cross entropy by the op's own row kernels.
-  SimpleNet's loss at 10 rows costs some 11 us a call, against 27 us as a
+  SimpleNet's loss at 10 rows costs some 10 us a call, against 27 us as a
   schedule of calls;
 * **large batches: a schedule of calls** from Python, where vectorized
   passes win: an activation runs NumPy's ufunc of its name forward where
