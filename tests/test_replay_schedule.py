@@ -400,6 +400,21 @@ def test_a_kernel_loaded_from_the_disk_cache_runs():
     assert runs[0].stdout == runs[1].stdout
 
 
+def test_a_product_program_checks_its_input_as_any_replay():
+    rec = tg.record(lambda v: ((_X @ v - _Y) ** 2).mean(), tg.tensor(np.zeros(9)))
+    assert rec.program.schedule._products
+    with pytest.raises(ValueError, match="shape"):
+        rec.value_and_grad(np.zeros(8))
+    with pytest.raises(ValueError, match="expected a tensor or array of shape"):
+        rec.value_and_grad("nine numbers")
+    w = np.linspace(-1.0, 1.0, 9)
+    value, grad = rec.value_and_grad(w.astype(np.float32))  # read as the recorded float64
+    want, want_grad = rec.value_and_grad(w.astype(np.float32).astype(np.float64))
+    assert value == want and _bits(grad, want_grad)
+    fortran = np.asfortranarray(np.linspace(-1.0, 1.0, 18).reshape(9, 2))[:, 0]
+    assert _bits(rec.value_and_grad(fortran)[1], rec.value_and_grad(fortran.copy())[1])
+
+
 def test_a_saved_program_with_a_product_loads_as_one_call(tmp_path):
     w = np.linspace(-1.0, 1.0, 9)
     rec = tg.record(lambda v: ((_X @ v - _Y) ** 2).mean() + (v * 0.5 * v).sum(), tg.tensor(w))

@@ -100,12 +100,11 @@ def adjoint_lines(spec, seeds, pad):
     pushes = []
     for j in reversed(range(len(spec.members))):
         name, refs = spec.members[j]
-        op = OPS[name]
         values = ", ".join(_operand(r) for r in refs)
         for k, ref in enumerate(refs):
             if ref[0] == "e" and not spec.grads[ref[1]]:
                 continue  # a constant, or a record that needs no gradient
-            partial = f"{name}_{op.partials[k].__name__}({values}, m{j})"
+            partial = partial_call(name, k, values, f"m{j}")
             target = _adjoint_of(ref)
             push = "+=" if target in started else "="
             started.add(target)
@@ -114,6 +113,13 @@ def adjoint_lines(spec, seeds, pad):
     # is made in float64, rounded once), then takes its first term.
     lines += [f"{pad}b{k} = 0.0" for k in range(len(spec.externals)) if spec.grads[k]]
     return lines + pushes
+
+
+def partial_call(name, k, values, value):
+    """The call of op ``name``'s partial in its operand ``k`` (the op
+    table's rule, as the kernels import it) at the operands ``values`` and
+    the op's ``value`` (source text)."""
+    return f"{name}_{OPS[name].partials[k].__name__}({values}, {value})"
 
 
 def term(adjoint, partial):

@@ -51,8 +51,7 @@ def whole_value_and_grad(L0, g, G0, o0, zero, N0):
 <BLANKLINE>
 """
 
-from tapegrad.fusion.source import adjoint_lines, member_lines, term
-from tapegrad.ops import OPS
+from tapegrad.fusion.source import adjoint_lines, member_lines, partial_call, term
 
 WINDOW = 8  # the widest span of offsets whose terms are summed in registers
 
@@ -174,8 +173,7 @@ def one_record_walk(spec, seed, pad):
     values = ", ".join(f"x{k}" for _, k in refs)
     wanted = [(p, k) for p, (_, k) in enumerate(refs) if spec.grads[k]]
     lines = [f"{pad}a0 = {seed}"]
-    partials = OPS[name].partials
-    lines += [f"{pad}c{p} = " + term("a0", f"{name}_{partials[p].__name__}({values}, m0)")
+    lines += [f"{pad}c{p} = " + term("a0", partial_call(name, p, values, "m0"))
               for p, _ in wanted]
     terms = {}
     for p, k in wanted:
@@ -253,8 +251,7 @@ def tree_lines(tree, means, dtype, with_grads):
         for p, o in enumerate(operands):
             if isinstance(o, int):
                 continue
-            partial = f"{name}_{OPS[name].partials[p].__name__}"
-            q = term(f"uv{n}", f"{partial}({values}, v{n})")
+            q = term(f"uv{n}", partial_call(name, p, values, f"v{n}"))
             lines.append(f"    {_adjoint(o)} = {cast}{q}")
     for j, mean in enumerate(means):
         lines.append(f"    s{j} = ur{j} / {cast}(N{j})" if mean else f"    s{j} = ur{j}")

@@ -40,8 +40,8 @@ class Product:
     other a constant; ``slot``: the index the kernel knows its value by,
     after the inputs'."""
 
-    def __init__(self, record, leaf, position, args, params, shape, slot):
-        self.record, self.leaf, self.position, self.slot = record, leaf, position, slot
+    def __init__(self, leaf, position, args, params, shape, slot):
+        self.leaf, self.position, self.slot = leaf, position, slot
         self.args, self.params, self.shape = list(args), params, shape
 
     def value(self, leaf):
@@ -77,6 +77,6 @@ def products_of(prog, leaf_of, dtype, first_slot):
         if not isinstance(constant, np.ndarray) or constant.dtype != dtype \
                 or out.dtype != dtype or prog.arrays[args[position]].dtype != dtype:
             continue
-        found[i] = Product(i, leaf_of[args[position]], position, values, prog.params[i],
+        found[i] = Product(leaf_of[args[position]], position, values, prog.params[i],
                            out.shape, first_slot + len(found))
     return found
