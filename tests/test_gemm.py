@@ -80,3 +80,36 @@ def test_matrices_of_two_dtypes_are_refused_before_any_call():
     with pytest.raises(refused):
         gemm.product(gemm.address(np.float64), np.ones((2, 2)), False,
                      np.ones((2, 2), np.float32), False, np.empty((2, 2)))
+
+
+requires_gemv = pytest.mark.skipif(not gemm.address(np.float64, "gemv"),
+                                   reason="no BLAS gemv bound")
+
+
+@requires_gemv
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("trans", [False, True])
+@pytest.mark.parametrize("how", ["C", "F", "rows", "columns"])
+def test_matrix_vector_products_agree_with_numpy(dtype, trans, how):
+    """gemv on every layout; on a C- or Fortran-ordered matrix of two rows
+    or more, NumPy's ``matmul`` calls the same routine: the same bits."""
+    rng = np.random.default_rng(hash((trans, how)) % 1000)
+    for m, k in [(3, 4), (1, 7), (6, 1), (17, 90), (2, 0), (0, 3)]:
+        a = rng.standard_normal((m, k)).astype(dtype)
+        v = rng.standard_normal(m if trans else k).astype(dtype)
+        out = np.full(k if trans else m, 7.0, dtype)
+        gemm.matrix_vector(gemm.address(dtype, "gemv"), _laid(a, how), trans, v, out)
+        want = (a.T if trans else a) @ v
+        np.testing.assert_allclose(out, want, rtol=TOL[dtype], atol=TOL[dtype])
+        if how in ("C", "F") and min(m, k) > 1:
+            laid = _laid(a, how)
+            assert np.array_equal(out, np.matmul(laid.T if trans else laid, v))
+
+
+@requires_gemv
+def test_a_matrix_gemv_cannot_read_is_refused():
+    with pytest.raises(ValueError, match="cannot read"):
+        gemm.matrix_vector(gemm.address(np.float64, "gemv"), np.ones((4, 6))[::2, ::2], False,
+                           np.ones(3), np.empty(2))
+    with pytest.raises(ValueError, match="address is 0"):
+        gemm.matrix_vector(0, np.ones((2, 2)), False, np.ones(2), np.empty(2))

@@ -11,6 +11,7 @@ import pytest
 import tapegrad as tg
 from tapegrad.errors import NonFiniteError
 from tapegrad.fusion.reduce import pairwise_sum
+from tapegrad.kernels import gemm
 from tapegrad.replay.schedule import WholeProgram
 
 DTYPES = [np.float64, np.float32]
@@ -205,16 +206,27 @@ _SIGNS = np.sign(_RNG.standard_normal(23))
     (lambda w: tg.tanh(_X.astype(w.dtype) @ w).sum() * 2.0, (9, 4)),
     (lambda w: (tg.sin(_X.astype(w.dtype) @ w) + (_X[::-1].astype(w.dtype) @ w)).sum(),
      (9,)),
-], ids=["least_squares", "logistic", "ridge", "input_first", "matrix_weight", "two_products"])
+    (lambda w: ((_X[:1].astype(w.dtype) @ w - 1.0) ** 2).sum(), (9,)),
+    (lambda w: ((_X.T[:, :5].astype(w.dtype) @ w) ** 2).sum() + (w * 2.0).sum(), (5,)),
+], ids=["least_squares", "logistic", "ridge", "input_first", "matrix_weight", "two_products",
+        "one_row", "fortran_matrix"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
-def test_a_constant_times_an_input_runs_beside_the_kernel_bit_for_bit(f, shape, dtype):
-    """``X @ w`` under fused groups (tapegrad.replay.products): NumPy's
-    product before the kernel, the op's VJP after it, as the sweeps call them."""
+def test_a_constant_times_an_input_bit_for_bit(f, shape, dtype, request):
+    """``X @ w`` under fused groups (tapegrad.replay.products): a matrix
+    times a vector inside the kernel (BLAS's gemv, as NumPy calls it), any
+    other product beside it (NumPy's product before the kernel, the op's
+    VJP after it, as the sweeps call them)."""
     rng = np.random.default_rng(19)
     w0 = rng.standard_normal(shape).astype(dtype)
     fast, slow = _pair(f, tg.tensor(w0))
-    assert isinstance(fast.program.schedule, WholeProgram), fast.program.schedule
-    assert fast.program.schedule._products
+    schedule = fast.program.schedule
+    assert isinstance(schedule, WholeProgram), schedule
+    assert schedule._products
+    name = request.node.name
+    if "matrix_weight" in name:  # a matrix times a matrix: beside the kernel
+        assert not schedule._in_kernel
+    elif gemm.address(dtype, "gemv") and "one_row" not in name:  # (NumPy's dot: either way)
+        assert schedule._in_kernel
     if numba.config.DISABLE_JIT and dtype == np.float32:
         # Run as Python, tanh_value of a float32 is a float64: the kernel's
         # member is not rounded to float32 as the sweeps' stored value is.

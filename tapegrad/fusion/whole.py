@@ -56,7 +56,7 @@ from tapegrad.fusion.source import adjoint_lines, member_lines, partial_call, te
 WINDOW = 8  # the widest span of offsets whose terms are summed in registers
 
 
-def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset()):
+def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset(), products=()):
     """The kernel of fused groups each reduced to one number, and a tree of
     one-number records over those numbers.
 
@@ -75,6 +75,11 @@ def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset()):
     the last record (else the one part) is the output.  ``dtype`` names the
     groups' NumPy dtype; ``sliced``, the leaves read through slices, whose
     terms the sweeps add onto zeros (a ``-0.0`` comes out ``0.0``).
+    ``products``: per product of a constant matrix and a vector input
+    (:mod:`tapegrad.replay.products`), ``(l, s)``: leaf ``s`` is matrix
+    ``M{p}`` times leaf ``l``, computed first by ``gemv`` (an argument
+    before ``o0``, with the ``M...``); its gradient, the walks' ``G{s}``,
+    goes to leaf ``l``'s after them, added to what the parts wrote there.
 
     The kernel is ``whole_value_and_grad(e..., L..., t..., g, G..., o0,
     zero, N0, N1, ...)``: ``G{l}`` leaf ``l``'s flat gradient (zeroed where
@@ -92,17 +97,23 @@ def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset()):
     (:func:`one_record_walk`), as the sweeps add them.
     """
     cast = f"np.{dtype}"
+    made = {s for _, s in products}  # leaves the kernel computes, and their gradients
     args = [f"e{j}_{k}" for j, (_, reads, _, _) in enumerate(parts)
             for k, read in enumerate(reads) if read[0] != "leaf"]
+    inputs = {l for l, _ in products}  # the products' inputs, read by them at least
     args += [f"L{l}" for l in sorted({read[1] for _, reads, _, _ in parts
-                                      for read in reads if read[0] == "leaf"})]
+                                      for read in reads if read[0] == "leaf"} - made | inputs)]
     args += [f"t{k}" for k in sorted({o for _, operands in tree for o in operands
                                       if isinstance(o, int)})]
     if with_grads:
-        args += ["g"] + [f"G{l}" for l in sorted({l for part in parts for l in part[2]})]
+        args += ["g"] + [f"G{l}" for l in sorted({l for part in parts for l in part[2]}
+                                                 - made | inputs)]
+    if products:
+        args += ["gemv"] + [f"M{p}" for p in range(len(products))]
     args += ["o0", "zero"] + [f"N{j}" for j in range(len(parts))]
     name = "whole_value_and_grad" if with_grads else "whole_value"
     lines = [f"def {name}({', '.join(args)}):"]
+    lines += product_lines(products, dtype, with_grads)
     pad = " " * 8
     loads = [[pad + _load(j, k, read) for k, read in enumerate(reads)] + member_lines(spec, pad)
              for j, (spec, reads, _, _) in enumerate(parts)]
@@ -131,8 +142,13 @@ def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset()):
         walks[j] = before, walk, after
     if one_pass:
         before, walk, after = walks[0] if with_grads else ([], [], [])
-        lines += [*before, "    for i in range(N0):", *values[0], *walk, *after,
-                  "    return zero + pairwise_sum(o0, 0, N0, zero)"]
+        lines += [*before, "    for i in range(N0):", *values[0], *walk, *after]
+        if products and with_grads:
+            lines.append("    r0 = zero + pairwise_sum(o0, 0, N0, zero)")
+            lines += product_vjp_lines(products, reached, dtype)
+            lines.append("    return r0")
+        else:
+            lines.append("    return zero + pairwise_sum(o0, 0, N0, zero)")
         return "\n".join(lines) + "\n"
     for j, (_, _, _, mean) in enumerate(parts):
         lines += [f"    for i in range(N{j}):", *values[j],
@@ -144,8 +160,38 @@ def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset()):
         for j in range(len(parts) - 1, -1, -1):
             before, walk, after = walks[j]
             lines += [*before, f"    for i in range(N{j}):", *loads[j], *walk, *after]
+        lines += product_vjp_lines(products, reached, dtype)
     lines.append(f"    return {_value(('v', len(tree) - 1)) if tree else 'r0'}")
     return "\n".join(lines) + "\n"
+
+
+def product_lines(products, dtype, with_grads):
+    """The lines that compute each product ``(l, s)`` of ``products`` (see
+    :func:`whole_source`) into ``L{s}``, and make its gradient ``G{s}``."""
+    lines = []
+    for p, (l, s) in enumerate(products):
+        lines += [f"    L{s} = np.empty(M{p}.shape[0], np.{dtype})",
+                  f"    vector_value(gemv, M{p}, L{l}, L{s})"]
+        if with_grads:
+            lines.append(f"    G{s} = np.empty(M{p}.shape[0], np.{dtype})")
+    return lines
+
+
+def product_vjp_lines(products, written, dtype):
+    """The lines that add each product's gradient to its input's, after the
+    walks: stored where nothing was ``written`` there before, else added in
+    place (as the sweeps add a product's VJP)."""
+    lines, written = [], set(written)
+    for p, (l, s) in enumerate(products):
+        if l not in written:
+            lines.append(f"    vector_vjp(gemv, M{p}, G{s}, G{l})")
+            written.add(l)
+            continue
+        lines += [f"    d{p} = np.empty(M{p}.shape[1], np.{dtype})",
+                  f"    vector_vjp(gemv, M{p}, G{s}, d{p})",
+                  f"    for i in range(M{p}.shape[1]):",
+                  f"        G{l}[i] += d{p}[i]"]
+    return lines
 
 
 def one_record_walk(spec, seed, pad):

@@ -1,13 +1,18 @@
-"""General matrix products (BLAS ``?gemm``) called from compiled kernels.
+"""General matrix products (BLAS ``?gemm``) and matrix-vector products
+(``?gemv``) called from compiled kernels.
 
-NumPy's ``@`` is BLAS's ``gemm`` behind some microseconds of Python; a
-kernel that runs a whole schedule of products
-(:mod:`tapegrad.replay.dense`) calls the routine itself.  The library and
-its symbol are those :mod:`tapegrad.kernels.blas` binds (NumPy's own
-OpenBLAS as a rule); :func:`address` gives the routine's address, checked
-once per dtype against ``np.matmul`` on small products (every
-transposition, C and Fortran order, strided rows), or 0 where it is not found or fails that
-check: a caller then keeps NumPy's products.
+NumPy's ``@`` is BLAS's ``gemm`` (or ``gemv``) behind some microseconds of
+Python; a kernel that runs a whole schedule of products
+(:mod:`tapegrad.replay.dense`, :mod:`tapegrad.replay.schedule`) calls the
+routine itself.  The library and its symbols are those
+:mod:`tapegrad.kernels.blas` binds (NumPy's own OpenBLAS as a rule);
+:func:`address` gives a routine's address, checked once per dtype against
+``np.matmul`` on small products (every transposition, C and Fortran order,
+strided rows), or 0 where it is not found or fails that check: a caller
+then keeps NumPy's products.  :func:`product` calls ``gemm`` and
+:func:`matrix_vector` ``gemv``, as ``np.matmul`` calls it for a matrix
+times a vector (the same routine, so the same bits: a caller that needs
+them checks it on its own shapes).
 
 The address is an argument, never part of the compiled code, so a kernel
 calling :func:`product` is cached on disk like any other: an intrinsic
@@ -23,6 +28,10 @@ same call goes through :mod:`ctypes`.
 >>> out
 array([[ 3.,  3.],
        [12., 12.]])
+>>> v = np.empty(2)
+>>> matrix_vector(address(np.float64, "gemv"), a, False, np.ones(3), v)
+>>> v
+array([ 3., 12.])
 """
 
 import ctypes
@@ -38,7 +47,7 @@ from tapegrad.jit import rule
 from tapegrad.kernels import blas
 
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
-_checked = {}  # dtype -> the checked routine's address, or 0
+_checked = {}  # (dtype, routine) -> the checked routine's address, or 0
 _lock = threading.Lock()
 
 
@@ -56,6 +65,21 @@ def _through_ctypes(address, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ld
     routine(bytes([ta]), bytes([tb]), integer(m), integer(n), integer(k), ctypes.addressof(alpha),
             a.ctypes.data, integer(lda), b.ctypes.data, integer(ldb), ctypes.addressof(beta),
             c.ctypes.data, integer(ldc), 1, 1)
+
+
+def _gemv_through_ctypes(address, trans, m, n, alpha, a, lda, x, incx, beta, y, incy):
+    """:func:`fortran_gemv` without the JIT, through ctypes."""
+    if not a.dtype == x.dtype == y.dtype or a.dtype not in _FLOATS:
+        raise TypeError("gemv: the routine reads the matrix and both vectors as one float type")
+    routine = blas.bound("gemv", a.dtype)
+    if routine is None or ctypes.cast(routine, ctypes.c_void_p).value != address:
+        raise ValueError(f"gemv: no {a.dtype} routine bound at address {address}")
+    integer = blas._get().integer
+    scalar = ctypes.c_double if a.dtype == np.float64 else ctypes.c_float
+    alpha, beta = scalar(alpha), scalar(beta)
+    routine(bytes([trans]), integer(m), integer(n), ctypes.addressof(alpha), a.ctypes.data,
+            integer(lda), x.ctypes.data, integer(incx), ctypes.addressof(beta), y.ctypes.data,
+            integer(incy), 1)
 
 
 def _fortran_gemm(typingctx, address, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
@@ -94,10 +118,46 @@ def _fortran_gemm(typingctx, address, ta, tb, m, n, k, alpha, a, lda, b, ldb, be
     return signature, codegen
 
 
+def _fortran_gemv(typingctx, address, trans, m, n, alpha, a, lda, x, incx, beta, y, incy):
+    """``y = alpha op(a) x + beta y`` by the Fortran routine at ``address``
+    (``a`` column-major; ``trans``: ``ord('N')`` or ``ord('T')``)."""
+    if not isinstance(a, types.Array) or a.ndim != 2 \
+            or not all(isinstance(t, types.Array) and t.ndim == 1 for t in (x, y)) \
+            or a.dtype not in (types.float64, types.float32) \
+            or x.dtype != a.dtype or y.dtype != a.dtype:
+        return None  # numba's TypingError: the routine reads all three as one float type
+    f, i = a.dtype, types.int64
+    signature = types.void(i, types.uint8, i, i, f, a, i, x, i, f, y, i)
+
+    def codegen(context, builder, sig, args):
+        where, trans, m, n, alpha, a, lda, x, incx, beta, y, incy = args
+        i64, i8 = ir.IntType(64), ir.IntType(8)
+        real = context.get_value_type(f).as_pointer()
+        routine = ir.FunctionType(ir.VoidType(), [i8.as_pointer()] + [i64.as_pointer()] * 2
+                                  + [real, real, i64.as_pointer(), real, i64.as_pointer(),
+                                     real, real, i64.as_pointer(), i64])
+
+        def ref(value):
+            return cgutils.alloca_once_value(builder, value)
+
+        def data(position, value):
+            array = cgutils.create_struct_proxy(sig.args[position])(context, builder, value=value)
+            return builder.bitcast(array.data, real)
+
+        builder.call(builder.inttoptr(where, routine.as_pointer()),
+                     [ref(trans), ref(m), ref(n), ref(alpha), data(5, a), ref(lda),
+                      data(7, x), ref(incx), ref(beta), data(10, y), ref(incy),
+                      ir.Constant(i64, 1)])
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
 if numba.config.DISABLE_JIT:
-    fortran_gemm = _through_ctypes
+    fortran_gemm, fortran_gemv = _through_ctypes, _gemv_through_ctypes
 else:
     fortran_gemm = numba.extending.intrinsic(_fortran_gemm)
+    fortran_gemv = numba.extending.intrinsic(_fortran_gemv)
 
 
 @rule
@@ -139,31 +199,56 @@ def product(gemm, a, trans_a, b, trans_b, out):
                  n, m, k, 1.0, b, abs(lb), a, abs(la), 0.0, out, lc)
 
 
-def address(dtype):
-    """The address of the library's ``?gemm`` of ``dtype`` (float32 or
-    float64) once it has passed its check (made at the first call), else 0.
+@rule
+def matrix_vector(gemv, a, trans, v, out):
+    """``out = op(a) @ v``, ``op`` transposing where ``trans``: the routine
+    at ``gemv`` (:func:`address` of ``"gemv"``) on a matrix in C or Fortran
+    order (or a slice of one whose rows, or columns, have adjacent
+    elements), ``v`` and ``out`` contiguous vectors.  Fortran reads a
+    C-ordered matrix as its transpose."""
+    rows, columns = a.shape
+    la = _leading(a)
+    if la == 0:
+        raise ValueError("matrix_vector: BLAS cannot read this matrix as it lies")
+    if gemv == 0:
+        raise ValueError("matrix_vector: no checked gemv (its address is 0)")
+    if rows == 0 or columns == 0:
+        out[:] = 0.0
+        return
+    if la > 0:
+        fortran_gemv(gemv, ord("N") if trans else ord("T"), columns, rows, 1.0, a, la, v, 1,
+                     0.0, out, 1)
+    else:
+        fortran_gemv(gemv, ord("T") if trans else ord("N"), rows, columns, 1.0, a, -la, v, 1,
+                     0.0, out, 1)
 
-    >>> address(np.int64)
-    0
+
+def address(dtype, routine="gemm"):
+    """The address of the library's ``routine`` (``"gemm"`` or ``"gemv"``)
+    of ``dtype`` (float32 or float64) once it has passed its check (made at
+    the first call), else 0.
+
+    >>> address(np.int64), address(np.int64, "gemv")
+    (0, 0)
     """
     dtype = np.dtype(dtype)
-    found = _checked.get(dtype)
+    found = _checked.get((dtype, routine))
     if found is not None:
         return found
     with _lock:
-        if dtype not in _checked:
-            _checked[dtype] = _check(dtype)
-    return _checked[dtype]
+        if (dtype, routine) not in _checked:
+            _checked[dtype, routine] = _check(dtype, routine)
+    return _checked[dtype, routine]
 
 
-def _check(dtype):
+def _check(dtype, routine):
     """The routine's address if it agrees with ``np.matmul`` on small
     products, else 0 (the reason logged, as :mod:`tapegrad.kernels.blas`
     does)."""
-    routine = blas.bound("gemm", dtype) if dtype in _FLOATS else None
-    if routine is None:
+    bound = blas.bound(routine, dtype) if dtype in _FLOATS else None
+    if bound is None:
         return 0
-    where = ctypes.cast(routine, ctypes.c_void_p).value
+    where = ctypes.cast(bound, ctypes.c_void_p).value
     rng = np.random.default_rng(3)
     tolerance = 1e-4 if dtype == np.float32 else 1e-12
     try:
@@ -173,12 +258,19 @@ def _check(dtype):
                 b = np.asfortranarray(rng.standard_normal((5, 4) if tb else (4, 5)), dtype)
                 wide = np.zeros((3, 7), dtype)
                 out = wide[:, 1:6]  # rows further apart than they are long
-                product(where, a, ta, b, tb, out)
-                want = (a.T if ta else a) @ (b.T if tb else b)
+                a = a if ta else np.asfortranarray(a)
+                if routine == "gemv":  # the first column of each product
+                    out, b = out[:, 0].copy(), np.ascontiguousarray((b.T if tb else b)[:, 0])
+                    matrix_vector(where, a, ta, b, out)
+                    want = (a.T if ta else a) @ b
+                else:
+                    product(where, a, ta, b, tb, out)
+                    want = (a.T if ta else a) @ (b.T if tb else b)
                 if not np.allclose(out, want, rtol=tolerance, atol=tolerance) or wide[:, 0].any():
-                    blas._log.debug("tapegrad.kernels.gemm: %s gemm disagrees with NumPy", dtype)
+                    blas._log.debug("tapegrad.kernels.gemm: %s %s disagrees with NumPy",
+                                    dtype, routine)
                     return 0
     except Exception as error:  # noqa: BLE001 (any failure means: do not use it)
-        blas._log.debug("tapegrad.kernels.gemm: %s gemm not used: %s", dtype, error)
+        blas._log.debug("tapegrad.kernels.gemm: %s %s not used: %s", dtype, routine, error)
         return 0
     return where

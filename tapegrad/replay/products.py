@@ -3,13 +3,20 @@
 linear or logistic regression's loss has it.
 
 The kernel of a whole program reads each group's operands in place; a
-product is not elementwise, so it runs beside the kernel, by the very
+product is not elementwise.  A constant matrix times a vector input
+(``X @ w``, ``w @ X``) runs inside the kernel: BLAS's ``gemv``, as
+NumPy's ``matmul`` runs it, for the value before the groups' passes and
+for the input's gradient after them (``matmul``'s compiled rules
+:func:`~tapegrad.array.ops.linear.vector_value` and
+:func:`~tapegrad.array.ops.linear.vector_vjp`), once
+:meth:`Product.in_kernel` has found them bit for bit NumPy's on the
+recorded shapes.  Any other product runs beside the kernel, by the very
 calls the step-by-step replay makes: before the kernel, the ``matmul``
-op's value (NumPy's ``matmul``, BLAS) from the constant and the input; the
+op's value (NumPy's ``matmul``) from the constant and the input; the
 kernel reads it as one more input, and writes its gradient as one more
 output; after the kernel, the op's VJP turns that gradient into the
-input's, added to what the kernel wrote there.  Same calls, same inputs,
-so the same bits as the sweeps.
+input's.  Either way the input's gradient gets it added to what the
+kernel's groups wrote there, as the sweeps add it: the same bits.
 
 What qualifies (:func:`products_of`): a ``matmul`` record of a constant
 array and an input read whole, of the groups' dtype, whose value one group
@@ -29,9 +36,12 @@ True
 import numpy as np
 
 from tapegrad.array.ops import ARRAY_OPS
+from tapegrad.array.ops.linear import vector_value, vector_vjp
 from tapegrad.array.reverse import arguments
 
 _MATMUL = ARRAY_OPS["matmul"]
+#: What a whole program's kernel that runs products imports.
+IMPORTS = "from tapegrad.array.ops.linear import vector_value, vector_vjp\n"
 
 
 class Product:
@@ -43,6 +53,35 @@ class Product:
     def __init__(self, leaf, position, args, params, shape, slot):
         self.leaf, self.position, self.slot = leaf, position, slot
         self.args, self.params, self.shape = list(args), params, shape
+        constant = args[1 - position]
+        #: The constant as the matrix ``M`` of ``M @ v``, ``v`` the input, when
+        #: it is a matrix times a vector; else None.
+        self.matrix = None
+        if constant.ndim == 2 and len(shape) == 1 and np.ndim(args[position]) == 1:
+            self.matrix = constant if position == 1 else constant.T
+
+    def in_kernel(self, gemv, leaf, tries=3):
+        """Whether the compiled rules at ``gemv`` give this product's value
+        and its input's gradient bit for bit as the op does, at the
+        recorded input ``leaf`` and random ones (``tries`` in all)."""
+        if self.matrix is None or gemv == 0:
+            return False
+        rng = np.random.default_rng(0)
+        dtype = self.matrix.dtype
+        out, grad = np.empty(self.shape, dtype), np.empty(np.shape(leaf), dtype)
+        try:
+            for k in range(tries):
+                v = leaf if k == 0 else rng.standard_normal(leaf.shape).astype(dtype)
+                g = rng.standard_normal(self.shape).astype(dtype)
+                vector_value(gemv, self.matrix, v, out)
+                vector_vjp(gemv, self.matrix, g, grad)
+                value = self.value(v)
+                if not (np.array_equal(out, value) and
+                        np.array_equal(grad, self.gradient(v, value, g))):
+                    return False
+        except (TypeError, ValueError):  # numba's typing errors are TypeErrors
+            return False
+        return True
 
     def value(self, leaf):
         """The product at the input's array ``leaf``, as the op computes it."""

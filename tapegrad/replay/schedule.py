@@ -68,7 +68,8 @@ from tapegrad.array.tensor import Tensor
 from tapegrad.fusion import cache
 from tapegrad.fusion.plan import _same_slice
 from tapegrad.fusion.whole import adds_in_place, whole_source
-from tapegrad.replay.products import products_of
+from tapegrad.kernels.gemm import address
+from tapegrad.replay.products import IMPORTS, products_of
 
 _SUM, _MEAN, _GETITEM = (ARRAY_OPS[name].code for name in ("sum", "mean", "getitem"))
 _DIRECT, _VIEW = 0, 1
@@ -349,13 +350,23 @@ class WholeProgram:
                         for read in part] for part in reads]
         self._constants = [read[1] for part in reads for read in part if read[0] != "leaf"]
         self._leaves = sorted({read[1] for part in reads for read in part if read[0] == "leaf"})
+        self._writes = sorted({l for part in targets for l in part})  # the kernel's G{l}
+        # Products the kernel runs itself (all, or none: the others run beside it).
+        dtype = groups[0].dtype
+        gemv = address(dtype, "gemv") if products else 0
+        self._in_kernel = bool(products) and all(p.in_kernel(gemv, p.args[p.position])
+                                                 for p in products)
+        self._gemv = [gemv, *(p.matrix for p in products)] if self._in_kernel else []
+        if self._in_kernel:  # the kernel's L{l} and G{l}: the inputs only
+            made, inputs = {p.slot for p in products}, {p.leaf for p in products}
+            self._leaves = sorted(set(self._leaves) - made | inputs)
+            self._writes = sorted(set(self._writes) - made | inputs)
         shapes = [shape for _, _, shape, _ in self._slots] + [p.shape for p in self._products]
         self._flat = [len(shape) != 1 for shape in shapes]
         # The kernel reads every input, 1-D, in order: the leaves as they come.
-        self._as_given = self._leaves == list(range(len(shapes))) and not any(self._flat) \
-            and not self._products
+        self._as_given = self._leaves == list(range(len(self._slots))) \
+            and not any(self._flat) and (self._in_kernel or not self._products)
         self._targets = [dict(sorted(part.items())) for part in targets]
-        self._writes = sorted({l for part in targets for l in part})  # the kernel's G{l}
         self._sliced = frozenset(sliced)  # the leaves read through slices
         first = {}  # leaf -> the group whose walk reaches it first: the last that reads it
         for j, part in enumerate(targets):
@@ -395,10 +406,14 @@ class WholeProgram:
                      for spec, reads, targets, mean
                      in zip(self._specs, self._reads, self._targets, self._means)]
             dtype, tree = self._dtype.name, self._tree
-            self._value_kernel = cache.load(whole_source(parts, tree, dtype, False),
-                                            "whole_value")
-            self._both_kernel = cache.load(whole_source(parts, tree, dtype, True, self._sliced),
-                                           "whole_value_and_grad")
+            products = [(p.leaf, p.slot) for p in self._products] if self._in_kernel else []
+            imports = IMPORTS if products else ""
+            self._value_kernel = cache.load(
+                whole_source(parts, tree, dtype, False, products=products), "whole_value",
+                imports)
+            self._both_kernel = cache.load(
+                whole_source(parts, tree, dtype, True, self._sliced, products),
+                "whole_value_and_grad", imports)
         return self._value_kernel, self._both_kernel
 
     def _scratch(self):
@@ -417,7 +432,7 @@ class WholeProgram:
         leaves = direct_leaves(self._array_program, x)
         if leaves is None:
             leaves = self._leaf_values(self.structure.flat_view(x))
-        if self._products:
+        if self._products and not self._in_kernel:
             leaves += [product.value(leaves[product.leaf]) for product in self._products]
         return leaves
 
@@ -432,22 +447,22 @@ class WholeProgram:
         """``f(x)``."""
         kernel = self._value_kernel or self._kernels()[0]
         return float(kernel(*self._constants, *self._inputs(self._arrays(x)), *self._numbers,
-                            self._scratch(), self._zero, *self._Ns))
+                            *self._gemv, self._scratch(), self._zero, *self._Ns))
 
     def value_and_vjp(self, x, seed):
         """``(f(x), [gradient of seed * f for each tensor input])``: new
         arrays, the caller's."""
         kernel = self._both_kernel or self._kernels()[1]
         grads = [new(shape, dtype) for new, shape, dtype in self._new_grads]
-        products = self._products
+        products = self._products and not self._in_kernel
         if products:  # their gradients, which the kernel writes whole
-            grads += [np.empty(p.shape, self._dtype) for p in products]
+            grads += [np.empty(p.shape, self._dtype) for p in self._products]
         flat = self._flat
         outs = [grads[l].reshape(-1) if flat[l] else grads[l] for l in self._writes]
         seed = float(seed) if self._zero.__class__ is float else self._dtype.type(seed)
         arrays = self._arrays(x)
         value = kernel(*self._constants, *self._inputs(arrays), *self._numbers, seed, *outs,
-                       self._scratch(), self._zero, *self._Ns)
+                       *self._gemv, self._scratch(), self._zero, *self._Ns)
         if products:
             self._add_products(arrays, grads)
             del grads[len(self._slots):]

@@ -20,7 +20,7 @@ import numpy as np
 
 from tapegrad.core import arena
 from tapegrad.jit import kernel
-from tapegrad.kernels.gemm import address, product
+from tapegrad.kernels.gemm import address, matrix_vector, product
 from tapegrad.array.ops.table import declare, wanted
 from tapegrad.array.ops.elementwise import unbroadcast
 
@@ -160,3 +160,36 @@ def input_vjp_columns(gemm, g, w, down):
     True
     """
     product(gemm, w, True, g, False, down)
+
+
+# ``matmul``'s rules once more, for compiled whole programs
+# (tapegrad.replay.products): a constant matrix times a vector input.  NumPy's
+# matmul runs BLAS's gemv for these products, and so do these kernels, at the
+# address ``gemv`` (tapegrad.kernels.gemm.address(dtype, "gemv")), which a
+# program's own compiled kernel calls too; a caller that needs NumPy's bits
+# checks them on its shapes (a one-row matrix is a dot product to NumPy).
+
+
+@kernel
+def vector_value(gemv, matrix, v, out):
+    """``matmul``'s value ``out = matrix @ v``, ``v`` a vector.
+
+    >>> out, gemv = np.empty(2), address(np.float64, "gemv")
+    >>> vector_value(gemv, np.arange(6.0).reshape(2, 3), np.ones(3), out)
+    >>> out
+    array([ 3., 12.])
+    """
+    matrix_vector(gemv, matrix, False, v, out)
+
+
+@kernel
+def vector_vjp(gemv, matrix, g, grad):
+    """``matmul``'s VJP for its vector ``v`` of ``matrix @ v``: ``grad =
+    matrix.T @ g``.
+
+    >>> grad, gemv = np.empty(3), address(np.float64, "gemv")
+    >>> vector_vjp(gemv, np.arange(6.0).reshape(2, 3), np.array([1.0, 0.5]), grad)
+    >>> grad
+    array([1.5, 3. , 4.5])
+    """
+    matrix_vector(gemv, matrix, True, g, grad)
