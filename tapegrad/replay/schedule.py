@@ -22,7 +22,8 @@ module decides it once:
   x).sum())``, ``log(exp(x).sum())``, a data term plus a regularizer
   (``((a * 2.0 - 1.0) ** 2).mean() + 0.1 * (b * b).sum()``), and products
   of a constant and an input under the groups (``((X @ w - y) **
-  2).mean()``: :mod:`tapegrad.replay.products`, beside the kernel).  A value
+  2).mean()``: :mod:`tapegrad.replay.products`; a matrix times a vector
+  runs in the kernel, by BLAS's ``gemv``).  A value
   and gradient is one generated numba kernel
   (:mod:`tapegrad.fusion.whole`): one pass over a group's elements in the
   blocks of NumPy's pairwise sum, each element's members computed once
@@ -35,9 +36,9 @@ module decides it once:
   once.
 
 Results are bit for bit those of the mixed sweeps (the same generated
-element code, the same sum order, the products by the same calls, and each
-gradient element receives its terms in an order whose rounding is the
-same: at most two, or in float64 more on a leaf read whole, added in the
+element code, the same sum order, the products by the same BLAS routine,
+and each gradient element receives its terms in an order whose rounding
+is the same: at most two, or in float64 more on a leaf read whole, added in the
 sweeps' order, and in float32 one group per gradient; the records of one
 number are computed as NumPy and the op table compute them); the tests
 compare them on every program they build.  What does not fit (other ops,
