@@ -135,7 +135,8 @@ def test_non_finite_logits_give_what_the_record_by_record_replay_gives(bad, rng)
      lambda z, y: F.cross_entropy(z * 0.5, y)),                         # a scaled logit
     (lambda: nn.Linear(3, 2, bias=False, rng=0), nn.CrossEntropyLoss()),  # no bias
     (lambda: nn.Linear(3, 2, rng=0), lambda z, y: F.cross_entropy(z, y) * 2.0),  # more after
-    (lambda: nn.Linear(3, 2, rng=0), lambda z, y: (z * z).mean()),     # another loss
+    (lambda: nn.Linear(3, 2, rng=0), lambda z, y: (z * z).mean(axis=0).sum()),  # by columns
+    (lambda: nn.Linear(3, 2, rng=0), lambda z, y: (z * z).mean() + z.sum()),  # two sums
 ])
 def test_other_programs_keep_the_record_by_record_replay(make, loss_fn, rng):
     X, y = rng.normal(size=(8, 3)), rng.integers(0, 2, 8)

@@ -1,6 +1,6 @@
 """Source of the one kernel that replays a chain of dense layers under a
-cross entropy, value and gradient (:mod:`tapegrad.replay.dense`), for
-batches small enough that calls, not arithmetic, are the cost.
+loss, value and gradient (:mod:`tapegrad.replay.dense`), for batches small
+enough that calls, not arithmetic, are the cost.
 
 The kernel is generated per chain (its layers' widths and its
 activations), written and cached as fused kernels are
@@ -15,9 +15,13 @@ the batch's rows held as columns as :mod:`tapegrad.replay.dense` does:
   column rule (:func:`tapegrad.array.ops.linear.value_columns`) into the
   next input, under which a row of ones;
 * each activation: the op table's value rule, element by element;
-* the cross entropy: the op's own kernels
+* the loss: a cross entropy by the op's own kernels
   (:func:`tapegrad.kernels.cross_entropy.cross_entropy_rows` and its VJP)
-  on the logits' transposed view;
+  on the logits' transposed view; or a *head*, elementwise records of the
+  last output and data of its shape, summed or averaged (a mean squared
+  error), as a fused group: each element's members by the op table's
+  value rules, summed in NumPy's pairwise order, then each element's
+  reverse walk (:func:`head_lines`);
 * in reverse, ``linear``'s column VJPs and each activation's adjoint walk
   (:func:`tapegrad.fusion.source.adjoint_lines`: the table's partials);
 * it returns the loss, having written each leaf's gradient into the
@@ -31,7 +35,7 @@ the batch's rows held as columns as :mod:`tapegrad.replay.dense` does:
 def dense_value_and_grad(gemm, X, labels, L0, L1, L2, L3, work, scale, O0, O1, O2, O3):
 """
 
-from tapegrad.fusion.source import Spec, adjoint_lines, member_lines
+from tapegrad.fusion.source import NUMBER, Spec, adjoint_lines, member_lines
 
 IMPORTS = ("from tapegrad.array.ops.linear import value_columns, vjp_columns, "
            "input_vjp_columns\n"
@@ -47,8 +51,9 @@ class _Carver:
     def __init__(self):
         self.lines, self.per_row, self.fixed = [], 0, 0
 
-    def take(self, name, rows, columns=None):
-        """``name``: a ``(rows, R)`` buffer, or ``(rows, columns)``."""
+    def take(self, name, rows, columns=None, flat=False):
+        """``name``: a ``(rows, R)`` buffer, or ``(rows, columns)``; ``flat``:
+        its elements as one vector."""
         start = self._at()
         if columns is None:
             self.per_row += rows
@@ -56,7 +61,8 @@ class _Carver:
         else:
             self.fixed += rows * columns
             shape = f"({rows}, {columns})"
-        self.lines.append(f"    {name} = work[{start}:{self._at()}].reshape({shape})")
+        view = "" if flat else f".reshape({shape})"
+        self.lines.append(f"    {name} = work[{start}:{self._at()}]{view}")
 
     def _at(self):
         return f"{self.per_row} * R + {self.fixed}"
@@ -98,11 +104,52 @@ def _output(carve, forward, stages, s, width):
     return f"Z{s}"
 
 
-def chain_source(stages, n_leaves):
+def head_lines(head, source, width, carve):
+    """``(forward, reverse)`` lines of the loss ``head`` over the last
+    output ``source`` (``width`` rows, a column per batch row): ``head`` is
+    ``(spec, reads, mean, dtype)``, the fused group of the records after the
+    chain, its external 0 that output, the others per ``reads`` a data
+    array ``T{j}`` of the output's shape (``("data", j)``) or a number
+    (``("number", text)``); its last member is summed, or averaged if
+    ``mean``, into ``loss``.  The reverse walk starts from ``scale`` (the
+    seed, over the count for a mean) and writes ``DZ``."""
+    spec, reads, mean, dtype = head
+    carve.take("E", width, flat=True)
+    carve.take("DZ", width)
+    pad = " " * 12
+    loads = [f"{pad}x0 = {source}[c, r]"]
+    for k, read in enumerate(reads, 1):
+        loads.append(f"{pad}x{k} = T{read[1]}[r, c]" if read[0] == "data"
+                     else f"{pad}x{k} = {read[1]}")
+    loads += member_lines(spec, pad)
+    last = len(spec.members) - 1
+    loop = ["    for r in range(R):", f"        for c in range({width}):"]
+    forward = [*loop, *loads, f"{pad}E[r * {width} + c] = m{last}",
+               f"    loss = pairwise_sum(E, 0, R * {width}, np.{dtype}(0.0))"]
+    if mean:
+        forward.append(f"    loss = np.{dtype}(loss / (R * {width}))")
+    reverse = [*loop, *loads, *adjoint_lines(spec, {last: "scale"}, pad),
+               f"{pad}DZ[c, r] = b0"]
+    return forward, reverse
+
+
+def head_spec(members, reads):
+    """The :class:`~tapegrad.fusion.source.Spec` of a loss head: ``members``
+    as a spec has them, external 0 the chain's output (the one that wants a
+    gradient), then one per ``reads`` (:func:`head_lines`)."""
+    externals = ("[r, c]",) + tuple(NUMBER if read[0] == "number" else "[r, c]"
+                                    for read in reads)
+    return Spec(members=tuple(members), externals=externals, outputs=(len(members) - 1,),
+                grads=(True,) + (False,) * len(reads))
+
+
+def chain_source(stages, n_leaves, head=None):
     """``(source, imports, (per_row, fixed))`` of the kernel of ``stages``:
     per stage, ``("linear", inputs, outputs, weight leaf, bias leaf)`` or
     ``(op name,)`` of an activation; ``work`` must hold ``per_row * rows +
-    fixed`` elements."""
+    fixed`` elements.  Under a cross entropy (``head`` None) the kernel
+    takes the ``labels``; under a ``head`` (:func:`head_lines`), its data
+    ``T0, T1, ...`` in their place."""
     features = stages[0][1]
     leaves = [f"L{k}" for k in range(n_leaves)]
     carve = _Carver()
@@ -138,8 +185,18 @@ def chain_source(stages, n_leaves):
             carve.take(f"D{s}", stage[1] if stage[0] == "linear" else width)
         backward.append((s, stage, source, target, width))
         source = target
-    carve.take("DZ", width)
-    carve.take("lse", 1)
+    if head is None:
+        carve.take("DZ", width)
+        carve.take("lse", 1)
+        data = ["labels"]
+        loss = [f"    loss = cross_entropy_rows({source}.T, labels, lse[0])",
+                f"    cross_entropy_vjp_rows({source}.T, labels, lse[0], scale, DZ.T)"]
+        rows = "labels.shape[0] != R"
+    else:
+        head_forward, head_reverse = head_lines(head, source, width, carve)
+        loss = head_forward + head_reverse
+        data = [f"T{j}" for j in range(sum(read[0] == "data" for read in head[1]))]
+        rows = " or ".join(f"{t}.shape != (R, {width})" for t in data) or "False"
     g = "DZ"
     reverse = []
     for s, stage, inputs, outputs, width in reversed(backward):
@@ -155,17 +212,15 @@ def chain_source(stages, n_leaves):
               for k, leaf in enumerate(leaves)]
     size = (carve.per_row, carve.fixed)
     outs = [f"O{k}" for k in range(n_leaves)]
-    lines = [f"def {NAME}(gemm, X, labels, {', '.join(leaves)}, work, scale, {', '.join(outs)}):",
+    args = ["gemm", "X", *data, *leaves, "work", "scale", *outs]
+    lines = [f"def {NAME}({', '.join(args)}):",
              "    R = X.shape[0]",
-             f"    if X.shape[1] != {features} or labels.shape[0] != R "
+             f"    if X.shape[1] != {features} or {rows} "
              f"or work.shape[0] != {size[0]} * R + {size[1]}:",
              "        raise ValueError('the batch changed shape')",
              f"    if {' or '.join(checks)}:",
              "        raise ValueError('a parameter changed shape')",
-             *carve.lines, *forward,
-             f"    mean = cross_entropy_rows({source}.T, labels, lse[0])",
-             f"    cross_entropy_vjp_rows({source}.T, labels, lse[0], scale, DZ.T)",
-             *reverse,
-             "    return mean"]
+             *carve.lines, *forward, *loss, *reverse,
+             "    return loss"]
     return "\n".join(lines) + "\n", IMPORTS, size
 

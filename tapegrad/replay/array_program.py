@@ -372,16 +372,18 @@ class ArrayProgram(TangentMethods, Program):
         return out[0] if kind == "tensor" else kind(out)
 
     def _value_and_vjp(self, x, weights):
-        if debug.enabled() or (self.schedule is None and self.dense is None):
+        ran = None
+        if not debug.enabled():
+            if self.schedule is not None:
+                ran = self.schedule.value_and_vjp(x, weights[0])
+            elif self.dense is not None:
+                ran = self.dense.run(self._dense_leaves(x), self._here().params, weights[0])
+        if ran is None:  # the sweeps (a dense chain's head refuses data of another dtype)
             fresh = self._replay(x, full=False)
             if fresh is not None:
                 return fresh._value_and_vjp(x, weights)
             return self._output_values(), self._vjp_like_x(weights)
-        if self.schedule is not None:
-            value, grads = self.schedule.value_and_vjp(x, weights[0])
-        else:
-            value, grads = self.dense.run(self._dense_leaves(x), self._here().params, weights[0])
-            grads = grads[:len(self._tensor_slots)]
+        value, grads = ran[0], ran[1][:len(self._tensor_slots)]
         kind = self._tensors_only  # the gradients: fresh arrays of x's shapes and dtypes
         if kind is not None:
             return value, grads[0] if kind == "tensor" else kind(grads)
@@ -444,9 +446,12 @@ class ArrayProgram(TangentMethods, Program):
             else:  # a new sequence: a fork shares the recorded one
                 held = params[i][key]
                 params[i][key] = type(held)((*held[:position], array, *held[position + 1:]))
+        ran = None
         if self.dense is not None and not debug.enabled():
-            value, grads = self.dense.run(self._dense_leaves(x), params)
-        else:
+            ran = self.dense.run(self._dense_leaves(x), params)
+        if ran is not None:
+            value, grads = ran
+        else:  # the sweeps (a dense chain's head refuses data of another dtype)
             fresh = self._replay(x, full=False)
             if fresh is not None:
                 return fresh.value_and_backward(x)

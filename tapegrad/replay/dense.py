@@ -1,12 +1,18 @@
-"""A chain of dense layers under a cross entropy, replayed as one compiled
-call (small batches) or one schedule of BLAS calls and kernels (large
-ones) into buffers made once.
+"""A chain of dense layers under a loss, replayed as one compiled call
+(small batches) or one schedule of BLAS calls and kernels (large ones, under
+a cross entropy) into buffers made once.
 
 The seed's SimpleNet, and any ``nn.Sequential`` of ``nn.Linear`` layers and
 elementwise activations (``nn.ReLU``, ``nn.Tanh``, ``nn.Sigmoid``, any
 one-argument op of the table) trained with ``nn.CrossEntropyLoss``, records
 as ``linear`` and elementwise records, each reading the one before, and a
-``cross_entropy`` of the last.  Replayed record by record, each layer costs
+``cross_entropy`` of the last.  Trained with ``nn.MSELoss`` (or any loss
+that is elementwise records of the last output, numbers and data arrays of
+its shape, summed or averaged: an L1 loss, a scaled error), it ends in a
+:class:`Head` instead, which the one compiled call runs as a fused group
+(:func:`tapegrad.fusion.dense.head_lines`); a batch too large for the one
+call keeps the record-by-record sweep.  Replayed record by record, each
+layer costs
 a product, a pass adding the bias, and in reverse a pass summing the bias's
 gradient, each into a new array.  :func:`dense_chain` finds that shape when
 the program is made and compiles it into a :class:`DenseChain`:
@@ -67,14 +73,16 @@ import threading
 import numpy as np
 
 from tapegrad.array.ops import ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE
+from tapegrad.array.reverse import arguments
 from tapegrad.array.ops.elementwise import each_kernel
 from tapegrad.array.ops.linear import input_vjp_columns, value_columns, vjp_columns
 from tapegrad.array.ops.softmax import cross_entropy_columns
 from tapegrad.fusion import cache
-from tapegrad.fusion.dense import NAME, chain_source
+from tapegrad.fusion.dense import NAME, chain_source, head_spec
 from tapegrad.kernels.gemm import address
 
 _LINEAR, _CROSS_ENTROPY = ARRAY_OPS["linear"].code, ARRAY_OPS["cross_entropy"].code
+_SUM, _MEAN = ARRAY_OPS["sum"].code, ARRAY_OPS["mean"].code
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 # One compiled call replays a chain while a call's elements that it takes
 # through the C library one by one (the cross entropy's logits, and those of
@@ -92,8 +100,8 @@ def dense_chain(program, prog):
     records = list(prog.array_records)
     if records != list(range(len(prog.op))) or not records:
         return None  # scalar records between the array ones
-    leaf_of, stages = {}, []
-    for i in records[:-1]:
+    leaf_of, stages, tail = {}, [], []
+    for n, i in enumerate(records[:-1]):
         code = int(prog.op[i])
         if code == ARRAY_INPUT:
             leaf_of[i] = int(prog.arg0[i])
@@ -101,11 +109,15 @@ def dense_chain(program, prog):
         stage = (_layer(prog, i, leaf_of, stages) if code == _LINEAR
                  else _activation(prog, i, code, stages))
         if stage is None:
-            return None
+            tail = records[n:-1]  # the loss's elementwise records, if it has a head
+            break
         stages.append(stage)
     last = records[-1]
-    if (not stages or int(prog.op[last]) != _CROSS_ENTROPY or program._out_record != last
-            or int(prog.arg0[last]) != stages[-1][1]
+    if not stages or program._out_record != last:
+        return None
+    head = _head(prog, tail, last, stages[-1][1]) if tail else None
+    if head is None and (
+            int(prog.op[last]) != _CROSS_ENTROPY or int(prog.arg0[last]) != stages[-1][1]
             or set(prog.params[last]) != {"labels", "constants", "lse"}
             or np.asarray(prog.params[last]["labels"]).dtype.kind not in "iu"):
         return None
@@ -120,7 +132,67 @@ def dense_chain(program, prog):
     x = prog.params[stages[0][1]]["constants"][0]
     if np.asarray(x).dtype != first.dtype or not address(first.dtype):
         return None  # no gemm: the sweep's NumPy products
-    return DenseChain(stages, last, len(leaf_of), np.shape(x), first.dtype)
+    chain = DenseChain(stages, last, len(leaf_of), np.shape(x), first.dtype, head)
+    if head is not None and (not chain.compiled or any(
+            np.asarray(prog.params[i]["constants"][k]).dtype != first.dtype
+            for i, k in head.data)):
+        return None  # a head runs in the one compiled call only
+    return chain
+
+
+class Head:
+    """The loss of a chain that is not a cross entropy: the elementwise
+    records after its last stage (a fused group, ``spec``), reading that
+    stage's output, numbers, and data arrays of its shape (``data``: per
+    array, its ``(record, position)`` among the record's constants, read
+    afresh at each call), summed, or averaged if ``mean``."""
+
+    def __init__(self, spec, reads, data, mean):
+        self.spec, self.reads, self.data, self.mean = spec, reads, data, mean
+
+
+def _head(prog, tail, last, output):
+    """The :class:`Head` of the records ``tail``, from the chain's
+    ``output`` record to the sum or mean ``last`` of everything, or None
+    where they are not elementwise records of that output, earlier ones,
+    numbers and arrays of the output's shape."""
+    if int(prog.op[last]) not in (_SUM, _MEAN) or int(prog.arg0[last]) != tail[-1] \
+            or prog.params[last].get("axis") is not None or prog.params[last].get("keepdims"):
+        return None
+    shape = prog.arrays[output].shape
+    member_of = {i: n for n, i in enumerate(tail)}
+    members, reads, data = [], [], []
+    for i in tail:
+        op = ELEMENTWISE_BY_CODE.get(int(prog.op[i]))
+        if op is None or not op.differentiable or set(prog.params[i] or ()) - {"constants"}:
+            return None
+        args, values = arguments(prog, i)
+        refs = []
+        for k, (a, value) in enumerate(zip(args, values)):
+            if a == output:
+                refs.append(("e", 0))
+            elif a in member_of and member_of[a] < member_of[i]:
+                refs.append(("m", member_of[a]))
+            elif a >= 0:
+                return None  # a leaf, or a record of the chain before its output
+            elif np.ndim(value) == 0:
+                reads.append(("number", _literal(value, prog.arrays[output].dtype)))
+                refs.append(("e", len(reads)))
+            elif np.shape(value) == shape:
+                data.append((i, k))
+                reads.append(("data", len(data) - 1))
+                refs.append(("e", len(reads)))
+            else:
+                return None  # broadcast data
+        members.append((op.name, tuple(refs)))
+    spec = head_spec(members, reads)
+    return Head(spec, tuple(reads), data, int(prog.op[last]) == _MEAN)
+
+
+def _literal(number, dtype):
+    """Source text of ``number`` as the kernel reads it beside arrays of ``dtype``."""
+    text = repr(float(number))
+    return text if dtype == np.float64 else f"np.{dtype.name}({text})"
 
 
 def _layer(prog, i, leaf_of, stages):
@@ -190,19 +262,21 @@ class DenseChain:
     ``loss``: the cross-entropy record; ``n_leaves``: how many leaves the
     program has; ``shape``: the batch's (rows, features)."""
 
-    def __init__(self, stages, loss, n_leaves, shape, dtype):
+    def __init__(self, stages, loss, n_leaves, shape, dtype, head=None):
         self.stages, self.loss, self.n_leaves, self.dtype = stages, loss, n_leaves, dtype
+        self.head = head
         self.first = stages[0][1]
         self.shape = shape
         self.gemm = address(dtype)
         self.compiled = shape[0] * _library_width(stages) <= SMALL_WORK
         self._kernel = self._size = None  # the one-call kernel and its work's size
-        self.unit = self.scale(1.0)  # the scale of a seed of 1
         self._leaf_shapes = [None] * n_leaves
         for stage in stages:
             if stage[0] is _LINEAR:
                 self._leaf_shapes[stage[2]] = (stage[5], stage[4])
                 self._leaf_shapes[stage[3]] = (stage[5],)
+                self._width = stage[5]  # the last layer's: the loss reads that many columns
+        self.unit = self.scale(1.0)  # the scale of a seed of 1
         self._local = threading.local()
 
     def run(self, leaves, params, seed=1.0):
@@ -211,17 +285,28 @@ class DenseChain:
         gradient times ``seed``: a fresh array, or None for a leaf not read.
         NumPy's passes warn of nothing (the kernels they stand for do not)."""
         x = params[self.first]["constants"][0]
-        labels = params[self.loss]["labels"]
+        data = self._data(params)
         scale = self.unit if seed == 1.0 else self.scale(seed)
-        if self.compiled and type(x) is np.ndarray and type(labels) is np.ndarray \
-                and x.ndim == 2 and labels.ndim == 1 and x.dtype == self.dtype:
+        if self.compiled and type(x) is np.ndarray and x.ndim == 2 and x.dtype == self.dtype \
+                and all(type(d) is np.ndarray for d in data) and (
+                    data[0].ndim == 1 if self.head is None else
+                    all(d.ndim == 2 and d.dtype == self.dtype for d in data)):
             try:
                 return self.call(leaves, params, scale)
             except ValueError:
-                self._check(x, labels, leaves)
+                self._check(x, data, leaves)
                 raise
+        if self.head is not None:
+            return None  # data of another type or dtype: the sweep
         with np.errstate(all="ignore"):
-            return self._run(x, labels, leaves, scale)
+            return self._run(x, data[0], leaves, scale)
+
+    def _data(self, params):
+        """The loss's data in ``params``: the labels of a cross entropy, or
+        the head's arrays."""
+        if self.head is None:
+            return [params[self.loss]["labels"]]
+        return [params[i]["constants"][k] for i, k in self.head.data]
 
     def call(self, leaves, params, scale):
         """:meth:`run` by the one compiled call, unchecked: a leaf, batch or
@@ -229,21 +314,29 @@ class DenseChain:
         not say which (nothing is written), one of another type a numba
         ``TypeError`` or a compilation for it.  ``scale``: :meth:`scale`."""
         grads = [np.empty(shape, self.dtype) for shape in self._leaf_shapes]
-        mean = self._one_call()(self.gemm, params[self.first]["constants"][0],
-                                params[self.loss]["labels"], *leaves, self._work(), scale,
-                                *grads)
-        return float(self.dtype.type(mean)), grads
+        loss = self._one_call()(self.gemm, params[self.first]["constants"][0],
+                                *self._data(params), *leaves, self._work(), scale, *grads)
+        return float(self.dtype.type(loss)), grads
 
     def scale(self, seed):
-        """The cross entropy's VJP's factor: ``seed`` over the rows, as the
-        op's VJP rounds it."""
-        return (np.asarray(seed) / self.shape[0]).astype(self.dtype)[()]
+        """The loss's VJP's factor: ``seed`` over the rows (a cross
+        entropy), over the elements (a mean head), or ``seed`` (a sum
+        head), as the op's VJP rounds it."""
+        if self.head is None:
+            count = self.shape[0]
+        elif self.head.mean:
+            count = self.shape[0] * self._width
+        else:
+            count = 1
+        return (np.asarray(seed) / count).astype(self.dtype)[()]
 
     def _one_call(self):
         """The chain's kernel (:mod:`tapegrad.fusion.dense`), loaded (or
         compiled, once per machine) at the first call."""
         if self._kernel is None:
-            source, imports, size = chain_source(self._described(), self.n_leaves)
+            head = self.head and (self.head.spec, self.head.reads, self.head.mean,
+                                  self.dtype.name)
+            source, imports, size = chain_source(self._described(), self.n_leaves, head)
             self._size = size
             self._kernel = cache.load(source, NAME, imports)
         return self._kernel
@@ -262,11 +355,14 @@ class DenseChain:
             self._local.work = np.empty(per_row * self.shape[0] + fixed, self.dtype)
             return self._local.work
 
-    def _check(self, x, labels, leaves):
+    def _check(self, x, data, leaves):
         """Raise the ``ValueError`` that says which shape changed, if one did."""
-        if np.shape(x) != self.shape or np.shape(labels) != self.shape[:1]:
-            raise ValueError(f"a batch of shape {np.shape(x)} with labels of shape "
-                             f"{np.shape(labels)}: the chain was recorded at {self.shape}")
+        rows = self.shape[:1] if self.head is None else (self.shape[0], self._width)
+        if np.shape(x) != self.shape or any(np.shape(d) != rows for d in data):
+            what = "labels" if self.head is None else "targets"
+            raise ValueError(f"a batch of shape {np.shape(x)} with {what} of shape "
+                             f"{', '.join(str(np.shape(d)) for d in data)}: the chain was "
+                             f"recorded at {self.shape}")
         for leaf, shape in zip(leaves, self._leaf_shapes):
             if np.shape(leaf) != shape:
                 raise ValueError(f"a Tensor the recording reads changed shape: "
@@ -284,7 +380,7 @@ class DenseChain:
         """The schedule of calls from Python, for batches above
         :data:`SMALL_WORK` (where NumPy's vectorized ``exp`` and ufuncs
         beat a C library call per element)."""
-        self._check(x, labels, leaves)
+        self._check(x, [labels], leaves)
         room = self._buffers()
         ins, outs, backs, gemm = room.ins, room.outs, room.backs, self.gemm
         np.copyto(room.batch, np.transpose(x))
