@@ -12,9 +12,8 @@ its shape, summed or averaged: an L1 loss, a scaled error), it ends in a
 :class:`Head` instead, which the one compiled call runs as a fused group
 (:func:`tapegrad.fusion.dense.head_lines`); a batch too large for the one
 call keeps the record-by-record sweep.  Replayed record by record, each
-layer costs
-a product, a pass adding the bias, and in reverse a pass summing the bias's
-gradient, each into a new array.  :func:`dense_chain` finds that shape when
+layer costs a product, a pass adding the bias, and in reverse a pass
+summing the bias's gradient, each into a new array.  :func:`dense_chain` finds that shape when
 the program is made and compiles it into a :class:`DenseChain`:
 
 * matrices of rows are held transposed (a column per row): BLAS runs the
