@@ -42,6 +42,7 @@ IMPORTS = ("from tapegrad.array.ops.linear import value_columns, vjp_columns, "
            "from tapegrad.kernels.cross_entropy import cross_entropy_rows, "
            "cross_entropy_vjp_rows\n")
 NAME = "dense_value_and_grad"
+HEAD_NAME = "dense_head"
 
 
 class _Carver:
@@ -111,11 +112,11 @@ def head_lines(head, source, width, carve):
     chain, its external 0 that output, the others per ``reads`` a data
     array ``T{j}`` of the output's shape (``("data", j)``) or a number
     (``("number", text)``); its last member is summed, or averaged if
-    ``mean``, into ``loss``.  The reverse walk starts from ``scale`` (the
-    seed, over the count for a mean) and writes ``DZ``."""
+    ``mean``, into ``loss``, through ``E`` (carved here).  The reverse walk
+    starts from ``scale`` (the seed, over the count for a mean) and writes
+    ``DZ`` (the caller's, of the output's shape)."""
     spec, reads, mean, dtype = head
     carve.take("E", width, flat=True)
-    carve.take("DZ", width)
     pad = " " * 12
     loads = [f"{pad}x0 = {source}[c, r]"]
     for k, read in enumerate(reads, 1):
@@ -131,6 +132,25 @@ def head_lines(head, source, width, carve):
     reverse = [*loop, *loads, *adjoint_lines(spec, {last: "scale"}, pad),
                f"{pad}DZ[c, r] = b0"]
     return forward, reverse
+
+
+def head_source(head, width):
+    """``(source, (per_row, fixed))`` of the kernel of a loss ``head`` alone
+    (:func:`head_lines`), for a chain replayed as a schedule of calls:
+    ``dense_head(Z, T..., scale, work, DZ)``, ``Z`` and ``DZ`` the last
+    output and its gradient (``width`` rows, a column per batch row),
+    returning the loss."""
+    carve = _Carver()
+    forward, reverse = head_lines(head, "Z", width, carve)
+    data = [f"T{j}" for j in range(sum(read[0] == "data" for read in head[1]))]
+    checks = [f"{t}.shape != (R, {width})" for t in data]
+    checks += [f"DZ.shape != ({width}, R)", f"work.shape[0] != {carve.per_row} * R"]
+    lines = [f"def {HEAD_NAME}({', '.join(['Z', *data, 'scale', 'work', 'DZ'])}):",
+             "    R = Z.shape[1]",
+             f"    if Z.shape[0] != {width} or {' or '.join(checks)}:",
+             "        raise ValueError('the batch changed shape')",
+             *carve.lines, *forward, *reverse, "    return loss"]
+    return "\n".join(lines) + "\n", (carve.per_row, carve.fixed)
 
 
 def head_spec(members, reads):
@@ -193,6 +213,7 @@ def chain_source(stages, n_leaves, head=None):
                 f"    cross_entropy_vjp_rows({source}.T, labels, lse[0], scale, DZ.T)"]
         rows = "labels.shape[0] != R"
     else:
+        carve.take("DZ", width)
         head_forward, head_reverse = head_lines(head, source, width, carve)
         loss = head_forward + head_reverse
         data = [f"T{j}" for j in range(sum(read[0] == "data" for read in head[1]))]

@@ -1,6 +1,6 @@
 """A chain of dense layers under a loss, replayed as one compiled call
-(small batches) or one schedule of BLAS calls and kernels (large ones, under
-a cross entropy) into buffers made once.
+(small batches) or one schedule of BLAS calls and kernels (large ones) into
+buffers made once.
 
 The seed's SimpleNet, and any ``nn.Sequential`` of ``nn.Linear`` layers and
 elementwise activations (``nn.ReLU``, ``nn.Tanh``, ``nn.Sigmoid``, any
@@ -9,12 +9,13 @@ as ``linear`` and elementwise records, each reading the one before, and a
 ``cross_entropy`` of the last.  Trained with ``nn.MSELoss`` (or any loss
 that is elementwise records of the last output, numbers and data arrays of
 its shape, summed or averaged: an L1 loss, a scaled error), it ends in a
-:class:`Head` instead, which the one compiled call runs as a fused group
-(:func:`tapegrad.fusion.dense.head_lines`); a batch too large for the one
-call keeps the record-by-record sweep.  Replayed record by record, each
-layer costs a product, a pass adding the bias, and in reverse a pass
-summing the bias's gradient, each into a new array.  :func:`dense_chain` finds that shape when
-the program is made and compiles it into a :class:`DenseChain`:
+:class:`Head` instead, which runs as a fused group
+(:func:`tapegrad.fusion.dense.head_lines`: inside the one compiled call, or
+as a kernel of its own in the schedule of calls).  Replayed record by
+record, each layer costs a product, a pass adding the bias, and in reverse
+a pass summing the bias's gradient, each into a new array.
+:func:`dense_chain` finds that shape when the program is made and compiles
+it into a :class:`DenseChain`:
 
 * matrices of rows are held transposed (a column per row): BLAS runs the
   long, thin products of a batch faster so;
@@ -77,7 +78,7 @@ from tapegrad.array.ops.elementwise import each_kernel
 from tapegrad.array.ops.linear import input_vjp_columns, value_columns, vjp_columns
 from tapegrad.array.ops.softmax import cross_entropy_columns
 from tapegrad.fusion import cache
-from tapegrad.fusion.dense import NAME, chain_source, head_spec
+from tapegrad.fusion.dense import HEAD_NAME, NAME, chain_source, head_source, head_spec
 from tapegrad.kernels.gemm import address
 
 _LINEAR, _CROSS_ENTROPY = ARRAY_OPS["linear"].code, ARRAY_OPS["cross_entropy"].code
@@ -131,12 +132,10 @@ def dense_chain(program, prog):
     x = prog.params[stages[0][1]]["constants"][0]
     if np.asarray(x).dtype != first.dtype or not address(first.dtype):
         return None  # no gemm: the sweep's NumPy products
-    chain = DenseChain(stages, last, len(leaf_of), np.shape(x), first.dtype, head)
-    if head is not None and (not chain.compiled or any(
-            np.asarray(prog.params[i]["constants"][k]).dtype != first.dtype
-            for i, k in head.data)):
-        return None  # a head runs in the one compiled call only
-    return chain
+    if head is not None and any(np.asarray(prog.params[i]["constants"][k]).dtype != first.dtype
+                                for i, k in head.data):
+        return None  # data of another dtype: the arithmetic is another dtype's
+    return DenseChain(stages, last, len(leaf_of), np.shape(x), first.dtype, head)
 
 
 class Head:
@@ -254,12 +253,12 @@ def _library_width(stages):
 
 class DenseChain:
     """The compiled replay of a chain of ``linear`` layers and activations
-    under a ``cross_entropy`` (see the module docstring).  ``stages``: per
-    record, a layer ``(_LINEAR, record, weight leaf, bias leaf, inputs,
-    outputs)`` or an activation ``(name, record, kernel, VJP kernel,
-    vectorized)``;
-    ``loss``: the cross-entropy record; ``n_leaves``: how many leaves the
-    program has; ``shape``: the batch's (rows, features)."""
+    under a ``cross_entropy``, or a :class:`Head` (see the module
+    docstring).  ``stages``: per record, a layer ``(_LINEAR, record, weight
+    leaf, bias leaf, inputs, outputs)`` or an activation ``(name, record,
+    kernel, VJP kernel, vectorized)``; ``loss``: the cross-entropy record
+    (or the head's sum or mean); ``n_leaves``: how many leaves the program
+    has; ``shape``: the batch's (rows, features)."""
 
     def __init__(self, stages, loss, n_leaves, shape, dtype, head=None):
         self.stages, self.loss, self.n_leaves, self.dtype = stages, loss, n_leaves, dtype
@@ -269,6 +268,7 @@ class DenseChain:
         self.gemm = address(dtype)
         self.compiled = shape[0] * _library_width(stages) <= SMALL_WORK
         self._kernel = self._size = None  # the one-call kernel and its work's size
+        self._head = None  # the head's kernel, for the schedule of calls
         self._leaf_shapes = [None] * n_leaves
         for stage in stages:
             if stage[0] is _LINEAR:
@@ -286,19 +286,20 @@ class DenseChain:
         x = params[self.first]["constants"][0]
         data = self._data(params)
         scale = self.unit if seed == 1.0 else self.scale(seed)
+        if self.head is not None and not all(type(d) is np.ndarray and d.dtype == self.dtype
+                                             for d in data):
+            return None  # data of another type or dtype: the sweep
         if self.compiled and type(x) is np.ndarray and x.ndim == 2 and x.dtype == self.dtype \
                 and all(type(d) is np.ndarray for d in data) and (
                     data[0].ndim == 1 if self.head is None else
-                    all(d.ndim == 2 and d.dtype == self.dtype for d in data)):
+                    all(d.ndim == 2 for d in data)):
             try:
                 return self.call(leaves, params, scale)
             except ValueError:
                 self._check(x, data, leaves)
                 raise
-        if self.head is not None:
-            return None  # data of another type or dtype: the sweep
         with np.errstate(all="ignore"):
-            return self._run(x, data[0], leaves, scale)
+            return self._run(x, data, leaves, scale)
 
     def _data(self, params):
         """The loss's data in ``params``: the labels of a cross entropy, or
@@ -333,9 +334,8 @@ class DenseChain:
         """The chain's kernel (:mod:`tapegrad.fusion.dense`), loaded (or
         compiled, once per machine) at the first call."""
         if self._kernel is None:
-            head = self.head and (self.head.spec, self.head.reads, self.head.mean,
-                                  self.dtype.name)
-            source, imports, size = chain_source(self._described(), self.n_leaves, head)
+            source, imports, size = chain_source(self._described(), self.n_leaves,
+                                                 self._head_description())
             self._size = size
             self._kernel = cache.load(source, NAME, imports)
         return self._kernel
@@ -372,14 +372,15 @@ class DenseChain:
         try:
             return self._local.buffers
         except AttributeError:
-            buffers = self._local.buffers = _Buffers(self.stages, self.shape, self.dtype)
+            buffers = self._local.buffers = _Buffers(self.stages, self.shape, self.dtype,
+                                                     self.head is not None)
             return buffers
 
-    def _run(self, x, labels, leaves, scale):
+    def _run(self, x, data, leaves, scale):
         """The schedule of calls from Python, for batches above
         :data:`SMALL_WORK` (where NumPy's vectorized ``exp`` and ufuncs
         beat a C library call per element)."""
-        self._check(x, [labels], leaves)
+        self._check(x, data, leaves)
         room = self._buffers()
         ins, outs, backs, gemm = room.ins, room.outs, room.backs, self.gemm
         np.copyto(room.batch, np.transpose(x))
@@ -391,7 +392,10 @@ class DenseChain:
             np.copyto(w_place, leaves[w])
             np.copyto(b_place, leaves[b])
             value_columns(gemm, room.folded[s], ins[s], outs[s])
-        mean = cross_entropy_columns(outs[-1], labels, scale, room.dlogits, *room.columns)
+        if self.head is None:
+            loss = cross_entropy_columns(outs[-1], data[0], scale, room.dlogits, *room.columns)
+        else:
+            loss = self._head_kernel()(outs[-1], *data, scale, room.head, room.dlogits)
         out = [None] * self.n_leaves
         g = room.dlogits
         for s in range(len(self.stages) - 1, -1, -1):
@@ -406,7 +410,20 @@ class DenseChain:
                     input_vjp_columns(gemm, g, w_place, backs[s])
                 out[w], out[b] = dw.copy(), db.copy()
             g = backs[s]
-        return float(np.asarray(mean, dtype=self.dtype)), out
+        return float(np.asarray(loss, dtype=self.dtype)), out
+
+    def _head_kernel(self):
+        """The head's kernel (:func:`tapegrad.fusion.dense.head_source`) for
+        the schedule of calls, loaded at the first call."""
+        if self._head is None:
+            source, _ = head_source(self._head_description(), self._width)
+            self._head = cache.load(source, HEAD_NAME)
+        return self._head
+
+    def _head_description(self):
+        """The head as :func:`tapegrad.fusion.dense.head_lines` takes it."""
+        head = self.head
+        return head and (head.spec, head.reads, head.mean, self.dtype.name)
 
 
 class _Buffers:
@@ -417,9 +434,9 @@ class _Buffers:
     leaves and the views ``w`` and ``b`` go into and ``dw`` and ``db`` come
     from; ``batch``, the first input's view the batch goes into; the
     logits' gradient, and three rows' worth of room for the cross
-    entropy."""
+    entropy, or (``head``) the room of a loss head's kernel."""
 
-    def __init__(self, stages, shape, dtype):
+    def __init__(self, stages, shape, dtype, head=False):
         rows, n = shape[0], len(stages)
         self.ins, self.outs, self.backs = [None] * n, [None] * n, [None] * n
         self.folded, self.grads, self.layers = {}, {}, {}
@@ -443,3 +460,4 @@ class _Buffers:
         self.batch = self.ins[0][:-1]
         self.dlogits = np.empty((width, rows), dtype)
         self.columns = np.empty((3, rows), dtype)
+        self.head = np.empty(width * rows if head else 0, dtype)
