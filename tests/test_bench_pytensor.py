@@ -185,25 +185,26 @@ def test_the_fixed_cost_programs_in_the_side_process():
     from tapegrad.benchmark import replay_cost
 
     engine = available(PyTensorVector())
-    side = side_peer.SideProcess(side_peer.side_python())
-    try:
-        form, function, arrays = replay_cost.peer_programs()["simplenet_loss"]
-        inputs = side.file("inputs.npz")
-        np.savez(inputs, **arrays)
-        source, name = side_peer._source(function)
-        side.request("build", form=form, source=source, function=name, inputs=inputs,
-                     fastmath=False, lr=None)
-        out = side.file("out.npz")
-        side.request("call", out=out)
-        with np.load(out) as answer:
-            loss, *grads = [answer[f"arr_{k}"] for k in range(len(answer.files))]
-    finally:
-        side.close()
-    rec, params = replay_cost.programs()["simplenet_loss"]
-    want, want_grads = rec.value_and_grad(params)
-    assert float(loss) == pytest.approx(want, rel=1e-12)
-    for g, w in zip(grads, want_grads):
-        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-13)
+    for program in ("simplenet_loss", "mlp_mse_loss"):
+        side = side_peer.SideProcess(side_peer.side_python())
+        try:
+            form, function, arrays = replay_cost.peer_programs()[program]
+            inputs = side.file("inputs.npz")
+            np.savez(inputs, **arrays)
+            source, name = side_peer._source(function)
+            side.request("build", form=form, source=source, function=name, inputs=inputs,
+                         fastmath=False, lr=None)
+            out = side.file("out.npz")
+            side.request("call", out=out)
+            with np.load(out) as answer:
+                loss, *grads = [answer[f"arr_{k}"] for k in range(len(answer.files))]
+        finally:
+            side.close()
+        rec, params = replay_cost.programs()[program]
+        want, want_grads = rec.value_and_grad(params)
+        assert float(loss) == pytest.approx(want, rel=1e-12), program
+        for g, w in zip(grads, want_grads):
+            np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-13)
     for name, (form, function, arrays) in replay_cost.peer_programs().items():
         seconds = engine.fixed_cost(form, function, arrays, calls=3, batches=2)
         assert 0.0 < seconds < 0.01, name

@@ -452,6 +452,9 @@ def test_the_fixed_cost_programs_are_one_call_each():
     want = np.sqrt(np.mean(x * x))
     assert value == pytest.approx(want, rel=1e-15)
     np.testing.assert_allclose(grad, x / (x.size * want), rtol=1e-14)
-    rec, params = cases["simplenet_loss"]
-    assert rec.program.dense.compiled
+    for name in ("simplenet_loss", "mlp_mse_loss"):
+        rec, params = cases[name]
+        assert rec.program.dense.compiled, name
+    assert cases["mlp_mse_loss"][0].program.dense.head is not None
+    assert cases["least_squares"][0].program.schedule._in_kernel
     assert cases["least_squares"][0].program.schedule._products

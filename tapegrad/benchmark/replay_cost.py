@@ -12,14 +12,16 @@ the arithmetic is negligible:
 * ``rms`` at n = 10: ``np.sqrt((x * x).mean())``, one record averaged and
   an op on the mean (the kernel's second pass);
 * ``least_squares`` at n = 5: ``np.mean((np.dot(X, w) - y) ** 2)`` over 20
-  rows, a product of a constant and the input beside the kernel
-  (:mod:`tapegrad.replay.products`: NumPy's product, the kernel, the
-  product's VJP);
+  rows, a product of a constant and the input inside the kernel
+  (:mod:`tapegrad.replay.products`: BLAS's gemv, as NumPy calls it);
 * ``simplenet_loss`` at 10 rows: the seed's three linear layers and cross
   entropy over its six parameters, a chain of dense layers
   (:class:`tapegrad.replay.dense.DenseChain`), replayed by one compiled
   call that makes eight BLAS products: not free arithmetic even at 10
-  rows (each product costs BLAS some tenths of a microsecond).
+  rows (each product costs BLAS some tenths of a microsecond);
+* ``mlp_mse_loss`` at 10 rows: the same layers with a relu after the first
+  two, under a mean squared error to a target of two columns (a dense
+  chain under a loss head, :class:`tapegrad.replay.dense.Head`).
 
 Reported, never gated (a timing of a few microseconds moves with the
 machine); all but the last aim at 5 us or less.  A peer engine with a
@@ -29,8 +31,9 @@ compiled function (``bench.side_peer``), the SimpleNet loss with its
 parameters and data as the function's inputs.
 
 >>> cases = programs()
->>> sorted(cases)
-['elementwise_3ops', 'least_squares', 'rms', 'rosenbrock_vectorized', 'simplenet_loss']
+>>> sorted(cases)  # doctest: +NORMALIZE_WHITESPACE
+['elementwise_3ops', 'least_squares', 'mlp_mse_loss', 'rms', 'rosenbrock_vectorized',
+ 'simplenet_loss']
 >>> rec, x = cases["rosenbrock_vectorized"]
 >>> rec.value_and_grad(x)[0] > 0
 True
@@ -83,6 +86,15 @@ def simplenet_loss(params, data, F):
     return F.cross_entropy(F.linear(F.linear(F.linear(X, w1, b1), w2, b2), w3, b3), y)
 
 
+def mlp_mse_loss(params, data, F):
+    """SimpleNet's layers with a relu after the first two, under a mean
+    squared error, in any engine's ``F``."""
+    w1, b1, w2, b2, w3, b3 = params
+    X, target = data
+    z = F.linear(F.relu(F.linear(F.relu(F.linear(X, w1, b1)), w2, b2)), w3, b3)
+    return ((z - target) ** 2).mean()
+
+
 def _simplenet_inputs(rows=10):
     """``(params, (X, y))``: the parameters, and ``rows`` rows of two blobs."""
     rng = np.random.default_rng(0)
@@ -92,11 +104,17 @@ def _simplenet_inputs(rows=10):
     return tuple(rng.uniform(-0.4, 0.4, s) for s in shapes), (X, y)
 
 
-def _simplenet():
-    """The loss over its parameters, recorded: ``(recording, params)``."""
-    params, data = _simplenet_inputs()
-    loss = functools.partial(simplenet_loss, data=data, F=F)
-    return tg.record(loss, tuple(tg.tensor(p) for p in params)), params
+def _mlp_inputs():
+    """SimpleNet's ``(params, (X, target))``, the target two columns of floats."""
+    params, (X, _) = _simplenet_inputs()
+    return params, (X, np.cos(X[:, :2]))
+
+
+def _recorded(loss, inputs):
+    """``loss`` over its parameters, recorded: ``(recording, params)``."""
+    params, data = inputs
+    f = functools.partial(loss, data=data, F=F)
+    return tg.record(f, tuple(tg.tensor(p) for p in params)), params
 
 
 def _points():
@@ -111,7 +129,8 @@ def programs():
         "rosenbrock_vectorized": (tg.record(rosenbrock, tg.tensor(x10)), x10),
         "rms": (tg.record(rms, tg.tensor(x10)), x10),
         "least_squares": (tg.record(least_squares, tg.tensor(x10[:5])), x10[:5]),
-        "simplenet_loss": _simplenet(),
+        "simplenet_loss": _recorded(simplenet_loss, _simplenet_inputs()),
+        "mlp_mse_loss": _recorded(mlp_mse_loss, _mlp_inputs()),
     }
 
 
@@ -119,14 +138,18 @@ def peer_programs():
     """name -> (form, function, arrays): the same programs as a peer's
     ``fixed_cost`` takes them (``bench.side_peer.PyTensorVector``)."""
     x1, x10 = _points()
-    params, data = _simplenet_inputs()
-    arrays = {**{f"param_{k}": p for k, p in enumerate(params)},
-              **{f"data_{k}": d for k, d in enumerate(data)}}
+
+    def arrays(inputs):
+        params, data = inputs
+        return {**{f"param_{k}": p for k, p in enumerate(params)},
+                **{f"data_{k}": d for k, d in enumerate(data)}}
+
     return {"elementwise_3ops": ("vectorized", three_ops, {"x": x1}),
             "rosenbrock_vectorized": ("vectorized", rosenbrock, {"x": x10}),
             "rms": ("vectorized", rms, {"x": x10}),
             "least_squares": ("vectorized", least_squares, {"x": x10[:5]}),
-            "simplenet_loss": ("gradient", simplenet_loss, arrays)}
+            "simplenet_loss": ("gradient", simplenet_loss, arrays(_simplenet_inputs())),
+            "mlp_mse_loss": ("gradient", mlp_mse_loss, arrays(_mlp_inputs()))}
 
 
 def per_call(rec, x, calls=_CALLS, batches=_BATCHES):
@@ -137,7 +160,7 @@ def per_call(rec, x, calls=_CALLS, batches=_BATCHES):
 
 
 _SIZES = {"elementwise_3ops": 1, "rosenbrock_vectorized": 10, "rms": 10, "least_squares": 5,
-          "simplenet_loss": 10}
+          "simplenet_loss": 10, "mlp_mse_loss": 10}
 
 
 def figures(result, peers=()):
