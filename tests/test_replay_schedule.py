@@ -192,6 +192,32 @@ def test_several_sums_are_one_kernel_bit_for_bit(f, dtype):
                 _assert_same_bits(fast, slow, x, weight)
 
 
+@pytest.mark.parametrize("f, shape, parts", [
+    (lambda x: x.sum(), (9,), 1),
+    (lambda x: x.mean(), (3, 4), 1),
+    (lambda x: np.sqrt(x.sum() ** 2 + 1.0), (9,), 1),
+    (lambda x: np.sqrt((x * 1.0).sum() ** 2 + 1.0), (9,), 1),
+    (lambda x: np.sqrt(x.mean()) * 2.0, (9,), 1),
+    (lambda x: (x * x).sum() + x.sum(), (9,), 2),
+    (lambda x: x.mean() * (tg.exp(x) - 1.0).sum(), (3, 4), 2),
+], ids=["sum", "mean_2d", "tree", "group_and_tree", "two_records", "plus_a_group",
+        "times_a_group"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_an_input_summed_as_it_is_is_a_part_bit_for_bit(f, shape, parts, dtype):
+    """``x.sum()``: a part of one record, the input times 1.0 (the sum's
+    own VJP, to the bit), with or without groups."""
+    rng = np.random.default_rng(23)
+    x0 = rng.uniform(-1, 1, shape).astype(dtype)
+    fast, slow = _pair(f, tg.tensor(x0))
+    # float32: two parts reaching one gradient keep the mixed sweeps (_build's docstring)
+    assert isinstance(fast.program.schedule, WholeProgram) == (dtype == np.float64 or parts == 1)
+    edges = np.array([0.0, -0.0, 1e-200, -3.0, 2.0, 0.5, -1e-30, 1.0, 0.25, -0.0, 7.0, 1.5])
+    with np.errstate(all="ignore"):
+        for x in (x0, np.zeros(shape, dtype), edges[:x0.size].reshape(shape).astype(dtype)):
+            for weight in (0.75, -1.5, 0.0):
+                _assert_same_bits(fast, slow, x, weight)
+
+
 _RNG = np.random.default_rng(17)
 _X, _Y = _RNG.standard_normal((23, 9)), _RNG.standard_normal(23)
 _SIGNS = np.sign(_RNG.standard_normal(23))
@@ -220,9 +246,9 @@ def test_a_constant_times_an_input_bit_for_bit(f, shape, dtype, request):
     w0 = rng.standard_normal(shape).astype(dtype)
     fast, slow = _pair(f, tg.tensor(w0))
     schedule = fast.program.schedule
+    name = request.node.name
     assert isinstance(schedule, WholeProgram), schedule
     assert schedule._products
-    name = request.node.name
     if "matrix_weight" in name:  # a matrix times a matrix: beside the kernel
         assert not schedule._in_kernel
     elif gemm.address(dtype, "gemv") and "one_row" not in name:  # (NumPy's dot: either way)
@@ -286,14 +312,14 @@ def test_several_sums_over_several_inputs(dtype, shared):
     lambda x: ((x * 2.0 + 1.0) * np.ones((3, 1))).sum(),  # broadcast to another shape
     lambda x: ((x[1:] * x[1:]).sum() + x[1:][0] * 3.0),  # a slice read outside the group
     lambda x: (x * x + x[::2].sum()).sum(),  # a strided slice, and a scalar record
-    lambda x: x.sum(),  # no elementwise record: no group
+    lambda x: x[1:].sum(),  # a slice summed as it is
     lambda x: ((x * 2.0) * (x > 0.0)).sum(),  # a mask
     lambda x: (lambda s: s.sum() + s.mean())(x * x),  # one group summed twice
     lambda x: (x[1:] * x[1:]).sum() * (x[1:] * 3.0).sum(),  # three terms through slices
     lambda x: (lambda s: s * s)((x * x).sum()),  # a sum read twice
     lambda x: (x * x).sum(axis=0),  # a sum over one axis
     lambda x: ((x[2:] + x[1:-1] * 2.0 + x[:-2]) ** 2).sum(),  # three terms an element
-], ids=["max", "broadcast", "slice_outside", "strided", "no_group",
+], ids=["max", "broadcast", "slice_outside", "strided", "slice_summed",
         "mask", "group_twice", "slice_three_terms", "sum_twice", "axis",
         "three_terms"])
 def test_what_does_not_fit_keeps_the_mixed_sweeps(f):

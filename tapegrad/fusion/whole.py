@@ -56,7 +56,8 @@ from tapegrad.fusion.source import adjoint_lines, member_lines, partial_call, te
 WINDOW = 8  # the widest span of offsets whose terms are summed in registers
 
 
-def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset(), products=()):
+def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset(), products=(),
+                 fused=()):
     """The kernel of fused groups each reduced to one number, and a tree of
     one-number records over those numbers.
 
@@ -80,6 +81,8 @@ def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset(), produc
     ``M{p}`` times leaf ``l``, computed first by ``gemv`` (an argument
     before ``o0``, with the ``M...``); its gradient, the walks' ``G{s}``,
     goes to leaf ``l``'s after them, added to what the parts wrote there.
+    ``fused``: per record of ``tree``, None, or ``(group, output)`` where
+    the sweeps fuse it into a group (:func:`tree_lines`).
 
     The kernel is ``whole_value_and_grad(e..., L..., t..., g, G..., o0,
     zero, N0, N1, ...)``: ``G{l}`` leaf ``l``'s flat gradient (zeroed where
@@ -155,7 +158,7 @@ def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset(), produc
                   f"    r{j} = zero + pairwise_sum(o0, 0, N{j}, zero)"]
         if mean:
             lines.append(f"    r{j} = {cast}(r{j} / N{j})")
-    lines += tree_lines(tree, [part[3] for part in parts], dtype, with_grads)
+    lines += tree_lines(tree, [part[3] for part in parts], dtype, with_grads, fused)
     if with_grads:
         for j in range(len(parts) - 1, -1, -1):
             before, walk, after = walks[j]
@@ -275,7 +278,7 @@ def _plus(offset):
     return f" + {offset}" if offset else ""
 
 
-def tree_lines(tree, means, dtype, with_grads):
+def tree_lines(tree, means, dtype, with_grads, fused=()):
     """The lines from the parts' numbers ``r{j}`` (``means[j]``: part
     ``j`` is a mean) to the tree's values ``v{n}``, each record's value
     from its operands, rounded to ``dtype`` as an array holds it.  With
@@ -283,11 +286,21 @@ def tree_lines(tree, means, dtype, with_grads):
     ``ur{j}``) with the table's partials (a zero adjoint is its own term:
     :func:`~tapegrad.fusion.source.term`), and ``s{j}``, the adjoint part
     ``j``'s elements start from
-    (a mean's divided by the count, as its VJP divides)."""
+    (a mean's divided by the count, as its VJP divides).
+
+    Records that the sweeps fuse (``fused[n]``: ``(group, output)``) are
+    computed as the fused group computes them: a member's value is
+    rounded only where the group stores it (an output), and the adjoint
+    of a member from another member is a register of its own that starts
+    at ``0.0`` (so float64), as :func:`~tapegrad.fusion.source.adjoint_lines`
+    has it, rounded only where it leaves the group."""
     cast = f"np.{dtype}"
+    fused = tuple(fused) or (None,) * len(tree)
     lines = []
     for n, (name, operands) in enumerate(tree):
-        lines.append(f"    v{n} = {cast}({name}_value({', '.join(map(_value, operands))}))")
+        value = f"{name}_value({', '.join(map(_value, operands))})"
+        inside = fused[n] is not None and not fused[n][1]  # a member the group keeps
+        lines.append(f"    v{n} = {value}" if inside else f"    v{n} = {cast}({value})")
     if not with_grads:
         return lines
     lines.append(f"    {_adjoint(('v', len(tree) - 1) if tree else ('r', 0))} = g")
@@ -298,7 +311,11 @@ def tree_lines(tree, means, dtype, with_grads):
             if isinstance(o, int):
                 continue
             q = term(f"uv{n}", partial_call(name, p, values, f"v{n}"))
-            lines.append(f"    {_adjoint(o)} = {cast}{q}")
+            if o[0] == "v" and fused[n] is not None and fused[o[1]] is not None \
+                    and fused[o[1]][0] == fused[n][0]:
+                lines += [f"    {_adjoint(o)} = 0.0", f"    {_adjoint(o)} = {q}"]
+            else:
+                lines.append(f"    {_adjoint(o)} = {cast}{q}")
     for j, mean in enumerate(means):
         lines.append(f"    s{j} = ur{j} / {cast}(N{j})" if mean else f"    s{j} = ur{j}")
     return lines

@@ -155,7 +155,7 @@ class ArrayProgram(TangentMethods, Program):
         # Fused groups (one record alone too) each summed or averaged, and
         # records of one number after them: a value and gradient is one call.
         whole = fusion.plan(prog, keep, smallest=1) if owner.fuse else None
-        self.schedule = schedule.whole_program(self, prog, whole) if whole else None
+        self.schedule = schedule.whole_program(self, prog, whole) if owner.fuse else None
         # Linear layers under a cross entropy: BLAS calls into buffers made once.
         self.dense = dense_chain(self, prog) if owner.fuse else None
         self.quick = (self._quick_dense if self.dense is not None and self.dense.compiled

@@ -68,6 +68,7 @@ from tapegrad.array.reverse import arguments
 from tapegrad.array.tensor import Tensor
 from tapegrad.fusion import cache
 from tapegrad.fusion.plan import _same_slice
+from tapegrad.fusion.source import NUMBER, Spec
 from tapegrad.fusion.whole import adds_in_place, whole_source
 from tapegrad.kernels.gemm import address
 from tapegrad.replay.products import IMPORTS, products_of
@@ -79,10 +80,11 @@ _SPAN, _LEAF, _GROUP, _ELEMENTWISE, _OP = range(5)  # the kinds of forward steps
 
 def whole_program(program, prog, fusion):
     """The :class:`WholeProgram` of ``program`` (an ArrayProgram being made
-    from the snapshot ``prog``, whose elementwise records ``fusion`` groups),
+    from the snapshot ``prog``, whose elementwise records ``fusion`` groups,
+    or None where it has none),
     or None when it is not fused groups summed (or averaged) and records of
     one number after them."""
-    if (fusion is None or program._out_record < 0
+    if (program._out_record < 0
             or program._out_shape != () or program._mask_guards or len(program._extra)
             or len(program._extra_tensors) or len(program._scalar_slots)
             or len(prog.op) != len(prog.array_records)):
@@ -90,10 +92,16 @@ def whole_program(program, prog, fusion):
     tree, reductions = _tree(prog, program._out_record)
     if tree is None:
         return None
+    leaf_of = {i: int(prog.arg0[i]) for i in prog.array_records
+               if int(prog.op[i]) == ARRAY_INPUT}
+    fused = fusion.groups if fusion is not None else []
     groups = []
     for r in reductions:
         params = prog.params[r]
-        found = [g for g in fusion.groups if g.outputs == [int(prog.arg0[r])]]
+        a = int(prog.arg0[r])
+        found = [g for g in fused if g.outputs == [a]]
+        if not found and a in leaf_of and prog.arrays[a].dtype.kind == "f":
+            found = [_Whole(r, a, prog.arrays[a])]  # an input summed as it is
         if len(found) != 1 or params.get("axis") is not None or params.get("keepdims"):
             return None
         groups.append(found[0])
@@ -103,14 +111,12 @@ def whole_program(program, prog, fusion):
     in_tree = {i for i, _, _ in tree}
     chosen = {id(g) for g in groups}
     if len(chosen) != len(groups) or any(id(g) not in chosen and not set(g.members) <= in_tree
-                                         for g in fusion.groups):
+                                         for g in fused):
         return None  # a group reduced twice, or one that is not reduced
     dtype = groups[0].dtype
     if any(g.dtype != dtype for g in groups) or \
             any(prog.arrays[i].dtype != dtype for i in [*reductions, *in_tree]):
         return None  # a number of another dtype (float32 times np.float64(3.0) is float64)
-    leaf_of = {i: int(prog.arg0[i]) for i in prog.array_records
-               if int(prog.op[i]) == ARRAY_INPUT}
     products = products_of(prog, leaf_of, dtype, len(program._tensor_slots))
     views = {g.sources[k][1]: view for g in groups for k, view in g.views.items()}
     slices = {_same_slice(view) for view in views.values() if view[0] in leaf_of}
@@ -127,8 +133,37 @@ def whole_program(program, prog, fusion):
             return None  # not a basic slice, or one read outside the groups (its own value)
     built = _build(program, groups, leaf_of, views, products)
     if built is not None:
-        built.finish(_renamed(tree, reductions), [int(prog.op[r]) == _MEAN for r in reductions])
+        built.finish(_renamed(tree, reductions), [int(prog.op[r]) == _MEAN for r in reductions],
+                     _fused(program.fusion, tree))
     return built
+
+
+def _fused(fusion, tree):
+    """Per record of ``tree``: ``(group, output)`` where the sweeps' plan
+    ``fusion`` fuses it (``group`` an index, ``output`` whether the group
+    stores its value), else None."""
+    group_of = fusion.group_of if fusion is not None else {}
+    ids = {}
+    return tuple((ids.setdefault(id(group_of[i]), len(ids)), i in group_of[i].outputs)
+                 if i in group_of else None for i, _, _ in tree)
+
+
+class _Whole:
+    """An input ``a`` that reduction ``r`` sums as it is, as a fused group
+    of one record would read it: its value times 1.0 (the value itself,
+    and a partial of 1.0: the sum's own VJP, bit for bit), so a whole
+    program takes ``(x * x).sum() + x.sum()``.  The sweeps reach it at the
+    reduction: that is its last member."""
+
+    def __init__(self, r, a, value):
+        self.members, self.outputs = [r], [a]
+        self.dtype, self.shape = value.dtype, value.shape
+        self.R, self.C = 1, value.size
+        self.sources = [("record", a), ("number", 1.0)]
+        self.layout = {0: ((1, value.size), None, None, False)}
+        self.views = {}
+        self.spec = Spec(members=(("mul", (("e", 0), ("e", 1))),),
+                         externals=("[r, c]", NUMBER), outputs=(0,), grads=(True, False))
 
 
 def _tree(prog, last):
@@ -218,6 +253,10 @@ def _part(slots, program, group, leaf_of, views, modes, products):
              for k in range(len(group.sources))]
     for k, source in enumerate(group.sources):
         layout = group.layout.get(k)
+        if source[0] == "number":  # (a _Whole's)
+            value = group.dtype.type(source[1])
+            reads.append(("number", float(value) if group.dtype == np.float64 else value))
+            continue
         if source[0] == "constant":
             value = program._program.params[source[1]]["constants"][source[2]]
             if layout is None:  # float64 goes as a Python float, which numba unboxes faster
@@ -383,11 +422,12 @@ class WholeProgram:
         self._local = threading.local()  # .scratch: the calling thread's buffer
         self._value_kernel = self._both_kernel = None
         self._tree, self._means, self._numbers = (), [False] * len(groups), []
+        self._fused = ()  # per tree record, where the sweeps fuse it (_fused)
 
-    def finish(self, tree, means):
+    def finish(self, tree, means, fused=()):
         """Follow the groups' sums with ``tree`` (:func:`_tree`'s), group
         ``j``'s a mean if ``means[j]``: the tree's numbers are the kernel's
-        arguments ``t0, t1, ...``."""
+        arguments ``t0, t1, ...``; ``fused``: :func:`_fused`'s."""
         numbers, steps = [], []
         for _, name, operands in tree:
             refs = []
@@ -399,6 +439,7 @@ class WholeProgram:
                     numbers.append(o if self._zero.__class__ is float else self._dtype.type(o))
             steps.append((name, tuple(refs)))
         self._tree, self._means, self._numbers = tuple(steps), list(means), numbers
+        self._fused = tuple(fused) if any(f is not None for f in fused) else ()
 
     def _kernels(self):
         if self._both_kernel is None:
@@ -410,10 +451,10 @@ class WholeProgram:
             products = [(p.leaf, p.slot) for p in self._products] if self._in_kernel else []
             imports = IMPORTS if products else ""
             self._value_kernel = cache.load(
-                whole_source(parts, tree, dtype, False, products=products), "whole_value",
-                imports)
+                whole_source(parts, tree, dtype, False, products=products, fused=self._fused),
+                "whole_value", imports)
             self._both_kernel = cache.load(
-                whole_source(parts, tree, dtype, True, self._sliced, products),
+                whole_source(parts, tree, dtype, True, self._sliced, products, self._fused),
                 "whole_value_and_grad", imports)
         return self._value_kernel, self._both_kernel
 
