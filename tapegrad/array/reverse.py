@@ -20,6 +20,7 @@ import numpy as np
 from tapegrad.core import arena
 from tapegrad.kernels.sweeps import reverse_span
 from tapegrad.array.rows import usable
+from tapegrad.array.ops.table import broadcast
 from tapegrad.array.ops import (
     ARRAY_BY_CODE, ARRAY_INPUT, ELEMENTWISE_BY_CODE, elementwise_vjp,
 )
@@ -145,8 +146,8 @@ def reverse_mixed(rec, last, seed, fusion=None):
     adj = rec.adj
     adjoints = _Adjoints()
     if last in rec.arrays:
-        adjoints.add(last, np.broadcast_to(np.asarray(seed, rec.arrays[last].dtype),
-                                           rec.arrays[last].shape), False)
+        adjoints.add(last, broadcast(np.asarray(seed, rec.arrays[last].dtype),
+                                     rec.arrays[last].shape), False)
     else:
         adj[last] = seed
     cols = (rec.op, rec.arg0, rec.arg1, rec.const, rec.val)
@@ -255,8 +256,8 @@ class ReversePlan:
         last = self.last
         adjoints = _Adjoints()
         if last in arrays:
-            adjoints.add(last, np.broadcast_to(np.asarray(seed, arrays[last].dtype),
-                                               arrays[last].shape), False)
+            adjoints.add(last, broadcast(np.asarray(seed, arrays[last].dtype),
+                                         arrays[last].shape), False)
         else:
             adj[last] = seed
         cols = (rec.op, rec.arg0, rec.arg1, rec.const, val)

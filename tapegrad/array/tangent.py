@@ -19,6 +19,7 @@ array([1.    , 0.5403])
 import numpy as np
 
 from tapegrad.kernels.sweeps import reverse_tangent_span, tangent_span
+from tapegrad.array.ops.table import broadcast
 from tapegrad.array.ops import (
     ARRAY_BY_CODE, ARRAY_INPUT, ELEMENTWISE_BY_CODE, each_kernel, from_layout, layout, operand_2d,
 )
@@ -180,8 +181,8 @@ def reverse_tangent_mixed(tape, last, seed, tan, array_tan, adj, adj_tan, leaf_g
     tangent_of = _tangent_reader(tape, tan, array_tan)
     grads, grad_ts = {}, {}
     if last in tape.arrays:
-        grads[last] = np.broadcast_to(np.asarray(seed, tape.arrays[last].dtype),
-                                      tape.arrays[last].shape)
+        grads[last] = broadcast(np.asarray(seed, tape.arrays[last].dtype),
+                                tape.arrays[last].shape)
     else:
         adj[last] = seed
     cols = (tape.op, tape.arg0, tape.arg1, tape.const, tape.val)

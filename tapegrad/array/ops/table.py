@@ -124,9 +124,40 @@ def _bilinear_rules(value, vjp):
 
 def expand(g, shape, axis, keepdims):
     """``g`` of a reduction over ``axis`` broadcast back to ``shape``."""
+    g = np.asarray(g)
     if axis is not None and not keepdims:
-        g = np.expand_dims(g, axis)
-    return np.broadcast_to(g, shape)
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        kept = {a % len(shape) for a in axes}
+        g = g.reshape(tuple(1 if k in kept else n for k, n in enumerate(shape)))
+    return broadcast(g, shape)
+
+
+def broadcast(a, shape):
+    """``np.broadcast_to(a, shape)``, a read-only view, made directly (a
+    third of NumPy's time, which goes to its argument handling) for a
+    C-contiguous ``a`` (a reduction's gradient, a sweep's seed).
+
+    >>> v = broadcast(np.float32(2.0), (2, 3))
+    >>> v.dtype, v.shape, v.strides, v.flags.writeable, float(v[1, 2])
+    (dtype('float32'), (2, 3), (0, 0), False, 2.0)
+    >>> broadcast(np.array([[1.0], [2.0]]), (3, 2, 2)).tolist()
+    [[[1.0, 1.0], [2.0, 2.0]], [[1.0, 1.0], [2.0, 2.0]], [[1.0, 1.0], [2.0, 2.0]]]
+    """
+    a = np.asarray(a)
+    lead = len(shape) - a.ndim
+    if lead < 0 or a.dtype.hasobject or not a.flags.c_contiguous:
+        return np.broadcast_to(a, shape)
+    strides = [0] * lead
+    for n, m, stride in zip(a.shape, shape[lead:], a.strides):
+        if n == m:
+            strides.append(stride)
+        elif n == 1:
+            strides.append(0)
+        else:
+            return np.broadcast_to(a, shape)  # its error
+    view = np.ndarray(shape, a.dtype, a, 0, tuple(strides))
+    view.flags.writeable = False
+    return view
 
 
 def wanted(params, k):
