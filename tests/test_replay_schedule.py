@@ -270,9 +270,37 @@ def test_a_constant_times_an_input_bit_for_bit(f, shape, dtype, request):
     np.testing.assert_allclose(fast.grad(w0), leaf.grad, rtol=RTOL[dtype], atol=0)
 
 
+def _data(w):
+    """The constants ``X, X reversed, y`` in ``w``'s dtype."""
+    X = _X.astype(w.dtype)
+    return X, np.ascontiguousarray(X[::-1]), _Y.astype(w.dtype)
+
+
+@pytest.mark.parametrize("f", [
+    lambda w, X, X2, y: ((X @ w - y) ** 2).mean() + 0.1 * (w * w).sum(),
+    lambda w, X, X2, y: 0.1 * (w * w).sum() + ((X @ w - y) ** 2).mean(),  # regularizer first
+    lambda w, X, X2, y: (w * w).sum() + ((X @ w - y) ** 2).mean() + w.mean(),  # either side
+    lambda w, X, X2, y: (w * w).sum() + (tg.sin(X @ w) + X2 @ w).sum() + w.sum(),
+], ids=["ridge", "regularizer_first", "between", "two_products"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_three_terms_and_a_product_are_added_in_the_sweeps_order(f, dtype):
+    """float64, products in the kernel: a product's term goes in where the
+    sweeps reach it, between the walks of the groups after it and before
+    it; float32 (or a product beside the kernel) keeps the sweeps."""
+    rng = np.random.default_rng(29)
+    w0 = rng.standard_normal(9).astype(dtype)
+    fast, slow = _pair(lambda w: f(w, *_data(w)), tg.tensor(w0))
+    whole = isinstance(fast.program.schedule, WholeProgram)
+    assert whole == (dtype == np.float64 and bool(gemm.address(dtype, "gemv")))
+    with np.errstate(all="ignore"):
+        for w in (w0, np.zeros(9, dtype), rng.standard_normal(9).astype(dtype) * 1e3):
+            for weight in (0.75, -1.5, 0.0):
+                _assert_same_bits(fast, slow, w, weight)
+
+
 @pytest.mark.parametrize("f, n", [
     (lambda w: (_X @ w).sum(), 9),  # a product summed: no group
-    (lambda w: ((_X @ w) ** 2).sum() + (w * w).sum(), 9),  # three terms on w
+    (lambda w: ((_X[::-1] @ w) ** 2).sum() + (w * w).sum(), 9),  # three terms, beside
     (lambda w: (lambda z: (z * z).sum() + (z * 3.0).sum())(_X @ w), 9),  # two groups read it
     (lambda w: ((_X @ w[:9]) ** 2).sum(), 10),  # a slice of the input
     (lambda w: ((_X @ w) ** 2).sum() + (w[1:] * 2.0).sum(), 9),  # the input also sliced

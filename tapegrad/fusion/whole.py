@@ -77,10 +77,11 @@ def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset(), produc
     groups' NumPy dtype; ``sliced``, the leaves read through slices, whose
     terms the sweeps add onto zeros (a ``-0.0`` comes out ``0.0``).
     ``products``: per product of a constant matrix and a vector input
-    (:mod:`tapegrad.replay.products`), ``(l, s)``: leaf ``s`` is matrix
-    ``M{p}`` times leaf ``l``, computed first by ``gemv`` (an argument
-    before ``o0``, with the ``M...``); its gradient, the walks' ``G{s}``,
-    goes to leaf ``l``'s after them, added to what the parts wrote there.
+    (:mod:`tapegrad.replay.products`), ``(l, s, at)``: leaf ``s`` is
+    matrix ``M{p}`` times leaf ``l``, computed first by ``gemv`` (an
+    argument before ``o0``, with the ``M...``); its gradient, the walks'
+    ``G{s}``, goes to leaf ``l``'s right after part ``at``'s walk (where
+    the sweeps reach the product), stored or added as a part's terms are.
     ``fused``: per record of ``tree``, None, or ``(group, output)`` where
     the sweeps fuse it into a group (:func:`tree_lines`).
 
@@ -100,10 +101,10 @@ def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset(), produc
     (:func:`one_record_walk`), as the sweeps add them.
     """
     cast = f"np.{dtype}"
-    made = {s for _, s in products}  # leaves the kernel computes, and their gradients
+    made = {s for _, s, _ in products}  # leaves the kernel computes, and their gradients
     args = [f"e{j}_{k}" for j, (_, reads, _, _) in enumerate(parts)
             for k, read in enumerate(reads) if read[0] != "leaf"]
-    inputs = {l for l, _ in products}  # the products' inputs, read by them at least
+    inputs = {l for l, _, _ in products}  # the products' inputs, read by them at least
     args += [f"L{l}" for l in sorted({read[1] for _, reads, _, _ in parts
                                       for read in reads if read[0] == "leaf"} - made | inputs)]
     args += [f"t{k}" for k in sorted({o for _, operands in tree for o in operands
@@ -142,16 +143,16 @@ def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset(), produc
                                       l in sliced)
             before, walk, after = before + b, walk + e, after + a
         reached |= set(targets)
-        walks[j] = before, walk, after
+        # (products in record order, as their slots are: the sweeps reach the last first)
+        reached_products = [(p, l, s) for p, (l, s, at) in enumerate(products) if at == j][::-1]
+        walks[j] = before, walk, after + product_vjp_lines(reached_products, reached, dtype)
     if one_pass:
         before, walk, after = walks[0] if with_grads else ([], [], [])
-        lines += [*before, "    for i in range(N0):", *values[0], *walk, *after]
+        lines += [*before, "    for i in range(N0):", *values[0], *walk]
         if products and with_grads:
-            lines.append("    r0 = zero + pairwise_sum(o0, 0, N0, zero)")
-            lines += product_vjp_lines(products, reached, dtype)
-            lines.append("    return r0")
+            lines += [*after, "    r0 = zero + pairwise_sum(o0, 0, N0, zero)", "    return r0"]
         else:
-            lines.append("    return zero + pairwise_sum(o0, 0, N0, zero)")
+            lines += [*after, "    return zero + pairwise_sum(o0, 0, N0, zero)"]
         return "\n".join(lines) + "\n"
     for j, (_, _, _, mean) in enumerate(parts):
         lines += [f"    for i in range(N{j}):", *values[j],
@@ -163,16 +164,15 @@ def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset(), produc
         for j in range(len(parts) - 1, -1, -1):
             before, walk, after = walks[j]
             lines += [*before, f"    for i in range(N{j}):", *loads[j], *walk, *after]
-        lines += product_vjp_lines(products, reached, dtype)
     lines.append(f"    return {_value(('v', len(tree) - 1)) if tree else 'r0'}")
     return "\n".join(lines) + "\n"
 
 
 def product_lines(products, dtype, with_grads):
-    """The lines that compute each product ``(l, s)`` of ``products`` (see
-    :func:`whole_source`) into ``L{s}``, and make its gradient ``G{s}``."""
+    """The lines that compute each product ``(l, s, _)`` of ``products``
+    (see :func:`whole_source`) into ``L{s}``, and make its gradient ``G{s}``."""
     lines = []
-    for p, (l, s) in enumerate(products):
+    for p, (l, s, _) in enumerate(products):
         lines += [f"    L{s} = np.empty(M{p}.shape[0], np.{dtype})",
                   f"    vector_value(gemv, M{p}, L{l}, L{s})"]
         if with_grads:
@@ -181,11 +181,12 @@ def product_lines(products, dtype, with_grads):
 
 
 def product_vjp_lines(products, written, dtype):
-    """The lines that add each product's gradient to its input's, after the
-    walks: stored where nothing was ``written`` there before, else added in
-    place (as the sweeps add a product's VJP)."""
-    lines, written = [], set(written)
-    for p, (l, s) in enumerate(products):
+    """The lines that add each product ``(p, l, s)``'s gradient to its
+    input's: stored where nothing was ``written`` there before, else added
+    in place (as the sweeps add a product's VJP); ``written`` gains the
+    inputs."""
+    lines = []
+    for p, l, s in products:
         if l not in written:
             lines.append(f"    vector_vjp(gemv, M{p}, G{s}, G{l})")
             written.add(l)

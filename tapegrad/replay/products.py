@@ -16,12 +16,16 @@ op's value (NumPy's ``matmul``) from the constant and the input; the
 kernel reads it as one more input, and writes its gradient as one more
 output; after the kernel, the op's VJP turns that gradient into the
 input's.  Either way the input's gradient gets it added to what the
-kernel's groups wrote there, as the sweeps add it: the same bits.
+kernel's groups wrote there, as the sweeps add it: the same bits.  In the
+kernel a product's term goes in where the sweeps reach the product (after
+the walks of the groups recorded after it), so in float64 its input may
+get any number of terms (a regularizer before or after the data term);
+beside it, after all the walks, at most two.
 
 What qualifies (:func:`products_of`): a ``matmul`` record of a constant
 array and an input read whole, of the groups' dtype, whose value one group
 reads (the caller checks the rest: that group reads it whole, no other
-record reads it, and the input's gradient gets at most two terms).
+record reads it, and the terms on the input's gradient).
 
 >>> import numpy as np, tapegrad as tg
 >>> X, y = np.arange(6.0).reshape(3, 2), np.array([1.0, 0.0, 2.0])

@@ -228,17 +228,27 @@ def _build(program, groups, leaf_of, views, products):
             total += count
             if total.max() > 2 and (group.dtype != np.float64 or modes[l] != _DIRECT):
                 return None  # float64 terms on a leaf read whole are added in the sweeps' order
-    for product in products.values():
+    dtype = groups[0].dtype
+    gemv = address(dtype, "gemv") if products else 0
+    if not all(p.in_kernel(gemv, p.args[p.position]) for p in products.values()):
+        gemv = 0  # all beside the kernel, their terms added after its walks
+    positions = []
+    for record, product in products.items():
         if len([t for part in targets for t in part.get(product.slot, ())]) != 1 \
                 or modes.get(product.leaf, _DIRECT) != _DIRECT:
             return None  # read by two operands, or its input also through a slice
         total = coverage.setdefault(product.leaf, np.zeros(slots[product.leaf][1], np.int64))
         total += 1
-        if total.max() > 2:
+        # Its term goes in when the sweeps reach it: after the walks of the groups
+        # that come after it (they are in order), in float64 and in the kernel.
+        at = next(j for j, group in enumerate(groups) if max(group.members) > record)
+        positions.append((product.slot, product, at))
+        if total.max() > 2 and (dtype != np.float64 or not gemv):
             return None
     sliced = {l for l, mode in modes.items() if mode == _VIEW}
     return WholeProgram(program, groups, reads, targets, own, sliced,
-                        sorted(products.values(), key=lambda product: product.slot))
+                        [(product, at) for _, product, at in sorted(positions,
+                                                                    key=lambda p: p[0])], gemv)
 
 
 def _part(slots, program, group, leaf_of, views, modes, products):
@@ -377,10 +387,11 @@ class WholeProgram:
     inputs."""
 
     def __init__(self, program, groups, reads, targets, coverage, sliced=frozenset(),
-                 products=()):
+                 products=(), gemv=0):
         self.structure = program.structure
         self._slots = program._tensor_slots
-        self._products = list(products)
+        self._products = [product for product, _ in products]
+        self._positions = [at for _, at in products]
         self._leaf_values = program._leaf_values
         self._array_program = program
         self._specs = [group.spec for group in groups]
@@ -391,14 +402,12 @@ class WholeProgram:
         self._constants = [read[1] for part in reads for read in part if read[0] != "leaf"]
         self._leaves = sorted({read[1] for part in reads for read in part if read[0] == "leaf"})
         self._writes = sorted({l for part in targets for l in part})  # the kernel's G{l}
-        # Products the kernel runs itself (all, or none: the others run beside it).
-        dtype = groups[0].dtype
-        gemv = address(dtype, "gemv") if products else 0
-        self._in_kernel = bool(products) and all(p.in_kernel(gemv, p.args[p.position])
-                                                 for p in products)
-        self._gemv = [gemv, *(p.matrix for p in products)] if self._in_kernel else []
+        # Products the kernel runs itself (all, at ``gemv``), or none: beside it.
+        self._in_kernel = bool(gemv)
+        self._gemv = [gemv, *(p.matrix for p in self._products)] if gemv else []
         if self._in_kernel:  # the kernel's L{l} and G{l}: the inputs only
-            made, inputs = {p.slot for p in products}, {p.leaf for p in products}
+            made = {p.slot for p in self._products}
+            inputs = {p.leaf for p in self._products}
             self._leaves = sorted(set(self._leaves) - made | inputs)
             self._writes = sorted(set(self._writes) - made | inputs)
         shapes = [shape for _, _, shape, _ in self._slots] + [p.shape for p in self._products]
@@ -448,7 +457,8 @@ class WholeProgram:
                      for spec, reads, targets, mean
                      in zip(self._specs, self._reads, self._targets, self._means)]
             dtype, tree = self._dtype.name, self._tree
-            products = [(p.leaf, p.slot) for p in self._products] if self._in_kernel else []
+            products = ([(p.leaf, p.slot, at) for p, at in zip(self._products, self._positions)]
+                        if self._in_kernel else [])
             imports = IMPORTS if products else ""
             self._value_kernel = cache.load(
                 whole_source(parts, tree, dtype, False, products=products, fused=self._fused),
