@@ -113,3 +113,16 @@ def test_a_matrix_gemv_cannot_read_is_refused():
                            np.ones(3), np.empty(2))
     with pytest.raises(ValueError, match="address is 0"):
         gemm.matrix_vector(0, np.ones((2, 2)), False, np.ones(2), np.empty(2))
+
+
+@pytest.mark.skipif(not gemm.address(np.float64, "dot"), reason="no BLAS dot bound")
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_dot_products_are_numpys_bit_for_bit(dtype):
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 7, 33, 1000):
+        x, y = (rng.standard_normal(n).astype(dtype) for _ in range(2))
+        assert gemm.vector_dot(gemm.address(dtype, "dot"), x, y) == np.dot(x, y) == x @ y
+    with pytest.raises(ValueError, match="two lengths"):
+        gemm.vector_dot(gemm.address(dtype, "dot"), np.ones(3, dtype), np.ones(2, dtype))
+    with pytest.raises(ValueError, match="address is 0"):
+        gemm.vector_dot(0, np.ones(3, dtype), np.ones(3, dtype))

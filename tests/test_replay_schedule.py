@@ -298,6 +298,34 @@ def test_three_terms_and_a_product_are_added_in_the_sweeps_order(f, dtype):
                 _assert_same_bits(fast, slow, w, weight)
 
 
+@pytest.mark.parametrize("f, whole", [
+    (lambda w, X, X2, y: w @ w, True),
+    (lambda w, X, X2, y: np.dot(w, w) * 0.5 - 1.0, True),
+    (lambda w, X, X2, y: (lambda r: r @ r)(X @ w - y), True),  # a residual's squares
+    (lambda w, X, X2, y: (lambda t: t @ t)(tg.tanh(w * 2.0)) + w.sum(), True),
+    (lambda w, X, X2, y: ((X @ w - y) ** 2).mean() + 0.1 * (w @ w), True),  # ridge
+    (lambda w, X, X2, y: (w * 3.0).sum() + w @ w, True),
+    (lambda w, X, X2, y: w @ w + (w * 3.0).sum(), False),  # w @ w would reach w second
+    (lambda w, X, X2, y: 0.1 * (w @ w) + ((X @ w - y) ** 2).mean(), False),  # so here
+], ids=["dot", "np_dot", "residual", "group_dot", "ridge", "dot_last", "dot_first",
+        "ridge_dot_first"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_a_vector_dotted_with_itself_is_a_part_bit_for_bit(f, whole, dtype, request):
+    """``r @ r``: BLAS's dot, as NumPy's matmul calls it, and matmul's two
+    terms per element; float32 where one part reaches each gradient."""
+    rng = np.random.default_rng(31)
+    w0 = rng.standard_normal(9).astype(dtype)
+    fast, slow = _pair(lambda w: f(w, *_data(w)), tg.tensor(w0))
+    two_parts = any(name in request.node.name for name in ("group_dot", "ridge", "dot_last"))
+    expected = whole and (dtype == np.float64 or not two_parts)
+    assert isinstance(fast.program.schedule, WholeProgram) == expected
+    with np.errstate(all="ignore"):
+        for w in (w0, np.zeros(9, dtype), rng.standard_normal(9).astype(dtype) * 1e3,
+                  np.array([0.0, -0.0, 1e-200, -3.0, 2.0, 0.5, -1e-30, 1.0, np.inf], dtype)):
+            for weight in (0.75, -1.5, 0.0):
+                _assert_same_bits(fast, slow, w, weight)
+
+
 @pytest.mark.parametrize("f, n", [
     (lambda w: (_X @ w).sum(), 9),  # a product summed: no group
     (lambda w: ((_X[::-1] @ w) ** 2).sum() + (w * w).sum(), 9),  # three terms, beside

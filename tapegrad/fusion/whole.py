@@ -54,6 +54,7 @@ def whole_value_and_grad(L0, g, G0, o0, zero, N0):
 from tapegrad.fusion.source import adjoint_lines, member_lines, partial_call, term
 
 WINDOW = 8  # the widest span of offsets whose terms are summed in registers
+DOT = "dot"  # a part's ``mean`` when it is its output's dot with itself
 
 
 def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset(), products=(),
@@ -83,7 +84,10 @@ def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset(), produc
     ``G{s}``, goes to leaf ``l``'s right after part ``at``'s walk (where
     the sweeps reach the product), stored or added as a part's terms are.
     ``fused``: per record of ``tree``, None, or ``(group, output)`` where
-    the sweeps fuse it into a group (:func:`tree_lines`).
+    the sweeps fuse it into a group (:func:`tree_lines`).  A part whose
+    ``mean`` is :data:`DOT` is not summed but dotted with itself (``r @
+    r``: BLAS's dot, at the argument ``dot``, and two terms per element,
+    as ``matmul``'s VJP gives them).
 
     The kernel is ``whole_value_and_grad(e..., L..., t..., g, G..., o0,
     zero, N0, N1, ...)``: ``G{l}`` leaf ``l``'s flat gradient (zeroed where
@@ -114,6 +118,8 @@ def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset(), produc
                                                  - made | inputs)]
     if products:
         args += ["gemv"] + [f"M{p}" for p in range(len(products))]
+    if any(part[3] == DOT for part in parts):
+        args.append("dot")
     args += ["o0", "zero"] + [f"N{j}" for j in range(len(parts))]
     name = "whole_value_and_grad" if with_grads else "whole_value"
     lines = [f"def {name}({', '.join(args)}):"]
@@ -126,8 +132,11 @@ def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset(), produc
     reached = set()  # the leaves whose gradient a part walked before wrote
     walks = {}
     for j in range(len(parts) - 1, -1, -1):
-        spec, _, targets, _ = parts[j]
+        spec, _, targets, how = parts[j]
         seed = "g" if one_pass else f"s{j}"
+        if how == DOT:  # matmul's VJP hands its vector two terms, g * y and g * x
+            out = f"m{spec.outputs[0]}"
+            seed = f"dot_term({seed}, {out}) + dot_term({seed}, {out})"
         terms = None  # per external, its terms' variables, where each is added apart
         if len(spec.members) == 1 and reached & set(targets):
             walk, terms = one_record_walk(spec, seed, pad)
@@ -154,12 +163,15 @@ def whole_source(parts, tree, dtype, with_grads=True, sliced=frozenset(), produc
         else:
             lines += [*after, "    return zero + pairwise_sum(o0, 0, N0, zero)"]
         return "\n".join(lines) + "\n"
-    for j, (_, _, _, mean) in enumerate(parts):
-        lines += [f"    for i in range(N{j}):", *values[j],
-                  f"    r{j} = zero + pairwise_sum(o0, 0, N{j}, zero)"]
-        if mean:
+    for j, (_, _, _, how) in enumerate(parts):
+        lines += [f"    for i in range(N{j}):", *values[j]]
+        if how == DOT:
+            lines.append(f"    r{j} = dot_value(dot, o0[:N{j}], o0[:N{j}])")
+            continue
+        lines.append(f"    r{j} = zero + pairwise_sum(o0, 0, N{j}, zero)")
+        if how:
             lines.append(f"    r{j} = {cast}(r{j} / N{j})")
-    lines += tree_lines(tree, [part[3] for part in parts], dtype, with_grads, fused)
+    lines += tree_lines(tree, [part[3] is True for part in parts], dtype, with_grads, fused)
     if with_grads:
         for j in range(len(parts) - 1, -1, -1):
             before, walk, after = walks[j]

@@ -8,9 +8,9 @@ This module finds the library NumPy ships or uses, binds its Fortran
 once per dtype (at the first call) on small problems against the NumPy
 forms below, and falls back to those forms (silently, the reason at
 ``logging`` DEBUG level and in :func:`status`) wherever the library, its
-symbols or that check fail.  It binds ``?gemm`` and ``?gemv`` too, for
-compiled kernels (:mod:`tapegrad.kernels.gemm`, which checks them itself:
-:func:`bound`).
+symbols or that check fail.  It binds ``?gemm``, ``?gemv`` and ``?dot``
+too, for compiled kernels (:mod:`tapegrad.kernels.gemm`, which checks them
+itself: :func:`bound`).
 Where the routines come from:
 
 * the library: in the folder next to NumPy's package (``numpy.libs`` of the
@@ -67,7 +67,7 @@ _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 _LETTER = {np.dtype(np.float64): "d", np.dtype(np.float32): "s"}
 _PREFIXES = ("scipy_", "")
 _SUFFIXES = (("_64_", True), ("64_", True), ("_64", True), ("_", False))
-_ROUTINES = ("trsm", "trmm", "trtri", "gemm", "gemv")  # gemm, gemv: tapegrad.kernels.gemm
+_ROUTINES = ("trsm", "trmm", "trtri", "gemm", "gemv", "dot")  # the last 3: kernels.gemm
 _HALVES_ABOVE = 128  # trtri: the library's own up to this order, by halves above
 
 
@@ -160,6 +160,9 @@ def _declare(binding):
         elif routine == "gemv":  # trans, m, n, alpha, a, lda, x, incx, beta, y, incy
             f.argtypes = [text, integer, integer, address, address, integer, address, integer,
                           address, address, integer, length]
+        elif routine == "dot":  # n, x, incx, y, incy: returns the sum
+            f.argtypes = [integer, address, integer, address, integer]
+            f.restype = ctypes.c_double if dtype == _FLOATS[0] else ctypes.c_float
         else:  # side, uplo, transa, diag, m, n, alpha, a, lda, b, ldb
             f.argtypes = [text] * 4 + [integer, integer, address, address, integer, address,
                                        integer] + [length] * 4
@@ -180,8 +183,8 @@ def _find():
         binding.reason = f"{path} ({'64' if ilp64 else '32'}-bit integers)"
         _declare(binding)
         return binding
-    binding.reason = ("no library with ?trsm, ?trmm, ?trtri, ?gemm and ?gemv found beside "
-                      "or loaded by NumPy")
+    binding.reason = ("no library with ?trsm, ?trmm, ?trtri, ?gemm, ?gemv and ?dot found "
+                      "beside or loaded by NumPy")
     return binding
 
 

@@ -82,6 +82,48 @@ def _gemv_through_ctypes(address, trans, m, n, alpha, a, lda, x, incx, beta, y, 
             integer(incy), 1)
 
 
+def _dot_through_ctypes(address, n, x, incx, y, incy):
+    """:func:`fortran_dot` without the JIT, through ctypes."""
+    if not x.dtype == y.dtype or x.dtype not in _FLOATS:
+        raise TypeError("dot: the routine reads both vectors as one float type")
+    routine = blas.bound("dot", x.dtype)
+    if routine is None or ctypes.cast(routine, ctypes.c_void_p).value != address:
+        raise ValueError(f"dot: no {x.dtype} routine bound at address {address}")
+    integer = blas._get().integer
+    return x.dtype.type(routine(integer(n), x.ctypes.data, integer(incx), y.ctypes.data,
+                                integer(incy)))
+
+
+def _fortran_dot(typingctx, address, n, x, incx, y, incy):
+    """``x . y`` by the Fortran function at ``address`` (its result in the
+    vectors' float type)."""
+    if not all(isinstance(t, types.Array) and t.ndim == 1 for t in (x, y)) \
+            or x.dtype not in (types.float64, types.float32) or y.dtype != x.dtype:
+        return None  # numba's TypingError: the routine reads both as one float type
+    f, i = x.dtype, types.int64
+    signature = f(i, i, x, i, y, i)
+
+    def codegen(context, builder, sig, args):
+        where, n, x, incx, y, incy = args
+        i64 = ir.IntType(64)
+        value = context.get_value_type(f)
+        real = value.as_pointer()
+        routine = ir.FunctionType(value, [i64.as_pointer(), real, i64.as_pointer(), real,
+                                          i64.as_pointer()])
+
+        def ref(v):
+            return cgutils.alloca_once_value(builder, v)
+
+        def data(position, v):
+            array = cgutils.create_struct_proxy(sig.args[position])(context, builder, value=v)
+            return builder.bitcast(array.data, real)
+
+        return builder.call(builder.inttoptr(where, routine.as_pointer()),
+                            [ref(n), data(2, x), ref(incx), data(4, y), ref(incy)])
+
+    return signature, codegen
+
+
 def _fortran_gemm(typingctx, address, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     """``c = alpha op(a) op(b) + beta c`` by the Fortran routine at
     ``address`` (column-major operands; ``ta``/``tb``: ``ord('N')`` or
@@ -155,9 +197,11 @@ def _fortran_gemv(typingctx, address, trans, m, n, alpha, a, lda, x, incx, beta,
 
 if numba.config.DISABLE_JIT:
     fortran_gemm, fortran_gemv = _through_ctypes, _gemv_through_ctypes
+    fortran_dot = _dot_through_ctypes
 else:
     fortran_gemm = numba.extending.intrinsic(_fortran_gemm)
     fortran_gemv = numba.extending.intrinsic(_fortran_gemv)
+    fortran_dot = numba.extending.intrinsic(_fortran_dot)
 
 
 @rule
@@ -223,8 +267,20 @@ def matrix_vector(gemv, a, trans, v, out):
                      0.0, out, 1)
 
 
+@rule
+def vector_dot(dot, x, y):
+    """``x . y`` of two contiguous vectors by the routine at ``dot``
+    (:func:`address` of ``"dot"``), as NumPy's ``dot`` of two vectors calls
+    it."""
+    if dot == 0:
+        raise ValueError("vector_dot: no checked dot (its address is 0)")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError("vector_dot: vectors of two lengths")
+    return fortran_dot(dot, x.shape[0], x, 1, y, 1)
+
+
 def address(dtype, routine="gemm"):
-    """The address of the library's ``routine`` (``"gemm"`` or ``"gemv"``)
+    """The address of the library's ``routine`` (``"gemm"``, ``"gemv"`` or ``"dot"``)
     of ``dtype`` (float32 or float64) once it has passed its check (made at
     the first call), else 0.
 
@@ -259,6 +315,12 @@ def _check(dtype, routine):
                 wide = np.zeros((3, 7), dtype)
                 out = wide[:, 1:6]  # rows further apart than they are long
                 a = a if ta else np.asfortranarray(a)
+                if routine == "dot":  # the first row times the first column
+                    x = np.ascontiguousarray((a.T if ta else a)[0])
+                    y = np.ascontiguousarray((b.T if tb else b)[:, 0])
+                    if vector_dot(where, x, y) != np.dot(x, y):
+                        return 0
+                    continue
                 if routine == "gemv":  # the first column of each product
                     out, b = out[:, 0].copy(), np.ascontiguousarray((b.T if tb else b)[:, 0])
                     matrix_vector(where, a, ta, b, out)

@@ -46,6 +46,8 @@ from tapegrad.array.reverse import arguments
 _MATMUL = ARRAY_OPS["matmul"]
 #: What a whole program's kernel that runs products imports.
 IMPORTS = "from tapegrad.array.ops.linear import vector_value, vector_vjp\n"
+#: What one that takes a vector's dot with itself imports.
+DOT_IMPORTS = "from tapegrad.array.ops.linear import dot_value, dot_term\n"
 
 
 class Product:

@@ -20,7 +20,9 @@ module decides it once:
   once (``f`` returns the last): vectorized Rosenbrock, a weighted sum of
   squares, a log-likelihood of elementwise terms, ``np.sqrt((x *
   x).sum())``, ``log(exp(x).sum())``, a data term plus a regularizer
-  (``((a * 2.0 - 1.0) ** 2).mean() + 0.1 * (b * b).sum()``), and products
+  (``((a * 2.0 - 1.0) ** 2).mean() + 0.1 * (b * b).sum()``), an input
+  summed as it is (``x.sum()``), a vector dotted with itself (``w @ w``,
+  ``r @ r``: BLAS's dot, as NumPy's ``matmul`` calls it), and products
   of a constant and an input under the groups (``((X @ w - y) **
   2).mean()``: :mod:`tapegrad.replay.products`; a matrix times a vector
   runs in the kernel, by BLAS's ``gemv``).  A value
@@ -42,8 +44,8 @@ is the same: at most two, or in float64 more on a leaf read whole, added in the
 sweeps' order, and in float32 one group per gradient; the records of one
 number are computed as NumPy and the op table compute them); the tests
 compare them on every program they build.  What does not fit (other ops,
-a sum read twice, a sum over some axes, products of two inputs or of a
-slice, scalar records, guards and masks, broadcast operands, three terms
+a sum read twice, a sum over some axes, products of two inputs (``x @
+y``) or of a slice, ``w @ w`` after another term on ``w``, scalar records, guards and masks, broadcast operands, three terms
 or more on a gradient element through slices or in float32, a leaf read
 whole by one group and through a slice by another) keeps the mixed
 sweeps, as do forward mode, Hessian-vector products and debug mode, which
@@ -69,11 +71,12 @@ from tapegrad.array.tensor import Tensor
 from tapegrad.fusion import cache
 from tapegrad.fusion.plan import _same_slice
 from tapegrad.fusion.source import NUMBER, Spec
-from tapegrad.fusion.whole import adds_in_place, whole_source
+from tapegrad.fusion.whole import DOT, adds_in_place, whole_source
 from tapegrad.kernels.gemm import address
-from tapegrad.replay.products import IMPORTS, products_of
+from tapegrad.replay.products import DOT_IMPORTS, IMPORTS, products_of
 
-_SUM, _MEAN, _GETITEM = (ARRAY_OPS[name].code for name in ("sum", "mean", "getitem"))
+_SUM, _MEAN, _GETITEM, _MATMUL = (ARRAY_OPS[name].code
+                                  for name in ("sum", "mean", "getitem", "matmul"))
 _DIRECT, _VIEW = 0, 1
 _SPAN, _LEAF, _GROUP, _ELEMENTWISE, _OP = range(5)  # the kinds of forward steps
 
@@ -131,10 +134,12 @@ def whole_program(program, prog, fusion):
         if not all(isinstance(p, (slice, int)) for p in parts) or \
                 _same_slice((int(prog.arg0[i]), index)) not in slices:
             return None  # not a basic slice, or one read outside the groups (its own value)
-    built = _build(program, groups, leaf_of, views, products)
+    hows = [{_SUM: False, _MEAN: True, _MATMUL: DOT}[int(prog.op[r])] for r in reductions]
+    if DOT in hows and not address(dtype, "dot"):
+        return None  # no checked BLAS dot: NumPy's, in the sweeps
+    built = _build(program, groups, leaf_of, views, products, hows)
     if built is not None:
-        built.finish(_renamed(tree, reductions), [int(prog.op[r]) == _MEAN for r in reductions],
-                     _fused(program.fusion, tree))
+        built.finish(_renamed(tree, reductions), hows, _fused(program.fusion, tree))
     return built
 
 
@@ -179,7 +184,8 @@ def _tree(prog, last):
         if i in nodes or i in reductions:
             return None, None  # read twice
         code = int(prog.op[i])
-        if code in (_SUM, _MEAN):
+        if code in (_SUM, _MEAN) or (code == _MATMUL and int(prog.arg0[i]) == int(prog.arg1[i])
+                                     and np.ndim(prog.arrays.get(int(prog.arg0[i]))) == 1):
             reductions.append(i)
             continue
         if code not in ELEMENTWISE_BY_CODE or np.shape(prog.arrays[i]) != ():
@@ -205,19 +211,25 @@ def _renamed(tree, reductions):
             for i, name, operands in tree]
 
 
-def _build(program, groups, leaf_of, views, products):
+def _build(program, groups, leaf_of, views, products, hows):
     """:class:`WholeProgram` for ``groups``, or None where a gradient
     element would get three terms or more (whose order would matter), or
     where two groups reach one float32 gradient (the sweeps round a fused
     group's terms once added, a record's before: the bits depend on which).
     ``products``: :func:`~tapegrad.replay.products.products_of`'s, each
-    read by one operand of one group, its input's gradient one more term."""
+    read by one operand of one group, its input's gradient one more term.
+    ``hows``: per group, how it is reduced (False: summed, True: averaged,
+    ``DOT``: dotted with itself; an input dotted with itself, ``w @ w``,
+    gives it two terms, which the kernel adds together, so it must reach
+    the input's gradient first)."""
     slots = list(program._tensor_slots)
     for product in products.values():
         slots.append((None, int(np.prod(product.shape)), product.shape, groups[0].dtype))
     modes, coverage, reads, targets, own = {}, {}, [], [], []
-    for group in groups:
+    for group, how in zip(groups, hows):
         part = _part(slots, program, group, leaf_of, views, modes, products)
+        if part is not None and how == DOT and isinstance(group, _Whole):
+            part[2].update((l, count * 2) for l, count in part[2].items())
         if part is None or (group.dtype != np.float64 and set(part[1]) & set(coverage)):
             return None
         reads.append(part[0])
@@ -245,6 +257,12 @@ def _build(program, groups, leaf_of, views, products):
         positions.append((product.slot, product, at))
         if total.max() > 2 and (dtype != np.float64 or not gemv):
             return None
+    for j, (group, how) in enumerate(zip(groups, hows)):
+        if how != DOT or not isinstance(group, _Whole):
+            continue
+        if any(l in part for part in targets[j + 1:] for l in targets[j]) or any(
+                at > j and product.leaf in targets[j] for _, product, at in positions):
+            return None  # w @ w's two terms would not reach w's gradient first
     sliced = {l for l, mode in modes.items() if mode == _VIEW}
     return WholeProgram(program, groups, reads, targets, own, sliced,
                         [(product, at) for _, product, at in sorted(positions,
@@ -431,6 +449,7 @@ class WholeProgram:
         self._local = threading.local()  # .scratch: the calling thread's buffer
         self._value_kernel = self._both_kernel = None
         self._tree, self._means, self._numbers = (), [False] * len(groups), []
+        self._dot = []  # BLAS's dot, where a part is a vector's dot with itself
         self._fused = ()  # per tree record, where the sweeps fuse it (_fused)
 
     def finish(self, tree, means, fused=()):
@@ -448,6 +467,7 @@ class WholeProgram:
                     numbers.append(o if self._zero.__class__ is float else self._dtype.type(o))
             steps.append((name, tuple(refs)))
         self._tree, self._means, self._numbers = tuple(steps), list(means), numbers
+        self._dot = [address(self._dtype, "dot")] if DOT in self._means else []
         self._fused = tuple(fused) if any(f is not None for f in fused) else ()
 
     def _kernels(self):
@@ -459,7 +479,7 @@ class WholeProgram:
             dtype, tree = self._dtype.name, self._tree
             products = ([(p.leaf, p.slot, at) for p, at in zip(self._products, self._positions)]
                         if self._in_kernel else [])
-            imports = IMPORTS if products else ""
+            imports = (IMPORTS if products else "") + (DOT_IMPORTS if self._dot else "")
             self._value_kernel = cache.load(
                 whole_source(parts, tree, dtype, False, products=products, fused=self._fused),
                 "whole_value", imports)
@@ -499,7 +519,7 @@ class WholeProgram:
         """``f(x)``."""
         kernel = self._value_kernel or self._kernels()[0]
         return float(kernel(*self._constants, *self._inputs(self._arrays(x)), *self._numbers,
-                            *self._gemv, self._scratch(), self._zero, *self._Ns))
+                            *self._gemv, *self._dot, self._scratch(), self._zero, *self._Ns))
 
     def value_and_vjp(self, x, seed):
         """``(f(x), [gradient of seed * f for each tensor input])``: new
@@ -514,7 +534,7 @@ class WholeProgram:
         seed = float(seed) if self._zero.__class__ is float else self._dtype.type(seed)
         arrays = self._arrays(x)
         value = kernel(*self._constants, *self._inputs(arrays), *self._numbers, seed, *outs,
-                       *self._gemv, self._scratch(), self._zero, *self._Ns)
+                       *self._gemv, *self._dot, self._scratch(), self._zero, *self._Ns)
         if products:
             self._add_products(arrays, grads)
             del grads[len(self._slots):]

@@ -19,8 +19,8 @@ array([[ 3.5, 11. ],
 import numpy as np
 
 from tapegrad.core import arena
-from tapegrad.jit import kernel
-from tapegrad.kernels.gemm import address, matrix_vector, product
+from tapegrad.jit import kernel, rule
+from tapegrad.kernels.gemm import address, matrix_vector, product, vector_dot
 from tapegrad.array.ops.table import declare, wanted
 from tapegrad.array.ops.elementwise import unbroadcast
 
@@ -193,3 +193,26 @@ def vector_vjp(gemv, matrix, g, grad):
     array([1.5, 3. , 4.5])
     """
     matrix_vector(gemv, matrix, True, g, grad)
+
+
+@rule
+def dot_value(dot, x, y):
+    """``matmul``'s value for two vectors, ``x . y``: BLAS's dot at the address
+    ``dot`` (tapegrad.kernels.gemm.address(dtype, "dot")), as NumPy calls it.
+
+    >>> dot_value(address(np.float64, "dot"), np.arange(3.0), np.ones(3))
+    3.0
+    """
+    return vector_dot(dot, x, y)
+
+
+@rule
+def dot_term(g, other):
+    """``matmul``'s VJP for two vectors, element by element: the term of one
+    vector's element is ``g`` times the other's (``g * y, g * x`` above),
+    with no zero-adjoint shortcut (NumPy multiplies).
+
+    >>> dot_term(-0.0, 2.0)
+    -0.0
+    """
+    return g * other
