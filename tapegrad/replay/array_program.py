@@ -10,7 +10,7 @@ and :mod:`tapegrad.array.tangent`.  So array code pays Python per array op
 (never per element) and no Python per scalar record.
 
 What a replay runs is decided once, when the program is made: the forward
-steps (:func:`tapegrad.replay.schedule.forward_steps`) and the reverse sweep
+steps (:func:`tapegrad.replay.steps.forward_steps`) and the reverse sweep
 (:class:`tapegrad.array.reverse.ReversePlan`) hold each record's rule and
 its arguments' places, so a call looks nothing up per record.  A program
 that is one fused group summed (or averaged, and what follows on that one
@@ -51,7 +51,7 @@ from tapegrad.kernels.sweeps import forward_span
 from tapegrad.ops import OPS
 from tapegrad.replay import schedule
 from tapegrad.replay.dense import dense_chain
-from tapegrad.replay.schedule import _ELEMENTWISE, _GROUP, _LEAF, _SPAN
+from tapegrad.replay.steps import _ELEMENTWISE, _GROUP, _LEAF, _SPAN, direct_leaves, forward_steps
 from tapegrad.replay.array_tangents import TangentMethods
 from tapegrad.replay.program import Program, outputs_of
 from tapegrad.replay.scalar_program import loaded_branch_changed
@@ -150,7 +150,7 @@ class ArrayProgram(TangentMethods, Program):
         """Fused groups, the one-kernel schedule and the reverse sweep's plan."""
         prog = self._program
         keep = set(self._mask_guards) | ({self._out_record} if self._out_record >= 0 else set())
-        self._plans = {}  # fused -> the forward replay's steps (schedule.forward_steps)
+        self._plans = {}  # fused -> the forward replay's steps (steps.forward_steps)
         self.fusion = fusion.plan(prog, keep) if owner.fuse else None
         # Fused groups (one record alone too) each summed or averaged, and
         # records of one number after them: a value and gradient is one call.
@@ -221,7 +221,7 @@ class ArrayProgram(TangentMethods, Program):
         fused = not full and self.fusion is not None
         plan = self._plans.get(fused)
         if plan is None:
-            plan = self._plans[fused] = schedule.forward_steps(self, fused)
+            plan = self._plans[fused] = forward_steps(self, fused)
         for step in plan:
             kind = step[0]
             if kind == _SPAN:
@@ -292,8 +292,8 @@ class ArrayProgram(TangentMethods, Program):
         return self._leaf_values(self.structure.flat_view(x)) if leaves is None else leaves
 
     def direct_leaves(self, x):
-        """:func:`tapegrad.replay.schedule.direct_leaves` of ``x``."""
-        return schedule.direct_leaves(self, x)
+        """:func:`tapegrad.replay.steps.direct_leaves` of ``x``."""
+        return direct_leaves(self, x)
 
     def _branch_changed(self, i):
         if i not in self._mask_guards:

@@ -6,10 +6,10 @@ arguments are (dict lookups, op-table dispatch) cost some 40-60 us of
 Python per call even on ten numbers.  When the program is made, this
 module decides it once:
 
-* :func:`forward_steps`: the forward replay as steps, each record's rule
-  with its arguments' places (the reverse sweep's counterpart is
-  :class:`tapegrad.array.reverse.ReversePlan`), and :func:`direct_leaves`:
-  tensor inputs read as they are when no copy is needed;
+* :mod:`tapegrad.replay.steps`: the forward replay as steps, each record's
+  rule with its arguments' places (the reverse sweep's counterpart is
+  :class:`tapegrad.array.reverse.ReversePlan`), and tensor inputs read as
+  they are when no copy is needed;
 * :func:`whole_program` looks for the shape most vectorized code has, and
   compiles it into one call:
 
@@ -65,20 +65,19 @@ import threading
 
 import numpy as np
 
-from tapegrad.array.ops import ARRAY_BY_CODE, ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE
+from tapegrad.array.ops import ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE
 from tapegrad.array.reverse import arguments
-from tapegrad.array.tensor import Tensor
 from tapegrad.fusion import cache
 from tapegrad.fusion.plan import _same_slice
 from tapegrad.fusion.source import NUMBER, Spec
 from tapegrad.fusion.whole import DOT, adds_in_place, whole_source
 from tapegrad.kernels.gemm import address
 from tapegrad.replay.products import DOT_IMPORTS, IMPORTS, products_of
+from tapegrad.replay.steps import direct_leaves
 
 _SUM, _MEAN, _GETITEM, _MATMUL = (ARRAY_OPS[name].code
                                   for name in ("sum", "mean", "getitem", "matmul"))
 _DIRECT, _VIEW = 0, 1
-_SPAN, _LEAF, _GROUP, _ELEMENTWISE, _OP = range(5)  # the kinds of forward steps
 
 
 def whole_program(program, prog, fusion):
@@ -323,73 +322,6 @@ def _part(slots, program, group, leaf_of, views, modes, products):
             count[offset:offset + group.R * group.C] += terms[k]
             targets.setdefault(leaf, []).append((k, offset))
     return reads, targets, coverage
-
-
-def forward_steps(program, fused):
-    """The forward replay of ``program`` (an ArrayProgram), decided once:
-    per array record in order, ``(kind, ...)``: the scalar span before it,
-    its leaf, its fused group (at the group's last member, ``fused``
-    only), or its rule and its arguments' places (0: the arena, 1: the
-    ``val`` column, 2: a constant), whether its value is an array, and the
-    mask it must give again (a guard) or None."""
-    prog = program._program
-    groups = program.fusion.group_of if fused and program.fusion is not None else {}
-    plan, start = [], 0
-    for i in prog.array_records:
-        if i > start:
-            plan.append((_SPAN, start, i))
-        start = i + 1
-        code = int(prog.op[i])
-        if code == ARRAY_INPUT:
-            plan.append((_LEAF, i, int(prog.arg0[i]), prog.arrays[i].shape))
-            continue
-        if i in groups:
-            if groups[i].members[-1] == i:
-                plan.append((_GROUP, groups[i]))
-            continue
-        args, _ = arguments(prog, i)
-        places = tuple((0, a) if a in prog.arrays else (1, a) if a >= 0 else (2, k)
-                       for k, a in enumerate(args))
-        rule = (ELEMENTWISE_BY_CODE[code].name if code in ELEMENTWISE_BY_CODE
-                else ARRAY_BY_CODE[code].value)
-        plan.append((_ELEMENTWISE if code in ELEMENTWISE_BY_CODE else _OP, i, rule, places,
-                     i in prog.arrays, program._mask_guards.get(i)))
-    if start < len(prog.op):
-        plan.append((_SPAN, start, len(prog.op)))
-    return plan
-
-
-def direct_leaves(program, x):
-    """The arrays of ``x``'s tensors as they are, when ``x`` (an argument
-    of ``program``, an ArrayProgram) is made of tensors only (one, or a flat
-    tuple or list of them, as recorded) and each is a C-contiguous array
-    (or Tensor) of its recorded shape and dtype; then the leaves from
-    outside ``f``.  Else None: the flattened copy, which checks ``x``, is
-    what replays read (the same numbers)."""
-    kind = program._tensors_only
-    if kind is None:
-        return None
-    if kind == "tensor":
-        if type(x) is np.ndarray and not program._extra_tensors:  # the common call, quickly
-            (_, _, shape, dtype), = program._tensor_slots
-            if (x.dtype is dtype or x.dtype == dtype) and x.shape == shape \
-                    and x.flags.c_contiguous:
-                return [x]
-        items = (x,)
-    elif type(x) is kind and len(x) == len(program._tensor_slots):
-        items = x
-    else:
-        return None
-    leaves = []
-    for item, (_, _, shape, dtype) in zip(items, program._tensor_slots):
-        a = item if type(item) is np.ndarray else item._v if isinstance(item, Tensor) else None
-        if type(a) is not np.ndarray or a.shape != shape \
-                or (a.dtype is not dtype and a.dtype != dtype) or not a.flags.c_contiguous:
-            return None
-        leaves.append(a)
-    for leaf in program._extra_tensors:
-        leaves.append(leaf._v)
-    return leaves
 
 
 class WholeProgram:
