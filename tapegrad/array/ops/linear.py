@@ -200,7 +200,7 @@ def dot_value(dot, x, y):
     """``matmul``'s value for two vectors, ``x . y``: BLAS's dot at the address
     ``dot`` (tapegrad.kernels.gemm.address(dtype, "dot")), as NumPy calls it.
 
-    >>> dot_value(address(np.float64, "dot"), np.arange(3.0), np.ones(3))
+    >>> float(dot_value(address(np.float64, "dot"), np.arange(3.0), np.ones(3)))
     3.0
     """
     return vector_dot(dot, x, y)
