@@ -4,7 +4,6 @@ gradients are those of the record-by-record replay (``fuse=False``) to
 rounding, of central differences, across shapes, dtypes, seeds, threads and
 non-finite values; bad input raises as the record-by-record replay does."""
 
-import threading
 import warnings
 
 import numpy as np
@@ -16,27 +15,10 @@ from tapegrad.nn import functional as F
 from tapegrad.replay import dense
 from tapegrad.replay.dense import DenseChain
 
-from conftest import FD_ATOL, FD_RTOL, assert_close, central_difference
+from chains import (  # noqa: F401 (path: every test of this file both ways)
+    assert_central_differences, assert_grads_close, assert_threads_agree, chain, path)
 
 RTOL = {np.float64: 1e-13, np.float32: 2e-5}
-
-
-@pytest.fixture(autouse=True, params=["one call", "calls"])
-def path(request, monkeypatch):
-    """Every test twice: chains replayed by their one compiled kernel
-    (tapegrad.fusion.dense), and as the schedule of calls that large
-    batches take."""
-    monkeypatch.setattr(dense, "SMALL_WORK", 10**9 if request.param == "one call" else -1)
-    return request.param
-
-
-def chain(widths, dtype, rng):
-    """Weights and biases of linear layers ``widths[0] -> ... -> widths[-1]``."""
-    params = []
-    for k, n in zip(widths[:-1], widths[1:]):
-        params += [rng.uniform(-0.6, 0.6, (n, k)).astype(dtype),
-                   rng.uniform(-0.6, 0.6, n).astype(dtype)]
-    return tuple(params)
 
 
 def loss_of(X, y, between=()):
@@ -58,13 +40,6 @@ def both(loss, params):
     """The recording (compiled) and the record-by-record one of ``loss``."""
     x0 = tuple(tg.tensor(p) for p in params)
     return tg.record(loss, x0), tg.record(loss, x0, fuse=False)
-
-
-def assert_grads_close(ours, theirs, rtol):
-    assert len(ours) == len(theirs)
-    for a, b in zip(ours, theirs):
-        assert a.dtype == b.dtype and a.shape == b.shape
-        np.testing.assert_allclose(a, b, rtol=0, atol=rtol * max(np.abs(b).max(), 1e-300))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -99,20 +74,7 @@ def test_the_gradient_is_that_of_central_differences(rng):
     params = chain((3, 5, 4), np.float64, rng)
     rec = tg.record(loss, tuple(tg.tensor(p) for p in params))
     assert rec.program.dense is not None
-    _, grads = rec.value_and_grad(params)
-    flat = np.concatenate([p.ravel() for p in params])
-    shapes = [p.shape for p in params]
-
-    def f(*v):
-        parts, start = [], 0
-        for s in shapes:
-            size = int(np.prod(s))
-            parts.append(np.asarray(v[start:start + size]).reshape(s))
-            start += size
-        return rec(tuple(parts))
-
-    want = np.array([central_difference(f, flat.tolist(), k) for k in range(len(flat))])
-    assert_close(np.concatenate([g.ravel() for g in grads]), want, FD_RTOL, FD_ATOL)
+    assert_central_differences(rec, params)
 
 
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
@@ -181,22 +143,7 @@ def test_threads_sharing_a_recording_get_their_own_answers(rng):
     X, y = rng.normal(size=(50, 4)), rng.integers(0, 3, 50)
     compiled, plain = both(loss_of(X, y), chain((4, 6, 3), np.float64, rng))
     points = [chain((4, 6, 3), np.float64, np.random.default_rng(s)) for s in range(8)]
-    wanted = [plain.value_and_grad(p) for p in points]
-    failures = []
-
-    def work(k):
-        for _ in range(50):
-            value, grads = compiled.value_and_grad(points[k])
-            if value != pytest.approx(wanted[k][0], rel=1e-13) or not all(
-                    np.allclose(a, b, rtol=1e-12, atol=0) for a, b in zip(grads, wanted[k][1])):
-                failures.append(k)
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not failures
+    assert_threads_agree(compiled, plain, points)
 
 
 def test_a_parameter_of_another_shape_is_refused(rng):

@@ -6,7 +6,6 @@ record-by-record replay's (``fuse=False``) to rounding, and central
 differences'; data read afresh, data of another dtype, threads, refused
 shapes."""
 
-import threading
 
 import numpy as np
 import pytest
@@ -14,30 +13,12 @@ import pytest
 import tapegrad as tg
 from tapegrad import nn, optim
 from tapegrad.nn import functional as F
-from tapegrad.replay import dense
 from tapegrad.replay.dense import DenseChain
 
-from conftest import FD_ATOL, FD_RTOL, assert_close, central_difference
+from chains import (  # noqa: F401 (path: every test of this file both ways)
+    assert_central_differences, assert_grads_close, assert_threads_agree, chain, path)
 
 RTOL = {np.float64: 1e-13, np.float32: 2e-5}
-
-
-@pytest.fixture(autouse=True, params=["one call", "calls"])
-def path(request, monkeypatch):
-    """Every test twice: chains replayed by their one compiled kernel, and
-    as the schedule of calls that large batches take (the head's own
-    kernel)."""
-    monkeypatch.setattr(dense, "SMALL_WORK", 10**9 if request.param == "one call" else -1)
-    return request.param
-
-
-def chain(widths, dtype, rng):
-    """Weights and biases of linear layers ``widths[0] -> ... -> widths[-1]``."""
-    params = []
-    for k, n in zip(widths[:-1], widths[1:]):
-        params += [rng.uniform(-0.6, 0.6, (n, k)).astype(dtype),
-                   rng.uniform(-0.6, 0.6, n).astype(dtype)]
-    return tuple(params)
 
 
 def network(X, head, between=("relu",)):
@@ -52,13 +33,6 @@ def network(X, head, between=("relu",)):
         return head(h)
 
     return loss
-
-
-def assert_grads_close(ours, theirs, rtol):
-    assert len(ours) == len(theirs)
-    for a, b in zip(ours, theirs):
-        assert a.dtype == b.dtype and a.shape == b.shape
-        np.testing.assert_allclose(a, b, rtol=0, atol=rtol * max(np.abs(b).max(), 1e-300))
 
 
 HEADS = {
@@ -104,19 +78,7 @@ def test_the_gradient_is_that_of_central_differences(rng):
                     tuple(tg.tensor(p) for p in chain((3, 4, 2), np.float64, rng)))
     assert rec.program.dense.head is not None
     params = chain((3, 4, 2), np.float64, rng)
-    _, grads = rec.value_and_grad(params)
-    flat = np.concatenate([p.ravel() for p in params])
-    shapes = [p.shape for p in params]
-
-    def f(*v):
-        parts, start = [], 0
-        for s in shapes:
-            parts.append(np.asarray(v[start:start + int(np.prod(s))]).reshape(s))
-            start += int(np.prod(s))
-        return rec(tuple(parts))
-
-    want = np.array([central_difference(f, flat.tolist(), k) for k in range(len(flat))])
-    assert_close(np.concatenate([g.ravel() for g in grads]), want, FD_RTOL, FD_ATOL)
+    assert_central_differences(rec, params)
 
 
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-14), (np.float32, 5e-6)])
@@ -217,19 +179,4 @@ def test_threads_sharing_a_head_get_their_own_answers(rng):
     x0 = tuple(tg.tensor(p) for p in chain((4, 6, 3), np.float64, rng))
     compiled, plain = tg.record(loss, x0), tg.record(loss, x0, fuse=False)
     points = [chain((4, 6, 3), np.float64, np.random.default_rng(s)) for s in range(6)]
-    wanted = [plain.value_and_grad(p) for p in points]
-    failures = []
-
-    def work(k):
-        for _ in range(50):
-            value, grads = compiled.value_and_grad(points[k])
-            if value != pytest.approx(wanted[k][0], rel=1e-13) or not all(
-                    np.allclose(a, b, rtol=1e-12, atol=0) for a, b in zip(grads, wanted[k][1])):
-                failures.append(k)
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not failures
+    assert_threads_agree(compiled, plain, points)

@@ -51,16 +51,22 @@ _checked = {}  # (dtype, routine) -> the checked routine's address, or 0
 _lock = threading.Lock()
 
 
+def _bound_at(name, dtype, address):
+    """``(routine, integer type, scalar type)`` of the library's ``name`` of
+    ``dtype``, as :mod:`tapegrad.kernels.blas` bound and declared it, checked
+    to be the one at ``address`` (the intrinsics' calls without the JIT)."""
+    routine = blas.bound(name, dtype)
+    if routine is None or ctypes.cast(routine, ctypes.c_void_p).value != address:
+        raise ValueError(f"{name}: no {dtype} routine bound at address {address}")
+    scalar = ctypes.c_double if dtype == np.float64 else ctypes.c_float
+    return routine, blas._get().integer, scalar
+
+
 def _through_ctypes(address, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    """:func:`fortran_gemm` without the JIT: the routine as
-    :mod:`tapegrad.kernels.blas` bound and declared it, through ctypes."""
+    """:func:`fortran_gemm` without the JIT, through ctypes."""
     if not a.dtype == b.dtype == c.dtype or a.dtype not in _FLOATS:
         raise TypeError("gemm: the routine reads all three matrices as one float type")
-    routine = blas.bound("gemm", a.dtype)
-    if routine is None or ctypes.cast(routine, ctypes.c_void_p).value != address:
-        raise ValueError(f"gemm: no {a.dtype} routine bound at address {address}")
-    integer = blas._get().integer
-    scalar = ctypes.c_double if a.dtype == np.float64 else ctypes.c_float
+    routine, integer, scalar = _bound_at("gemm", a.dtype, address)
     alpha, beta = scalar(alpha), scalar(beta)
     routine(bytes([ta]), bytes([tb]), integer(m), integer(n), integer(k), ctypes.addressof(alpha),
             a.ctypes.data, integer(lda), b.ctypes.data, integer(ldb), ctypes.addressof(beta),
@@ -71,11 +77,7 @@ def _gemv_through_ctypes(address, trans, m, n, alpha, a, lda, x, incx, beta, y, 
     """:func:`fortran_gemv` without the JIT, through ctypes."""
     if not a.dtype == x.dtype == y.dtype or a.dtype not in _FLOATS:
         raise TypeError("gemv: the routine reads the matrix and both vectors as one float type")
-    routine = blas.bound("gemv", a.dtype)
-    if routine is None or ctypes.cast(routine, ctypes.c_void_p).value != address:
-        raise ValueError(f"gemv: no {a.dtype} routine bound at address {address}")
-    integer = blas._get().integer
-    scalar = ctypes.c_double if a.dtype == np.float64 else ctypes.c_float
+    routine, integer, scalar = _bound_at("gemv", a.dtype, address)
     alpha, beta = scalar(alpha), scalar(beta)
     routine(bytes([trans]), integer(m), integer(n), ctypes.addressof(alpha), a.ctypes.data,
             integer(lda), x.ctypes.data, integer(incx), ctypes.addressof(beta), y.ctypes.data,
@@ -86,10 +88,7 @@ def _dot_through_ctypes(address, n, x, incx, y, incy):
     """:func:`fortran_dot` without the JIT, through ctypes."""
     if not x.dtype == y.dtype or x.dtype not in _FLOATS:
         raise TypeError("dot: the routine reads both vectors as one float type")
-    routine = blas.bound("dot", x.dtype)
-    if routine is None or ctypes.cast(routine, ctypes.c_void_p).value != address:
-        raise ValueError(f"dot: no {x.dtype} routine bound at address {address}")
-    integer = blas._get().integer
+    routine, integer, _ = _bound_at("dot", x.dtype, address)
     return x.dtype.type(routine(integer(n), x.ctypes.data, integer(incx), y.ctypes.data,
                                 integer(incy)))
 
