@@ -180,3 +180,23 @@ def test_threads_sharing_a_head_get_their_own_answers(rng):
     compiled, plain = tg.record(loss, x0), tg.record(loss, x0, fuse=False)
     points = [chain((4, 6, 3), np.float64, np.random.default_rng(s)) for s in range(6)]
     assert_threads_agree(compiled, plain, points)
+
+
+def test_a_number_that_is_data_is_read_afresh(rng):
+    """A loss against a 0-d target: the head reads its numbers at each call,
+    as its arrays (a number written into the kernel would keep the recorded one)."""
+    def loss(z, y):
+        return ((z - y) ** 2 * 0.5).mean()
+
+    model, twin = nn.Linear(3, 2, rng=0), nn.Linear(3, 2, rng=0)
+    X = rng.normal(size=(8, 3))
+    step = nn.record_loss(model, loss, X, np.array(0.5))
+    assert step.recorded.program.dense.head.numbers
+    for y in (2.0, -1.0, 0.5):
+        model.zero_grad(), twin.zero_grad()
+        value = step(X, np.array(y)).item()
+        eager = loss(twin(X), np.array(y))
+        eager.backward()
+        assert value == pytest.approx(eager.item(), rel=1e-14), y
+        for p, q in zip(model.parameters(), twin.parameters()):
+            np.testing.assert_allclose(p.grad, q.grad, rtol=1e-13, atol=1e-15)

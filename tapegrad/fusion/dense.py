@@ -111,7 +111,8 @@ def head_lines(head, source, width, carve):
     ``(spec, reads, mean, dtype)``, the fused group of the records after the
     chain, its external 0 that output, the others per ``reads`` a data
     array ``T{j}`` of the output's shape (``("data", j)``) or a number
-    (``("number", text)``); its last member is summed, or averaged if
+    ``c{j}`` (``("number", j)``), both arguments of the kernel
+    (:func:`head_arguments`); its last member is summed, or averaged if
     ``mean``, into ``loss``, through ``E`` (carved here).  The reverse walk
     starts from ``scale`` (the seed, over the count for a mean) and writes
     ``DZ`` (the caller's, of the output's shape)."""
@@ -121,7 +122,7 @@ def head_lines(head, source, width, carve):
     loads = [f"{pad}x0 = {source}[c, r]"]
     for k, read in enumerate(reads, 1):
         loads.append(f"{pad}x{k} = T{read[1]}[r, c]" if read[0] == "data"
-                     else f"{pad}x{k} = {read[1]}")
+                     else f"{pad}x{k} = c{read[1]}")
     loads += member_lines(spec, pad)
     last = len(spec.members) - 1
     loop = ["    for r in range(R):", f"        for c in range({width}):"]
@@ -137,20 +138,27 @@ def head_lines(head, source, width, carve):
 def head_source(head, width):
     """``(source, (per_row, fixed))`` of the kernel of a loss ``head`` alone
     (:func:`head_lines`), for a chain replayed as a schedule of calls:
-    ``dense_head(Z, T..., scale, work, DZ)``, ``Z`` and ``DZ`` the last
+    ``dense_head(Z, T..., c..., scale, work, DZ)``, ``Z`` and ``DZ`` the last
     output and its gradient (``width`` rows, a column per batch row),
     returning the loss."""
     carve = _Carver()
     forward, reverse = head_lines(head, "Z", width, carve)
-    data = [f"T{j}" for j in range(sum(read[0] == "data" for read in head[1]))]
+    data, numbers = head_arguments(head[1])
     checks = [f"{t}.shape != (R, {width})" for t in data]
     checks += [f"DZ.shape != ({width}, R)", f"work.shape[0] != {carve.per_row} * R"]
-    lines = [f"def {HEAD_NAME}({', '.join(['Z', *data, 'scale', 'work', 'DZ'])}):",
+    lines = [f"def {HEAD_NAME}({', '.join(['Z', *data, *numbers, 'scale', 'work', 'DZ'])}):",
              "    R = Z.shape[1]",
              f"    if Z.shape[0] != {width} or {' or '.join(checks)}:",
              "        raise ValueError('the batch changed shape')",
              *carve.lines, *forward, *reverse, "    return loss"]
     return "\n".join(lines) + "\n", (carve.per_row, carve.fixed)
+
+
+def head_arguments(reads):
+    """The names of a head's data arrays and numbers, the kernel's
+    arguments in that order (:func:`head_lines`)."""
+    return ([f"T{read[1]}" for read in reads if read[0] == "data"],
+            [f"c{read[1]}" for read in reads if read[0] == "number"])
 
 
 def head_spec(members, reads):
@@ -216,8 +224,9 @@ def chain_source(stages, n_leaves, head=None):
         carve.take("DZ", width)
         head_forward, head_reverse = head_lines(head, source, width, carve)
         loss = head_forward + head_reverse
-        data = [f"T{j}" for j in range(sum(read[0] == "data" for read in head[1]))]
+        data, numbers = head_arguments(head[1])
         rows = " or ".join(f"{t}.shape != (R, {width})" for t in data) or "False"
+        data += numbers
     g = "DZ"
     reverse = []
     for s, stage, inputs, outputs, width in reversed(backward):

@@ -141,12 +141,14 @@ def dense_chain(program, prog):
 class Head:
     """The loss of a chain that is not a cross entropy: the elementwise
     records after its last stage (a fused group, ``spec``), reading that
-    stage's output, numbers, and data arrays of its shape (``data``: per
-    array, its ``(record, position)`` among the record's constants, read
-    afresh at each call), summed, or averaged if ``mean``."""
+    stage's output, numbers, and data arrays of its shape (``data`` and
+    ``numbers``: per array, per number, its ``(record, position)`` among the
+    record's constants, read afresh at each call: ``record_loss``'s data
+    may be either), summed, or averaged if ``mean``."""
 
-    def __init__(self, spec, reads, data, mean):
+    def __init__(self, spec, reads, data, numbers, mean):
         self.spec, self.reads, self.data, self.mean = spec, reads, data, mean
+        self.numbers = numbers
 
 
 def _head(prog, tail, last, output):
@@ -159,7 +161,7 @@ def _head(prog, tail, last, output):
         return None
     shape = prog.arrays[output].shape
     member_of = {i: n for n, i in enumerate(tail)}
-    members, reads, data = [], [], []
+    members, reads, data, numbers = [], [], [], []
     for i in tail:
         op = ELEMENTWISE_BY_CODE.get(int(prog.op[i]))
         if op is None or not op.differentiable or set(prog.params[i] or ()) - {"constants"}:
@@ -174,7 +176,8 @@ def _head(prog, tail, last, output):
             elif a >= 0:
                 return None  # a leaf, or a record of the chain before its output
             elif np.ndim(value) == 0:
-                reads.append(("number", _literal(value, prog.arrays[output].dtype)))
+                numbers.append((i, k))
+                reads.append(("number", len(numbers) - 1))
                 refs.append(("e", len(reads)))
             elif np.shape(value) == shape:
                 data.append((i, k))
@@ -184,13 +187,7 @@ def _head(prog, tail, last, output):
                 return None  # broadcast data
         members.append((op.name, tuple(refs)))
     spec = head_spec(members, reads)
-    return Head(spec, tuple(reads), data, int(prog.op[last]) == _MEAN)
-
-
-def _literal(number, dtype):
-    """Source text of ``number`` as the kernel reads it beside arrays of ``dtype``."""
-    text = repr(float(number))
-    return text if dtype == np.float64 else f"np.{dtype.name}({text})"
+    return Head(spec, tuple(reads), data, numbers, int(prog.op[last]) == _MEAN)
 
 
 def _layer(prog, i, leaf_of, stages):
@@ -299,7 +296,7 @@ class DenseChain:
                 self._check(x, data, leaves)
                 raise
         with np.errstate(all="ignore"):
-            return self._run(x, data, leaves, scale)
+            return self._run(x, data, self._numbers(params), leaves, scale)
 
     def _data(self, params):
         """The loss's data in ``params``: the labels of a cross entropy, or
@@ -308,6 +305,14 @@ class DenseChain:
             return [params[self.loss]["labels"]]
         return [params[i]["constants"][k] for i, k in self.head.data]
 
+    def _numbers(self, params):
+        """The head's numbers in ``params``, as the kernel reads them beside
+        arrays of the chain's dtype (none for a cross entropy)."""
+        if self.head is None:
+            return []
+        cast = float if self.dtype == np.float64 else self.dtype.type
+        return [cast(params[i]["constants"][k]) for i, k in self.head.numbers]
+
     def call(self, leaves, params, scale):
         """:meth:`run` by the one compiled call, unchecked: a leaf, batch or
         labels of another shape than recorded is a ``ValueError`` that does
@@ -315,7 +320,8 @@ class DenseChain:
         ``TypeError`` or a compilation for it.  ``scale``: :meth:`scale`."""
         grads = [np.empty(shape, self.dtype) for shape in self._leaf_shapes]
         loss = self._one_call()(self.gemm, params[self.first]["constants"][0],
-                                *self._data(params), *leaves, self._work(), scale, *grads)
+                                *self._data(params), *self._numbers(params), *leaves,
+                                self._work(), scale, *grads)
         return float(self.dtype.type(loss)), grads
 
     def scale(self, seed):
@@ -376,10 +382,11 @@ class DenseChain:
                                                      self.head is not None)
             return buffers
 
-    def _run(self, x, data, leaves, scale):
+    def _run(self, x, data, numbers, leaves, scale):
         """The schedule of calls from Python, for batches above
         :data:`SMALL_WORK` (where NumPy's vectorized ``exp`` and ufuncs
-        beat a C library call per element)."""
+        beat a C library call per element); ``data`` and ``numbers``: the
+        loss's (:meth:`_data`, :meth:`_numbers`)."""
         self._check(x, data, leaves)
         room = self._buffers()
         ins, outs, backs, gemm = room.ins, room.outs, room.backs, self.gemm
@@ -395,7 +402,8 @@ class DenseChain:
         if self.head is None:
             loss = cross_entropy_columns(outs[-1], data[0], scale, room.dlogits, *room.columns)
         else:
-            loss = self._head_kernel()(outs[-1], *data, scale, room.head, room.dlogits)
+            loss = self._head_kernel()(outs[-1], *data, *numbers, scale, room.head,
+                                       room.dlogits)
         out = [None] * self.n_leaves
         g = room.dlogits
         for s in range(len(self.stages) - 1, -1, -1):
