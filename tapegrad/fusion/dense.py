@@ -27,7 +27,8 @@ the batch's rows held as columns as :mod:`tapegrad.replay.dense` does:
 * it returns the loss, having written each leaf's gradient into the
   arrays ``O...`` (by leaf index) that come last.
 
->>> stages = (("linear", 3, 4, 0, 1), ("relu",), ("linear", 4, 2, 2, 3))
+>>> stages = (("linear", 3, 4, 0, 1, False, (4, 3), (4,)), ("relu",),
+...           ("linear", 4, 2, 2, 3, False, (2, 4), (2,)))
 >>> source, imports, size = chain_source(stages, 4)
 >>> size  # work elements: (per row, fixed)
 (26, 52)
@@ -108,20 +109,21 @@ def _output(carve, forward, stages, s, width):
 def head_lines(head, source, width, carve):
     """``(forward, reverse)`` lines of the loss ``head`` over the last
     output ``source`` (``width`` rows, a column per batch row): ``head`` is
-    ``(spec, reads, mean, dtype)``, the fused group of the records after the
+    ``(spec, reads, mean, dtype, flat)``, the fused group of the records after the
     chain, its external 0 that output, the others per ``reads`` a data
     array ``T{j}`` of the output's shape (``("data", j)``) or a number
     ``c{j}`` (``("number", j)``), both arguments of the kernel
     (:func:`head_arguments`); its last member is summed, or averaged if
-    ``mean``, into ``loss``, through ``E`` (carved here).  The reverse walk
+    ``mean``, into ``loss``, through ``E`` (carved here); ``flat``: the
+    output is a vector (one row held), as the data are.  The reverse walk
     starts from ``scale`` (the seed, over the count for a mean) and writes
     ``DZ`` (the caller's, of the output's shape)."""
-    spec, reads, mean, dtype = head
+    spec, reads, mean, dtype, flat = head
     carve.take("E", width, flat=True)
     pad = " " * 12
     loads = [f"{pad}x0 = {source}[c, r]"]
     for k, read in enumerate(reads, 1):
-        loads.append(f"{pad}x{k} = T{read[1]}[r, c]" if read[0] == "data"
+        loads.append(f"{pad}x{k} = T{read[1]}[{'r' if flat else 'r, c'}]" if read[0] == "data"
                      else f"{pad}x{k} = c{read[1]}")
     loads += member_lines(spec, pad)
     last = len(spec.members) - 1
@@ -144,7 +146,7 @@ def head_source(head, width):
     carve = _Carver()
     forward, reverse = head_lines(head, "Z", width, carve)
     data, numbers = head_arguments(head[1])
-    checks = [f"{t}.shape != (R, {width})" for t in data]
+    checks = [f"{t}.shape != {_rows(head, width)}" for t in data]
     checks += [f"DZ.shape != ({width}, R)", f"work.shape[0] != {carve.per_row} * R"]
     lines = [f"def {HEAD_NAME}({', '.join(['Z', *data, *numbers, 'scale', 'work', 'DZ'])}):",
              "    R = Z.shape[1]",
@@ -152,6 +154,11 @@ def head_source(head, width):
              "        raise ValueError('the batch changed shape')",
              *carve.lines, *forward, *reverse, "    return loss"]
     return "\n".join(lines) + "\n", (carve.per_row, carve.fixed)
+
+
+def _rows(head, width):
+    """The shape of a head's data arrays: ``(R,)`` (flat), else ``(R, width)``."""
+    return "(R,)" if head[4] else f"(R, {width})"
 
 
 def head_arguments(reads):
@@ -173,8 +180,12 @@ def head_spec(members, reads):
 
 def chain_source(stages, n_leaves, head=None):
     """``(source, imports, (per_row, fixed))`` of the kernel of ``stages``:
-    per stage, ``("linear", inputs, outputs, weight leaf, bias leaf)`` or
-    ``(op name,)`` of an activation; ``work`` must hold ``per_row * rows +
+    per stage, ``("linear", inputs, outputs, weight leaf, bias leaf,
+    transposed, weight shape, bias shape)`` (the weight ``(inputs,
+    outputs)`` if ``transposed``, else ``(outputs, inputs)``, or
+    ``(inputs,)`` for one output; the bias ``(outputs,)``, or ``()``
+    for one output; no bias if its leaf is None) or ``(op name,)``
+    of an activation; ``work`` must hold ``per_row * rows +
     fixed`` elements.  Under a cross entropy (``head`` None) the kernel
     takes the ``labels``; under a ``head`` (:func:`head_lines`), its data
     ``T0, T1, ...`` in their place."""
@@ -190,21 +201,25 @@ def chain_source(stages, n_leaves, head=None):
                 f"        I0[{features}, r] = 1.0"]
     for s, stage in enumerate(stages):
         if stage[0] == "linear":
-            _, inputs, outputs, w, b = stage
-            shapes[w], shapes[b] = (outputs, inputs), (outputs,)
+            _, inputs, outputs, w, b, transposed, shapes[w], bias_shape = stage
+            # element (i, j) of the weight as held, and the bias's i
+            at = "[j]" if len(shapes[w]) == 1 else "[j, i]" if transposed else "[i, j]"
+            bias_at = "[()]" if bias_shape == () else "[i]"
             carve.take(f"F{s}", outputs, inputs + 1)
             carve.take(f"G{s}", outputs, inputs + 1)
             forward += [f"    for i in range({outputs}):",
                         f"        for j in range({inputs}):",
-                        f"            F{s}[i, j] = L{w}[i, j]",
-                        f"        F{s}[i, {inputs}] = L{b}[i]"]
+                        f"            F{s}[i, j] = L{w}{at}",
+                        f"        F{s}[i, {inputs}] = " + ("0.0" if b is None else f"L{b}{bias_at}")]
             target = _output(carve, forward, stages, s, outputs)
             view = f"{target}[:{outputs}]" if target.startswith("I") else target
             forward.append(f"    value_columns(gemm, F{s}, {source}, {view})")
             grads[s] = [f"    for i in range({outputs}):",
                         f"        for j in range({inputs}):",
-                        f"            O{w}[i, j] = G{s}[i, j]",
-                        f"        O{b}[i] = G{s}[i, {inputs}]"]
+                        f"            O{w}{at} = G{s}[i, j]"]
+            if b is not None:
+                shapes[b] = bias_shape
+                grads[s].append(f"        O{b}{bias_at} = G{s}[i, {inputs}]")
             width = outputs
         else:
             target = _output(carve, forward, stages, s, width)
@@ -225,7 +240,7 @@ def chain_source(stages, n_leaves, head=None):
         head_forward, head_reverse = head_lines(head, source, width, carve)
         loss = head_forward + head_reverse
         data, numbers = head_arguments(head[1])
-        rows = " or ".join(f"{t}.shape != (R, {width})" for t in data) or "False"
+        rows = " or ".join(f"{t}.shape != {_rows(head, width)}" for t in data) or "False"
         data += numbers
     g = "DZ"
     reverse = []

@@ -156,8 +156,9 @@ class ArrayProgram(TangentMethods, Program):
         # records of one number after them: a value and gradient is one call.
         whole = fusion.plan(prog, keep, smallest=1) if owner.fuse else None
         self.schedule = schedule.whole_program(self, prog, whole) if owner.fuse else None
-        # Linear layers under a cross entropy: BLAS calls into buffers made once.
-        self.dense = dense_chain(self, prog) if owner.fuse else None
+        # Linear layers under a loss: BLAS calls into buffers made once.  (A
+        # program both take, X @ w under a squared error, is the one kernel's.)
+        self.dense = dense_chain(self, prog) if owner.fuse and self.schedule is None else None
         self.quick = (self._quick_dense if self.dense is not None and self.dense.compiled
                       and self._tensors_only in (tuple, list) else None)
         last = (self._out_record if self._out_shape is not None

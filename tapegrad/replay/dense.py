@@ -72,17 +72,15 @@ import threading
 
 import numpy as np
 
-from tapegrad.array.ops import ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE
-from tapegrad.array.reverse import arguments
-from tapegrad.array.ops.elementwise import each_kernel
+from tapegrad.array.ops import ARRAY_OPS
 from tapegrad.array.ops.linear import input_vjp_columns, value_columns, vjp_columns
 from tapegrad.array.ops.softmax import cross_entropy_columns
 from tapegrad.fusion import cache
-from tapegrad.fusion.dense import HEAD_NAME, NAME, chain_source, head_source, head_spec
+from tapegrad.fusion.dense import HEAD_NAME, NAME, chain_source, head_source
 from tapegrad.kernels.gemm import address
+from tapegrad.replay.dense_stages import Layer, chain_stages, loss_head
 
-_LINEAR, _CROSS_ENTROPY = ARRAY_OPS["linear"].code, ARRAY_OPS["cross_entropy"].code
-_SUM, _MEAN = ARRAY_OPS["sum"].code, ARRAY_OPS["mean"].code
+_CROSS_ENTROPY = ARRAY_OPS["cross_entropy"].code
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
 # One compiled call replays a chain while a call's elements that it takes
 # through the C library one by one (the cross entropy's logits, and those of
@@ -100,28 +98,18 @@ def dense_chain(program, prog):
     records = list(prog.array_records)
     if records != list(range(len(prog.op))) or not records:
         return None  # scalar records between the array ones
-    leaf_of, stages, tail = {}, [], []
-    for n, i in enumerate(records[:-1]):
-        code = int(prog.op[i])
-        if code == ARRAY_INPUT:
-            leaf_of[i] = int(prog.arg0[i])
-            continue
-        stage = (_layer(prog, i, leaf_of, stages) if code == _LINEAR
-                 else _activation(prog, i, code, stages))
-        if stage is None:
-            tail = records[n:-1]  # the loss's elementwise records, if it has a head
-            break
-        stages.append(stage)
+    leaf_of, stages, tail = chain_stages(prog)
     last = records[-1]
     if not stages or program._out_record != last:
         return None
-    head = _head(prog, tail, last, stages[-1][1]) if tail else None
+    head = loss_head(prog, tail, last, stages[-1][1]) if tail else None
     if head is None and (
             int(prog.op[last]) != _CROSS_ENTROPY or int(prog.arg0[last]) != stages[-1][1]
             or set(prog.params[last]) != {"labels", "constants", "lse"}
             or np.asarray(prog.params[last]["labels"]).dtype.kind not in "iu"):
         return None
-    used = [k for stage in stages if stage[0] is _LINEAR for k in stage[2:4]]
+    used = [k for stage in stages if isinstance(stage, Layer)
+            for k in (stage.weight, stage.bias) if k is not None]
     if len(set(used)) != len(used) or len(leaf_of) != len(used):
         return None  # a parameter read twice, or one the chain never reads
     first = prog.arrays[stages[0][1]]
@@ -129,7 +117,7 @@ def dense_chain(program, prog):
         return None
     if any(prog.arrays[i].dtype != first.dtype for i in prog.arrays):
         return None
-    x = prog.params[stages[0][1]]["constants"][0]
+    x = prog.params[stages[0].batch]["constants"][0]
     if np.asarray(x).dtype != first.dtype or not address(first.dtype):
         return None  # no gemm: the sweep's NumPy products
     if head is not None and any(np.asarray(prog.params[i]["constants"][k]).dtype != first.dtype
@@ -138,111 +126,13 @@ def dense_chain(program, prog):
     return DenseChain(stages, last, len(leaf_of), np.shape(x), first.dtype, head)
 
 
-class Head:
-    """The loss of a chain that is not a cross entropy: the elementwise
-    records after its last stage (a fused group, ``spec``), reading that
-    stage's output, numbers, and data arrays of its shape (``data`` and
-    ``numbers``: per array, per number, its ``(record, position)`` among the
-    record's constants, read afresh at each call: ``record_loss``'s data
-    may be either), summed, or averaged if ``mean``."""
-
-    def __init__(self, spec, reads, data, numbers, mean):
-        self.spec, self.reads, self.data, self.mean = spec, reads, data, mean
-        self.numbers = numbers
-
-
-def _head(prog, tail, last, output):
-    """The :class:`Head` of the records ``tail``, from the chain's
-    ``output`` record to the sum or mean ``last`` of everything, or None
-    where they are not elementwise records of that output, earlier ones,
-    numbers and arrays of the output's shape."""
-    if int(prog.op[last]) not in (_SUM, _MEAN) or int(prog.arg0[last]) != tail[-1] \
-            or prog.params[last].get("axis") is not None or prog.params[last].get("keepdims"):
-        return None
-    shape = prog.arrays[output].shape
-    member_of = {i: n for n, i in enumerate(tail)}
-    members, reads, data, numbers = [], [], [], []
-    for i in tail:
-        op = ELEMENTWISE_BY_CODE.get(int(prog.op[i]))
-        if op is None or not op.differentiable or set(prog.params[i] or ()) - {"constants"}:
-            return None
-        args, values = arguments(prog, i)
-        refs = []
-        for k, (a, value) in enumerate(zip(args, values)):
-            if a == output:
-                refs.append(("e", 0))
-            elif a in member_of and member_of[a] < member_of[i]:
-                refs.append(("m", member_of[a]))
-            elif a >= 0:
-                return None  # a leaf, or a record of the chain before its output
-            elif np.ndim(value) == 0:
-                numbers.append((i, k))
-                reads.append(("number", len(numbers) - 1))
-                refs.append(("e", len(reads)))
-            elif np.shape(value) == shape:
-                data.append((i, k))
-                reads.append(("data", len(data) - 1))
-                refs.append(("e", len(reads)))
-            else:
-                return None  # broadcast data
-        members.append((op.name, tuple(refs)))
-    spec = head_spec(members, reads)
-    return Head(spec, tuple(reads), data, numbers, int(prog.op[last]) == _MEAN)
-
-
-def _layer(prog, i, leaf_of, stages):
-    """``(_LINEAR, record, weight leaf, bias leaf, inputs, outputs)`` of
-    ``linear`` record ``i``, or None unless it reads the stage before it
-    (or, first, a constant matrix: the batch), a weight leaf and a bias
-    leaf."""
-    args = prog.params[i].get("args") or ()
-    if len(args) != 3 or args[1] not in leaf_of or args[2] not in leaf_of:
-        return None
-    x, w, b = args
-    if stages:
-        if x != stages[-1][1]:
-            return None
-    elif x != -1 or np.ndim(prog.params[i]["constants"][0]) != 2:
-        return None
-    weight, bias = prog.arrays[w], prog.arrays[b]
-    if weight.ndim != 2 or bias.shape != weight.shape[:1] or prog.arrays[i].ndim != 2:
-        return None
-    return _LINEAR, i, leaf_of[w], leaf_of[b], weight.shape[1], weight.shape[0]
-
-
-def _activation(prog, i, code, stages):
-    """``(name, record, value, VJP kernel, whether the value is NumPy's
-    vectorized ufunc)`` of a one-argument elementwise
-    record ``i`` of the stage before it, or None.  The value is the row's
-    NumPy ufunc (``Op.ufunc``) where it has one (vectorized: ``np.tanh`` is
-    some ten times faster than a C library call per element), else the
-    op's generated kernel."""
-    op = ELEMENTWISE_BY_CODE.get(code)
-    params = prog.params.get(i) or {}
-    if op is None or op.arity != 1 or not stages or int(prog.arg0[i]) != stages[-1][1] \
-            or set(params) - {"constants"} \
-            or any(c is not None for c in params.get("constants", ())):
-        return None
-    ufunc = op.ufunc
-    vectorized = ufunc is not None and ufunc.nin == 1 and ufunc.nout == 1
-    value = _into(ufunc) if vectorized else each_kernel(op.name)
-    return op.name, i, value, each_kernel(op.name, "vjp_"), vectorized
-
-
-def _into(ufunc):
-    def value(x, out):
-        ufunc(x, out=out)
-
-    return value
-
-
 def _library_width(stages):
     """Per row, how many elements the compiled kernel takes through the C
     library that the schedule of calls vectorizes (:data:`SMALL_WORK`)."""
     width, count = 0, 0
     for stage in stages:
-        if stage[0] is _LINEAR:
-            width = stage[5]
+        if isinstance(stage, Layer):
+            width = stage.outputs
         elif stage[4]:
             count += width
     return count + width
@@ -251,16 +141,16 @@ def _library_width(stages):
 class DenseChain:
     """The compiled replay of a chain of ``linear`` layers and activations
     under a ``cross_entropy``, or a :class:`Head` (see the module
-    docstring).  ``stages``: per record, a layer ``(_LINEAR, record, weight
-    leaf, bias leaf, inputs, outputs)`` or an activation ``(name, record,
-    kernel, VJP kernel, vectorized)``; ``loss``: the cross-entropy record
+    docstring).  ``stages``: per stage, a
+    :class:`~tapegrad.replay.dense_stages.Layer` or an activation ``(name,
+    record, kernel, VJP kernel, vectorized)``; ``loss``: the cross-entropy record
     (or the head's sum or mean); ``n_leaves``: how many leaves the program
     has; ``shape``: the batch's (rows, features)."""
 
     def __init__(self, stages, loss, n_leaves, shape, dtype, head=None):
         self.stages, self.loss, self.n_leaves, self.dtype = stages, loss, n_leaves, dtype
         self.head = head
-        self.first = stages[0][1]
+        self.first = stages[0].batch  # the record whose first constant is the batch
         self.shape = shape
         self.gemm = address(dtype)
         self.compiled = shape[0] * _library_width(stages) <= SMALL_WORK
@@ -268,10 +158,12 @@ class DenseChain:
         self._head = None  # the head's kernel, for the schedule of calls
         self._leaf_shapes = [None] * n_leaves
         for stage in stages:
-            if stage[0] is _LINEAR:
-                self._leaf_shapes[stage[2]] = (stage[5], stage[4])
-                self._leaf_shapes[stage[3]] = (stage[5],)
-                self._width = stage[5]  # the last layer's: the loss reads that many columns
+            if isinstance(stage, Layer):
+                self._leaf_shapes[stage.weight] = stage.weight_shape
+                if stage.bias is not None:
+                    self._leaf_shapes[stage.bias] = stage.bias_shape
+                self._width = stage.outputs  # the last layer's: the loss reads that many
+                self.flat = stage.flat  # the last layer's output is a vector
         self.unit = self.scale(1.0)  # the scale of a seed of 1
         self._local = threading.local()
 
@@ -289,7 +181,7 @@ class DenseChain:
         if self.compiled and type(x) is np.ndarray and x.ndim == 2 and x.dtype == self.dtype \
                 and all(type(d) is np.ndarray for d in data) and (
                     data[0].ndim == 1 if self.head is None else
-                    all(d.ndim == 2 for d in data)):
+                    all(d.ndim == 2 - self.flat for d in data)):
             try:
                 return self.call(leaves, params, scale)
             except ValueError:
@@ -348,7 +240,9 @@ class DenseChain:
 
     def _described(self):
         """The stages as :func:`tapegrad.fusion.dense.chain_source` takes them."""
-        return tuple(("linear", stage[4], stage[5], stage[2], stage[3]) if stage[0] is _LINEAR
+        return tuple(("linear", stage.inputs, stage.outputs, stage.weight, stage.bias,
+                      stage.transposed, stage.weight_shape, stage.bias_shape)
+                     if isinstance(stage, Layer)
                      else (stage[0],) for stage in self.stages)
 
     def _work(self):
@@ -362,7 +256,7 @@ class DenseChain:
 
     def _check(self, x, data, leaves):
         """Raise the ``ValueError`` that says which shape changed, if one did."""
-        rows = self.shape[:1] if self.head is None else (self.shape[0], self._width)
+        rows = self.shape[:1] if self.head is None or self.flat else (self.shape[0], self._width)
         if np.shape(x) != self.shape or any(np.shape(d) != rows for d in data):
             what = "labels" if self.head is None else "targets"
             raise ValueError(f"a batch of shape {np.shape(x)} with {what} of shape "
@@ -392,12 +286,13 @@ class DenseChain:
         ins, outs, backs, gemm = room.ins, room.outs, room.backs, self.gemm
         np.copyto(room.batch, np.transpose(x))
         for s, stage in enumerate(self.stages):
-            if stage[0] is not _LINEAR:
+            if not isinstance(stage, Layer):
                 stage[2](ins[s], outs[s])
                 continue
             w, b, w_place, b_place, _, _ = room.layers[s]
-            np.copyto(w_place, leaves[w])
-            np.copyto(b_place, leaves[b])
+            np.copyto(w_place, leaves[w].T if stage.transposed else leaves[w])
+            if b is not None:  # (else the buffer's zeros)
+                np.copyto(b_place, leaves[b])
             value_columns(gemm, room.folded[s], ins[s], outs[s])
         if self.head is None:
             loss = cross_entropy_columns(outs[-1], data[0], scale, room.dlogits, *room.columns)
@@ -408,7 +303,7 @@ class DenseChain:
         g = room.dlogits
         for s in range(len(self.stages) - 1, -1, -1):
             stage = self.stages[s]
-            if stage[0] is not _LINEAR:
+            if not isinstance(stage, Layer):
                 backs[s].fill(0.0)
                 stage[3](ins[s], outs[s], g, backs[s])
             else:
@@ -416,7 +311,9 @@ class DenseChain:
                 vjp_columns(gemm, g, ins[s], room.grads[s])
                 if backs[s] is not None:
                     input_vjp_columns(gemm, g, w_place, backs[s])
-                out[w], out[b] = dw.copy(), db.copy()
+                out[w] = (dw.T if stage.transposed else dw).copy().reshape(stage.weight_shape)
+                if b is not None:
+                    out[b] = db.copy().reshape(stage.bias_shape)
             g = backs[s]
         return float(np.asarray(loss, dtype=self.dtype)), out
 
@@ -431,7 +328,7 @@ class DenseChain:
     def _head_description(self):
         """The head as :func:`tapegrad.fusion.dense.head_lines` takes it."""
         head = self.head
-        return head and (head.spec, head.reads, head.mean, self.dtype.name)
+        return head and (head.spec, head.reads, head.mean, self.dtype.name, self.flat)
 
 
 class _Buffers:
@@ -450,20 +347,20 @@ class _Buffers:
         self.folded, self.grads, self.layers = {}, {}, {}
         width = shape[1]
         for s, stage in enumerate(stages):
-            if stage[0] is _LINEAR:
+            if isinstance(stage, Layer):
                 self.ins[s] = np.ones((width + 1, rows), dtype)
-                folded = self.folded[s] = np.empty((stage[5], width + 1), dtype)
-                grads = self.grads[s] = np.empty((stage[5], width + 1), dtype)
-                self.layers[s] = (stage[2], stage[3], folded[:, :-1], folded[:, -1],
+                folded = self.folded[s] = np.zeros((stage.outputs, width + 1), dtype)
+                grads = self.grads[s] = np.empty((stage.outputs, width + 1), dtype)
+                self.layers[s] = (stage.weight, stage.bias, folded[:, :-1], folded[:, -1],
                                   grads[:, :-1], grads[:, -1])
                 if s:
                     self.outs[s - 1] = self.ins[s][:-1]
-                width = stage[5]
+                width = stage.outputs
             else:
                 self.ins[s] = self.outs[s - 1] = np.empty((width, rows), dtype)
             if s:
-                self.backs[s] = np.empty((width if stage[0] is not _LINEAR else stage[4], rows),
-                                         dtype)
+                self.backs[s] = np.empty((stage.inputs if isinstance(stage, Layer) else width,
+                                          rows), dtype)
         self.outs[-1] = np.empty((width, rows), dtype)
         self.batch = self.ins[0][:-1]
         self.dlogits = np.empty((width, rows), dtype)

@@ -1,0 +1,242 @@
+"""Which records of a program are a chain of dense layers under a loss
+(:mod:`tapegrad.replay.dense`): its layers, its activations and its head.
+
+A layer is written either way a user writes one:
+
+* ``nn.Linear`` / ``F.linear(x, w, b)``: one ``linear`` record, the weight
+  of shape ``(outputs, inputs)``;
+* ``x @ W + b`` (JAX's and a NumPy user's way): a ``matmul`` of the layer's
+  input and a weight of shape ``(inputs, outputs)``, then, if there is one,
+  an ``add`` of a bias of shape ``(outputs,)``.  The chain holds such a
+  weight transposed (:attr:`Layer.transposed`).
+
+An activation is a one-argument elementwise record of the stage before it
+(``np.tanh(h)``, ``tg.relu(h)``); the records after the last stage are the
+loss: a ``cross_entropy``, or elementwise records summed or averaged
+(:class:`Head`).
+
+>>> import numpy as np, tapegrad as tg
+>>> X = np.ones((4, 3))
+>>> def loss(p):
+...     W, b, v = p
+...     return ((np.tanh(X @ W + b) @ v - 1.0) ** 2).mean()
+>>> rec = tg.record(loss, (tg.tensor(np.ones((3, 5))), tg.tensor(np.zeros(5)),
+...                        tg.tensor(np.ones((5, 1)))))
+>>> _, stages, tail = chain_stages(rec.program._program)
+>>> [s.kind if isinstance(s, Layer) else s[0] for s in stages]
+['layer', 'tanh', 'layer']
+>>> [(s.inputs, s.outputs, s.transposed, s.bias) for s in stages if isinstance(s, Layer)]
+[(3, 5, True, 1), (5, 1, True, None)]
+"""
+
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from tapegrad.array.ops import ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE
+from tapegrad.array.ops.elementwise import each_kernel
+from tapegrad.array.reverse import arguments
+from tapegrad.fusion.dense import head_spec
+
+_LINEAR, _MATMUL = ARRAY_OPS["linear"].code, ARRAY_OPS["matmul"].code
+_SUM, _MEAN = ARRAY_OPS["sum"].code, ARRAY_OPS["mean"].code
+_RESHAPE, _GETITEM = ARRAY_OPS["reshape"].code, ARRAY_OPS["getitem"].code
+_COLUMNS = ((slice(None), 0), (slice(None), -1))  # the one column of a matrix
+_ADD = next(code for code, op in ELEMENTWISE_BY_CODE.items() if op.name == "add")
+
+
+class Layer(NamedTuple):
+    """A dense layer: its output ``record``, its ``weight`` and ``bias``
+    leaves (``bias`` None: none), its widths; ``transposed``: the weight is
+    ``(inputs, outputs)`` (``x @ W``), else ``(outputs, inputs)``
+    (``linear``); ``batch``: the record whose first constant is the batch
+    (the first layer's) or the layer's input; the weight's and the bias's
+    shapes; ``flat``: one output, as a vector (``h @ v`` with ``v`` a
+    vector, or a layer's one column taken out: ``z[:, 0]``, ``z.ravel()``),
+    so the layer is the last."""
+
+    kind: str
+    record: int
+    weight: int
+    bias: Optional[int]
+    inputs: int
+    outputs: int
+    transposed: bool
+    batch: int
+    weight_shape: tuple
+    bias_shape: tuple = ()
+    flat: bool = False
+
+
+def chain_stages(prog):
+    """``(leaf_of, stages, tail)`` of the snapshot ``prog``: its input
+    records' leaves, the chain's stages from the start (each a
+    :class:`Layer` or an activation, :func:`_activation`'s), and the records
+    after them but the last (a head's, if the loss is one)."""
+    records = list(prog.array_records)
+    leaf_of, stages = {}, []
+    n = 0
+    while n < len(records) - 1:
+        i = records[n]
+        code = int(prog.op[i])
+        if code == ARRAY_INPUT:
+            leaf_of[i] = int(prog.arg0[i])
+            n += 1
+            continue
+        if code == _LINEAR:
+            stage = _linear_layer(prog, i, leaf_of, stages)
+        elif code == _MATMUL:
+            after = records[n + 1] if n + 2 < len(records) else -1  # not the loss itself
+            stage = _product_layer(prog, i, after, leaf_of, stages)
+        else:
+            stage = _activation(prog, i, code, stages)
+        if stage is None:
+            break
+        n += 2 if isinstance(stage, Layer) and stage.record != i else 1
+        if isinstance(stage, Layer) and n < len(records) - 1:
+            flat = _flattened(prog, records[n], stage)
+            if flat is not None:
+                stage, n = flat, n + 1
+        stages.append(stage)
+    return leaf_of, stages, records[n:-1]
+
+
+def _input_of(prog, x, i, stages):
+    """Whether the record ``i`` reads ``x`` as a layer's input: the stage
+    before it, or, first, a constant matrix (the batch, its constant 0)."""
+    if stages:
+        return x == stages[-1][1]
+    return x == -1 and np.ndim(prog.params[i]["constants"][0]) == 2
+
+
+def _linear_layer(prog, i, leaf_of, stages):
+    """The :class:`Layer` of ``linear`` record ``i``, or None unless it
+    reads the layer's input, a weight leaf and a bias leaf."""
+    args = prog.params[i].get("args") or ()
+    if len(args) != 3 or args[1] not in leaf_of or args[2] not in leaf_of \
+            or not _input_of(prog, args[0], i, stages):
+        return None
+    x, w, b = args
+    weight, bias = prog.arrays[w], prog.arrays[b]
+    if weight.ndim != 2 or bias.shape != weight.shape[:1] or prog.arrays[i].ndim != 2:
+        return None
+    return Layer("layer", i, leaf_of[w], leaf_of[b], weight.shape[1], weight.shape[0],
+                 False, i, weight.shape, bias.shape)
+
+
+def _product_layer(prog, i, after, leaf_of, stages):
+    """The :class:`Layer` of ``matmul`` record ``i`` (``x @ W``, ``W`` a
+    matrix leaf, or a vector: one output, flat) and, when record ``after``
+    adds a bias leaf of one row's shape to it (or of one element to a flat
+    output), of that ``add``; None where ``i`` is no such product."""
+    args, _ = arguments(prog, i)
+    if len(args) != 2 or args[1] not in leaf_of or not _input_of(prog, args[0], i, stages):
+        return None
+    weight, out = prog.arrays[args[1]], prog.arrays[i]
+    if weight.ndim not in (1, 2) or out.ndim != weight.ndim:
+        return None
+    inputs, outputs = weight.shape if weight.ndim == 2 else (weight.shape[0], 1)
+    layer = Layer("layer", i, leaf_of[args[1]], None, inputs, outputs, True, i, weight.shape,
+                  flat=weight.ndim == 1)
+    if after < 0 or int(prog.op[after]) != _ADD:
+        return layer
+    operands, _ = arguments(prog, after)
+    bias = [a for a in operands if a != i]
+    if sorted(operands) != sorted([i, *bias]) or len(bias) != 1 or bias[0] not in leaf_of \
+            or prog.arrays[bias[0]].shape not in (((outputs,),) if weight.ndim == 2
+                                                  else ((1,), ())) \
+            or prog.arrays[after].shape != out.shape:
+        return layer
+    return layer._replace(record=after, bias=leaf_of[bias[0]],
+                          bias_shape=prog.arrays[bias[0]].shape)
+
+
+def _flattened(prog, i, layer):
+    """``layer`` as flat when record ``i`` takes its one column out as a
+    vector (``z[:, 0]``, ``z[:, -1]``, ``z.ravel()``, ``z.reshape(-1)``,
+    ``z.squeeze()``), else None."""
+    if layer.flat or layer.outputs != 1 or int(prog.arg0[i]) != layer.record \
+            or prog.arrays[i].shape != prog.arrays[layer.record].shape[:1]:
+        return None
+    code, params = int(prog.op[i]), prog.params[i] or {}
+    if code == _RESHAPE or (code == _GETITEM and params.get("index") in _COLUMNS):
+        return layer._replace(record=i, flat=True)
+    return None
+
+
+def _activation(prog, i, code, stages):
+    """``(name, record, value, VJP kernel, whether the value is NumPy's
+    vectorized ufunc)`` of a one-argument elementwise
+    record ``i`` of the stage before it, or None.  The value is the row's
+    NumPy ufunc (``Op.ufunc``) where it has one (vectorized: ``np.tanh`` is
+    some ten times faster than a C library call per element), else the
+    op's generated kernel."""
+    op = ELEMENTWISE_BY_CODE.get(code)
+    params = prog.params.get(i) or {}
+    if op is None or op.arity != 1 or not stages or int(prog.arg0[i]) != stages[-1][1] \
+            or set(params) - {"constants"} \
+            or any(c is not None for c in params.get("constants", ())):
+        return None
+    ufunc = op.ufunc
+    vectorized = ufunc is not None and ufunc.nin == 1 and ufunc.nout == 1
+    value = _into(ufunc) if vectorized else each_kernel(op.name)
+    return op.name, i, value, each_kernel(op.name, "vjp_"), vectorized
+
+
+def _into(ufunc):
+    def value(x, out):
+        ufunc(x, out=out)
+
+    return value
+
+
+class Head:
+    """The loss of a chain that is not a cross entropy: the elementwise
+    records after its last stage (a fused group, ``spec``), reading that
+    stage's output, numbers, and data arrays of its shape (``data`` and
+    ``numbers``: per array, per number, its ``(record, position)`` among the
+    record's constants, read afresh at each call: ``record_loss``'s data
+    may be either), summed, or averaged if ``mean``."""
+
+    def __init__(self, spec, reads, data, numbers, mean):
+        self.spec, self.reads, self.data, self.mean = spec, reads, data, mean
+        self.numbers = numbers
+
+
+def loss_head(prog, tail, last, output):
+    """The :class:`Head` of the records ``tail``, from the chain's
+    ``output`` record to the sum or mean ``last`` of everything, or None
+    where they are not elementwise records of that output, earlier ones,
+    numbers and arrays of the output's shape."""
+    if int(prog.op[last]) not in (_SUM, _MEAN) or int(prog.arg0[last]) != tail[-1] \
+            or prog.params[last].get("axis") is not None or prog.params[last].get("keepdims"):
+        return None
+    shape = prog.arrays[output].shape
+    member_of = {i: n for n, i in enumerate(tail)}
+    members, reads, data, numbers = [], [], [], []
+    for i in tail:
+        op = ELEMENTWISE_BY_CODE.get(int(prog.op[i]))
+        if op is None or not op.differentiable or set(prog.params[i] or ()) - {"constants"}:
+            return None
+        args, values = arguments(prog, i)
+        refs = []
+        for k, (a, value) in enumerate(zip(args, values)):
+            if a == output:
+                refs.append(("e", 0))
+            elif a in member_of and member_of[a] < member_of[i]:
+                refs.append(("m", member_of[a]))
+            elif a >= 0:
+                return None  # a leaf, or a record of the chain before its output
+            elif np.ndim(value) == 0:
+                numbers.append((i, k))
+                reads.append(("number", len(numbers) - 1))
+                refs.append(("e", len(reads)))
+            elif np.shape(value) == shape:
+                data.append((i, k))
+                reads.append(("data", len(data) - 1))
+                refs.append(("e", len(reads)))
+            else:
+                return None  # broadcast data
+        members.append((op.name, tuple(refs)))
+    spec = head_spec(members, reads)
+    return Head(spec, tuple(reads), data, numbers, int(prog.op[last]) == _MEAN)
