@@ -42,6 +42,9 @@ HEADS = {
     "scaled": lambda Y: lambda z: ((z * 0.5 - Y) ** 2 * 3.0).sum(),
     "target_first": lambda Y: lambda z: tg.log1p((Y - z) * (Y - z)).mean(),
     "no_data": lambda Y: lambda z: (z * z).mean(),
+    # records of one number after the sum
+    "rmse": lambda Y: lambda z: tg.sqrt(F.mse_loss(z, Y)),
+    "after_sum": lambda Y: lambda z: 0.5 * (((z - Y) ** 2).sum() / 3.0) + 1.0,
 }
 
 
@@ -159,7 +162,8 @@ def test_targets_of_another_shape_are_refused(rng):
     lambda z: ((z - np.ones(2)) ** 2).mean(),          # a target broadcast along the rows
     lambda z: (z * z).mean(axis=0).sum(),              # a sum by columns
     lambda z: (z * z).mean() + z.sum(),                # two sums
-    lambda z: (z * z).mean() * 2.0,                    # a record after the sum
+    lambda z: (z * z).max(),                           # another reduction
+    lambda z: (z * z).mean() * (z * z).mean(),         # a record after two sums
 ])
 def test_other_heads_keep_the_record_by_record_replay(head, rng):
     X = rng.normal(size=(8, 3))
@@ -192,6 +196,25 @@ def test_a_number_that_is_data_is_read_afresh(rng):
     X = rng.normal(size=(8, 3))
     step = nn.record_loss(model, loss, X, np.array(0.5))
     assert step.recorded.program.dense.head.numbers
+    for y in (2.0, -1.0, 0.5):
+        model.zero_grad(), twin.zero_grad()
+        value = step(X, np.array(y)).item()
+        eager = loss(twin(X), np.array(y))
+        eager.backward()
+        assert value == pytest.approx(eager.item(), rel=1e-14), y
+        for p, q in zip(model.parameters(), twin.parameters()):
+            np.testing.assert_allclose(p.grad, q.grad, rtol=1e-13, atol=1e-15)
+
+
+def test_a_number_after_the_sum_that_is_data_is_read_afresh(rng):
+    """A 0-d target read by a record after the head's sum: read at each call."""
+    def loss(z, y):
+        return ((z * z).mean() - y) ** 2
+
+    model, twin = nn.Linear(3, 2, rng=0), nn.Linear(3, 2, rng=0)
+    X = rng.normal(size=(8, 3))
+    step = nn.record_loss(model, loss, X, np.array(0.5))
+    assert step.recorded.program.dense.head.numbers_after
     for y in (2.0, -1.0, 0.5):
         model.zero_grad(), twin.zero_grad()
         value = step(X, np.array(y)).item()

@@ -36,7 +36,10 @@ the batch's rows held as columns as :mod:`tapegrad.replay.dense` does:
 def dense_value_and_grad(gemm, X, labels, L0, L1, L2, L3, work, scale, O0, O1, O2, O3):
 """
 
+from typing import NamedTuple
+
 from tapegrad.fusion.source import NUMBER, Spec, adjoint_lines, member_lines
+from tapegrad.fusion.whole import tree_lines
 
 IMPORTS = ("from tapegrad.array.ops.linear import value_columns, vjp_columns, "
            "input_vjp_columns\n"
@@ -106,33 +109,59 @@ def _output(carve, forward, stages, s, width):
     return f"Z{s}"
 
 
+class HeadSource(NamedTuple):
+    """A loss head as :func:`head_lines` takes it: ``spec``, the fused
+    group of the records after the chain, its external 0 the chain's
+    output, the others per ``reads`` a data array ``T{j}`` of the output's
+    shape (``("data", j)``) or a number ``c{j}`` (``("number", j)``); its
+    last member summed, or averaged if ``mean``; ``dtype``'s name;
+    ``flat``: the output is a vector (one row held), as the data are;
+    ``after``: records of one number after the sum (``np.sum(e) / n``,
+    ``np.sqrt(mse)``), as :func:`~tapegrad.fusion.whole.tree_lines` takes
+    them (the sum ``("r", 0)``, the numbers ``t0, t1, ...``:
+    ``numbers_after`` of them)."""
+
+    spec: Spec
+    reads: tuple
+    mean: bool
+    dtype: str
+    flat: bool = False
+    after: tuple = ()
+    numbers_after: int = 0
+
+
 def head_lines(head, source, width, carve):
-    """``(forward, reverse)`` lines of the loss ``head`` over the last
-    output ``source`` (``width`` rows, a column per batch row): ``head`` is
-    ``(spec, reads, mean, dtype, flat)``, the fused group of the records after the
-    chain, its external 0 that output, the others per ``reads`` a data
-    array ``T{j}`` of the output's shape (``("data", j)``) or a number
-    ``c{j}`` (``("number", j)``), both arguments of the kernel
-    (:func:`head_arguments`); its last member is summed, or averaged if
-    ``mean``, into ``loss``, through ``E`` (carved here); ``flat``: the
-    output is a vector (one row held), as the data are.  The reverse walk
-    starts from ``scale`` (the seed, over the count for a mean) and writes
-    ``DZ`` (the caller's, of the output's shape)."""
-    spec, reads, mean, dtype, flat = head
+    """``(forward, reverse)`` lines of the loss ``head`` (a
+    :class:`HeadSource`) over the last output ``source`` (``width`` rows, a
+    column per batch row), its data and numbers arguments of the kernel
+    (:func:`head_arguments`): the last member summed into ``loss``
+    through ``E`` (carved here), then the records after the sum.  The
+    reverse walk starts from ``scale`` (the seed; over the count for a mean
+    with nothing after it) and writes ``DZ`` (the caller's, of the output's
+    shape)."""
     carve.take("E", width, flat=True)
     pad = " " * 12
     loads = [f"{pad}x0 = {source}[c, r]"]
-    for k, read in enumerate(reads, 1):
-        loads.append(f"{pad}x{k} = T{read[1]}[{'r' if flat else 'r, c'}]" if read[0] == "data"
+    for k, read in enumerate(head.reads, 1):
+        at = "r" if head.flat else "r, c"
+        loads.append(f"{pad}x{k} = T{read[1]}[{at}]" if read[0] == "data"
                      else f"{pad}x{k} = c{read[1]}")
-    loads += member_lines(spec, pad)
-    last = len(spec.members) - 1
+    loads += member_lines(head.spec, pad)
+    last = len(head.spec.members) - 1
     loop = ["    for r in range(R):", f"        for c in range({width}):"]
     forward = [*loop, *loads, f"{pad}E[r * {width} + c] = m{last}",
-               f"    loss = pairwise_sum(E, 0, R * {width}, np.{dtype}(0.0))"]
-    if mean:
-        forward.append(f"    loss = np.{dtype}(loss / (R * {width}))")
-    reverse = [*loop, *loads, *adjoint_lines(spec, {last: "scale"}, pad),
+               f"    r0 = pairwise_sum(E, 0, R * {width}, np.{head.dtype}(0.0))"]
+    if head.mean:
+        forward.append(f"    r0 = np.{head.dtype}(r0 / (R * {width}))")
+    seed = "scale"
+    if head.after:  # its values, then its adjoints back to s0, the walk's seed
+        forward += [f"    N0 = R * {width}", "    g = scale",
+                    *tree_lines(head.after, [head.mean], head.dtype, True),
+                    f"    loss = v{len(head.after) - 1}"]
+        seed = "s0"
+    else:
+        forward.append("    loss = r0")
+    reverse = [*loop, *loads, *adjoint_lines(head.spec, {last: seed}, pad),
                f"{pad}DZ[c, r] = b0"]
     return forward, reverse
 
@@ -140,12 +169,12 @@ def head_lines(head, source, width, carve):
 def head_source(head, width):
     """``(source, (per_row, fixed))`` of the kernel of a loss ``head`` alone
     (:func:`head_lines`), for a chain replayed as a schedule of calls:
-    ``dense_head(Z, T..., c..., scale, work, DZ)``, ``Z`` and ``DZ`` the last
-    output and its gradient (``width`` rows, a column per batch row),
-    returning the loss."""
+    ``dense_head(Z, T..., c..., t..., scale, work, DZ)``, ``Z`` and ``DZ``
+    the last output and its gradient (``width`` rows, a column per batch
+    row), returning the loss."""
     carve = _Carver()
     forward, reverse = head_lines(head, "Z", width, carve)
-    data, numbers = head_arguments(head[1])
+    data, numbers = head_arguments(head)
     checks = [f"{t}.shape != {_rows(head, width)}" for t in data]
     checks += [f"DZ.shape != ({width}, R)", f"work.shape[0] != {carve.per_row} * R"]
     lines = [f"def {HEAD_NAME}({', '.join(['Z', *data, *numbers, 'scale', 'work', 'DZ'])}):",
@@ -158,14 +187,16 @@ def head_source(head, width):
 
 def _rows(head, width):
     """The shape of a head's data arrays: ``(R,)`` (flat), else ``(R, width)``."""
-    return "(R,)" if head[4] else f"(R, {width})"
+    return "(R,)" if head.flat else f"(R, {width})"
 
 
-def head_arguments(reads):
-    """The names of a head's data arrays and numbers, the kernel's
-    arguments in that order (:func:`head_lines`)."""
-    return ([f"T{read[1]}" for read in reads if read[0] == "data"],
-            [f"c{read[1]}" for read in reads if read[0] == "number"])
+def head_arguments(head):
+    """The names of a head's data arrays and of its numbers (the group's,
+    then those after its sum), the kernel's arguments in that order
+    (:func:`head_lines`)."""
+    return ([f"T{read[1]}" for read in head.reads if read[0] == "data"],
+            [f"c{read[1]}" for read in head.reads if read[0] == "number"]
+            + [f"t{k}" for k in range(head.numbers_after)])
 
 
 def head_spec(members, reads):
@@ -239,7 +270,7 @@ def chain_source(stages, n_leaves, head=None):
         carve.take("DZ", width)
         head_forward, head_reverse = head_lines(head, source, width, carve)
         loss = head_forward + head_reverse
-        data, numbers = head_arguments(head[1])
+        data, numbers = head_arguments(head)
         rows = " or ".join(f"{t}.shape != {_rows(head, width)}" for t in data) or "False"
         data += numbers
     g = "DZ"

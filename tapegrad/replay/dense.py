@@ -76,7 +76,7 @@ from tapegrad.array.ops import ARRAY_OPS
 from tapegrad.array.ops.linear import input_vjp_columns, value_columns, vjp_columns
 from tapegrad.array.ops.softmax import cross_entropy_columns
 from tapegrad.fusion import cache
-from tapegrad.fusion.dense import HEAD_NAME, NAME, chain_source, head_source
+from tapegrad.fusion.dense import HEAD_NAME, NAME, HeadSource, chain_source, head_source
 from tapegrad.kernels.gemm import address
 from tapegrad.replay.dense_stages import Layer, chain_stages, loss_head
 
@@ -198,12 +198,14 @@ class DenseChain:
         return [params[i]["constants"][k] for i, k in self.head.data]
 
     def _numbers(self, params):
-        """The head's numbers in ``params``, as the kernel reads them beside
-        arrays of the chain's dtype (none for a cross entropy)."""
+        """The head's numbers in ``params`` (its group's, then those after
+        its sum), as the kernel reads them beside arrays of the chain's
+        dtype (none for a cross entropy)."""
         if self.head is None:
             return []
         cast = float if self.dtype == np.float64 else self.dtype.type
-        return [cast(params[i]["constants"][k]) for i, k in self.head.numbers]
+        return [cast(params[i]["constants"][k])
+                for i, k in (*self.head.numbers, *self.head.numbers_after)]
 
     def call(self, leaves, params, scale):
         """:meth:`run` by the one compiled call, unchecked: a leaf, batch or
@@ -219,10 +221,11 @@ class DenseChain:
     def scale(self, seed):
         """The loss's VJP's factor: ``seed`` over the rows (a cross
         entropy), over the elements (a mean head), or ``seed`` (a sum
-        head), as the op's VJP rounds it."""
+        head, or a head with records after its sum, whose kernel
+        divides), as the op's VJP rounds it."""
         if self.head is None:
             count = self.shape[0]
-        elif self.head.mean:
+        elif self.head.mean and not self.head.after:
             count = self.shape[0] * self._width
         else:
             count = 1
@@ -328,7 +331,8 @@ class DenseChain:
     def _head_description(self):
         """The head as :func:`tapegrad.fusion.dense.head_lines` takes it."""
         head = self.head
-        return head and (head.spec, head.reads, head.mean, self.dtype.name, self.flat)
+        return head and HeadSource(head.spec, head.reads, head.mean, self.dtype.name, self.flat,
+                                   head.after, len(head.numbers_after))
 
 
 class _Buffers:

@@ -71,18 +71,15 @@ class Layer(NamedTuple):
 def chain_stages(prog):
     """``(leaf_of, stages, tail)`` of the snapshot ``prog``: its input
     records' leaves, the chain's stages from the start (each a
-    :class:`Layer` or an activation, :func:`_activation`'s), and the records
-    after them but the last (a head's, if the loss is one)."""
-    records = list(prog.array_records)
-    leaf_of, stages = {}, []
-    n = 0
+    :class:`Layer` or an activation, :func:`_activation`'s), and the other
+    records after them but the last (a head's, if the loss is one)."""
+    leaf_of = {i: int(prog.arg0[i]) for i in prog.array_records
+               if int(prog.op[i]) == ARRAY_INPUT}  # (record_loss reads a parameter where used)
+    records = [i for i in prog.array_records if i not in leaf_of]
+    stages, n = [], 0
     while n < len(records) - 1:
         i = records[n]
         code = int(prog.op[i])
-        if code == ARRAY_INPUT:
-            leaf_of[i] = int(prog.arg0[i])
-            n += 1
-            continue
         if code == _LINEAR:
             stage = _linear_layer(prog, i, leaf_of, stages)
         elif code == _MATMUL:
@@ -196,25 +193,37 @@ class Head:
     stage's output, numbers, and data arrays of its shape (``data`` and
     ``numbers``: per array, per number, its ``(record, position)`` among the
     record's constants, read afresh at each call: ``record_loss``'s data
-    may be either), summed, or averaged if ``mean``."""
+    may be either), summed, or averaged if ``mean``; then ``after``: records
+    of one number (:class:`~tapegrad.fusion.dense.HeadSource`'s), whose
+    numbers are at ``numbers_after``, read afresh as well."""
 
-    def __init__(self, spec, reads, data, numbers, mean):
+    def __init__(self, spec, reads, data, numbers, mean, after=(), numbers_after=()):
         self.spec, self.reads, self.data, self.mean = spec, reads, data, mean
-        self.numbers = numbers
+        self.numbers, self.after, self.numbers_after = numbers, after, numbers_after
 
 
 def loss_head(prog, tail, last, output):
     """The :class:`Head` of the records ``tail``, from the chain's
-    ``output`` record to the sum or mean ``last`` of everything, or None
-    where they are not elementwise records of that output, earlier ones,
-    numbers and arrays of the output's shape."""
-    if int(prog.op[last]) not in (_SUM, _MEAN) or int(prog.arg0[last]) != tail[-1] \
-            or prog.params[last].get("axis") is not None or prog.params[last].get("keepdims"):
+    ``output`` record to the program's output ``last``: elementwise records
+    of that output, earlier ones, numbers and arrays of the output's shape,
+    summed or averaged, then records of one number, each of the one
+    before and numbers (:func:`_after_sum`).  None where they are not."""
+    found = _after_sum(prog, last)
+    if found is None:
+        return None
+    reduction, after, numbers_after = found
+    # tail: the group's records, then (when records follow the sum) the sum
+    # and those records but the last (the output, not in tail)
+    end = [reduction] + [i for i, _ in after][:-1] if after else []
+    group = tail[:len(tail) - len(end)]
+    if not group or tail[len(group):] != end or int(prog.arg0[reduction]) != group[-1] \
+            or prog.params[reduction].get("axis") is not None \
+            or prog.params[reduction].get("keepdims"):
         return None
     shape = prog.arrays[output].shape
-    member_of = {i: n for n, i in enumerate(tail)}
+    member_of = {i: n for n, i in enumerate(group)}
     members, reads, data, numbers = [], [], [], []
-    for i in tail:
+    for i in group:
         op = ELEMENTWISE_BY_CODE.get(int(prog.op[i]))
         if op is None or not op.differentiable or set(prog.params[i] or ()) - {"constants"}:
             return None
@@ -239,4 +248,37 @@ def loss_head(prog, tail, last, output):
                 return None  # broadcast data
         members.append((op.name, tuple(refs)))
     spec = head_spec(members, reads)
-    return Head(spec, tuple(reads), data, numbers, int(prog.op[last]) == _MEAN)
+    return Head(spec, tuple(reads), data, numbers, int(prog.op[reduction]) == _MEAN,
+                tuple(step for _, step in after), numbers_after)
+
+
+def _after_sum(prog, last):
+    """``(reduction, after, numbers)``: the sum or mean that the records of
+    one number ending at ``last`` start from, those records in order as
+    ``(record, (op name, operands))`` (each operand ``("r", 0)``, the sum,
+    ``("v", n)``, the record before, or ``k``: number ``k``), and where
+    each number is, ``(record, position)``.  None where a record is not an
+    elementwise op of the one before and numbers."""
+    after, i = [], last
+    while int(prog.op[i]) not in (_SUM, _MEAN):
+        op = ELEMENTWISE_BY_CODE.get(int(prog.op[i]))
+        if op is None or not op.differentiable or set(prog.params[i] or ()) - {"constants"} \
+                or np.shape(prog.arrays[i]) != ():
+            return None
+        args, values = arguments(prog, i)
+        refs = [a for a in args if a >= 0]
+        if len(refs) != 1 or any(np.ndim(v) for a, v in zip(args, values) if a < 0):
+            return None
+        after.append((i, args))
+        i = refs[0]
+    steps, numbers = [], []
+    for n, (j, args) in enumerate(reversed(after)):
+        operands = []
+        for k, a in enumerate(args):
+            if a >= 0:
+                operands.append(("v", n - 1) if n else ("r", 0))
+            else:
+                operands.append(len(numbers))
+                numbers.append((j, k))
+        steps.append((j, (ELEMENTWISE_BY_CODE[int(prog.op[j])].name, tuple(operands))))
+    return i, steps, numbers

@@ -1,0 +1,275 @@
+"""Dense chains written with ``@`` (tapegrad.replay.dense_stages): ``x @ W
++ b`` layers, with or without a bias, a vector last layer (``h @ v + c``)
+and a last column taken out (``z[:, 0]``, ``z.ravel()``).  Which programs
+the chain takes, and that their loss and gradients are the record-by-record
+replay's (``fuse=False``) to rounding and central differences'; a training
+step of such a model; threads; what it must leave to the sweeps."""
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad import nn, optim
+from tapegrad.replay.dense import DenseChain
+from tapegrad.replay.schedule import WholeProgram
+
+from chains import (  # noqa: F401 (path: every test of this file both ways)
+    assert_central_differences, assert_grads_close, assert_threads_agree, path)
+
+RTOL = {np.float64: 1e-13, np.float32: 2e-5}
+
+
+def mlp(X, last, between=np.tanh, take=None):
+    """A two-layer network ``between(X @ W + b) @ V (+ c)`` written with
+    ``@``; ``last``: the last weight and bias's shapes (``c`` None: no
+    bias); ``take``: what the output goes through before the loss."""
+    def forward(p):
+        z = between(X @ p[0] + p[1]) @ p[2]
+        if len(p) > 3:
+            z = z + p[3]
+        return z if take is None else take(z)
+
+    return forward
+
+
+# name -> (the last layer's weight and bias shapes, what its output goes through)
+OUTPUTS = {
+    "matrix": (((7, 3), (3,)), None),
+    "matrix_no_bias": (((7, 3),), None),
+    "column_taken": (((7, 1), (1,)), lambda z: z[:, 0]),
+    "last_column": (((7, 1), (1,)), lambda z: z[:, -1]),
+    "raveled": (((7, 1), (1,)), lambda z: z.ravel()),
+    "reshaped": (((7, 1), (1,)), lambda z: z.reshape(-1)),
+    "squeezed": (((7, 1), (1,)), lambda z: np.squeeze(z, axis=1)),
+    "vector": (((7,), ()), None),
+    "vector_one_bias": (((7,), (1,)), None),
+    "vector_no_bias": (((7,),), None),
+}
+
+
+def params(last, dtype, rng):
+    shapes = [(4, 7), (7,), *last]
+    return tuple(rng.uniform(-0.6, 0.6, s).astype(dtype) for s in shapes)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("output", sorted(OUTPUTS))
+@pytest.mark.parametrize("rows", [1, 9])
+def test_a_chain_written_with_matmul_gives_the_record_by_record_answers(output, rows, dtype,
+                                                                       rng, path):
+    last, take = OUTPUTS[output]
+    X = rng.normal(size=(rows, 4)).astype(dtype)
+    forward = mlp(X, last, take=take)
+    shape = forward(params(last, dtype, rng)).shape
+    Y = rng.normal(size=shape).astype(dtype)
+
+    def loss(p):
+        return ((forward(p) - Y) ** 2).mean()
+
+    x0 = tuple(tg.tensor(a) for a in params(last, dtype, rng))
+    compiled, plain = tg.record(loss, x0), tg.record(loss, x0, fuse=False)
+    assert isinstance(compiled.program.dense, DenseChain)
+    assert compiled.program.dense.compiled == (path == "one call")
+    for _ in range(3):
+        p = params(last, dtype, rng)
+        value, grads = compiled.value_and_grad(p)
+        want, want_grads = plain.value_and_grad(p)
+        assert type(value) is float and value == pytest.approx(want, rel=RTOL[dtype], abs=0)
+        assert_grads_close(grads, want_grads, RTOL[dtype])
+        assert all(g.flags.c_contiguous for g in grads)
+        (value, grads), (want, want_grads) = (r.vjp(p, np.array([2.5])) for r in (compiled, plain))
+        assert value == pytest.approx(want, rel=RTOL[dtype], abs=0)
+        assert_grads_close(grads, want_grads, RTOL[dtype])
+
+
+def test_gradients_handed_back_are_the_callers(rng):
+    """A gradient is a fresh array, never a view of the chain's buffers
+    (a one-row weight's, transposed back, would be contiguous as a view)."""
+    X, y = rng.normal(size=(5, 4)), rng.normal(size=5)
+    rec = tg.record(lambda p: ((mlp(X, None)(p)[:, 0] - y) ** 2).sum(),
+                    tuple(tg.tensor(a) for a in params(((7, 1), (1,)), np.float64, rng)))
+    p = params(((7, 1), (1,)), np.float64, rng)
+    _, first = rec.value_and_grad(p)
+    kept = [g.copy() for g in first]
+    rec.value_and_grad(params(((7, 1), (1,)), np.float64, rng))
+    for g, k in zip(first, kept):
+        np.testing.assert_array_equal(g, k)
+
+
+@pytest.mark.parametrize("output", ["matrix", "vector", "column_taken"])
+def test_the_gradient_is_that_of_central_differences(output, rng):
+    last, take = OUTPUTS[output]
+    X = rng.normal(size=(6, 4))
+    forward = mlp(X, last, between=tg.sigmoid, take=take)
+    Y = rng.normal(size=forward(params(last, np.float64, rng)).shape)
+    rec = tg.record(lambda p: tg.log1p((forward(p) - Y) ** 2).mean(),
+                    tuple(tg.tensor(a) for a in params(last, np.float64, rng)))
+    assert rec.program.dense is not None
+    assert_central_differences(rec, params(last, np.float64, rng))
+
+
+def test_layers_without_activations_and_three_layers(rng):
+    X, y = rng.normal(size=(8, 3)), rng.normal(size=8)
+
+    def loss(p):
+        h = tg.relu(X @ p[0] + p[1]) @ p[2]  # a layer with no bias, then none between
+        return np.abs((h @ p[3] + p[4]) - y).mean()
+
+    shapes = [(3, 5), (5,), (5, 6), (6,), ()]
+    x0 = tuple(tg.tensor(rng.normal(size=s)) for s in shapes)
+    compiled, plain = tg.record(loss, x0), tg.record(loss, x0, fuse=False)
+    assert [type(s).__name__ for s in compiled.program.dense.stages] == [
+        "Layer", "tuple", "Layer", "Layer"]
+    p = tuple(rng.normal(size=s) for s in shapes)
+    value, grads = compiled.value_and_grad(p)
+    want, want_grads = plain.value_and_grad(p)
+    assert value == pytest.approx(want, rel=1e-13, abs=0)
+    assert_grads_close(grads, want_grads, 1e-13)
+
+
+def test_a_square_weight_is_not_taken_the_other_way_round(rng):
+    """``x @ W`` with ``W`` square: its transpose gives other answers, so
+    the layout must be right (the shapes cannot tell)."""
+    X, y = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    x0 = (tg.tensor(rng.normal(size=(4, 4))), tg.tensor(rng.normal(size=4)))
+
+    def loss(p):
+        return ((np.tanh(X @ p[0] + p[1]) - y) ** 2).sum()
+
+    compiled, plain = tg.record(loss, x0), tg.record(loss, x0, fuse=False)
+    assert compiled.program.dense is not None
+    p = (rng.normal(size=(4, 4)), rng.normal(size=4))
+    value, grads = compiled.value_and_grad(p)
+    want, want_grads = plain.value_and_grad(p)
+    assert value == pytest.approx(want, rel=1e-13, abs=0)
+    assert_grads_close(grads, want_grads, 1e-13)
+
+
+def test_a_training_step_of_a_model_written_with_matmul_trains_as_eager(rng):
+    """record_loss of a function whose parameters are Tensors it reads:
+    the same losses as eager steps, the data read afresh."""
+    def model_and_optimizer():
+        r = np.random.default_rng(7)
+        W = tg.tensor(r.uniform(-0.5, 0.5, (4, 8)), requires_grad=True)
+        b = tg.tensor(np.zeros(8), requires_grad=True)
+        v = tg.tensor(r.uniform(-0.5, 0.5, 8), requires_grad=True)
+        c = tg.tensor(np.zeros(()), requires_grad=True)
+
+        def model(X):
+            return np.tanh(X @ W + b) @ v + c
+
+        return model, optim.Adam([W, b, v, c], lr=0.01)
+
+    def loss_fn(z, y):
+        return ((z - y) ** 2).mean()
+
+    batches = [(rng.normal(size=(16, 4)), rng.normal(size=16)) for _ in range(10)]
+    model, opt = model_and_optimizer()
+    eager = []
+    for X, y in batches:
+        opt.zero_grad()
+        loss = loss_fn(model(tg.tensor(X)), y)
+        loss.backward()
+        opt.step()
+        eager.append(loss.item())
+    model, opt = model_and_optimizer()
+    step = nn.record_loss(model, loss_fn, *batches[0])
+    assert step.recorded.program.dense is not None
+    recorded = []
+    for X, y in batches:
+        opt.zero_grad()
+        recorded.append(float(step(X, y)))
+        opt.step()
+    np.testing.assert_allclose(recorded, eager, rtol=1e-13, atol=0)
+
+
+def test_threads_get_their_own_answers(rng):
+    last, take = OUTPUTS["vector"]
+    X, y = rng.normal(size=(9, 4)), rng.normal(size=9)
+    forward = mlp(X, last)
+
+    def loss(p):
+        return ((forward(p) - y) ** 2).mean()
+
+    x0 = tuple(tg.tensor(a) for a in params(last, np.float64, rng))
+    compiled, plain = tg.record(loss, x0), tg.record(loss, x0, fuse=False)
+    assert compiled.program.dense is not None
+    assert_threads_agree(compiled, plain, [params(last, np.float64, rng) for _ in range(4)])
+
+
+def test_a_parameter_of_another_shape_is_refused_and_nothing_changes(rng):
+    last, _ = OUTPUTS["vector"]
+    X, y = rng.normal(size=(9, 4)), rng.normal(size=9)
+    forward = mlp(X, last)
+    rec = tg.record(lambda p: ((forward(p) - y) ** 2).mean(),
+                    tuple(tg.tensor(a) for a in params(last, np.float64, rng)))
+    p = params(last, np.float64, rng)
+    want = rec.value_and_grad(p)
+    with pytest.raises(ValueError):
+        rec.value_and_grad((p[0].T.copy(), *p[1:]))
+    value, grads = rec.value_and_grad(p)
+    assert value == want[0]
+    for g, w in zip(grads, want[1]):
+        np.testing.assert_array_equal(g, w)
+
+
+MATRIX_VECTOR = [(4, 7), (7,), (7,)]
+NOT_CHAINS = {  # name -> (parameters' shapes, the loss at X, y)
+    # the weight read again, by a regularizer in the loss
+    "regularized": (MATRIX_VECTOR, lambda X, y: lambda p: (
+        (np.tanh(X @ p[0] + p[1]) @ p[2] - y) ** 2).mean() + 0.1 * (p[0] * p[0]).sum()),
+    # the product's output read again (a residual)
+    "residual": ([(4, 1), (1,)], lambda X, y: lambda p: (
+        (((X @ p[0] + p[1]) * (X @ p[0]))[:, 0] - y) ** 2).mean()),
+    # the weight on the left
+    "weight_first": (MATRIX_VECTOR, lambda X, y: lambda p: (
+        (p[2] @ np.tanh(X @ p[0] + p[1]).T - y) ** 2).mean()),
+    # a bias of the batch's shape is no bias
+    "whole_bias": ([(4, 7), (9, 7), (7,)], lambda X, y: lambda p: (
+        (np.tanh(X @ p[0] + p[1]) @ p[2] - y) ** 2).mean()),
+    # a second product of the batch
+    "two_batches": ([(4, 7), (4, 7), (7,)], lambda X, y: lambda p: (
+        (np.tanh(X @ p[0] + X @ p[1]) @ p[2] - y) ** 2).mean()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_CHAINS))
+def test_other_programs_keep_the_sweeps(name, rng):
+    X, y = rng.normal(size=(9, 4)), rng.normal(size=9)
+    shapes, loss = NOT_CHAINS[name]
+    loss = loss(X, y)
+    x0 = tuple(tg.tensor(rng.normal(size=s)) for s in shapes)
+    compiled, plain = tg.record(loss, x0), tg.record(loss, x0, fuse=False)
+    assert compiled.program.dense is None
+    p = tuple(rng.normal(size=s) for s in shapes)
+    value, grads = compiled.value_and_grad(p)
+    want, want_grads = plain.value_and_grad(p)
+    assert value == pytest.approx(want, rel=1e-13, abs=0)
+    assert_grads_close(grads, want_grads, 1e-12)
+
+
+def test_a_product_the_one_kernel_takes_stays_there(rng):
+    """``X @ w`` under a squared error, which both could replay, stays the
+    whole-program kernel's (bit for bit with the sweeps)."""
+    X, y = rng.normal(size=(20, 5)), rng.normal(size=20)
+    rec = tg.record(lambda p: ((X @ p[0] - y) ** 2).mean(), (tg.tensor(np.zeros(5)),))
+    assert isinstance(rec.program.schedule, WholeProgram) and rec.program.dense is None
+
+
+@pytest.mark.parametrize("loss", [
+    lambda z, y: np.sum((z - y) ** 2) / len(y),
+    lambda z, y: np.sqrt(np.mean((z - y) ** 2)),
+])
+def test_a_loss_with_records_after_its_sum(loss, rng, path):
+    last, _ = OUTPUTS["vector"]
+    X, y = rng.normal(size=(11, 4)), rng.normal(size=11)
+    forward = mlp(X, last)
+    x0 = tuple(tg.tensor(a) for a in params(last, np.float64, rng))
+    compiled = tg.record(lambda p: loss(forward(p), y), x0)
+    plain = tg.record(lambda p: loss(forward(p), y), x0, fuse=False)
+    assert compiled.program.dense.head.after
+    p = params(last, np.float64, rng)
+    value, grads = compiled.value_and_grad(p)
+    want, want_grads = plain.value_and_grad(p)
+    assert value == pytest.approx(want, rel=1e-13, abs=0)
+    assert_grads_close(grads, want_grads, 1e-13)
