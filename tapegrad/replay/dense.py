@@ -6,10 +6,14 @@ The seed's SimpleNet, and any ``nn.Sequential`` of ``nn.Linear`` layers and
 elementwise activations (``nn.ReLU``, ``nn.Tanh``, ``nn.Sigmoid``, any
 one-argument op of the table) trained with ``nn.CrossEntropyLoss``, records
 as ``linear`` and elementwise records, each reading the one before, and a
-``cross_entropy`` of the last.  Trained with ``nn.MSELoss`` (or any loss
-that is elementwise records of the last output, numbers and data arrays of
-its shape, summed or averaged: an L1 loss, a scaled error), it ends in a
-:class:`Head` instead, which runs as a fused group
+``cross_entropy`` of the last; layers written ``h @ W + b`` (a vector ``v``
+for one output, ``h @ v + c``) are chains too
+(:mod:`tapegrad.replay.dense_stages` says which records are one).  Trained
+with ``nn.MSELoss`` (or any loss that is elementwise records of the last
+output, numbers and data arrays of its shape, summed or averaged, then
+records of that one number: an L1 loss, a scaled error, a root mean
+square), it ends in a :class:`~tapegrad.replay.dense_stages.Head` instead,
+which runs as a fused group
 (:func:`tapegrad.fusion.dense.head_lines`: inside the one compiled call, or
 as a kernel of its own in the schedule of calls).  Replayed record by
 record, each layer costs a product, a pass adding the bias, and in reverse
@@ -139,9 +143,9 @@ def _library_width(stages):
 
 
 class DenseChain:
-    """The compiled replay of a chain of ``linear`` layers and activations
-    under a ``cross_entropy``, or a :class:`Head` (see the module
-    docstring).  ``stages``: per stage, a
+    """The compiled replay of a chain of layers and activations under a
+    ``cross_entropy``, or a :class:`~tapegrad.replay.dense_stages.Head`
+    (see the module docstring).  ``stages``: per stage, a
     :class:`~tapegrad.replay.dense_stages.Layer` or an activation ``(name,
     record, kernel, VJP kernel, vectorized)``; ``loss``: the cross-entropy record
     (or the head's sum or mean); ``n_leaves``: how many leaves the program
