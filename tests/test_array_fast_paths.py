@@ -12,7 +12,7 @@ from conftest import FD_ATOL, FD_RTOL, assert_close
 from tapegrad.kernels import array_rules as _elementwise
 from tapegrad.core import arena
 from tapegrad.array.ops import elementwise, elementwise_vjp, layout, operand_2d
-from tapegrad.array.rows import row_layout
+from tapegrad.array.rows import row_layout, rows_value
 from tapegrad.ops import OPS
 
 BINARY = [op for op in OPS.values() if op.arity == 2 and op.differentiable]
@@ -47,6 +47,30 @@ def general_vjp(name, g, out, x, y, dtype):
         np.ascontiguousarray(g, dtype).reshape(R, C), gx, gy, xr, xc, yr, yc, True, True)
     assert not (cx or cy)  # the row layouts fit the general kernel's 2-D split too
     return gx.reshape(np.shape(x)), gy.reshape(np.shape(y))
+
+
+SPECIAL = [0.0, -0.0, 1.5, -2.25, np.inf, -np.inf, np.nan, 1e-300, 3e38]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("op", BINARY, ids=lambda o: o.name)
+def test_the_common_operands_skip_the_layouts_and_keep_the_bits(op, dtype, rng):
+    """Two arrays of one shape, an array and a Python float (either side), an
+    array and a 0-d array: elementwise's shortcut gives the row path's bits
+    (the same kernel on the same operands), special values included."""
+    x = np.concatenate([sample(op, 7, rng, 0, dtype), np.array(SPECIAL, dtype)]).reshape(4, 4)
+    y = np.concatenate([sample(op, 7, rng, 1, dtype), np.array(SPECIAL[::-1], dtype)])
+    y = y.reshape(4, 4)
+    bits = {np.float64: np.uint64, np.float32: np.uint32}[dtype]
+    with np.errstate(all="ignore"):
+        for a, b in [(x, y), (x, 0.75), (-1.5, y), (x, y[1, 2].copy()[()]),
+                     (x, np.array(-0.0, dtype)), (x, float("nan"))]:
+            ours = elementwise(op.name, [a, b])
+            full = np.broadcast_shapes(np.shape(a), np.shape(b))
+            rows = row_layout([np.shape(a), np.shape(b)], full)
+            want = rows_value(op.name, [a, b], rows, np.result_type(a, b)).reshape(full)
+            assert ours.dtype == want.dtype and ours.shape == want.shape
+            np.testing.assert_array_equal(ours.view(bits), want.view(bits))
 
 
 def test_row_layout_takes_the_common_shapes_and_leaves_the_rest():
