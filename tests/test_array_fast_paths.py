@@ -12,7 +12,7 @@ from conftest import FD_ATOL, FD_RTOL, assert_close
 from tapegrad.kernels import array_rules as _elementwise
 from tapegrad.core import arena
 from tapegrad.array.ops import elementwise, elementwise_vjp, layout, operand_2d
-from tapegrad.array.rows import row_layout, rows_value
+from tapegrad.array.rows import common_vjp, row_layout, rows_value, rows_vjp
 from tapegrad.ops import OPS
 
 BINARY = [op for op in OPS.values() if op.arity == 2 and op.differentiable]
@@ -71,6 +71,35 @@ def test_the_common_operands_skip_the_layouts_and_keep_the_bits(op, dtype, rng):
             want = rows_value(op.name, [a, b], rows, np.result_type(a, b)).reshape(full)
             assert ours.dtype == want.dtype and ours.shape == want.shape
             np.testing.assert_array_equal(ours.view(bits), want.view(bits))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("op", BINARY, ids=lambda o: o.name)
+def test_the_common_operands_vjp_keeps_the_bits(op, dtype, rng):
+    """The VJP's shortcut (two arrays of the output's shape, or one and a
+    Python float) gives the row path's bits, stored into new buffers or
+    added into the sweep's own."""
+    x = np.concatenate([sample(op, 7, rng, 0, dtype), np.array(SPECIAL, dtype)]).reshape(4, 4)
+    y = np.concatenate([sample(op, 7, rng, 1, dtype), np.array(SPECIAL[::-1], dtype)])
+    y = y.reshape(4, 4)
+    g = rng.uniform(-2, 2, (4, 4)).astype(dtype)
+    g[0, :3] = [0.0, -0.0, np.inf]
+    bits = {np.float64: np.uint64, np.float32: np.uint32}[dtype]
+    with np.errstate(all="ignore"):
+        for args, wants in [((x, y), (True, True)), ((x, y), (False, True)),
+                            ((x, 0.75), (True, False)), ((-1.5, y), (False, True))]:
+            out = elementwise(op.name, list(args))
+            held = [rng.uniform(-1, 1, (4, 4)).astype(dtype) if w else None for w in wants]
+            for into in (None, [None if h is None else h.copy() for h in held]):
+                ours = common_vjp(op.name, g, out, list(args), list(wants), into, np.empty)
+                twin = None if into is None else [None if h is None else h.copy() for h in held]
+                want = rows_vjp(op.name, g, out, list(args),
+                                row_layout([np.shape(a) for a in args], out.shape),
+                                list(wants), twin, np.empty)
+                for a, b in zip(ours, want):
+                    assert (a is None) == (b is None)
+                    if a is not None:
+                        np.testing.assert_array_equal(a.view(bits), b.view(bits))
 
 
 def test_row_layout_takes_the_common_shapes_and_leaves_the_rest():

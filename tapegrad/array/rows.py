@@ -112,3 +112,46 @@ def rows_vjp(name, g, out, args, layout, wants, into=None, empty=arena.empty):
     g = np.ascontiguousarray(g, dtype=dtype).reshape(R, C)
     _kernel(f"{name}_vjp_rows")(*operands, out.reshape(R, C), g, *flat, *accumulate)
     return tuple(grads)
+
+
+_VJP_ROWS = {}  # name -> its generated ``<name>_vjp_rows`` kernel
+
+
+def common_vjp(name, g, out, args, wants, into=None, empty=arena.empty):
+    """:func:`rows_vjp` for the commonest operands, decided without the
+    layouts: two, each a C-contiguous array of the output's shape and dtype
+    or a Python float; the same kernel on the same operands.  None for any
+    other operands (the caller takes :func:`rows_vjp`)."""
+    shape, dtype = out.shape, out.dtype
+    if len(args) != 2 or dtype.kind != "f" or not out.size or not out.flags.c_contiguous \
+            or np.shape(g) != shape:
+        return None
+    into = into or (None, None)
+    size = out.size
+    operands, grads, flat, accumulate = [], [], [], []
+    for arg, want, buffer in zip(args, wants, into):
+        if arg.__class__ is float:
+            if want:
+                return None
+            operands.append(dtype.type(arg))
+        elif arg.__class__ is np.ndarray and arg.dtype is dtype and arg.shape == shape \
+                and arg.flags.c_contiguous:
+            operands.append(arg.reshape(1, size))
+        else:
+            return None
+        if not want:
+            grads.append(None)
+            flat.append(None)
+            accumulate.append(False)
+            continue
+        add = usable(buffer, shape, dtype)
+        grad = buffer if add else empty(shape, dtype)
+        grads.append(grad)
+        flat.append(grad.reshape(1, size))
+        accumulate.append(add)
+    kernel = _VJP_ROWS.get(name)
+    if kernel is None:
+        kernel = _VJP_ROWS[name] = _kernel(f"{name}_vjp_rows")
+    g = np.ascontiguousarray(g, dtype=dtype).reshape(1, size)
+    kernel(*operands, out.reshape(1, size), g, *flat, *accumulate)
+    return tuple(grads)

@@ -22,7 +22,7 @@ import numpy as np
 
 from tapegrad.core import arena
 from tapegrad.kernels import array_rules
-from tapegrad.array.rows import row_layout, rows_value, rows_vjp
+from tapegrad.array.rows import common_vjp, row_layout, rows_value, rows_vjp
 
 
 def each_kernel(name, suffix=""):
@@ -189,6 +189,9 @@ def unbroadcast(g, shape):
 def elementwise_vjp(name, g, out, args, wants, into=None, empty=arena.empty):
     """Gradients of the elementwise ``name`` for the arguments in ``wants``
     (``into`` and ``empty``: see :func:`tapegrad.array.rows.rows_vjp`)."""
+    grads = common_vjp(name, g, out, args, wants, into, empty)
+    if grads is not None:
+        return grads
     full, dtype = out.shape, out.dtype
     rows = row_layout([np.shape(a) for a in args], full) if out.size else None
     if rows is not None:
