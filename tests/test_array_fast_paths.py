@@ -102,6 +102,23 @@ def test_the_common_operands_vjp_keeps_the_bits(op, dtype, rng):
                         np.testing.assert_array_equal(a.view(bits), b.view(bits))
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("op", UNARY, ids=lambda o: o.name)
+def test_the_common_operand_vjp_of_a_unary_op_keeps_the_bits(op, dtype, rng):
+    x = sample(op, (3, 5), rng, 0, dtype)
+    g = rng.uniform(-2, 2, (3, 5)).astype(dtype)
+    g[0, :2] = [0.0, -0.0]
+    bits = {np.float64: np.uint64, np.float32: np.uint32}[dtype]
+    with np.errstate(all="ignore"):
+        out = elementwise(op.name, [x])
+        held = rng.uniform(-1, 1, (3, 5)).astype(dtype)
+        for into in (None, [held]):
+            ours = common_vjp(op.name, g, out, [x], [True], into and [held.copy()], np.empty)
+            want = rows_vjp(op.name, g, out, [x], row_layout([x.shape], out.shape), [True],
+                            into and [held.copy()], np.empty)
+            np.testing.assert_array_equal(ours[0].view(bits), want[0].view(bits))
+
+
 def test_row_layout_takes_the_common_shapes_and_leaves_the_rest():
     assert row_layout([(3, 4), (3, 4)], (3, 4)) == (1, 12, ["full", "full"])
     assert row_layout([(3, 4), ()], (3, 4)) == (1, 12, ["full", "scalar"])

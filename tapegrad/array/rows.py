@@ -119,14 +119,14 @@ _VJP_ROWS = {}  # name -> its generated ``<name>_vjp_rows`` kernel
 
 def common_vjp(name, g, out, args, wants, into=None, empty=arena.empty):
     """:func:`rows_vjp` for the commonest operands, decided without the
-    layouts: two, each a C-contiguous array of the output's shape and dtype
-    or a Python float; the same kernel on the same operands.  None for any
+    layouts: one or two, each a C-contiguous array of the output's shape
+    and dtype or a Python float; the same kernel on the same operands.  None for any
     other operands (the caller takes :func:`rows_vjp`)."""
     shape, dtype = out.shape, out.dtype
-    if len(args) != 2 or dtype.kind != "f" or not out.size or not out.flags.c_contiguous \
+    if len(args) > 2 or dtype.kind != "f" or not out.size or not out.flags.c_contiguous \
             or np.shape(g) != shape:
         return None
-    into = into or (None, None)
+    into = into or (None,) * len(args)
     size = out.size
     operands, grads, flat, accumulate = [], [], [], []
     for arg, want, buffer in zip(args, wants, into):

@@ -132,14 +132,24 @@ _SCALAR_OUTPUT = {op.code for op in ARRAY_OPS.values() if op.scalar_output}  # i
 def record_array_op(code, operands, params, compute):
     """Record array op ``code`` on ``operands`` (``compute(values, params)``
     gives its value), or compute a constant when nothing is tracked."""
-    if not any(_tracked(x) for x in operands):
+    rec, tracked = None, False  # (the first recording an operand is on, as _recording_of)
+    for x in operands:
+        if x.__class__ is Value or isinstance(x, Tensor):
+            tracked = tracked or _tracked(x)
+            if rec is None:
+                rec = x._rec
+    if not tracked:
         values = [x._v if isinstance(x, (Tensor, Value)) else x for x in operands]
         return tensor(compute(values, dict(params)))
-    rec = _recording_of(operands)
-    pairs = [_operand(x, rec) for x in operands]
-    args = [a for a, _ in pairs]
-    values = [v for _, v in pairs]
-    params = dict(params, constants=[v if a < 0 else None for a, v in pairs])
+    if rec is None:
+        rec = current_recording()
+    args, values, constants = [], [], []
+    for x in operands:
+        a, v = _operand(x, rec)
+        args.append(a)
+        values.append(v)
+        constants.append(v if a < 0 else None)
+    params = {**params, "constants": constants}
     if len(args) > 2 or code in _LISTED:
         params["args"] = args
         a0, a1 = args[0], -1
@@ -152,7 +162,7 @@ def record_array_op(code, operands, params, compute):
         out._i = rec.push_array(code, a0, a1, value, params, scalar=True)
         return out
     value = np.asarray(value)
-    value.flags.writeable = False  # the tape keeps it for the backward sweep
+    value.setflags(write=False)  # the tape keeps it for the backward sweep
     out = _new(Tensor)
     out._rec, out._v, out._g, out._serial, out.requires_grad = rec, value, None, 0, True
     out._i = rec.push_array(code, a0, a1, value, params)
