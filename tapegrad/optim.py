@@ -62,20 +62,24 @@ def fma(x, y, z, out=None):
     return _fma_ufunc(x, y, z, out=out)
 
 
+@intrinsic
+def _fused(typingctx, x, y, z):
+    if isinstance(x, types.Float) and x == y == z:
+        return x(x, y, z), lambda context, builder, sig, args: builder.fma(*args)
+    return None
+
+
+def _fma(x, y, z):
+    return _fused(x, y, z)
+
+
 def _make_fma():
-    @intrinsic
-    def fused(typingctx, x, y, z):
-        if isinstance(x, types.Float) and x == y == z:
-            return x(x, y, z), lambda context, builder, sig, args: builder.fma(*args)
-        return None
-
-    def fma(x, y, z):
-        return fused(x, y, z)
-
     # float32 first: NumPy takes the first loop the inputs cast to safely.
     signatures = ["float32(float32, float32, float32)", "float64(float64, float64, float64)"]
-    # .ufunc: the plain NumPy ufunc, without DUFunc's Python-level __call__.
-    return jit.vectorize(signatures)(fma).ufunc
+    # .ufunc: the plain NumPy ufunc, without DUFunc's Python-level __call__.  (_fma is
+    # a module-level function, not a closure: numba keys a closure's disk cache by its
+    # cells, and the intrinsic's differed per process, so each process added files.)
+    return jit.vectorize(signatures)(_fma).ufunc
 
 
 class Optimizer:
