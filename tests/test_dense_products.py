@@ -273,3 +273,71 @@ def test_a_loss_with_records_after_its_sum(loss, rng, path):
     want, want_grads = plain.value_and_grad(p)
     assert value == pytest.approx(want, rel=1e-13, abs=0)
     assert_grads_close(grads, want_grads, 1e-13)
+
+
+ACTIVATIONS = {  # an activation of the layer's output and a number, as NumPy code writes one
+    "relu_by_maximum": lambda h: np.maximum(h, 0),
+    "relu_number_first": lambda h: np.maximum(0.0, h),
+    "scaled": lambda h: h * 0.5,
+    "flipped": lambda h: 1.5 - h,
+    "clipped_below": lambda h: np.fmax(h, -0.25),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_an_activation_with_a_number_is_a_stage(activation, dtype, rng, path):
+    last, _ = OUTPUTS["vector"]
+    X = rng.normal(size=(9, 4)).astype(dtype)
+    y = rng.normal(size=9).astype(dtype)
+    forward = mlp(X, last, between=ACTIVATIONS[activation])
+
+    def loss(p):
+        return ((forward(p) - y) ** 2).mean()
+
+    x0 = tuple(tg.tensor(a) for a in params(last, dtype, rng))
+    compiled, plain = tg.record(loss, x0), tg.record(loss, x0, fuse=False)
+    assert compiled.program.dense is not None
+    assert [s[5] is not None for s in compiled.program.dense.stages if len(s) == 6] == [True]
+    for _ in range(2):
+        p = params(last, dtype, rng)
+        value, grads = compiled.value_and_grad(p)
+        want, want_grads = plain.value_and_grad(p)
+        assert value == pytest.approx(want, rel=RTOL[dtype], abs=0)
+        assert_grads_close(grads, want_grads, RTOL[dtype])
+
+
+def test_an_activation_with_data_keeps_the_sweeps(rng):
+    """A 0-d array beside the layer's output may be record_loss's data (read
+    afresh at each call): it is no literal of the kernel's."""
+    X, y = rng.normal(size=(9, 4)), rng.normal(size=9)
+    forward = mlp(X, OUTPUTS["vector"][0], between=lambda h: np.maximum(h, np.array(0.0)))
+    rec = tg.record(lambda p: ((forward(p) - y) ** 2).mean(),
+                    tuple(tg.tensor(a) for a in params(OUTPUTS["vector"][0], np.float64, rng)))
+    assert rec.program.dense is None
+
+
+def test_scaled_logits_under_a_cross_entropy_train_as_eager(rng):
+    """``F.cross_entropy(z * 0.5, y)``: the scaling is a stage of the chain."""
+    def make():
+        return nn.Sequential(nn.Linear(3, 4, rng=0), nn.Tanh(), nn.Linear(4, 2, rng=1))
+
+    def loss_fn(z, y):
+        return nn.functional.cross_entropy(z * 0.5, y)
+
+    model, twin = make(), make()
+    X, y = rng.normal(size=(8, 3)), rng.integers(0, 2, 8)
+    step = nn.record_loss(model, loss_fn, X, y)
+    assert step.recorded.program.dense is not None
+    for _ in range(3):
+        model.zero_grad(), twin.zero_grad()
+        value = step(X, y).item()
+        eager = loss_fn(twin(X), y)
+        eager.backward()
+        assert value == pytest.approx(eager.item(), rel=1e-14)
+        for p, q in zip(model.parameters(), twin.parameters()):
+            np.testing.assert_allclose(p.grad, q.grad, rtol=1e-13, atol=1e-15)
+        for p in model.parameters():
+            p._v = p._v - 0.1 * p.grad
+        for q in twin.parameters():
+            q._v = q._v - 0.1 * q.grad

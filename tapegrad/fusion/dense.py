@@ -27,7 +27,7 @@ the batch's rows held as columns as :mod:`tapegrad.replay.dense` does:
 * it returns the loss, having written each leaf's gradient into the
   arrays ``O...`` (by leaf index) that come last.
 
->>> stages = (("linear", 3, 4, 0, 1, False, (4, 3), (4,)), ("relu",),
+>>> stages = (("linear", 3, 4, 0, 1, False, (4, 3), (4,)), ("relu", None),
 ...           ("linear", 4, 2, 2, 3, False, (2, 4), (2,)))
 >>> source, imports, size = chain_source(stages, 4)
 >>> size  # work elements: (per row, fixed)
@@ -73,28 +73,39 @@ class _Carver:
         return f"{self.per_row} * R + {self.fixed}"
 
 
-def _one_op(name):
-    """The fused-group spec of the one-argument op ``name`` alone, whose
-    element lines (value and reverse walk) an activation's loops hold."""
-    return Spec(members=((name, (("e", 0),)),), externals=("[r, c]",), outputs=(0,),
-                grads=(True,))
+def _one_op(stage):
+    """``(spec, loads)``: the fused-group spec of an activation ``stage``
+    alone (``(op name, number)``, ``number`` None or ``(position, literal)``:
+    a two-argument op of the layer's output and a number, ``np.maximum(h,
+    0.0)``), whose element lines (value and reverse walk) its loops hold,
+    and the line that loads the number."""
+    name, number = stage
+    if number is None:
+        return Spec(members=((name, (("e", 0),)),), externals=("[r, c]",), outputs=(0,),
+                    grads=(True,)), []
+    position, literal = number
+    refs = (("e", 1), ("e", 0)) if position == 0 else (("e", 0), ("e", 1))
+    return Spec(members=((name, refs),), externals=("[r, c]", NUMBER), outputs=(0,),
+                grads=(True, False)), [f"x1 = {literal}"]
 
 
-def _activation_lines(name, source, target, width, pad="    "):
-    """``target = name(source)`` element by element."""
+def _activation_lines(stage, source, target, width, pad="    "):
+    """``target = op(source)`` element by element (``stage``: :func:`_one_op`'s)."""
+    spec, number = _one_op(stage)
     inner = pad + " " * 8
     return ([f"{pad}for c in range({width}):", f"{pad}    for r in range(R):",
-             f"{inner}x0 = {source}[c, r]"] + member_lines(_one_op(name), inner)
-            + [f"{inner}{target}[c, r] = m0"])
+             f"{inner}x0 = {source}[c, r]"] + [inner + line for line in number]
+            + member_lines(spec, inner) + [f"{inner}{target}[c, r] = m0"])
 
 
-def _adjoint_lines(name, source, value, g, down, width, pad="    "):
+def _adjoint_lines(stage, source, value, g, down, width, pad="    "):
     """``down`` = ``g`` times the activation's partial, element by element
     (its value read back from ``value``)."""
-    spec = _one_op(name)
+    spec, number = _one_op(stage)
     inner = pad + " " * 8
     return ([f"{pad}for c in range({width}):", f"{pad}    for r in range(R):",
-             f"{inner}x0 = {source}[c, r]", f"{inner}m0 = {value}[c, r]"]
+             f"{inner}x0 = {source}[c, r]"] + [inner + line for line in number]
+            + [f"{inner}m0 = {value}[c, r]"]
             + adjoint_lines(spec, {0: f"{g}[c, r]"}, inner) + [f"{inner}{down}[c, r] = b0"])
 
 
@@ -215,8 +226,8 @@ def chain_source(stages, n_leaves, head=None):
     transposed, weight shape, bias shape)`` (the weight ``(inputs,
     outputs)`` if ``transposed``, else ``(outputs, inputs)``, or
     ``(inputs,)`` for one output; the bias ``(outputs,)``, or ``()``
-    for one output; no bias if its leaf is None) or ``(op name,)``
-    of an activation; ``work`` must hold ``per_row * rows +
+    for one output; no bias if its leaf is None) or ``(op name, number)``
+    of an activation (:func:`_one_op`); ``work`` must hold ``per_row * rows +
     fixed`` elements.  Under a cross entropy (``head`` None) the kernel
     takes the ``labels``; under a ``head`` (:func:`head_lines`), its data
     ``T0, T1, ...`` in their place."""
@@ -254,7 +265,7 @@ def chain_source(stages, n_leaves, head=None):
             width = outputs
         else:
             target = _output(carve, forward, stages, s, width)
-            forward += _activation_lines(stage[0], source, target, width)
+            forward += _activation_lines(stage, source, target, width)
         if s:
             carve.take(f"D{s}", stage[1] if stage[0] == "linear" else width)
         backward.append((s, stage, source, target, width))
@@ -282,7 +293,7 @@ def chain_source(stages, n_leaves, head=None):
             if s:
                 reverse.append(f"    input_vjp_columns(gemm, {g}, F{s}[:, :{stage[1]}], D{s})")
         else:
-            reverse += _adjoint_lines(stage[0], inputs, outputs, g, f"D{s}", width)
+            reverse += _adjoint_lines(stage, inputs, outputs, g, f"D{s}", width)
         g = f"D{s}"
     checks = [f"{leaf}.shape != {shapes[k]!r} or O{k}.shape != {shapes[k]!r}"
               for k, leaf in enumerate(leaves)]

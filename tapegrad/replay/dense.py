@@ -82,7 +82,7 @@ from tapegrad.array.ops.softmax import cross_entropy_columns
 from tapegrad.fusion import cache
 from tapegrad.fusion.dense import HEAD_NAME, NAME, HeadSource, chain_source, head_source
 from tapegrad.kernels.gemm import address
-from tapegrad.replay.dense_stages import Layer, chain_stages, loss_head
+from tapegrad.replay.dense_stages import Layer, chain_stages, split_loss
 
 _CROSS_ENTROPY = ARRAY_OPS["cross_entropy"].code
 _FLOATS = (np.dtype(np.float64), np.dtype(np.float32))
@@ -106,7 +106,7 @@ def dense_chain(program, prog):
     last = records[-1]
     if not stages or program._out_record != last:
         return None
-    head = loss_head(prog, tail, last, stages[-1][1]) if tail else None
+    stages, head = split_loss(prog, stages, tail, last)
     if head is None and (
             int(prog.op[last]) != _CROSS_ENTROPY or int(prog.arg0[last]) != stages[-1][1]
             or set(prog.params[last]) != {"labels", "constants", "lse"}
@@ -147,7 +147,7 @@ class DenseChain:
     ``cross_entropy``, or a :class:`~tapegrad.replay.dense_stages.Head`
     (see the module docstring).  ``stages``: per stage, a
     :class:`~tapegrad.replay.dense_stages.Layer` or an activation ``(name,
-    record, kernel, VJP kernel, vectorized)``; ``loss``: the cross-entropy record
+    record, kernel, VJP kernel, vectorized, number)``; ``loss``: the cross-entropy record
     (or the head's sum or mean); ``n_leaves``: how many leaves the program
     has; ``shape``: the batch's (rows, features)."""
 
@@ -250,7 +250,7 @@ class DenseChain:
         return tuple(("linear", stage.inputs, stage.outputs, stage.weight, stage.bias,
                       stage.transposed, stage.weight_shape, stage.bias_shape)
                      if isinstance(stage, Layer)
-                     else (stage[0],) for stage in self.stages)
+                     else (stage[0], stage[5]) for stage in self.stages)
 
     def _work(self):
         """This thread's flat array of the kernel's buffers."""

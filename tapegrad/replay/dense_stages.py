@@ -22,13 +22,18 @@ loss: a ``cross_entropy``, or elementwise records summed or averaged
 ...     return ((np.tanh(X @ W + b) @ v - 1.0) ** 2).mean()
 >>> rec = tg.record(loss, (tg.tensor(np.ones((3, 5))), tg.tensor(np.zeros(5)),
 ...                        tg.tensor(np.ones((5, 1)))))
->>> _, stages, tail = chain_stages(rec.program._program)
+>>> prog = rec.program._program
+>>> _, stages, tail = chain_stages(prog)
 >>> [s.kind if isinstance(s, Layer) else s[0] for s in stages]
-['layer', 'tanh', 'layer']
+['layer', 'tanh', 'layer', 'sub', 'square']
+>>> stages, head = split_loss(prog, stages, tail, len(prog.op) - 1)
+>>> [s.kind if isinstance(s, Layer) else s[0] for s in stages], head.mean
+(['layer', 'tanh', 'layer', 'sub'], True)
 >>> [(s.inputs, s.outputs, s.transposed, s.bias) for s in stages if isinstance(s, Layer)]
 [(3, 5, True, 1), (5, 1, True, None)]
 """
 
+import math
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -37,8 +42,10 @@ from tapegrad.array.ops import ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE
 from tapegrad.array.ops.elementwise import each_kernel
 from tapegrad.array.reverse import arguments
 from tapegrad.fusion.dense import head_spec
+from tapegrad.kernels import array_rules
 
 _LINEAR, _MATMUL = ARRAY_OPS["linear"].code, ARRAY_OPS["matmul"].code
+_CROSS_ENTROPY = ARRAY_OPS["cross_entropy"].code
 _SUM, _MEAN = ARRAY_OPS["sum"].code, ARRAY_OPS["mean"].code
 _RESHAPE, _GETITEM = ARRAY_OPS["reshape"].code, ARRAY_OPS["getitem"].code
 _COLUMNS = ((slice(None), 0), (slice(None), -1))  # the one column of a matrix
@@ -163,21 +170,58 @@ def _flattened(prog, i, layer):
 
 def _activation(prog, i, code, stages):
     """``(name, record, value, VJP kernel, whether the value is NumPy's
-    vectorized ufunc)`` of a one-argument elementwise
-    record ``i`` of the stage before it, or None.  The value is the row's
+    vectorized ufunc, number)`` of an elementwise record ``i`` of the stage
+    before it alone, or of it and a number (``np.maximum(h, 0.0)``,
+    ``h * 0.5``: ``number`` is then ``(position, value)``, else None); None
+    for any other record.  The value of a one-argument op is the row's
     NumPy ufunc (``Op.ufunc``) where it has one (vectorized: ``np.tanh`` is
     some ten times faster than a C library call per element), else the
-    op's generated kernel."""
+    op's generated kernel; with a number, its generated row kernels.  The
+    VJP adds into its last argument."""
     op = ELEMENTWISE_BY_CODE.get(code)
     params = prog.params.get(i) or {}
-    if op is None or op.arity != 1 or not stages or int(prog.arg0[i]) != stages[-1][1] \
-            or set(params) - {"constants"} \
-            or any(c is not None for c in params.get("constants", ())):
+    if op is None or not op.differentiable or not stages or set(params) - {"constants"}:
         return None
-    ufunc = op.ufunc
-    vectorized = ufunc is not None and ufunc.nin == 1 and ufunc.nout == 1
-    value = _into(ufunc) if vectorized else each_kernel(op.name)
-    return op.name, i, value, each_kernel(op.name, "vjp_"), vectorized
+    args, values = arguments(prog, i)
+    if op.arity == 1:
+        if args != [stages[-1][1]]:
+            return None
+        ufunc = op.ufunc
+        vectorized = ufunc is not None and ufunc.nin == 1 and ufunc.nout == 1
+        value = _into(ufunc) if vectorized else each_kernel(op.name)
+        return op.name, i, value, each_kernel(op.name, "vjp_"), vectorized, None
+    if op.arity != 2 or sorted(args) != [-1, stages[-1][1]]:
+        return None
+    position = args.index(-1)
+    number = values[position]
+    if type(number) not in (int, float) or not math.isfinite(number):
+        return None  # (a 0-d array may be record_loss's data: read afresh, not a literal)
+    dtype = prog.arrays[i].dtype
+    number = dtype.type(number)
+    value, vjp = _with_number(op.name, position, number)
+    return op.name, i, value, vjp, False, (position, f"np.{dtype.name}({float(number)!r})")
+
+
+def _with_number(name, position, number):
+    """The value and VJP (adding into its last argument) of the two-argument
+    op ``name`` of an array and ``number`` at ``position``, by its generated
+    row kernels (what an eager op of an array and a number runs)."""
+    value_rows = getattr(array_rules, f"{name}_each_rows")
+    vjp_rows = getattr(array_rules, f"{name}_vjp_rows")
+
+    if position == 0:
+        def value(x, out):
+            value_rows(number, x, out)
+
+        def vjp(x, out, g, gx):
+            vjp_rows(number, x, out, g, None, gx, False, True)
+    else:
+        def value(x, out):
+            value_rows(x, number, out)
+
+        def vjp(x, out, g, gx):
+            vjp_rows(x, number, out, g, gx, None, True, False)
+    return value, vjp
 
 
 def _into(ufunc):
@@ -200,6 +244,24 @@ class Head:
     def __init__(self, spec, reads, data, numbers, mean, after=(), numbers_after=()):
         self.spec, self.reads, self.data, self.mean = spec, reads, data, mean
         self.numbers, self.after, self.numbers_after = numbers, after, numbers_after
+
+
+def split_loss(prog, stages, tail, last):
+    """``(stages, head)``: the chain's stages and the :class:`Head` of the
+    records after them (``tail``, then ``last``, the output), or None
+    (a cross entropy, or no loss the chain takes).  Activations at the end
+    of ``stages`` go back to the loss, the last first, until the head has a
+    record (``((z - 1.0) ** 2).mean()``: ``z - 1.0`` and the square pass
+    for activations; the square goes back)."""
+    stages, tail = list(stages), list(tail)
+    if int(prog.op[last]) == _CROSS_ENTROPY:
+        return stages, None
+    while stages:
+        head = loss_head(prog, tail, last, stages[-1][1]) if tail else None
+        if head is not None or isinstance(stages[-1], Layer):
+            return stages, head
+        tail.insert(0, stages.pop()[1])
+    return stages, None
 
 
 def loss_head(prog, tail, last, output):
