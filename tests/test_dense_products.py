@@ -341,3 +341,26 @@ def test_scaled_logits_under_a_cross_entropy_train_as_eager(rng):
             p._v = p._v - 0.1 * p.grad
         for q in twin.parameters():
             q._v = q._v - 0.1 * q.grad
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("turn", [lambda w: w.T, np.transpose], ids=["dot_T", "np_transpose"])
+def test_weights_kept_as_pytorch_keeps_them(turn, dtype, rng, path):
+    """``x @ W.T + b`` with ``W`` of shape (outputs, inputs); a square one
+    too, whose orientation the shapes cannot tell."""
+    X = rng.normal(size=(7, 4)).astype(dtype)
+    Y = rng.normal(size=(7, 3)).astype(dtype)
+    shapes = [(4, 4), (4,), (3, 4), (3,)]
+
+    def loss(p):
+        h = np.tanh(X @ turn(p[0]) + p[1])
+        return ((h @ turn(p[2]) + p[3] - Y) ** 2).mean()
+
+    x0 = tuple(tg.tensor(rng.normal(size=s).astype(dtype)) for s in shapes)
+    compiled, plain = tg.record(loss, x0), tg.record(loss, x0, fuse=False)
+    assert [s.transposed for s in compiled.program.dense.stages if len(s) > 6] == [False, False]
+    p = tuple(rng.normal(size=s).astype(dtype) for s in shapes)
+    value, grads = compiled.value_and_grad(p)
+    want, want_grads = plain.value_and_grad(p)
+    assert value == pytest.approx(want, rel=RTOL[dtype], abs=0)
+    assert_grads_close(grads, want_grads, RTOL[dtype])

@@ -8,7 +8,9 @@ A layer is written either way a user writes one:
 * ``x @ W + b`` (JAX's and a NumPy user's way): a ``matmul`` of the layer's
   input and a weight of shape ``(inputs, outputs)``, then, if there is one,
   an ``add`` of a bias of shape ``(outputs,)``.  The chain holds such a
-  weight transposed (:attr:`Layer.transposed`).
+  weight transposed (:attr:`Layer.transposed`).  ``x @ W.T + b`` (a
+  weight of shape ``(outputs, inputs)``, as PyTorch keeps one) is a layer
+  too.
 
 An activation is a one-argument elementwise record of the stage before it
 (``np.tanh(h)``, ``tg.relu(h)``); the records after the last stage are the
@@ -45,7 +47,7 @@ from tapegrad.fusion.dense import head_spec
 from tapegrad.kernels import array_rules
 
 _LINEAR, _MATMUL = ARRAY_OPS["linear"].code, ARRAY_OPS["matmul"].code
-_CROSS_ENTROPY = ARRAY_OPS["cross_entropy"].code
+_CROSS_ENTROPY, _TRANSPOSE = ARRAY_OPS["cross_entropy"].code, ARRAY_OPS["transpose"].code
 _SUM, _MEAN = ARRAY_OPS["sum"].code, ARRAY_OPS["mean"].code
 _RESHAPE, _GETITEM = ARRAY_OPS["reshape"].code, ARRAY_OPS["getitem"].code
 _COLUMNS = ((slice(None), 0), (slice(None), -1))  # the one column of a matrix
@@ -82,7 +84,10 @@ def chain_stages(prog):
     records after them but the last (a head's, if the loss is one)."""
     leaf_of = {i: int(prog.arg0[i]) for i in prog.array_records
                if int(prog.op[i]) == ARRAY_INPUT}  # (record_loss reads a parameter where used)
-    records = [i for i in prog.array_records if i not in leaf_of]
+    turned = {i: int(prog.arg0[i]) for i in prog.array_records  # W.T of a matrix leaf
+              if int(prog.op[i]) == _TRANSPOSE and int(prog.arg0[i]) in leaf_of
+              and prog.arrays[i].ndim == 2 and prog.params[i].get("axes") in (None, (1, 0))}
+    records = [i for i in prog.array_records if i not in leaf_of and i not in turned]
     stages, n = [], 0
     while n < len(records) - 1:
         i = records[n]
@@ -91,7 +96,7 @@ def chain_stages(prog):
             stage = _linear_layer(prog, i, leaf_of, stages)
         elif code == _MATMUL:
             after = records[n + 1] if n + 2 < len(records) else -1  # not the loss itself
-            stage = _product_layer(prog, i, after, leaf_of, stages)
+            stage = _product_layer(prog, i, after, leaf_of, turned, stages)
         else:
             stage = _activation(prog, i, code, stages)
         if stage is None:
@@ -128,19 +133,24 @@ def _linear_layer(prog, i, leaf_of, stages):
                  False, i, weight.shape, bias.shape)
 
 
-def _product_layer(prog, i, after, leaf_of, stages):
+def _product_layer(prog, i, after, leaf_of, turned, stages):
     """The :class:`Layer` of ``matmul`` record ``i`` (``x @ W``, ``W`` a
-    matrix leaf, or a vector: one output, flat) and, when record ``after``
+    matrix leaf, or a vector: one output, flat; or ``x @ W.T``, ``turned``
+    maps such transposes to their leaf's record) and, when record ``after``
     adds a bias leaf of one row's shape to it (or of one element to a flat
     output), of that ``add``; None where ``i`` is no such product."""
     args, _ = arguments(prog, i)
-    if len(args) != 2 or args[1] not in leaf_of or not _input_of(prog, args[0], i, stages):
+    if len(args) != 2 or not _input_of(prog, args[0], i, stages):
         return None
-    weight, out = prog.arrays[args[1]], prog.arrays[i]
+    w, transposed = (turned[args[1]], False) if args[1] in turned else (args[1], True)
+    if w not in leaf_of:
+        return None
+    weight, out = prog.arrays[w], prog.arrays[i]
     if weight.ndim not in (1, 2) or out.ndim != weight.ndim:
         return None
-    inputs, outputs = weight.shape if weight.ndim == 2 else (weight.shape[0], 1)
-    layer = Layer("layer", i, leaf_of[args[1]], None, inputs, outputs, True, i, weight.shape,
+    inputs, outputs = weight.shape[::1 if transposed else -1] if weight.ndim == 2 \
+        else (weight.shape[0], 1)
+    layer = Layer("layer", i, leaf_of[w], None, inputs, outputs, transposed, i, weight.shape,
                   flat=weight.ndim == 1)
     if after < 0 or int(prog.op[after]) != _ADD:
         return layer
