@@ -364,3 +364,25 @@ def test_weights_kept_as_pytorch_keeps_them(turn, dtype, rng, path):
     want, want_grads = plain.value_and_grad(p)
     assert value == pytest.approx(want, rel=RTOL[dtype], abs=0)
     assert_grads_close(grads, want_grads, RTOL[dtype])
+
+
+def test_linear_layers_without_a_bias_train_as_eager(rng):
+    """``nn.Linear(..., bias=False)`` records ``x @ w.T``: a layer of the chain."""
+    def make():
+        return nn.Sequential(nn.Linear(3, 5, bias=False, rng=0), nn.ReLU(),
+                             nn.Linear(5, 2, rng=1))
+
+    model, twin = make(), make()
+    X, y = rng.normal(size=(8, 3)), rng.integers(0, 2, 8)
+    step = nn.record_loss(model, nn.CrossEntropyLoss(), X, y)
+    assert step.recorded.program.dense is not None
+    for _ in range(3):
+        model.zero_grad(), twin.zero_grad()
+        value = step(X, y).item()
+        eager = nn.CrossEntropyLoss()(twin(X), y)
+        eager.backward()
+        assert value == pytest.approx(eager.item(), rel=1e-14)
+        for p, q in zip(model.parameters(), twin.parameters()):
+            np.testing.assert_allclose(p.grad, q.grad, rtol=1e-13, atol=1e-15)
+        for p, q in zip(model.parameters(), twin.parameters()):
+            p._v, q._v = p._v - 0.1 * p.grad, q._v - 0.1 * q.grad
