@@ -399,11 +399,11 @@ class ArrayProgram(TangentMethods, Program):
         if type(x) is not self._tensors_only or len(x) != len(slots) or debug.enabled():
             return None
         for a, (_, _, shape, dtype) in zip(x, slots):
-            if type(a) is not np.ndarray or a.shape != shape or a.dtype is not dtype \
+            if a.__class__ is not np.ndarray or a.shape != shape or a.dtype is not dtype \
                     or not a.flags.c_contiguous:
                 return None
         dense = self.dense
-        leaves = [*x, *(leaf._v for leaf in self._extra_tensors)]
+        leaves = [*x, *(leaf._v for leaf in self._extra_tensors)] if self._extra_tensors else x
         try:
             value, grads = dense.call(leaves, self._here().params, dense.unit)
         except ValueError:  # a Tensor from outside f changed shape: the checked way says so

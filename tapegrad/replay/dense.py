@@ -216,11 +216,13 @@ class DenseChain:
         labels of another shape than recorded is a ``ValueError`` that does
         not say which (nothing is written), one of another type a numba
         ``TypeError`` or a compilation for it.  ``scale``: :meth:`scale`."""
-        grads = [np.empty(shape, self.dtype) for shape in self._leaf_shapes]
-        loss = self._one_call()(self.gemm, params[self.first]["constants"][0],
-                                *self._data(params), *self._numbers(params), *leaves,
-                                self._work(), scale, *grads)
-        return float(self.dtype.type(loss)), grads
+        dtype = self.dtype
+        grads = [np.empty(shape, dtype) for shape in self._leaf_shapes]
+        kernel = self._kernel or self._one_call()
+        data = [params[self.loss]["labels"]] if self.head is None else self._data(params)
+        loss = kernel(self.gemm, params[self.first]["constants"][0], *data,
+                      *self._numbers(params), *leaves, self._work(), scale, *grads)
+        return float(dtype.type(loss)), grads
 
     def scale(self, seed):
         """The loss's VJP's factor: ``seed`` over the rows (a cross
