@@ -224,30 +224,36 @@ def test_a_dead_recording_gives_its_arrays_back_unless_someone_holds_them():
         fresh = arena.empty((64, 64), np.float64)
         assert not np.shares_memory(fresh, kept)
     assert kept.tolist() == np.full((64, 64), 2.0).tolist()
-    z = tg.tensor(np.ones(1000), requires_grad=True)
+    z = tg.tensor(np.ones(10000), requires_grad=True)
     (z * 2.0).sum().backward()  # the recording dies here
     gc.collect()
-    assert any(n == 1000 for n, _ in arena._spare)
-    assert z.grad.tolist() == [2.0] * 1000
+    assert any(n == 10000 for n, _ in arena._spare)
+    assert z.grad.tolist() == [2.0] * 10000
 
 
 def test_a_reset_tape_gives_back_only_what_nothing_holds():
     arena.clear()
     tape = tg.Tape()
-    x = tg.tensor(np.arange(6.0), requires_grad=True)
+    x = tg.tensor(np.arange(10000.0), requires_grad=True)
     with tape:
         y = x * 2.0
     value = y.value
     tape.reset()
     assert not arena._spare  # `y` (and `value`) still hold it
-    assert value.tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    assert value.tolist() == (np.arange(10000.0) * 2.0).tolist()
 
 
 def test_the_arena_keeps_at_most_its_limit(monkeypatch):
     arena.clear()
-    monkeypatch.setattr(arena, "LIMIT", 1000)
-    arena.give_back([np.empty(100), np.empty(100)])  # 800 bytes each
-    assert arena._held == 800
+    monkeypatch.setattr(arena, "LIMIT", 100_000)
+    arena.give_back([np.empty(10_000), np.empty(10_000)])  # 80,000 bytes each
+    assert arena._held == 80_000
+
+
+def test_small_arrays_skip_the_arena():
+    arena.clear()
+    arena.give_back([np.empty(100)])  # 800 bytes: malloc keeps such blocks itself
+    assert arena._held == 0 and not arena._spare
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)

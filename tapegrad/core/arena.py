@@ -14,15 +14,18 @@ An array is taken back only when nothing else holds it or a view of it
 of it, a ``torch.from_numpy`` of it) is never reused.  At most
 :data:`LIMIT` bytes are kept; beyond that, arrays are simply freed.
 
+Arrays under :data:`SMALL` bytes skip the pool both ways: malloc keeps
+such blocks warm itself, and faster than the pool's bookkeeping.
+
 >>> import numpy as np
->>> spare = [np.empty((2, 3))]
+>>> spare = [np.empty((200, 300))]
 >>> address = spare[0].ctypes.data
 >>> give_back(spare)                # nothing else holds it: kept
->>> empty((3, 2), np.float64).ctypes.data == address
+>>> empty((300, 200), np.float64).ctypes.data == address
 True
->>> held = np.empty(7)
+>>> held = np.empty(70000)
 >>> give_back([held])               # `held` holds it: not kept
->>> empty((7,), np.float64) is held
+>>> empty((70000,), np.float64) is held
 False
 """
 
@@ -31,6 +34,10 @@ import sys
 import numpy as np
 
 LIMIT = 128 << 20  # bytes of spare arrays kept
+#: Bytes under which an array is neither kept nor handed out (malloc serves
+#: those from memory it keeps, warm; the pool's bookkeeping costs an eager
+#: op on small arrays a sixth of its time).
+SMALL = 1 << 16
 _spare = {}  # (size, dtype) -> [arrays that own their data]
 _held = 0
 
@@ -43,6 +50,8 @@ def empty(shape, dtype):
     size = 1
     for n in shape:
         size *= n
+    if size * dtype.itemsize < SMALL:
+        return np.empty(shape, dtype)
     stack = _spare.get((size, dtype))
     if not stack:
         return np.empty(shape, dtype)
@@ -76,6 +85,9 @@ def give_back(arrays):
     else holds, for :func:`empty` to hand out again."""
     global _held
     while arrays:
+        if arrays[-1].nbytes < SMALL:
+            arrays.pop()
+            continue
         owner = _owner_if_free(arrays[-1])
         arrays.pop()
         if owner is None or _held + owner.nbytes > LIMIT or owner.nbytes == 0:
