@@ -12,9 +12,10 @@ A layer is written either way a user writes one:
   weight of shape ``(outputs, inputs)``, as PyTorch keeps one) is a layer
   too.
 
-An activation is a one-argument elementwise record of the stage before it
-(``np.tanh(h)``, ``tg.relu(h)``); the records after the last stage are the
-loss: a ``cross_entropy``, or elementwise records summed or averaged
+An activation is an elementwise record of the stage before it alone
+(``np.tanh(h)``, ``tg.relu(h)``) or of it and a number (``np.maximum(h,
+0)``); the records after the last stage are the loss: a ``cross_entropy``,
+or elementwise records summed or averaged, then records of that number
 (:class:`Head`).
 
 >>> import numpy as np, tapegrad as tg
