@@ -85,7 +85,7 @@ def give_back(arrays):
     else holds, for :func:`empty` to hand out again."""
     global _held
     while arrays:
-        if arrays[-1].nbytes < SMALL:
+        if getattr(arrays[-1], "nbytes", 0) < SMALL:
             arrays.pop()
             continue
         owner = _owner_if_free(arrays[-1])
