@@ -19,6 +19,16 @@ from chains import (  # noqa: F401 (path: every test of this file both ways)
 RTOL = {np.float64: 1e-13, np.float32: 2e-5}
 
 
+def assert_same_answers(compiled, plain, p, rtol, grad_rtol=None):
+    """``compiled``'s value and gradient at ``p`` are ``plain``'s (the
+    record-by-record replay's) to ``rtol`` (the gradients to ``grad_rtol``)."""
+    value, grads = compiled.value_and_grad(p)
+    want, want_grads = plain.value_and_grad(p)
+    assert value == pytest.approx(want, rel=rtol, abs=0)
+    assert_grads_close(grads, want_grads, rtol if grad_rtol is None else grad_rtol)
+    return grads
+
+
 def mlp(X, last, between=np.tanh, take=None):
     """A two-layer network ``between(X @ W + b) @ V (+ c)`` written with
     ``@``; ``last``: the last weight and bias's shapes (``c`` None: no
@@ -121,10 +131,7 @@ def test_layers_without_activations_and_three_layers(rng):
     assert [type(s).__name__ for s in compiled.program.dense.stages] == [
         "Layer", "tuple", "Layer", "Layer"]
     p = tuple(rng.normal(size=s) for s in shapes)
-    value, grads = compiled.value_and_grad(p)
-    want, want_grads = plain.value_and_grad(p)
-    assert value == pytest.approx(want, rel=1e-13, abs=0)
-    assert_grads_close(grads, want_grads, 1e-13)
+    assert_same_answers(compiled, plain, p, 1e-13)
 
 
 def test_a_square_weight_is_not_taken_the_other_way_round(rng):
@@ -139,10 +146,7 @@ def test_a_square_weight_is_not_taken_the_other_way_round(rng):
     compiled, plain = tg.record(loss, x0), tg.record(loss, x0, fuse=False)
     assert compiled.program.dense is not None
     p = (rng.normal(size=(4, 4)), rng.normal(size=4))
-    value, grads = compiled.value_and_grad(p)
-    want, want_grads = plain.value_and_grad(p)
-    assert value == pytest.approx(want, rel=1e-13, abs=0)
-    assert_grads_close(grads, want_grads, 1e-13)
+    assert_same_answers(compiled, plain, p, 1e-13)
 
 
 def test_a_training_step_of_a_model_written_with_matmul_trains_as_eager(rng):
@@ -242,10 +246,7 @@ def test_other_programs_keep_the_sweeps(name, rng):
     compiled, plain = tg.record(loss, x0), tg.record(loss, x0, fuse=False)
     assert compiled.program.dense is None
     p = tuple(rng.normal(size=s) for s in shapes)
-    value, grads = compiled.value_and_grad(p)
-    want, want_grads = plain.value_and_grad(p)
-    assert value == pytest.approx(want, rel=1e-13, abs=0)
-    assert_grads_close(grads, want_grads, 1e-12)
+    assert_same_answers(compiled, plain, p, 1e-13, grad_rtol=1e-12)
 
 
 def test_a_product_the_one_kernel_takes_stays_there(rng):
@@ -269,10 +270,7 @@ def test_a_loss_with_records_after_its_sum(loss, rng, path):
     plain = tg.record(lambda p: loss(forward(p), y), x0, fuse=False)
     assert compiled.program.dense.head.after
     p = params(last, np.float64, rng)
-    value, grads = compiled.value_and_grad(p)
-    want, want_grads = plain.value_and_grad(p)
-    assert value == pytest.approx(want, rel=1e-13, abs=0)
-    assert_grads_close(grads, want_grads, 1e-13)
+    assert_same_answers(compiled, plain, p, 1e-13)
 
 
 ACTIVATIONS = {  # an activation of the layer's output and a number, as NumPy code writes one
@@ -301,10 +299,7 @@ def test_an_activation_with_a_number_is_a_stage(activation, dtype, rng, path):
     assert [s[5] is not None for s in compiled.program.dense.stages if len(s) == 6] == [True]
     for _ in range(2):
         p = params(last, dtype, rng)
-        value, grads = compiled.value_and_grad(p)
-        want, want_grads = plain.value_and_grad(p)
-        assert value == pytest.approx(want, rel=RTOL[dtype], abs=0)
-        assert_grads_close(grads, want_grads, RTOL[dtype])
+        assert_same_answers(compiled, plain, p, RTOL[dtype])
 
 
 def test_an_activation_with_data_keeps_the_sweeps(rng):
@@ -317,19 +312,15 @@ def test_an_activation_with_data_keeps_the_sweeps(rng):
     assert rec.program.dense is None
 
 
-def test_scaled_logits_under_a_cross_entropy_train_as_eager(rng):
-    """``F.cross_entropy(z * 0.5, y)``: the scaling is a stage of the chain."""
-    def make():
-        return nn.Sequential(nn.Linear(3, 4, rng=0), nn.Tanh(), nn.Linear(4, 2, rng=1))
-
-    def loss_fn(z, y):
-        return nn.functional.cross_entropy(z * 0.5, y)
-
+def assert_steps_as_eager(make, loss_fn, rng, steps=3):
+    """``record_loss`` of ``make()``'s model under ``loss_fn`` gives an eager
+    twin's losses and gradients over ``steps`` steps of plain SGD (so the
+    parameters move), on a batch of 8 rows of 3 features and 2 classes."""
     model, twin = make(), make()
     X, y = rng.normal(size=(8, 3)), rng.integers(0, 2, 8)
     step = nn.record_loss(model, loss_fn, X, y)
     assert step.recorded.program.dense is not None
-    for _ in range(3):
+    for _ in range(steps):
         model.zero_grad(), twin.zero_grad()
         value = step(X, y).item()
         eager = loss_fn(twin(X), y)
@@ -337,10 +328,15 @@ def test_scaled_logits_under_a_cross_entropy_train_as_eager(rng):
         assert value == pytest.approx(eager.item(), rel=1e-14)
         for p, q in zip(model.parameters(), twin.parameters()):
             np.testing.assert_allclose(p.grad, q.grad, rtol=1e-13, atol=1e-15)
-        for p in model.parameters():
-            p._v = p._v - 0.1 * p.grad
-        for q in twin.parameters():
-            q._v = q._v - 0.1 * q.grad
+        for p, q in zip(model.parameters(), twin.parameters()):
+            p._v, q._v = p._v - 0.1 * p.grad, q._v - 0.1 * q.grad
+
+
+def test_scaled_logits_under_a_cross_entropy_train_as_eager(rng):
+    """``F.cross_entropy(z * 0.5, y)``: the scaling is a stage of the chain."""
+    assert_steps_as_eager(
+        lambda: nn.Sequential(nn.Linear(3, 4, rng=0), nn.Tanh(), nn.Linear(4, 2, rng=1)),
+        lambda z, y: nn.functional.cross_entropy(z * 0.5, y), rng)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -360,29 +356,12 @@ def test_weights_kept_as_pytorch_keeps_them(turn, dtype, rng, path):
     compiled, plain = tg.record(loss, x0), tg.record(loss, x0, fuse=False)
     assert [s.transposed for s in compiled.program.dense.stages if len(s) > 6] == [False, False]
     p = tuple(rng.normal(size=s).astype(dtype) for s in shapes)
-    value, grads = compiled.value_and_grad(p)
-    want, want_grads = plain.value_and_grad(p)
-    assert value == pytest.approx(want, rel=RTOL[dtype], abs=0)
-    assert_grads_close(grads, want_grads, RTOL[dtype])
+    assert_same_answers(compiled, plain, p, RTOL[dtype])
 
 
 def test_linear_layers_without_a_bias_train_as_eager(rng):
     """``nn.Linear(..., bias=False)`` records ``x @ w.T``: a layer of the chain."""
-    def make():
-        return nn.Sequential(nn.Linear(3, 5, bias=False, rng=0), nn.ReLU(),
-                             nn.Linear(5, 2, rng=1))
-
-    model, twin = make(), make()
-    X, y = rng.normal(size=(8, 3)), rng.integers(0, 2, 8)
-    step = nn.record_loss(model, nn.CrossEntropyLoss(), X, y)
-    assert step.recorded.program.dense is not None
-    for _ in range(3):
-        model.zero_grad(), twin.zero_grad()
-        value = step(X, y).item()
-        eager = nn.CrossEntropyLoss()(twin(X), y)
-        eager.backward()
-        assert value == pytest.approx(eager.item(), rel=1e-14)
-        for p, q in zip(model.parameters(), twin.parameters()):
-            np.testing.assert_allclose(p.grad, q.grad, rtol=1e-13, atol=1e-15)
-        for p, q in zip(model.parameters(), twin.parameters()):
-            p._v, q._v = p._v - 0.1 * p.grad, q._v - 0.1 * q.grad
+    assert_steps_as_eager(
+        lambda: nn.Sequential(nn.Linear(3, 5, bias=False, rng=0), nn.ReLU(),
+                              nn.Linear(5, 2, rng=1)),
+        nn.CrossEntropyLoss(), rng)

@@ -28,9 +28,16 @@ from tapegrad.core import arena
 from tapegrad.kernels import array_rules
 
 
-def _kernel(name):
-    """The generated kernel ``name`` (numba compiles it on its first call)."""
-    return getattr(array_rules, name)
+_KERNELS = {}  # name -> the generated kernel of that name
+
+
+def row_kernel(name):
+    """The generated kernel ``name`` (``<op>_each_rows``, ``<op>_vjp_rows``;
+    numba compiles it on its first call), looked up once."""
+    kernel = _KERNELS.get(name)
+    if kernel is None:
+        kernel = _KERNELS[name] = getattr(array_rules, name)
+    return kernel
 
 
 def row_layout(shapes, full):
@@ -73,8 +80,45 @@ def rows_value(name, args, layout, dtype):
     R, C, kinds = layout
     out = arena.empty((R, C), dtype)
     x, y = (_operand(a, kind, R, C, dtype) for a, kind in zip(args, kinds))
-    _kernel(f"{name}_each_rows")(x, y, out)
+    row_kernel(f"{name}_each_rows")(x, y, out)
     return out
+
+
+def common_value(name, x, y):
+    """The binary op ``name`` on ``x`` and ``y`` for the commonest operands,
+    decided without the layouts: two C-contiguous float arrays of one shape
+    and dtype, or one and a Python float (weak, as NumPy takes it: the
+    array's dtype) or a 0-d array of its dtype.  The row kernel on the same
+    operands as :func:`rows_value` gives them (one row, the number as a
+    scalar of the dtype); :func:`common_vjp` is its reverse.  None for any
+    other operands (the caller takes the layouts)."""
+    if x.__class__ is np.ndarray:
+        a, b = x, y
+    elif y.__class__ is np.ndarray and x.__class__ is float:
+        a, b = y, x
+    else:
+        return None
+    dtype = a.dtype
+    if dtype.kind != "f" or not a.flags.c_contiguous or not a.size:
+        return None
+    if b.__class__ is float:
+        b = dtype.type(b)
+    elif b.__class__ is not np.ndarray or b.dtype is not dtype:
+        return None
+    elif not b.shape and a.shape:  # a 0-d array of the dtype (a sum): a number
+        b = b[()]
+    elif b.shape != a.shape or not b.flags.c_contiguous:
+        return None
+    else:
+        b = b.reshape(1, -1)
+    kernel = row_kernel(f"{name}_each_rows")
+    out = arena.empty((1, a.size), dtype)
+    a2 = a.reshape(1, -1)
+    if a is x:
+        kernel(a2, b, out)
+    else:
+        kernel(b, a2, out)
+    return out.reshape(a.shape)
 
 
 def usable(buffer, shape, dtype):
@@ -110,11 +154,8 @@ def rows_vjp(name, g, out, args, layout, wants, into=None, empty=arena.empty):
                                                (C,) if kind == "row" else ())
             for gr, kind in zip(grads, kinds)]
     g = np.ascontiguousarray(g, dtype=dtype).reshape(R, C)
-    _kernel(f"{name}_vjp_rows")(*operands, out.reshape(R, C), g, *flat, *accumulate)
+    row_kernel(f"{name}_vjp_rows")(*operands, out.reshape(R, C), g, *flat, *accumulate)
     return tuple(grads)
-
-
-_VJP_ROWS = {}  # name -> its generated ``<name>_vjp_rows`` kernel
 
 
 def common_vjp(name, g, out, args, wants, into=None, empty=arena.empty):
@@ -149,9 +190,6 @@ def common_vjp(name, g, out, args, wants, into=None, empty=arena.empty):
         grads.append(grad)
         flat.append(grad.reshape(1, size))
         accumulate.append(add)
-    kernel = _VJP_ROWS.get(name)
-    if kernel is None:
-        kernel = _VJP_ROWS[name] = _kernel(f"{name}_vjp_rows")
     g = np.ascontiguousarray(g, dtype=dtype).reshape(1, size)
-    kernel(*operands, out.reshape(1, size), g, *flat, *accumulate)
+    row_kernel(f"{name}_vjp_rows")(*operands, out.reshape(1, size), g, *flat, *accumulate)
     return tuple(grads)

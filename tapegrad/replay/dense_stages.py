@@ -44,8 +44,8 @@ import numpy as np
 from tapegrad.array.ops import ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE
 from tapegrad.array.ops.elementwise import each_kernel
 from tapegrad.array.reverse import arguments
+from tapegrad.array.rows import row_kernel
 from tapegrad.fusion.dense import head_spec
-from tapegrad.kernels import array_rules
 
 _LINEAR, _MATMUL = ARRAY_OPS["linear"].code, ARRAY_OPS["matmul"].code
 _CROSS_ENTROPY, _TRANSPOSE = ARRAY_OPS["cross_entropy"].code, ARRAY_OPS["transpose"].code
@@ -217,8 +217,7 @@ def _with_number(name, position, number):
     """The value and VJP (adding into its last argument) of the two-argument
     op ``name`` of an array and ``number`` at ``position``, by its generated
     row kernels (what an eager op of an array and a number runs)."""
-    value_rows = getattr(array_rules, f"{name}_each_rows")
-    vjp_rows = getattr(array_rules, f"{name}_vjp_rows")
+    value_rows, vjp_rows = row_kernel(f"{name}_each_rows"), row_kernel(f"{name}_vjp_rows")
 
     if position == 0:
         def value(x, out):

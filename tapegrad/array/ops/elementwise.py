@@ -22,7 +22,7 @@ import numpy as np
 
 from tapegrad.core import arena
 from tapegrad.kernels import array_rules
-from tapegrad.array.rows import common_vjp, row_layout, rows_value, rows_vjp
+from tapegrad.array.rows import common_value, common_vjp, row_layout, rows_value, rows_vjp
 
 
 def each_kernel(name, suffix=""):
@@ -116,7 +116,7 @@ def elementwise(name, args):
         each_kernel(name)(x2, out)
         return out.reshape(x.shape)
     x, y = args
-    out = _common_case(name, x, y)
+    out = common_value(name, x, y)
     if out is not None:
         return out
     full = broadcast_shape(x, y)
@@ -129,47 +129,6 @@ def elementwise(name, args):
     each_kernel(name)(operand_2d(x, sx, cx, full, dtype), operand_2d(y, sy, cy, full, dtype),
                       out, xr, xc, yr, yc)
     return out.reshape(full)
-
-
-_EACH_ROWS = {}  # name -> its generated ``<name>_each_rows`` kernel
-
-
-def _common_case(name, x, y):
-    """``elementwise(name, [x, y])`` for the commonest operands, decided
-    without the general path's layouts: two C-contiguous float arrays of
-    one shape and dtype, or one and a Python float (weak, as NumPy takes
-    it: the array's dtype) or a 0-d array of its dtype.  The row kernel on the same operands as
-    :func:`~tapegrad.array.rows.rows_value` gives them (one row, the
-    number as a scalar of the dtype).  None for any other operands."""
-    if x.__class__ is np.ndarray:
-        a, b = x, y
-    elif y.__class__ is np.ndarray and x.__class__ is float:
-        a, b = y, x
-    else:
-        return None
-    dtype = a.dtype
-    if dtype.kind != "f" or not a.flags.c_contiguous or not a.size:
-        return None
-    if b.__class__ is float:
-        b = dtype.type(b)
-    elif b.__class__ is not np.ndarray or b.dtype is not dtype:
-        return None
-    elif not b.shape and a.shape:  # a 0-d array of the dtype (a sum): a number
-        b = b[()]
-    elif b.shape != a.shape or not b.flags.c_contiguous:
-        return None
-    else:
-        b = b.reshape(1, -1)
-    kernel = _EACH_ROWS.get(name)
-    if kernel is None:
-        kernel = _EACH_ROWS[name] = getattr(array_rules, f"{name}_each_rows")
-    out = arena.empty((1, a.size), dtype)
-    a2 = a.reshape(1, -1)
-    if a is x:
-        kernel(a2, b, out)
-    else:
-        kernel(b, a2, out)
-    return out.reshape(a.shape)
 
 
 def unbroadcast(g, shape):
