@@ -51,6 +51,7 @@ from tapegrad.kernels.sweeps import forward_span
 from tapegrad.ops import OPS
 from tapegrad.replay import schedule
 from tapegrad.replay.dense import dense_chain
+from tapegrad.replay.straight import straight_line
 from tapegrad.replay.steps import _ELEMENTWISE, _GROUP, _LEAF, _SPAN, direct_leaves, forward_steps
 from tapegrad.replay.array_tangents import TangentMethods
 from tapegrad.replay.program import Program, outputs_of
@@ -159,6 +160,9 @@ class ArrayProgram(TangentMethods, Program):
         # Linear layers under a loss: BLAS calls into buffers made once.  (A
         # program both take, X @ w under a squared error, is the one kernel's.)
         self.dense = dense_chain(self, prog) if owner.fuse and self.schedule is None else None
+        # Any other program of the ops one kernel knows: that kernel.
+        self.straight = (straight_line(self, prog, whole) if owner.fuse and self.schedule is None
+                         and self.dense is None else None)
         self.quick = (self._quick_dense if self.dense is not None and self.dense.compiled
                       and self._tensors_only in (tuple, list) else None)
         last = (self._out_record if self._out_shape is not None
@@ -319,6 +323,10 @@ class ArrayProgram(TangentMethods, Program):
         """The value of ``f`` at ``x``."""
         if self.schedule is not None and not debug.enabled():
             return self.schedule.value(x)
+        if self.straight is not None and not debug.enabled():
+            ran = self.straight.run(self._dense_leaves(x), self._here().params, want=False)
+            if ran is not None:
+                return ran[0]
         fresh = self._replay(x, full=False)
         if fresh is not None:
             return fresh(x)
@@ -379,6 +387,8 @@ class ArrayProgram(TangentMethods, Program):
                 ran = self.schedule.value_and_vjp(x, weights[0])
             elif self.dense is not None:
                 ran = self.dense.run(self._dense_leaves(x), self._here().params, weights[0])
+            elif self.straight is not None:
+                ran = self.straight.run(self._dense_leaves(x), self._here().params, weights[0])
         if ran is None:  # the sweeps (a dense chain's head refuses data of another dtype)
             fresh = self._replay(x, full=False)
             if fresh is not None:
@@ -387,6 +397,8 @@ class ArrayProgram(TangentMethods, Program):
         value, grads = ran[0], ran[1][:len(self._tensor_slots)]
         kind = self._tensors_only  # the gradients: fresh arrays of x's shapes and dtypes
         if kind is not None:
+            if any(g is None for g in grads):  # an input the output does not read: zeros
+                return value, self._tensor_gradients(grads)
             return value, grads[0] if kind == "tensor" else kind(grads)
         return value, self._gradient_like(self._gather(None, grads))
 
@@ -450,6 +462,9 @@ class ArrayProgram(TangentMethods, Program):
         ran = None
         if self.dense is not None and not debug.enabled():
             ran = self.dense.run(self._dense_leaves(x), params)
+        elif self.straight is not None and not debug.enabled() and not any(
+                (i, position) in self.straight.numbers for (i, _, position), _ in data):
+            ran = self.straight.run(self._dense_leaves(x), params)
         if ran is not None:
             value, grads = ran
         else:  # the sweeps (a dense chain's head refuses data of another dtype)

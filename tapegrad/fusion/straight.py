@@ -1,0 +1,184 @@
+"""Source of a straight-line kernel: a whole array program's value and
+gradient as one generated numba function (:mod:`tapegrad.replay.straight`
+decides the steps and where every array lives).
+
+The kernel is ``straight(L..., K..., V, A, G..., seed, gemm, want)``:
+``L{l}`` leaf ``l``'s array, ``K{j}`` constant array ``j`` (data read
+afresh at each call), ``V`` the values of every record the steps compute
+and ``A`` their adjoints (one flat buffer each, a record's at the same
+offset in both), ``G{l}`` leaf ``l``'s gradient (flat), ``seed`` the
+output's adjoint, ``gemm`` BLAS's routine (:mod:`tapegrad.kernels.gemm`).
+It returns the output's value, and with ``want`` fills the gradients.
+
+Each step is written with the op table's own kernels: a fused group of
+elementwise records calls its group's kernels (:mod:`tapegrad.fusion.source`,
+defined beside the main function), a reduction the NumPy-ordered loops of
+:mod:`tapegrad.fusion.reduce`, a product BLAS's ``gemm``.  In reverse, every
+adjoint starts at zero and each step adds its terms into its operands'.
+
+>>> group_call("g0_forward", ["V[0:4].reshape((2, 2))", "np.float64(2.0)"], ["V[4:8]"], 2, 2)
+'g0_forward(V[0:4].reshape((2, 2)), np.float64(2.0), V[4:8], 2, 2)'
+"""
+
+import math
+
+from tapegrad.fusion.source import backward_source, forward_source
+
+IMPORTS = ("from tapegrad.fusion.reduce import (row_sums, column_sums, divide_by_count, "
+           "row_extrema, column_extrema, spread_rows, spread_columns, row_extremum_vjp, "
+           "column_extremum_vjp, add_into)  # noqa: F401\n"
+           "from tapegrad.kernels.gemm import product  # noqa: F401\n")
+
+
+def literal(value, dtype):
+    """``value`` (a number) as source text of a number of ``dtype``."""
+    value = float(value)
+    if math.isnan(value):
+        text = "np.nan"
+    elif math.isinf(value):
+        text = "np.inf" if value > 0 else "-np.inf"
+    else:
+        text = repr(value)
+    return f"np.{dtype}({text})"
+
+
+def group_call(name, externals, outputs, R, C):
+    """The call of a group's kernel ``name`` on its arguments (source text)."""
+    return f"{name}({', '.join([*externals, *outputs, str(R), str(C)])})"
+
+
+class Places:
+    """Where each record's value and adjoint are, as source text."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+        self.at = {}  # record -> ("leaf", l) | ("buffer", offset) | ("constant", j), size
+        self.size = 0  # of V and A
+
+    def buffer(self, record, size):
+        """Give ``record`` ``size`` elements of ``V`` (and of ``A``)."""
+        self.at[record] = ("buffer", self.size), size
+        self.size += size
+
+    def value(self, record, shape):
+        (kind, where), size = self.at[record]
+        base = {"leaf": f"L{where}", "constant": f"K{where}",
+                "buffer": f"V[{where}:{where + size}]"}[kind]
+        return f"{base}.reshape({tuple(shape)!r})"
+
+    def adjoint(self, record, shape):
+        (kind, where), size = self.at[record]
+        base = {"leaf": f"G{where}", "buffer": f"A[{where}:{where + size}]"}[kind]
+        return f"{base}.reshape({tuple(shape)!r})"
+
+    def wants(self, record):
+        """Whether ``record`` has an adjoint (a constant has none)."""
+        return record in self.at and self.at[record][0][0] != "constant"
+
+
+def _group_arguments(step, places):
+    _, j, group, externals = step
+    args = []
+    for external in externals:
+        if external[0] == "number":
+            args.append(literal(external[1], places.dtype))
+        else:
+            args.append(places.value(external[1], external[2]))
+    return args
+
+
+def _forward(step, places):
+    kind = step[0]
+    if kind == "group":
+        _, j, group, _ = step
+        outs = [places.value(o, (group.R, group.C)) for o in group.outputs]
+        return [group_call(f"g{j}_forward", _group_arguments(step, places), outs,
+                           group.R, group.C)]
+    if kind == "reduce":
+        _, name, i, a, form, shape, count = step
+        x, out = places.value(a, shape), places.value(i, (shape[0] if form == "rows"
+                                                         else shape[1],))
+        prefix = "row" if form == "rows" else "column"
+        if name in ("sum", "mean"):
+            lines = [f"{prefix}_sums({x}, {out}, np.{places.dtype}(0))"]
+            if name == "mean":
+                lines.append(f"divide_by_count({out}, {count})")
+            return lines
+        return [f"{prefix}_extrema({x}, {out}, {name == 'amax'})"]
+    _, i, a, b, (m, k, n), _ = step  # a product
+    return [f"product(gemm, {places.value(a, (m, k))}, False, {places.value(b, (k, n))}, False, "
+            f"{places.value(i, (m, n))})"]
+
+
+def _backward(step, places, scratch):
+    kind = step[0]
+    if kind == "group":
+        _, j, group, externals = step
+        seeds = [places.adjoint(o, (group.R, group.C)) for o in group.outputs]
+        wanted = [places.adjoint(e[1], e[2]) for k, e in enumerate(externals)
+                  if group.spec.grads[k]]
+        return [group_call(f"g{j}_backward", _group_arguments(step, places),
+                           seeds + wanted + ["True"] * len(wanted), group.R, group.C)]
+    if kind == "reduce":
+        _, name, i, a, form, shape, count = step
+        if not places.wants(a):
+            return []
+        reduced = (shape[0] if form == "rows" else shape[1],)
+        g, gx = places.adjoint(i, reduced), places.adjoint(a, shape)
+        prefix = "row" if form == "rows" else "column"
+        if name in ("sum", "mean"):
+            divisor = literal(count if name == "mean" else 1, places.dtype)
+            return [f"spread_{prefix}s({g}, {gx}, {divisor})"]
+        return [f"{prefix}_extremum_vjp({places.value(a, shape)}, {places.value(i, reduced)}, "
+                f"{g}, {gx})"]
+    _, i, a, b, (m, k, n), _ = step
+    g = places.adjoint(i, (m, n))
+    lines = []
+    if places.wants(a):
+        t = f"V[{scratch}:{scratch + m * k}].reshape(({m}, {k}))"
+        lines += [f"product(gemm, {g}, False, {places.value(b, (k, n))}, True, {t})",
+                  f"add_into({places.adjoint(a, (m, k))}, {t})"]
+    if places.wants(b):
+        t = f"V[{scratch}:{scratch + k * n}].reshape(({k}, {n}))"
+        lines += [f"product(gemm, {places.value(a, (m, k))}, True, {g}, False, {t})",
+                  f"add_into({places.adjoint(b, (k, n))}, {t})"]
+    return lines
+
+
+def straight_source(steps, live, places, inputs, leaves, constants, out, scratch):
+    """The kernel's source (the main function first, then the groups' kernels).
+
+    ``steps``: in record order, ``("group", j, group, externals)`` (group
+    ``j``, a :class:`tapegrad.fusion.plan.Group`, its externals each
+    ``("number", value)`` or ``(kind, record, shape2d)``), ``("reduce",
+    name, record, operand, form, shape, count)`` (``form`` "rows" reduces
+    the rows of ``shape``, "columns" its columns) or ``("product", record,
+    a, b, (m, k, n), None)``; ``live``: the steps whose adjoints reach the
+    output, run in reverse; ``places``: :class:`Places`; ``inputs``: the
+    leaves read, ``L{l}``; ``leaves``: those with a gradient, ``G{l}``; ``constants``: how many ``K{j}``;
+    ``out``: the output record (a buffer); ``scratch``: where in ``V`` a
+    product's VJP puts its term before adding it."""
+    args = ([f"L{l}" for l in inputs] + [f"K{j}" for j in range(constants)]
+            + ["V", "A"] + [f"G{l}" for l in leaves] + ["seed", "gemm", "want"])
+    pad = "    "
+    lines = [f"def straight({', '.join(args)}):"]
+    for step in steps:
+        lines += [pad + line for line in _forward(step, places)]
+    (_, where), _ = places.at[out]
+    lines += [f"{pad}value = V[{where}]", f"{pad}if not want:", f"{pad}    return value",
+              f"{pad}A[:] = 0.0"] + [f"{pad}G{l}[:] = 0.0" for l in leaves]
+    lines.append(f"{pad}A[{where}] = seed")
+    for step in reversed(live):
+        lines += [pad + line for line in _backward(step, places, scratch)]
+    lines.append(f"{pad}return value")
+    for step in steps:
+        if step[0] == "group":
+            j, group = step[1], step[2]
+            modes = ("array",) * len(group.outputs)
+            lines += ["", "", "@generated_cached",
+                      forward_source(group.spec).replace("def fused_forward(",
+                                                         f"def g{j}_forward(", 1).rstrip(),
+                      "", "", "@generated_cached",
+                      backward_source(group.spec, modes).replace(
+                          "def fused_backward(", f"def g{j}_backward(", 1).rstrip()]
+    return "\n".join(lines) + "\n"

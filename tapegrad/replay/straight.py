@@ -1,0 +1,292 @@
+"""A recorded array program replayed as one compiled call: the
+straight-line kernel.
+
+The step-by-step replay pays Python at every record: each one's rule is
+called, its arrays allocated, its adjoint looked up and added (some 5-15 us
+a record, so a softmax or a normalisation written by hand costs 100-250 us
+a call on small arrays).  :func:`straight_line` compiles the program
+instead, when it is made of
+
+* tensor inputs (the program's, and those read from outside ``f``);
+* elementwise records, in the fused groups of
+  :func:`tapegrad.fusion.plan.plan` (one record alone is a group), their
+  operands any mix of records, numbers and constant arrays of one layout;
+* ``sum``, ``mean``, ``amax`` and ``amin`` over everything, over the last
+  axis or over the first (``keepdims`` or not);
+* ``matmul`` of two matrices (``X @ W``, ``h @ W2``, ``a @ b`` of two inputs);
+
+all of one float dtype, ending in one number.  One generated numba kernel
+(:mod:`tapegrad.fusion.straight`, cached on disk as fused kernels are) then
+computes every value into one buffer made once per thread, and every
+adjoint into another, in reverse: no Python runs per record, and a call
+allocates only the gradients it hands back.  Constant arrays (data, and
+:func:`tapegrad.nn.record_loss`'s batches) are read afresh at every call;
+numbers are part of the kernel.
+
+Values are the step-by-step replay's: the same elementwise kernels, sums
+in NumPy's order (pairwise along a row, row after row down a column), the
+same extremum shares.  Products are BLAS's ``gemm`` called from the kernel
+(:mod:`tapegrad.kernels.gemm`), which may sum in another order than
+NumPy's ``matmul`` calls it: where a product is, results agree to
+rounding.  Gradients add each term onto a zeroed adjoint, so a gradient
+element the step-by-step sweep leaves at ``-0.0`` may come out ``0.0``.
+Programs of any other shape keep the step-by-step replay, as do debug
+mode, forward mode and Hessian-vector products.
+
+>>> import numpy as np, tapegrad as tg
+>>> def entropy(x):
+...     e = np.exp(x - x.max())
+...     p = e / e.sum()
+...     return (p * np.log(p)).sum()
+>>> rec = tg.record(entropy, tg.tensor(np.zeros(3)))
+>>> rec.program.straight is not None
+True
+>>> value, grad = rec.value_and_grad(np.array([0.0, 1.0, 2.0]))
+>>> round(value, 6), bool(abs(grad.sum()) < 1e-12)
+(-0.832405, True)
+"""
+
+import math
+import threading
+
+import numpy as np
+
+from tapegrad.array.ops import ARRAY_BY_CODE, ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE
+from tapegrad.array.reverse import arguments
+from tapegrad.fusion import cache
+from tapegrad.fusion.straight import IMPORTS, Places, straight_source
+from tapegrad.kernels.gemm import address
+
+_REDUCTIONS = {ARRAY_OPS[name].code: name for name in ("sum", "mean", "amax", "amin")}
+_MATMUL = ARRAY_OPS["matmul"].code
+
+
+class _Refused(Exception):
+    """The program is not of the kernel's shape."""
+
+
+def straight_line(program, prog, whole):
+    """The :class:`StraightLine` of ``program`` (an ArrayProgram whose
+    snapshot is ``prog``, fused as ``whole``: groups of one record too),
+    or None when it is not of that shape."""
+    try:
+        return StraightLine(program, prog, whole)
+    except _Refused:
+        return None
+
+
+def _reduced(shape, axis):
+    """``(form, 2-D shape)`` of a reduction of an array of ``shape`` over
+    ``axis`` (None, an int or a tuple), or None where it is neither rows
+    nor columns."""
+    ndim, size = len(shape), math.prod(shape)
+    if size == 0:
+        return None
+    axes = set(range(ndim)) if axis is None else {
+        a % ndim if ndim else a for a in (axis if isinstance(axis, tuple) else (axis,))}
+    if axes == set(range(ndim)):
+        return "rows", (1, size)
+    if axes == {ndim - 1}:
+        return "rows", (size // shape[-1], shape[-1])
+    if axes == {0}:
+        return "columns", (shape[0], size // shape[0])
+    return None
+
+
+class StraightLine:
+    """The compiled replay of one program (see the module's docstring)."""
+
+    def __init__(self, program, prog, whole):
+        if program._out_shape != () or program._out_record < 0 or program._mask_guards \
+                or len(program._scalar_slots) or len(prog.array_records) != len(prog.op):
+            raise _Refused()
+        dtypes = {prog.arrays[i].dtype for i in prog.array_records}
+        if len(dtypes) != 1 or next(iter(dtypes)) not in (np.float64, np.float32):
+            raise _Refused()
+        self.dtype = dtype = next(iter(dtypes))
+        self.n_leaves = len(program._tensor_slots) + len(program._extra_tensors)
+        groups = whole.group_of if whole is not None else {}
+        places = Places(dtype.name)
+        self.constants = []  # (record, position, shape) of each constant array K{j}
+        self.numbers = set()  # (record, position) of the numbers written into the kernel
+        self.leaf_shapes = {}  # leaf -> its recorded shape
+        steps, products = [], []
+        for i in prog.array_records:
+            code = int(prog.op[i])
+            if code == ARRAY_INPUT:
+                leaf = int(prog.arg0[i])
+                if not 0 <= leaf < self.n_leaves or leaf in self.leaf_shapes:
+                    raise _Refused()
+                self.leaf_shapes[leaf] = prog.arrays[i].shape
+                places.at[i] = ("leaf", leaf), prog.arrays[i].size
+            elif i in groups:
+                if groups[i].members[-1] == i:
+                    steps.append(self._group(prog, groups[i], len(steps), places))
+            elif code in _REDUCTIONS:
+                steps.append(self._reduction(prog, i, _REDUCTIONS[code], places))
+            elif code == _MATMUL:
+                steps.append(self._product(prog, i, places))
+                products.append(steps[-1])
+            else:
+                raise _Refused()
+        out = program._out_record
+        if places.at.get(out, (("leaf",),))[0][0] != "buffer":
+            raise _Refused()
+        self.gemm = address(dtype) if products else 0
+        if products and not self.gemm:
+            raise _Refused()
+        scratch = places.size
+        places.size += max([m * k for *_, (m, k, n), _ in products]
+                           + [k * n for *_, (m, k, n), _ in products], default=0)
+        live, self.leaves = _live(steps, places, out)
+        self.size, self.places = places.size, places
+        self.inputs = sorted(self.leaf_shapes)
+        self.source = straight_source(steps, live, places, self.inputs, self.leaves,
+                                      len(self.constants), out, scratch)
+        self._kernel = None
+        self._local = threading.local()
+
+    def _constant(self, prog, i, k, places):
+        """The place of constant ``k`` of record ``i``: a record of its own
+        (a negative index), a constant array ``K{j}``."""
+        value = prog.params[i]["constants"][k]
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+            raise _Refused()
+        key = ("constant", i, k)
+        places.at[key] = ("constant", len(self.constants)), value.size
+        self.constants.append((i, k, value.shape))
+        return key
+
+    def _group(self, prog, group, j, places):
+        if group.views or any(copied for *_, copied in group.layout.values()):
+            raise _Refused()
+        externals = []
+        for k, source in enumerate(group.sources):
+            layout = group.layout.get(k)
+            if source[0] == "record":
+                if layout is None or source[1] not in places.at:
+                    raise _Refused()
+                externals.append(("record", source[1], layout[0]))
+            elif layout is None:  # a number
+                _, m, position = source
+                self.numbers.add((m, position))
+                externals.append(("number", prog.params[m]["constants"][position]))
+            else:
+                externals.append(("array", self._constant(prog, source[1], source[2], places),
+                                  layout[0]))
+        for o in group.outputs:
+            places.buffer(o, group.R * group.C)
+        return ("group", j, group, externals)
+
+    def _reduction(self, prog, i, name, places):
+        params = prog.params[i]
+        (a,), _ = arguments(prog, i)
+        if a < 0 or a not in places.at:
+            raise _Refused()
+        shape = prog.arrays[a].shape
+        reduced = _reduced(shape, params["axis"])
+        if reduced is None:
+            raise _Refused()
+        form, shape2d = reduced
+        places.buffer(i, prog.arrays[i].size)
+        return ("reduce", name, i, a, form, shape2d, math.prod(shape) // prog.arrays[i].size)
+
+    def _product(self, prog, i, places):
+        args, _ = arguments(prog, i)
+        operands = []
+        for k, a in enumerate(args):
+            if a < 0:
+                a = self._constant(prog, i, k, places)
+            elif a not in places.at:
+                raise _Refused()
+            operands.append(a)
+        a, b = operands
+        shapes = [_shape_of(prog, r) for r in operands]
+        if any(len(s) != 2 for s in shapes) or shapes[0][1] != shapes[1][0]:
+            raise _Refused()
+        (m, k), (_, n) = shapes
+        places.buffer(i, m * n)
+        return ("product", i, a, b, (m, k, n), None)
+
+    # --- calls ------------------------------------------------------------------
+
+    def kernel(self):
+        """The compiled kernel (loaded, or compiled, at the first call)."""
+        if self._kernel is None:
+            self._kernel = cache.load(self.source, "straight", IMPORTS)
+        return self._kernel
+
+    def _buffers(self):
+        try:
+            return self._local.buffers
+        except AttributeError:
+            buffers = self._local.buffers = (np.zeros(self.size, self.dtype),
+                                             np.zeros(self.size, self.dtype))
+            return buffers
+
+    def run(self, leaves, params, seed=1.0, want=True):
+        """``(value, grads)`` at the leaves' arrays (by leaf index) and the
+        constant arrays in ``params`` (the thread's record params): each
+        leaf's gradient times ``seed`` (a fresh array, None for one the
+        output does not read), or no gradients unless ``want``.  None where
+        a leaf or a constant is not as recorded (the step-by-step replay
+        says what is wrong)."""
+        dtype = self.dtype
+        for leaf, shape in self.leaf_shapes.items():
+            a = leaves[leaf]
+            if type(a) is not np.ndarray or a.shape != shape or a.dtype != dtype \
+                    or not a.flags.c_contiguous:
+                return None
+        constants = []
+        for i, k, shape in self.constants:
+            c = params[i]["constants"][k]
+            if not isinstance(c, np.ndarray) or c.shape != shape:
+                return None
+            constants.append(np.ascontiguousarray(c, dtype))
+        values, adjoints = self._buffers()
+        grads = [np.empty(math.prod(self.leaf_shapes[l]), dtype) for l in self.leaves] \
+            if want else []
+        args = [leaves[l] for l in self.inputs]
+        value = self.kernel()(*args, *constants, values, adjoints, *grads, seed, self.gemm,
+                              want)
+        if not want:
+            return float(value), None
+        out = [None] * self.n_leaves
+        for l, g in zip(self.leaves, grads):
+            out[l] = g.reshape(self.leaf_shapes[l])
+        return float(value), out
+
+
+def _shape_of(prog, record):
+    """The recorded shape of ``record``, or of the constant ``("constant",
+    i, k)``."""
+    if isinstance(record, tuple):
+        _, i, k = record
+        return np.shape(prog.params[i]["constants"][k])
+    return prog.arrays[record].shape
+
+
+def _live(steps, places, out):
+    """The steps whose values reach the output (their VJPs run), and the
+    leaves a gradient reaches, in order."""
+    reached, live = {out}, []
+    for step in reversed(steps):
+        if step[0] == "group":
+            group, externals = step[2], step[3]
+            if not reached.intersection(group.outputs):
+                continue
+            reached.update(e[1] for k, e in enumerate(externals)
+                           if group.spec.grads[k] and e[0] == "record")
+        elif step[0] == "reduce":
+            if step[2] not in reached:
+                continue
+            reached.add(step[3])
+        else:
+            if step[1] not in reached:
+                continue
+            reached.update(r for r in step[2:4] if not isinstance(r, tuple))
+        live.append(step)
+    live.reverse()
+    leaves = sorted(places.at[r][0][1] for r in reached
+                    if not isinstance(r, tuple) and places.at[r][0][0] == "leaf")
+    return live, leaves
