@@ -24,9 +24,7 @@ import math
 
 from tapegrad.fusion.source import backward_source, forward_source
 
-IMPORTS = ("from tapegrad.fusion.reduce import (row_sums, column_sums, divide_by_count, "
-           "row_extrema, column_extrema, spread_rows, spread_columns, row_extremum_vjp, "
-           "column_extremum_vjp, add_into)  # noqa: F401\n"
+IMPORTS = ("from tapegrad.fusion.array_steps import *  # noqa: F401,F403\n"
            "from tapegrad.kernels.gemm import product  # noqa: F401\n")
 
 
@@ -105,6 +103,14 @@ def _forward(step, places):
                 lines.append(f"divide_by_count({out}, {count})")
             return lines
         return [f"{prefix}_extrema({x}, {out}, {name == 'amax'})"]
+    if kind == "transpose":
+        _, i, a, (m, n) = step
+        return [f"transpose_into({places.value(a, (m, n))}, {places.value(i, (n, m))})"]
+    if kind == "linear":
+        _, i, x, w, b, (m, k, n) = step
+        out = places.value(i, (m, n))
+        return [f"product(gemm, {places.value(x, (m, k))}, False, {places.value(w, (n, k))}, "
+                f"True, {out})", f"add_bias({out}, {places.value(b, (n,))})"]
     _, i, a, b, (m, k, n), _ = step  # a product
     return [f"product(gemm, {places.value(a, (m, k))}, False, {places.value(b, (k, n))}, False, "
             f"{places.value(i, (m, n))})"]
@@ -131,6 +137,11 @@ def _backward(step, places, scratch):
             return [f"spread_{prefix}s({g}, {gx}, {divisor})"]
         return [f"{prefix}_extremum_vjp({places.value(a, shape)}, {places.value(i, reduced)}, "
                 f"{g}, {gx})"]
+    if kind == "transpose":
+        _, i, a, (m, n) = step
+        return [f"add_transposed({places.adjoint(a, (m, n))}, {places.adjoint(i, (n, m))})"]
+    if kind == "linear":
+        return _linear_backward(step, places, scratch)
     _, i, a, b, (m, k, n), _ = step
     g = places.adjoint(i, (m, n))
     lines = []
@@ -145,6 +156,24 @@ def _backward(step, places, scratch):
     return lines
 
 
+def _linear_backward(step, places, scratch):
+    """``x @ w.T + b``'s VJP: ``g @ w``, ``g.T @ x`` and ``g``'s column sums."""
+    _, i, x, w, b, (m, k, n) = step
+    g, lines = places.adjoint(i, (m, n)), []
+    if places.wants(x):
+        t = f"V[{scratch}:{scratch + m * k}].reshape(({m}, {k}))"
+        lines += [f"product(gemm, {g}, False, {places.value(w, (n, k))}, False, {t})",
+                  f"add_into({places.adjoint(x, (m, k))}, {t})"]
+    if places.wants(w):
+        t = f"V[{scratch}:{scratch + n * k}].reshape(({n}, {k}))"
+        lines += [f"product(gemm, {g}, True, {places.value(x, (m, k))}, False, {t})",
+                  f"add_into({places.adjoint(w, (n, k))}, {t})"]
+    if places.wants(b):
+        lines.append(f"add_column_sums({g}, {places.adjoint(b, (n,))}, "
+                     f"V[{scratch}:{scratch + n}], np.{places.dtype}(0))")
+    return lines
+
+
 def straight_source(steps, live, places, inputs, leaves, constants, out, scratch):
     """The kernel's source (the main function first, then the groups' kernels).
 
@@ -152,8 +181,9 @@ def straight_source(steps, live, places, inputs, leaves, constants, out, scratch
     ``j``, a :class:`tapegrad.fusion.plan.Group`, its externals each
     ``("number", value)`` or ``(kind, record, shape2d)``), ``("reduce",
     name, record, operand, form, shape, count)`` (``form`` "rows" reduces
-    the rows of ``shape``, "columns" its columns) or ``("product", record,
-    a, b, (m, k, n), None)``; ``live``: the steps whose adjoints reach the
+    the rows of ``shape``, "columns" its columns), ``("product", record,
+    a, b, (m, k, n), None)``, ``("linear", record, x, w, b, (m, k, n))``
+    or ``("transpose", record, operand, (m, n))``; ``live``: the steps whose adjoints reach the
     output, run in reverse; ``places``: :class:`Places`; ``inputs``: the
     leaves read, ``L{l}``; ``leaves``: those with a gradient, ``G{l}``; ``constants``: how many ``K{j}``;
     ``out``: the output record (a buffer); ``scratch``: where in ``V`` a

@@ -58,7 +58,8 @@ from tapegrad.fusion.straight import IMPORTS, Places, straight_source
 from tapegrad.kernels.gemm import address
 
 _REDUCTIONS = {ARRAY_OPS[name].code: name for name in ("sum", "mean", "amax", "amin")}
-_MATMUL = ARRAY_OPS["matmul"].code
+_MATMUL, _LINEAR = ARRAY_OPS["matmul"].code, ARRAY_OPS["linear"].code
+_RESHAPE, _TRANSPOSE = ARRAY_OPS["reshape"].code, ARRAY_OPS["transpose"].code
 
 
 class _Refused(Exception):
@@ -100,6 +101,8 @@ class StraightLine:
         if program._out_shape != () or program._out_record < 0 or program._mask_guards \
                 or len(program._scalar_slots) or len(prog.array_records) != len(prog.op):
             raise _Refused()
+        if any(not isinstance(prog.arrays.get(i), np.ndarray) for i in prog.array_records):
+            raise _Refused()
         dtypes = {prog.arrays[i].dtype for i in prog.array_records}
         if len(dtypes) != 1 or next(iter(dtypes)) not in (np.float64, np.float32):
             raise _Refused()
@@ -111,6 +114,7 @@ class StraightLine:
         self.numbers = set()  # (record, position) of the numbers written into the kernel
         self.leaf_shapes = {}  # leaf -> its recorded shape
         steps, products = [], []
+        self.aliases = {}  # a reshape -> the record whose elements it is
         for i in prog.array_records:
             code = int(prog.op[i])
             if code == ARRAY_INPUT:
@@ -127,6 +131,17 @@ class StraightLine:
             elif code == _MATMUL:
                 steps.append(self._product(prog, i, places))
                 products.append(steps[-1])
+            elif code == _LINEAR:
+                steps.append(self._linear(prog, i, places))
+                products.append(steps[-1])
+            elif code == _RESHAPE:
+                (a,), _ = arguments(prog, i)
+                if a not in places.at:
+                    raise _Refused()
+                places.at[i] = places.at[a]  # the same elements: values and adjoints
+                self.aliases[i] = a
+            elif code == _TRANSPOSE:
+                steps.append(self._transpose(prog, i, places))
             else:
                 raise _Refused()
         out = program._out_record
@@ -136,15 +151,17 @@ class StraightLine:
         if products and not self.gemm:
             raise _Refused()
         scratch = places.size
-        places.size += max([m * k for *_, (m, k, n), _ in products]
-                           + [k * n for *_, (m, k, n), _ in products], default=0)
-        live, self.leaves = _live(steps, places, out)
+        places.size += max([max(m * k, k * n) for (m, k, n) in
+                            (step[5] if step[0] == "linear" else step[4] for step in products)],
+                           default=0)
+        live, self.leaves = _live(steps, places, out, self.aliases)
         self.size, self.places = places.size, places
         self.inputs = sorted(self.leaf_shapes)
         self.source = straight_source(steps, live, places, self.inputs, self.leaves,
                                       len(self.constants), out, scratch)
         self._kernel = None
         self._local = threading.local()
+        self._nothing = np.empty(0, dtype)  # each G{l} of a call that wants no gradient
 
     def _constant(self, prog, i, k, places):
         """The place of constant ``k`` of record ``i``: a record of its own
@@ -208,6 +225,31 @@ class StraightLine:
         places.buffer(i, m * n)
         return ("product", i, a, b, (m, k, n), None)
 
+    def _linear(self, prog, i, places):
+        """``x @ w.T + b`` of a matrix ``x`` (a record or data), a weight
+        ``w`` and a bias of one row."""
+        args, _ = arguments(prog, i)
+        if len(args) != 3:
+            raise _Refused()
+        operands = [self._constant(prog, i, k, places) if a < 0 else a
+                    for k, a in enumerate(args)]
+        if any(a not in places.at for a in operands):
+            raise _Refused()
+        x, w, b = (_shape_of(prog, r) for r in operands)
+        if len(x) != 2 or len(w) != 2 or x[1] != w[1] or b not in ((w[0],), (1, w[0])):
+            raise _Refused()
+        (m, k), n = x, w[0]
+        places.buffer(i, m * n)
+        return ("linear", i, *operands, (m, k, n))
+
+    def _transpose(self, prog, i, places):
+        (a,), _ = arguments(prog, i)
+        axes = prog.params[i]["axes"]
+        if a not in places.at or prog.arrays[a].ndim != 2 or axes not in (None, (1, 0), [1, 0]):
+            raise _Refused()
+        places.buffer(i, prog.arrays[a].size)
+        return ("transpose", i, a, prog.arrays[a].shape)
+
     # --- calls ------------------------------------------------------------------
 
     def kernel(self):
@@ -245,7 +287,7 @@ class StraightLine:
             constants.append(np.ascontiguousarray(c, dtype))
         values, adjoints = self._buffers()
         grads = [np.empty(math.prod(self.leaf_shapes[l]), dtype) for l in self.leaves] \
-            if want else []
+            if want else [self._nothing] * len(self.leaves)
         args = [leaves[l] for l in self.inputs]
         value = self.kernel()(*args, *constants, values, adjoints, *grads, seed, self.gemm,
                               want)
@@ -266,27 +308,37 @@ def _shape_of(prog, record):
     return prog.arrays[record].shape
 
 
-def _live(steps, places, out):
+def _live(steps, places, out, aliases):
     """The steps whose values reach the output (their VJPs run), and the
     leaves a gradient reaches, in order."""
-    reached, live = {out}, []
+    reached, live = set(), []
+
+    def reach(records):
+        for r in records:
+            while not isinstance(r, tuple):  # a constant reaches nothing
+                reached.add(r)
+                if r not in aliases:
+                    break
+                r = aliases[r]
+
+    reach([out])
     for step in reversed(steps):
-        if step[0] == "group":
+        kind = step[0]
+        if kind == "group":
             group, externals = step[2], step[3]
-            if not reached.intersection(group.outputs):
+            if reached.isdisjoint(group.outputs):
                 continue
-            reached.update(e[1] for k, e in enumerate(externals)
-                           if group.spec.grads[k] and e[0] == "record")
-        elif step[0] == "reduce":
+            reach(e[1] for k, e in enumerate(externals)
+                  if group.spec.grads[k] and e[0] == "record")
+        elif kind == "reduce":
             if step[2] not in reached:
                 continue
-            reached.add(step[3])
-        else:
+            reach([step[3]])
+        else:  # a product, linear layer or transpose: its record, then its operands
             if step[1] not in reached:
                 continue
-            reached.update(r for r in step[2:4] if not isinstance(r, tuple))
+            reach({"product": step[2:4], "linear": step[2:5], "transpose": step[2:3]}[kind])
         live.append(step)
     live.reverse()
-    leaves = sorted(places.at[r][0][1] for r in reached
-                    if not isinstance(r, tuple) and places.at[r][0][0] == "leaf")
+    leaves = sorted({places.at[r][0][1] for r in reached if places.at[r][0][0] == "leaf"})
     return live, leaves

@@ -1,0 +1,269 @@
+"""The straight-line kernel (tapegrad.replay.straight): which programs it
+takes, that it gives the step-by-step replay's values and gradients (the
+same program recorded twice, the kernel taken from one: to rounding, as
+gradient terms are added in another order), central differences' and
+eager's; data read afresh; threads; what it leaves to the step-by-step
+replay."""
+
+import threading
+
+import numpy as np
+import pytest
+
+import tapegrad as tg
+from tapegrad import nn, optim
+
+from conftest import FD_ATOL, FD_RTOL, assert_close, central_difference
+
+ROWS = np.random.default_rng(5).normal(size=(6, 4))
+LABELS = np.eye(3)[[0, 2, 1, 1, 0, 2]]
+
+
+def softmax_entropy(x):
+    e = np.exp(x - x.max())
+    p = e / e.sum()
+    return (p * np.log(p)).sum()
+
+
+def normalised_cube(x):
+    return (((x - x.mean(0)) / x.std(0)) ** 3).sum()
+
+
+def logsumexp_rows(x):
+    m = x.max(axis=1, keepdims=True)
+    return (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True))).mean()
+
+
+def cross_entropy_by_hand(p):
+    W, b, V = p
+    z = np.tanh(ROWS.astype(W.dtype) @ W + b) @ V
+    m = np.max(z, axis=-1, keepdims=True)
+    lse = m + np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True))
+    return -(LABELS.astype(W.dtype) * (z - lse)).sum() / 6
+
+
+def product_of_inputs(p):
+    a, b = p
+    return np.tanh(a @ b).sum()
+
+
+def column_extrema(x):
+    return x.max(axis=0).sum() - 2.0 * np.min(x, axis=0, keepdims=True).mean()
+
+
+def row_means(x):
+    return (np.mean(x * x, axis=-1) ** 2).sum() + x.min()
+
+
+def gram(x):
+    return (x.T @ x).max() * 0.5
+
+
+def layers_with_a_regulariser(p):
+    """PyTorch-layout layers (``F.linear``, ``h @ W.T``), a reshape, and a
+    penalty on a weight: no dense chain takes it."""
+    W1, b1, W2 = p
+    h = np.tanh(nn.functional.linear(tg.tensor(ROWS.astype(W1.dtype)), W1, b1))
+    z = (h @ W2.T).reshape(-1)
+    return (z * z).mean() + 0.01 * (W1 * W1).sum()
+
+
+PROGRAMS = {  # name -> (f, input shapes)
+    "softmax_entropy": (softmax_entropy, [(7,)]),
+    "normalised_cube": (normalised_cube, [(6, 4)]),
+    "logsumexp_rows": (logsumexp_rows, [(5, 3)]),
+    "cross_entropy_by_hand": (cross_entropy_by_hand, [(4, 5), (5,), (5, 3)]),
+    "product_of_inputs": (product_of_inputs, [(3, 4), (4, 2)]),
+    "column_extrema": (column_extrema, [(5, 3)]),
+    "row_means": (row_means, [(2, 3, 4)]),
+    "gram": (gram, [(4, 3)]),
+    "layers_with_a_regulariser": (layers_with_a_regulariser, [(5, 4), (5,), (2, 5)]),
+}
+RTOL = {np.float64: 1e-13, np.float32: 1e-5}
+
+
+def point(shapes, dtype, rng):
+    arrays = tuple(rng.uniform(0.2, 1.5, s).astype(dtype) for s in shapes)
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def recordings(f, x):
+    """``f`` recorded twice at ``x``: replayed by its straight-line kernel,
+    and step by step (the same fused groups, one record after another)."""
+    x0 = tuple(map(tg.tensor, x)) if isinstance(x, tuple) else tg.tensor(x)
+    straight, steps = tg.record(f, x0), tg.record(f, x0)
+    assert straight.program.straight is not None
+    steps.program.straight = None
+    return straight, steps
+
+
+def as_tuple(g):
+    return g if isinstance(g, tuple) else (g,)
+
+
+def assert_bits(ours, theirs):
+    for a, b in zip(as_tuple(ours), as_tuple(theirs)):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert np.array_equal(a, b), np.max(np.abs(a - b))
+
+
+def assert_grads_close(ours, theirs, rtol):
+    """Same dtypes and shapes, each within ``rtol`` of the other's largest entry."""
+    for a, b in zip(as_tuple(ours), as_tuple(theirs)):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=0, atol=rtol * max(np.abs(b).max(), 1e-300))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_the_kernel_gives_the_step_by_step_answers(name, dtype, rng):
+    f, shapes = PROGRAMS[name]
+    straight, steps = recordings(f, point(shapes, dtype, rng))
+    for _ in range(3):
+        x = point(shapes, dtype, rng)
+        value, grads = straight.value_and_grad(x)
+        want, want_grads = steps.value_and_grad(x)
+        assert value == pytest.approx(want, rel=RTOL[dtype], abs=0)
+        assert_grads_close(grads, want_grads, RTOL[dtype])
+        assert straight(x) == value
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_the_kernel_gives_central_differences_and_eager(name, rng):
+    f, shapes = PROGRAMS[name]
+    straight, _ = recordings(f, point(shapes, np.float64, rng))
+    x = point(shapes, np.float64, rng)
+    parts = as_tuple(x)
+    value, grads = straight.value_and_grad(x)
+    eager = tuple(tg.tensor(a, requires_grad=True) for a in parts)
+    out = f(eager if isinstance(x, tuple) else eager[0])
+    out.backward()
+    assert value == pytest.approx(out.item(), rel=1e-14)
+    for g, t in zip(as_tuple(grads), eager):
+        np.testing.assert_allclose(g, t.grad, rtol=1e-12, atol=1e-14)
+    flat = np.concatenate([a.ravel() for a in parts])
+
+    def at(*v):
+        arrays, start = [], 0
+        for a in parts:
+            arrays.append(np.asarray(v[start:start + a.size]).reshape(a.shape))
+            start += a.size
+        return straight(tuple(arrays) if isinstance(x, tuple) else arrays[0])
+
+    want = [central_difference(at, flat.tolist(), k) for k in range(len(flat))]
+    assert_close(np.concatenate([g.ravel() for g in as_tuple(grads)]), np.array(want),
+                 FD_RTOL, FD_ATOL)
+
+
+def test_a_vjp_seed_scales_the_gradients(rng):
+    straight, steps = recordings(softmax_entropy, rng.normal(size=7))
+    x = rng.normal(size=7)
+    value, grad = straight.program._value_and_vjp(x, np.array([2.5]))
+    want, want_grad = steps.program._value_and_vjp(x, np.array([2.5]))
+    assert value == want
+    assert_bits(grad, want_grad)
+
+
+def test_ties_share_and_nan_propagates():
+    straight, steps = recordings(lambda x: x.max() + x.min(axis=0).sum(), np.ones((3, 2)))
+    for x in (np.array([[2.0, 1.0], [2.0, 1.0], [0.5, 1.0]]),
+              np.array([[np.nan, 1.0], [2.0, 1.0], [0.5, 1.0]])):
+        value, grad = straight.value_and_grad(x)
+        want, want_grad = steps.value_and_grad(x)
+        assert value == want or (np.isnan(value) and np.isnan(want))
+        np.testing.assert_array_equal(grad, want_grad)
+    assert straight.value_and_grad(np.array([[2.0, 1.0], [2.0, 1.0], [0.5, 1.0]]))[1][0, 0] == 0.5
+
+
+def test_an_input_the_output_does_not_read_gets_zeros(rng):
+    straight, steps = recordings(lambda p: (p[0] * p[0]).max(), (np.ones(3), np.ones(2)))
+    _, grads = straight.value_and_grad((np.arange(3.0), np.ones(2)))
+    assert_bits(grads, (np.array([0.0, 0.0, 4.0]), np.zeros(2)))
+
+
+def test_constant_arrays_are_read_afresh_by_record_loss(rng):
+    """record_loss's batch and labels are constants of the tape: the kernel
+    reads them at every call, and trains as eager steps do."""
+    def make():
+        r = np.random.default_rng(3)
+        W = tg.tensor(r.uniform(-0.5, 0.5, (4, 3)), requires_grad=True)
+        return W, optim.Adam([W], lr=0.05)
+
+    def model_of(W):
+        return lambda X: X @ W
+
+    def loss_fn(z, y):
+        m = z.max(axis=1, keepdims=True)
+        return (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)) - (z * y).sum(
+            axis=1, keepdims=True)).mean()
+
+    batches = [(rng.normal(size=(8, 4)), np.eye(3)[rng.integers(0, 3, 8)]) for _ in range(6)]
+    W, opt = make()
+    eager = []
+    for X, y in batches:
+        opt.zero_grad()
+        loss = loss_fn(model_of(W)(tg.tensor(X)), y)
+        loss.backward()
+        opt.step()
+        eager.append((loss.item(), W.grad.copy()))
+    W, opt = make()
+    step = nn.record_loss(model_of(W), loss_fn, *batches[0])
+    assert step.recorded.program.straight is not None
+    for (X, y), (loss, grad) in zip(batches, eager):
+        opt.zero_grad()
+        assert float(step(X, y)) == pytest.approx(loss, rel=1e-13)
+        np.testing.assert_allclose(W.grad, grad, rtol=1e-12, atol=1e-15)
+        opt.step()
+
+
+def test_threads_get_their_own_answers(rng):
+    straight, steps = recordings(normalised_cube, rng.normal(size=(6, 4)))
+    points = [rng.normal(size=(6, 4)) for _ in range(4)]
+    wants = [steps.value_and_grad(x) for x in points]
+    failures = []
+
+    def worker(x, want):
+        for _ in range(50):
+            value, grad = straight.value_and_grad(x)
+            if value != want[0] or not np.array_equal(grad, want[1]):
+                failures.append(x)
+
+    threads = [threading.Thread(target=worker, args=pair) for pair in zip(points, wants)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+
+
+def test_an_input_of_another_shape_is_refused_and_loses_nothing(rng):
+    straight, _ = recordings(softmax_entropy, rng.normal(size=7))
+    x = rng.normal(size=7)
+    before = straight.value_and_grad(x)
+    with pytest.raises(ValueError):
+        straight.value_and_grad(rng.normal(size=8))
+    value, grad = straight.value_and_grad(x)
+    assert value == before[0] and np.array_equal(grad, before[1])
+
+
+@pytest.mark.parametrize("f, x", [
+    (lambda x: (x[1:] * x[:-1]).sum() + x.max(), np.ones(4)),           # a slice
+    (lambda x: np.cumsum(x).max(), np.ones(6)),                         # another op
+    (lambda x: x.sum(axis=1).max(), np.ones((2, 3, 4))),                # a middle axis
+    (lambda x: np.where(x > 0, x, 0.0).sum() + x.max(), np.ones(3)),    # a mask
+    (lambda x: (x @ x).max(axis=0).sum(), np.ones((3, 3, 3))),          # batched product
+    (lambda x: x.max(axis=0) * 2.0, np.ones((2, 3))),                   # not one number
+    (lambda p: (p[0] * p[1].astype(np.float32)).max(),
+     (np.ones(3), np.ones(3, np.float32))),                             # two dtypes
+], ids=["slice", "cumsum", "middle axis", "mask", "batched", "vector output", "dtypes"])
+def test_other_programs_keep_the_step_by_step_replay(f, x):
+    x0 = tuple(map(tg.tensor, x)) if isinstance(x, tuple) else tg.tensor(x)
+    rec = tg.record(f, x0)
+    assert rec.program.straight is None
+
+
+def test_debug_mode_replays_step_by_step(rng):
+    straight, _ = recordings(softmax_entropy, rng.normal(size=7))
+    with tg.debug_mode():
+        with pytest.raises(FloatingPointError):
+            straight.value_and_grad(np.array([0.0, np.inf, 1.0, 2.0, 3.0, 4.0, 5.0]))
