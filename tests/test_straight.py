@@ -7,13 +7,22 @@ replay."""
 
 import threading
 
+import numba
 import numpy as np
 import pytest
 
 import tapegrad as tg
 from tapegrad import nn, optim
+from tapegrad.replay import straight as straight_line
 
 from conftest import FD_ATOL, FD_RTOL, assert_close, central_difference
+
+@pytest.fixture(autouse=True)
+def compile_at_once(monkeypatch):
+    """Kernels compiled at a program's first call, not after a second of
+    step-by-step replays."""
+    monkeypatch.setattr(straight_line, "COMPILE_AFTER_S", 0.0)
+
 
 ROWS = np.random.default_rng(5).normal(size=(6, 4))
 LABELS = np.eye(3)[[0, 2, 1, 1, 0, 2]]
@@ -267,3 +276,29 @@ def test_debug_mode_replays_step_by_step(rng):
     with tg.debug_mode():
         with pytest.raises(FloatingPointError):
             straight.value_and_grad(np.array([0.0, np.inf, 1.0, 2.0, 3.0, 4.0, 5.0]))
+
+
+def test_a_kernel_compiles_once_the_replays_have_cost_as_much(monkeypatch, rng):
+    """Not in the disk cache: the step-by-step replay until it has cost
+    COMPILE_AFTER_S, then the kernel; in the cache: the kernel at once."""
+    monkeypatch.setattr(straight_line, "COMPILE_AFTER_S", 1e9)
+    number = float(rng.uniform(1.0, 2.0))  # a kernel no test has compiled
+
+    def f(x):
+        return (np.exp(x - x.max()) * number).sum()
+
+    first = tg.record(f, tg.tensor(np.zeros(4)))
+    x = rng.normal(size=4)
+    want = first.value_and_grad(x)
+    assert first.program.straight._kernel is None and first.program.straight.spent > 0
+    first.program.straight.spent = 1e9
+    value, grad = first.value_and_grad(x)
+    assert value == pytest.approx(want[0], rel=1e-15)
+    np.testing.assert_allclose(grad, want[1], rtol=1e-15)
+    if numba.config.DISABLE_JIT:
+        assert first.program.straight._kernel is None  # plain Python: never
+        return
+    assert first.program.straight._kernel is not None
+    again = tg.record(f, tg.tensor(np.zeros(4)))
+    again.value_and_grad(x)
+    assert again.program.straight._kernel is not None

@@ -21,10 +21,18 @@ the arithmetic is negligible:
   rows (each product costs BLAS some tenths of a microsecond);
 * ``mlp_mse_loss`` at 10 rows: the same layers with a relu after the first
   two, under a mean squared error to a target of two columns (a dense
-  chain under a loss head, :class:`tapegrad.replay.dense.Head`).
+  chain under a loss head, :class:`tapegrad.replay.dense.Head`);
+* ``softmax_entropy`` at n = 10: ``p = exp(x - max(x)) / sum(...)``, then
+  ``sum(p * log(p))``: a maximum, two sums and elementwise records
+  between them, as NumPy code is written (the straight-line kernel,
+  :mod:`tapegrad.replay.straight`);
+* ``logsumexp_mlp`` at 10 rows: SimpleNet's layers written with ``@`` and
+  ``tanh``, under a cross entropy written by hand (a row maximum,
+  ``log(sum(exp(z - m)))``, the label's logit picked by a one-hot matrix):
+  the straight-line kernel, with six BLAS products.
 
 Reported, never gated (a timing of a few microseconds moves with the
-machine); all but the last aim at 5 us or less.  A peer engine with a
+machine); the one-kernel programs aim at 5 us or less.  A peer engine with a
 ``fixed_cost`` method gets the same programs (:func:`peer_programs`, the
 same functions' source), timed the same way in the same run: PyTensor's
 compiled function (``bench.side_peer``), the SimpleNet loss with its
@@ -32,8 +40,8 @@ parameters and data as the function's inputs.
 
 >>> cases = programs()
 >>> sorted(cases)  # doctest: +NORMALIZE_WHITESPACE
-['elementwise_3ops', 'least_squares', 'mlp_mse_loss', 'rms', 'rosenbrock_vectorized',
- 'simplenet_loss']
+['elementwise_3ops', 'least_squares', 'logsumexp_mlp', 'mlp_mse_loss', 'rms',
+ 'rosenbrock_vectorized', 'simplenet_loss', 'softmax_entropy']
 >>> rec, x = cases["rosenbrock_vectorized"]
 >>> rec.value_and_grad(x)[0] > 0
 True
@@ -95,6 +103,24 @@ def mlp_mse_loss(params, data, F):
     return ((z - target) ** 2).mean()
 
 
+def softmax_entropy(x, xp=None):
+    xp = np if xp is None else xp
+    e = xp.exp(x - xp.max(x))
+    p = e / xp.sum(e)
+    return xp.sum(p * xp.log(p))
+
+
+def logsumexp_mlp(params, data, F):
+    """SimpleNet's layers written with ``@`` and a cross entropy written by
+    hand, in any engine's ``F`` (arrays with methods ``max``, ``exp``...)."""
+    w1, b1, w2, b2, w3, b3 = params
+    X, onehot = data
+    z = F.tanh(F.tanh(X @ w1.T + b1) @ w2.T + b2) @ w3.T + b3
+    m = z.max(axis=1, keepdims=True)
+    lse = m + (z - m).exp().sum(axis=1, keepdims=True).log()
+    return (lse - (z * onehot).sum(axis=1, keepdims=True)).mean()
+
+
 def _simplenet_inputs(rows=10):
     """``(params, (X, y))``: the parameters, and ``rows`` rows of two blobs."""
     rng = np.random.default_rng(0)
@@ -108,6 +134,12 @@ def _mlp_inputs():
     """SimpleNet's ``(params, (X, target))``, the target two columns of floats."""
     params, (X, _) = _simplenet_inputs()
     return params, (X, np.cos(X[:, :2]))
+
+
+def _one_hot_inputs():
+    """SimpleNet's ``(params, (X, one-hot labels))``."""
+    params, (X, y) = _simplenet_inputs()
+    return params, (X, np.eye(2)[y])
 
 
 def _recorded(loss, inputs):
@@ -131,6 +163,8 @@ def programs():
         "least_squares": (tg.record(least_squares, tg.tensor(x10[:5])), x10[:5]),
         "simplenet_loss": _recorded(simplenet_loss, _simplenet_inputs()),
         "mlp_mse_loss": _recorded(mlp_mse_loss, _mlp_inputs()),
+        "softmax_entropy": (tg.record(softmax_entropy, tg.tensor(x10)), x10),
+        "logsumexp_mlp": _recorded(logsumexp_mlp, _one_hot_inputs()),
     }
 
 
@@ -149,7 +183,9 @@ def peer_programs():
             "rms": ("vectorized", rms, {"x": x10}),
             "least_squares": ("vectorized", least_squares, {"x": x10[:5]}),
             "simplenet_loss": ("gradient", simplenet_loss, arrays(_simplenet_inputs())),
-            "mlp_mse_loss": ("gradient", mlp_mse_loss, arrays(_mlp_inputs()))}
+            "mlp_mse_loss": ("gradient", mlp_mse_loss, arrays(_mlp_inputs())),
+            "softmax_entropy": ("vectorized", softmax_entropy, {"x": x10}),
+            "logsumexp_mlp": ("gradient", logsumexp_mlp, arrays(_one_hot_inputs()))}
 
 
 def per_call(rec, x, calls=_CALLS, batches=_BATCHES):
@@ -160,7 +196,7 @@ def per_call(rec, x, calls=_CALLS, batches=_BATCHES):
 
 
 _SIZES = {"elementwise_3ops": 1, "rosenbrock_vectorized": 10, "rms": 10, "least_squares": 5,
-          "simplenet_loss": 10, "mlp_mse_loss": 10}
+          "simplenet_loss": 10, "mlp_mse_loss": 10, "softmax_entropy": 10, "logsumexp_mlp": 10}
 
 
 def figures(result, peers=()):

@@ -182,9 +182,24 @@ def _write(path, content):
         raise
 
 
-def _from_file(directory, source, name, imports):
+def _path(directory, source, imports):
     key = hashlib.sha256((_stamp() + imports + source).encode()).hexdigest()[:24]
-    path = directory / f"k{key}.py"
+    return directory / f"k{key}.py"
+
+
+def on_disk(source, imports=""):
+    """Whether the kernel of ``source`` was written to the cache before
+    (by this process or another): loading it then costs a fraction of
+    compiling it."""
+    if imports + source in _loaded:
+        return True
+    directory = None if numba.config.DISABLE_JIT else _directory()
+    return directory is not None and _path(directory, source, imports).exists()
+
+
+def _from_file(directory, source, name, imports):
+    path = _path(directory, source, imports)
+    key = path.stem[1:]
     text = _HEADER + imports + _DECORATOR + source
     content = text.encode()
     try:

@@ -38,6 +38,7 @@ array([2., 2., 2.])
 
 import math
 import threading
+import time
 
 import numpy as np
 
@@ -323,6 +324,7 @@ class ArrayProgram(TangentMethods, Program):
         """The value of ``f`` at ``x``."""
         if self.schedule is not None and not debug.enabled():
             return self.schedule.value(x)
+        start = time.perf_counter()
         if self.straight is not None and not debug.enabled():
             ran = self.straight.run(self._dense_leaves(x), self._here().params, want=False)
             if ran is not None:
@@ -330,7 +332,14 @@ class ArrayProgram(TangentMethods, Program):
         fresh = self._replay(x, full=False)
         if fresh is not None:
             return fresh(x)
+        self._charge(start)
         return self._output_values()
+
+    def _charge(self, start):
+        """Count a step-by-step replay begun at ``start`` (``perf_counter``)
+        towards compiling the straight-line kernel that would replace it."""
+        if self.straight is not None:
+            self.straight.spent += time.perf_counter() - start
 
     # --- derivatives ------------------------------------------------------------
 
@@ -390,10 +399,13 @@ class ArrayProgram(TangentMethods, Program):
             elif self.straight is not None:
                 ran = self.straight.run(self._dense_leaves(x), self._here().params, weights[0])
         if ran is None:  # the sweeps (a dense chain's head refuses data of another dtype)
+            start = time.perf_counter()
             fresh = self._replay(x, full=False)
             if fresh is not None:
                 return fresh._value_and_vjp(x, weights)
-            return self._output_values(), self._vjp_like_x(weights)
+            ran = self._output_values(), self._vjp_like_x(weights)
+            self._charge(start)
+            return ran
         value, grads = ran[0], ran[1][:len(self._tensor_slots)]
         kind = self._tensors_only  # the gradients: fresh arrays of x's shapes and dtypes
         if kind is not None:
@@ -468,10 +480,12 @@ class ArrayProgram(TangentMethods, Program):
         if ran is not None:
             value, grads = ran
         else:  # the sweeps (a dense chain's head refuses data of another dtype)
+            start = time.perf_counter()
             fresh = self._replay(x, full=False)
             if fresh is not None:
                 return fresh.value_and_backward(x)
             value, grads = self._output_values(), self._vjp_arrays(np.ones(1))[1]
+            self._charge(start)
         for leaf, grad in zip(self._extra_tensors, grads[len(self._tensor_slots):]):
             if grad is not None:
                 leaf._accumulate(grad, owned=True)  # a sink's gradient is its own array

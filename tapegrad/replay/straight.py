@@ -49,6 +49,7 @@ True
 import math
 import threading
 
+import numba
 import numpy as np
 
 from tapegrad.array.ops import ARRAY_BY_CODE, ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE
@@ -60,6 +61,12 @@ from tapegrad.kernels.gemm import address
 _REDUCTIONS = {ARRAY_OPS[name].code: name for name in ("sum", "mean", "amax", "amin")}
 _MATMUL, _LINEAR = ARRAY_OPS["matmul"].code, ARRAY_OPS["linear"].code
 _RESHAPE, _TRANSPOSE = ARRAY_OPS["reshape"].code, ARRAY_OPS["transpose"].code
+
+
+#: Seconds of step-by-step replays a program pays before its kernel is
+#: compiled (a compile costs about that, once per machine: a kernel already
+#: in the disk cache is loaded at the first call).
+COMPILE_AFTER_S = 1.0
 
 
 class _Refused(Exception):
@@ -160,6 +167,7 @@ class StraightLine:
         self.source = straight_source(steps, live, places, self.inputs, self.leaves,
                                       len(self.constants), out, scratch)
         self._kernel = None
+        self.spent, self._looked = 0.0, False  # seconds of step-by-step replays so far
         self._local = threading.local()
         self._nothing = np.empty(0, dtype)  # each G{l} of a call that wants no gradient
 
@@ -253,10 +261,26 @@ class StraightLine:
     # --- calls ------------------------------------------------------------------
 
     def kernel(self):
-        """The compiled kernel (loaded, or compiled, at the first call)."""
+        """The compiled kernel (loaded, or compiled, now)."""
         if self._kernel is None:
             self._kernel = cache.load(self.source, "straight", IMPORTS)
         return self._kernel
+
+    def ready(self):
+        """Whether calls run the kernel: once it is compiled, or loaded from
+        the disk cache, or once the step-by-step replays it would replace
+        have cost :data:`COMPILE_AFTER_S` (never without the JIT, where the
+        kernel is plain Python)."""
+        if self._kernel is not None:
+            return True
+        if numba.config.DISABLE_JIT:
+            return False
+        if self.spent >= COMPILE_AFTER_S or (not self._looked
+                                             and cache.on_disk(self.source, IMPORTS)):
+            self.kernel()
+            return True
+        self._looked = True  # in the disk cache: looked for once
+        return False
 
     def _buffers(self):
         try:
@@ -272,7 +296,9 @@ class StraightLine:
         leaf's gradient times ``seed`` (a fresh array, None for one the
         output does not read), or no gradients unless ``want``.  None where
         a leaf or a constant is not as recorded (the step-by-step replay
-        says what is wrong)."""
+        says what is wrong), and None before the kernel is :meth:`ready`."""
+        if self._kernel is None and not self.ready():
+            return None
         dtype = self.dtype
         for leaf, shape in self.leaf_shapes.items():
             a = leaves[leaf]
