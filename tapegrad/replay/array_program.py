@@ -36,6 +36,7 @@ array([1., 2., 4.])
 array([2., 2., 2.])
 """
 
+import functools
 import math
 import threading
 import time
@@ -165,7 +166,9 @@ class ArrayProgram(TangentMethods, Program):
         self.straight = (straight_line(self, prog, whole) if owner.fuse and self.schedule is None
                          and self.dense is None else None)
         self.quick = (self._quick_dense if self.dense is not None and self.dense.compiled
-                      and self._tensors_only in (tuple, list) else None)
+                      and self._tensors_only in (tuple, list) else
+                      functools.partial(self.straight.quick, self)
+                      if self.straight is not None and self._tensors_only is not None else None)
         last = (self._out_record if self._out_shape is not None
                 else int(self._outputs.max()) if len(self._outputs) else -1)
         self._reverse = ReversePlan(prog, last, self.fusion) if last >= 0 else None

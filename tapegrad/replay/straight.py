@@ -54,6 +54,7 @@ import numpy as np
 
 from tapegrad.array.ops import ARRAY_BY_CODE, ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE
 from tapegrad.array.reverse import arguments
+from tapegrad.core import debug
 from tapegrad.fusion import cache
 from tapegrad.fusion.straight import IMPORTS, Places, straight_source
 from tapegrad.kernels.gemm import address
@@ -169,7 +170,10 @@ class StraightLine:
         self._kernel = None
         self.spent, self._looked = 0.0, False  # seconds of step-by-step replays so far
         self._local = threading.local()
-        self._nothing = np.empty(0, dtype)  # each G{l} of a call that wants no gradient
+        self._nothing = [np.empty(0, dtype)] * len(self.leaves)  # the G{l} of no gradient
+        self._checked = list(self.leaf_shapes.items())
+        self._shapes = [self.leaf_shapes[l] for l in self.leaves]
+        self._sizes = [math.prod(shape) for shape in self._shapes]
 
     def _constant(self, prog, i, k, places):
         """The place of constant ``k`` of record ``i``: a record of its own
@@ -300,7 +304,7 @@ class StraightLine:
         if self._kernel is None and not self.ready():
             return None
         dtype = self.dtype
-        for leaf, shape in self.leaf_shapes.items():
+        for leaf, shape in self._checked:
             a = leaves[leaf]
             if type(a) is not np.ndarray or a.shape != shape or a.dtype != dtype \
                     or not a.flags.c_contiguous:
@@ -312,17 +316,40 @@ class StraightLine:
                 return None
             constants.append(np.ascontiguousarray(c, dtype))
         values, adjoints = self._buffers()
-        grads = [np.empty(math.prod(self.leaf_shapes[l]), dtype) for l in self.leaves] \
-            if want else [self._nothing] * len(self.leaves)
-        args = [leaves[l] for l in self.inputs]
-        value = self.kernel()(*args, *constants, values, adjoints, *grads, seed, self.gemm,
-                              want)
+        grads = [np.empty(size, dtype) for size in self._sizes] if want else self._nothing
+        value = self._kernel(*[leaves[l] for l in self.inputs], *constants, values, adjoints,
+                             *grads, seed, self.gemm, want)
         if not want:
             return float(value), None
         out = [None] * self.n_leaves
-        for l, g in zip(self.leaves, grads):
-            out[l] = g.reshape(self.leaf_shapes[l])
+        for l, g, shape in zip(self.leaves, grads, self._shapes):
+            out[l] = g.reshape(shape)
         return float(value), out
+
+    def quick(self, program, x):
+        """``program.value_and_grad(x)`` the short way, for ``x`` NumPy
+        arrays only (one, or a tuple or list as recorded); None for any
+        other ``x``, in debug mode, or where :meth:`run` gives None."""
+        kind = program._tensors_only
+        if kind == "tensor":
+            if type(x) is not np.ndarray:
+                return None
+            items = (x,)
+        elif type(x) is kind and len(x) == len(program._tensor_slots) \
+                and all(type(a) is np.ndarray for a in x):
+            items = x
+        else:
+            return None
+        if debug.enabled():
+            return None
+        leaves = [*items, *(leaf._v for leaf in program._extra_tensors)]
+        ran = self.run(leaves, program._here().params)
+        if ran is None:
+            return None
+        grads = ran[1][:len(items)]
+        if any(g is None for g in grads):  # an input the output does not read: zeros
+            return None
+        return ran[0], grads[0] if kind == "tensor" else kind(grads)
 
 
 def _shape_of(prog, record):
