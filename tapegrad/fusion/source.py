@@ -50,17 +50,21 @@ def _operand(ref):
     return f"m{j}" if kind == "m" else f"x{j}"
 
 
-def _loads(spec, pad):
+def _loads(spec, pad, stored=False):
     lines = []
     for k, pattern in enumerate(spec.externals):
         lines.append(f"{pad}x{k} = e{k}" if pattern == NUMBER else f"{pad}x{k} = e{k}{pattern}")
-    return lines + member_lines(spec, pad)
+    return lines + member_lines(spec, pad, stored)
 
 
-def member_lines(spec, pad):
+def member_lines(spec, pad, stored=False):
     """The lines that compute each member ``m{j}`` of ``spec`` from the
-    externals' values ``x{k}``, indented by ``pad``."""
-    return [f"{pad}m{j} = {name}_value({', '.join(_operand(r) for r in refs)})"
+    externals' values ``x{k}``, indented by ``pad``; ``stored``: an
+    output's value is read from ``v{k}`` (where the forward kernel stored
+    it), not computed again."""
+    outputs = {j: k for k, j in enumerate(spec.outputs)} if stored else {}
+    return [f"{pad}m{j} = v{outputs[j]}[r, c]" if j in outputs else
+            f"{pad}m{j} = {name}_value({', '.join(_operand(r) for r in refs)})"
             for j, (name, refs) in enumerate(spec.members)]
 
 
@@ -128,16 +132,20 @@ def term(adjoint, partial):
     return f"({adjoint} * {partial} if {adjoint} != 0.0 else {adjoint})"
 
 
-def backward_source(spec, modes):
+def backward_source(spec, modes, stored=False):
     """The VJP kernel for output adjoints given as ``modes`` (per output:
     ``"array"``, ``"number"`` for one value everywhere, or ``"zero"``):
     ``fused_backward(e..., g..., ge..., acc..., R, C)``, with a ``ge`` and
     an ``acc`` flag per external that wants a gradient (a number's ``ge``
     is a one-element array it is summed into).  A gradient summed over a
-    row, or over everything, is summed in a register and stored once."""
+    row, or over everything, is summed in a register and stored once.
+    ``stored``: the outputs' values are arguments ``v...`` after the
+    ``e...``, read instead of computed again (the same numbers)."""
     n_ext = len(spec.externals)
     wanted = [k for k in range(n_ext) if spec.grads[k]]
-    args = ([f"e{k}" for k in range(n_ext)] + [f"g{k}" for k in range(len(spec.outputs))]
+    args = ([f"e{k}" for k in range(n_ext)]
+            + [f"v{k}" for k in range(len(spec.outputs)) if stored]
+            + [f"g{k}" for k in range(len(spec.outputs))]
             + [f"ge{k}" for k in wanted] + [f"acc{k}" for k in wanted] + ["R", "C"])
     per_row = [k for k in wanted if spec.externals[k] == "[r, 0]"]
     summed = [k for k in wanted if spec.externals[k] in (NUMBER, "[0, 0]")]
@@ -146,7 +154,7 @@ def backward_source(spec, modes):
     lines += ["    for r in range(R):"] + [f"        s{k} = 0.0" for k in per_row]
     lines += ["        for c in range(C):"]
     pad = " " * 12
-    lines += _loads(spec, pad)
+    lines += _loads(spec, pad, stored)
     seeds = {}
     for k, (j, mode) in enumerate(zip(spec.outputs, modes)):
         seeds[j] = {"array": f"g{k}[r, c]", "number": f"g{k}", "zero": None}[mode]

@@ -12,7 +12,8 @@ It returns the output's value, and with ``want`` fills the gradients.
 
 Each step is written with the op table's own kernels: a fused group of
 elementwise records calls its group's kernels (:mod:`tapegrad.fusion.source`,
-defined beside the main function), a reduction the NumPy-ordered loops of
+defined beside the main function; its VJP reads the outputs the forward
+kernel stored instead of computing them again), a reduction the NumPy-ordered loops of
 :mod:`tapegrad.fusion.reduce`, a product BLAS's ``gemm``.  In reverse, every
 adjoint starts at zero and each step adds its terms into its operands'.
 
@@ -120,11 +121,12 @@ def _backward(step, places, scratch):
     kind = step[0]
     if kind == "group":
         _, j, group, externals = step
+        stored = [places.value(o, (group.R, group.C)) for o in group.outputs]
         seeds = [places.adjoint(o, (group.R, group.C)) for o in group.outputs]
         wanted = [places.adjoint(e[1], e[2]) for k, e in enumerate(externals)
                   if group.spec.grads[k]]
         return [group_call(f"g{j}_backward", _group_arguments(step, places),
-                           seeds + wanted + ["True"] * len(wanted), group.R, group.C)]
+                           stored + seeds + wanted + ["True"] * len(wanted), group.R, group.C)]
     if kind == "reduce":
         _, name, i, a, form, shape, count = step
         if not places.wants(a):
@@ -209,6 +211,6 @@ def straight_source(steps, live, places, inputs, leaves, constants, out, scratch
                       forward_source(group.spec).replace("def fused_forward(",
                                                          f"def g{j}_forward(", 1).rstrip(),
                       "", "", "@generated_cached",
-                      backward_source(group.spec, modes).replace(
+                      backward_source(group.spec, modes, stored=True).replace(
                           "def fused_backward(", f"def g{j}_backward(", 1).rstrip()]
     return "\n".join(lines) + "\n"
