@@ -165,8 +165,9 @@ class StraightLine:
         live, self.leaves = _live(steps, places, out, self.aliases)
         self.size, self.places = places.size, places
         self.inputs = sorted(self.leaf_shapes)
-        self.source = straight_source(steps, live, places, self.inputs, self.leaves,
-                                      len(self.constants), out, scratch)
+        self._parts = steps, live, places, self.inputs, self.leaves, len(self.constants), out, \
+            scratch
+        self._source = None
         self._kernel = None
         self.spent, self._looked = 0.0, False  # seconds of step-by-step replays so far
         self._local = threading.local()
@@ -263,6 +264,14 @@ class StraightLine:
         return ("transpose", i, a, prog.arrays[a].shape)
 
     # --- calls ------------------------------------------------------------------
+
+    @property
+    def source(self):
+        """The kernel's source (:func:`tapegrad.fusion.straight.straight_source`),
+        written at its first use."""
+        if self._source is None:
+            self._source = straight_source(*self._parts)
+        return self._source
 
     def kernel(self):
         """The compiled kernel (loaded, or compiled, now)."""
