@@ -17,11 +17,14 @@ from tapegrad.replay import straight as straight_line
 
 from conftest import FD_ATOL, FD_RTOL, assert_close, central_difference
 
+READY = straight_line.StraightLine.ready
+
+
 @pytest.fixture(autouse=True)
 def compile_at_once(monkeypatch):
     """Kernels compiled at a program's first call, not after a second of
-    step-by-step replays."""
-    monkeypatch.setattr(straight_line, "COMPILE_AFTER_S", 0.0)
+    step-by-step replays (and run as plain Python without the JIT)."""
+    monkeypatch.setattr(straight_line.StraightLine, "ready", lambda self: bool(self.kernel()))
 
 
 ROWS = np.random.default_rng(5).normal(size=(6, 4))
@@ -283,6 +286,7 @@ def test_debug_mode_replays_step_by_step(rng):
 def test_a_kernel_compiles_once_the_replays_have_cost_as_much(monkeypatch, rng):
     """Not in the disk cache: the step-by-step replay until it has cost
     COMPILE_AFTER_S, then the kernel; in the cache: the kernel at once."""
+    monkeypatch.setattr(straight_line.StraightLine, "ready", READY)
     monkeypatch.setattr(straight_line, "COMPILE_AFTER_S", 1e9)
     number = float(np.random.default_rng().uniform(1.0, 2.0))  # a kernel not on disk
 
@@ -304,3 +308,20 @@ def test_a_kernel_compiles_once_the_replays_have_cost_as_much(monkeypatch, rng):
     again = tg.record(f, tg.tensor(np.zeros(4)))
     again.value_and_grad(x)
     assert again.program.straight._kernel is not None
+
+
+def test_a_kernel_compiled_in_memory_gives_the_same_answers(monkeypatch, rng):
+    """Without a usable cache directory the kernel is compiled in memory
+    (its source then imports what the file's header would)."""
+    from tapegrad.fusion import cache
+
+    straight, steps = recordings(normalised_cube, rng.normal(size=(6, 4)))
+    monkeypatch.setattr(cache, "_load", lambda source, name, imports:
+                        cache._in_memory(source, name, imports))
+    monkeypatch.setattr(cache, "_loaded", {})
+    x = rng.normal(size=(6, 4))
+    value, grad = straight.value_and_grad(x)
+    want, want_grad = steps.value_and_grad(x)
+    assert straight.program.straight._kernel is not None
+    assert value == pytest.approx(want, rel=1e-13)
+    assert_grads_close(grad, want_grad, 1e-13)

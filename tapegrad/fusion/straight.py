@@ -25,7 +25,8 @@ import math
 
 from tapegrad.fusion.source import backward_source, forward_source
 
-IMPORTS = ("from tapegrad.fusion.array_steps import *  # noqa: F401,F403\n"
+IMPORTS = ("from tapegrad.jit import generated_cached  # noqa: F401 (the groups' kernels)\n"
+           "from tapegrad.fusion.array_steps import *  # noqa: F401,F403\n"
            "from tapegrad.kernels.gemm import product  # noqa: F401\n")
 
 
