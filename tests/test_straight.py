@@ -105,7 +105,7 @@ def recordings(f, x):
     x0 = tuple(map(tg.tensor, x)) if isinstance(x, tuple) else tg.tensor(x)
     straight, steps = tg.record(f, x0), tg.record(f, x0)
     assert straight.program.straight is not None
-    steps.program.straight = None
+    steps.program.straight = steps.program.quick = None
     return straight, steps
 
 
