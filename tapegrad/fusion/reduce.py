@@ -92,4 +92,3 @@ def pairwise_sum(a, lo, n, zero):
             total = lefts[depth] + total
             depth -= 1
     return total
-

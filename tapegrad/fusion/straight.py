@@ -13,8 +13,9 @@ It returns the output's value, and with ``want`` fills the gradients.
 Each step is written with the op table's own kernels: a fused group of
 elementwise records calls its group's kernels (:mod:`tapegrad.fusion.source`,
 defined beside the main function; its VJP reads the outputs the forward
-kernel stored instead of computing them again), a reduction the NumPy-ordered loops of
-:mod:`tapegrad.fusion.reduce`, a product BLAS's ``gemm``.  In reverse, every
+kernel stored instead of computing them again), a reduction the
+NumPy-ordered loops of :mod:`tapegrad.fusion.array_steps`, a product BLAS's
+``gemm``.  In reverse, every
 adjoint starts at zero and each step adds its terms into its operands'.
 
 >>> group_call("g0_forward", ["V[0:4].reshape((2, 2))", "np.float64(2.0)"], ["V[4:8]"], 2, 2)
