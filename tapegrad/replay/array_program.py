@@ -161,8 +161,8 @@ class ArrayProgram(TangentMethods, Program):
         self.schedule = schedule.whole_program(self, prog, whole) if owner.fuse else None
         # Linear layers under a loss: BLAS calls into buffers made once.  (A
         # program both take, X @ w under a squared error, is the one kernel's.)
+        # Any other program of the ops it knows: the straight-line kernel.
         self.dense = dense_chain(self, prog) if owner.fuse and self.schedule is None else None
-        # Any other program of the ops one kernel knows: that kernel.
         self.straight = (straight_line(self, prog, whole) if owner.fuse and self.schedule is None
                          and self.dense is None else None)
         self.quick = (self._quick_dense if self.dense is not None and self.dense.compiled
@@ -339,8 +339,7 @@ class ArrayProgram(TangentMethods, Program):
         return self._output_values()
 
     def _charge(self, start):
-        """Count a step-by-step replay begun at ``start`` (``perf_counter``)
-        towards compiling the straight-line kernel that would replace it."""
+        """Count a step-by-step replay begun at ``start`` towards compiling."""
         if self.straight is not None:
             self.straight.spent += time.perf_counter() - start
 
