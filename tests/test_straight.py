@@ -80,6 +80,14 @@ def layers_with_a_regulariser(p):
     return (z * z).mean() + 0.01 * (W1 * W1).sum()
 
 
+def cross_entropy_with_a_penalty(p):
+    """The cross entropy op (``F.cross_entropy``) over a layer, and a
+    penalty on its weight: no dense chain takes it."""
+    W, b, V = p
+    z = np.tanh(nn.functional.linear(tg.tensor(ROWS.astype(W.dtype)), W, b)) @ V
+    return nn.functional.cross_entropy(z, np.array([0, 2, 1, 1, 0, 2])) + 0.01 * (W * W).sum()
+
+
 PROGRAMS = {  # name -> (f, input shapes)
     "softmax_entropy": (softmax_entropy, [(7,)]),
     "normalised_cube": (normalised_cube, [(6, 4)]),
@@ -90,6 +98,7 @@ PROGRAMS = {  # name -> (f, input shapes)
     "row_means": (row_means, [(2, 3, 4)]),
     "gram": (gram, [(4, 3)]),
     "layers_with_a_regulariser": (layers_with_a_regulariser, [(5, 4), (5,), (2, 5)]),
+    "cross_entropy_with_a_penalty": (cross_entropy_with_a_penalty, [(5, 4), (5,), (5, 3)]),
 }
 RTOL = {np.float64: 1e-13, np.float32: 1e-5}
 
@@ -325,3 +334,36 @@ def test_a_kernel_compiled_in_memory_gives_the_same_answers(monkeypatch, rng):
     assert straight.program.straight._kernel is not None
     assert value == pytest.approx(want, rel=1e-13)
     assert_grads_close(grad, want_grad, 1e-13)
+
+
+def test_a_network_under_a_cross_entropy_and_a_penalty_trains_as_eager(rng):
+    """``nn.Linear`` layers under ``F.cross_entropy`` plus a weight penalty
+    (no dense chain: the penalty reads a weight), recorded by record_loss:
+    the kernel reads each batch's labels, and the losses are eager's."""
+    def make():
+        model = nn.Sequential(nn.Linear(5, 8, rng=0), nn.Tanh(), nn.Linear(8, 3, rng=1))
+        return model, optim.SGD(model.parameters(), lr=0.1)
+
+    def loss_of(model):
+        weight = model[0].weight
+        return lambda z, y: nn.functional.cross_entropy(z, y) + 1e-3 * (weight * weight).sum()
+
+    batches = [(rng.normal(size=(16, 5)), rng.integers(0, 3, 16)) for _ in range(5)]
+    model, opt = make()
+    eager = []
+    for X, y in batches:
+        opt.zero_grad()
+        loss = loss_of(model)(model(tg.tensor(X)), y)
+        loss.backward()
+        opt.step()
+        eager.append(loss.item())
+    model, opt = make()
+    step = nn.record_loss(model, loss_of(model), *batches[0])
+    assert step.recorded.program.dense is None
+    assert step.recorded.program.straight is not None
+    recorded = []
+    for X, y in batches:
+        opt.zero_grad()
+        recorded.append(float(step(X, y)))
+        opt.step()
+    np.testing.assert_allclose(recorded, eager, rtol=1e-14, atol=0)

@@ -28,7 +28,9 @@ from tapegrad.fusion.source import backward_source, forward_source
 
 IMPORTS = ("from tapegrad.jit import generated_cached  # noqa: F401 (the groups' kernels)\n"
            "from tapegrad.fusion.array_steps import *  # noqa: F401,F403\n"
-           "from tapegrad.kernels.gemm import product  # noqa: F401\n")
+           "from tapegrad.kernels.gemm import product  # noqa: F401\n"
+           "from tapegrad.kernels.cross_entropy import (  # noqa: F401\n"
+           "    cross_entropy_rows, cross_entropy_vjp_rows)\n")
 
 
 def literal(value, dtype):
@@ -109,6 +111,11 @@ def _forward(step, places):
     if kind == "transpose":
         _, i, a, (m, n) = step
         return [f"transpose_into({places.value(a, (m, n))}, {places.value(i, (n, m))})"]
+    if kind == "cross_entropy":
+        _, i, a, (rows, classes), j = step
+        (_, where), _ = places.at[i]
+        return [f"V[{where}] = cross_entropy_rows({places.value(a, (rows, classes))}, Y{j}, "
+                f"{places.value(('lse', i), (rows,))})"]
     if kind == "linear":
         _, i, x, w, b, (m, k, n) = step
         out = places.value(i, (m, n))
@@ -146,6 +153,13 @@ def _backward(step, places, scratch):
         return [f"add_transposed({places.adjoint(a, (m, n))}, {places.adjoint(i, (n, m))})"]
     if kind == "linear":
         return _linear_backward(step, places, scratch)
+    if kind == "cross_entropy":  # (softmax - onehot) * g / rows, as the op's VJP
+        _, i, a, (rows, classes), j = step
+        (_, where), _ = places.at[i]
+        t = f"V[{scratch}:{scratch + rows * classes}].reshape(({rows}, {classes}))"
+        return [f"cross_entropy_vjp_rows({places.value(a, (rows, classes))}, Y{j}, "
+                f"{places.value(('lse', i), (rows,))}, A[{where}] / {literal(rows, places.dtype)}, "
+                f"{t})", f"add_into({places.adjoint(a, (rows, classes))}, {t})"]
     _, i, a, b, (m, k, n), _ = step
     g = places.adjoint(i, (m, n))
     lines = []
@@ -178,7 +192,7 @@ def _linear_backward(step, places, scratch):
     return lines
 
 
-def straight_source(steps, live, places, inputs, leaves, constants, out, scratch):
+def straight_source(steps, live, places, inputs, leaves, constants, labels, out, scratch):
     """The kernel's source (the main function first, then the groups' kernels).
 
     ``steps``: in record order, ``("group", j, group, externals)`` (group
@@ -187,13 +201,16 @@ def straight_source(steps, live, places, inputs, leaves, constants, out, scratch
     name, record, operand, form, shape, count)`` (``form`` "rows" reduces
     the rows of ``shape``, "columns" its columns), ``("product", record,
     a, b, (m, k, n), None)``, ``("linear", record, x, w, b, (m, k, n))``
-    or ``("transpose", record, operand, (m, n))``; ``live``: the steps whose adjoints reach the
+    ``("transpose", record, operand, (m, n))`` or ``("cross_entropy",
+    record, logits, (rows, classes), j)`` (labels ``Y{j}``, each row's
+    log-sum-exp at the place ``("lse", record)``); ``live``: the steps whose adjoints reach the
     output, run in reverse; ``places``: :class:`Places`; ``inputs``: the
-    leaves read, ``L{l}``; ``leaves``: those with a gradient, ``G{l}``; ``constants``: how many ``K{j}``;
+    leaves read, ``L{l}``; ``leaves``: those with a gradient, ``G{l}``;
+    ``constants`` and ``labels``: how many ``K{j}`` and ``Y{j}``;
     ``out``: the output record (a buffer); ``scratch``: where in ``V`` a
     product's VJP puts its term before adding it."""
     args = ([f"L{l}" for l in inputs] + [f"K{j}" for j in range(constants)]
-            + ["V", "A"] + [f"G{l}" for l in leaves] + ["seed", "gemm", "want"])
+            + [f"Y{j}" for j in range(labels)] + ["V", "A"] + [f"G{l}" for l in leaves] + ["seed", "gemm", "want"])
     pad = "    "
     lines = [f"def straight({', '.join(args)}):"]
     for step in steps:

@@ -13,7 +13,11 @@ instead, when it is made of
   operands any mix of records, numbers and constant arrays of one layout;
 * ``sum``, ``mean``, ``amax`` and ``amin`` over everything, over the last
   axis or over the first (``keepdims`` or not);
-* ``matmul`` of two matrices (``X @ W``, ``h @ W2``, ``a @ b`` of two inputs);
+* ``matmul`` of two matrices (``X @ W``, ``h @ W2``, ``a @ b`` of two inputs),
+  ``linear`` (``F.linear``, ``nn.Linear``), transposes of matrices and
+  reshapes;
+* ``cross_entropy`` (``F.cross_entropy``, ``nn.CrossEntropyLoss``), by the
+  op's own row kernels, its labels read at every call;
 
 all of one float dtype, ending in one number.  One generated numba kernel
 (:mod:`tapegrad.fusion.straight`, cached on disk as fused kernels are) then
@@ -61,6 +65,7 @@ from tapegrad.kernels.gemm import address
 _REDUCTIONS = {ARRAY_OPS[name].code: name for name in ("sum", "mean", "amax", "amin")}
 _MATMUL, _LINEAR = ARRAY_OPS["matmul"].code, ARRAY_OPS["linear"].code
 _RESHAPE, _TRANSPOSE = ARRAY_OPS["reshape"].code, ARRAY_OPS["transpose"].code
+_CROSS_ENTROPY = ARRAY_OPS["cross_entropy"].code
 
 
 #: Seconds of step-by-step replays a program pays before its kernel is
@@ -118,6 +123,7 @@ class StraightLine:
         groups = whole.group_of if whole is not None else {}
         places = Places(dtype.name)
         self.constants = []  # (record, position, shape) of each constant array K{j}
+        self.labels = []  # (record, rows) of each cross entropy's labels Y{j}
         self.numbers = set()  # (record, position) of the numbers written into the kernel
         self.leaf_shapes = {}  # leaf -> its recorded shape
         steps, products = [], []
@@ -149,23 +155,25 @@ class StraightLine:
                 self.aliases[i] = a
             elif code == _TRANSPOSE:
                 steps.append(self._transpose(prog, i, places))
+            elif code == _CROSS_ENTROPY:
+                steps.append(self._cross_entropy(prog, i, places))
+                products.append(steps[-1])  # (for its scratch)
             else:
                 raise _Refused()
         out = program._out_record
         if places.at.get(out, (("leaf",),))[0][0] != "buffer":
             raise _Refused()
-        self.gemm = address(dtype) if products else 0
-        if products and not self.gemm:
+        multiplies = any(step[0] != "cross_entropy" for step in products)
+        self.gemm = address(dtype) if multiplies else 0
+        if multiplies and not self.gemm:
             raise _Refused()
         scratch = places.size
-        places.size += max([max(m * k, k * n) for (m, k, n) in
-                            (step[5] if step[0] == "linear" else step[4] for step in products)],
-                           default=0)
+        places.size += max([_scratch(step) for step in products], default=0)
         live, self.leaves = _live(steps, places, out, self.aliases)
         self.size, self.places = places.size, places
         self.inputs = sorted(self.leaf_shapes)
-        self._parts = steps, live, places, self.inputs, self.leaves, len(self.constants), out, \
-            scratch
+        self._parts = (steps, live, places, self.inputs, self.leaves, len(self.constants),
+                       len(self.labels), out, scratch)
         self._source = None
         self._kernel = None
         self.spent, self._looked = 0.0, False  # seconds of step-by-step replays so far
@@ -254,6 +262,22 @@ class StraightLine:
         places.buffer(i, m * n)
         return ("linear", i, *operands, (m, k, n))
 
+    def _cross_entropy(self, prog, i, places):
+        """``cross_entropy``'s record: the mean over rows of its logits'
+        log-sum-exp less the labelled logit (labels read at every call)."""
+        params = prog.params[i]
+        (a,), _ = arguments(prog, i)
+        labels = params.get("labels")
+        if set(params) != {"labels", "constants", "lse"} or a not in places.at \
+                or not isinstance(labels, np.ndarray) or labels.dtype.kind not in "iu" \
+                or prog.arrays[a].ndim != 2 or labels.shape != prog.arrays[a].shape[:1]:
+            raise _Refused()
+        rows, classes = prog.arrays[a].shape
+        places.buffer(i, 1)
+        places.buffer(("lse", i), rows)
+        self.labels.append((i, rows))
+        return ("cross_entropy", i, a, (rows, classes), len(self.labels) - 1)
+
     def _transpose(self, prog, i, places):
         (a,), _ = arguments(prog, i)
         axes = prog.params[i]["axes"]
@@ -323,6 +347,11 @@ class StraightLine:
             if not isinstance(c, np.ndarray) or c.shape != shape:
                 return None
             constants.append(np.ascontiguousarray(c, dtype))
+        for i, rows in self.labels:
+            y = params[i]["labels"]
+            if type(y) is not np.ndarray or y.shape != (rows,) or y.dtype.kind not in "iu":
+                return None
+            constants.append(np.ascontiguousarray(y, np.int64))
         values, adjoints = self._buffers()
         grads = [np.empty(size, dtype) for size in self._sizes] if want else self._nothing
         value = self._kernel(*[leaves[l] for l in self.inputs], *constants, values, adjoints,
@@ -360,6 +389,16 @@ class StraightLine:
         return ran[0], grads[0] if kind == "tensor" else kind(grads)
 
 
+def _scratch(step):
+    """The room a product's, linear layer's or cross entropy's VJP needs
+    for a term before adding it."""
+    if step[0] == "cross_entropy":
+        rows, classes = step[3]
+        return rows * classes
+    m, k, n = step[5] if step[0] == "linear" else step[4]
+    return max(m * k, k * n)
+
+
 def _shape_of(prog, record):
     """The recorded shape of ``record``, or of the constant ``("constant",
     i, k)``."""
@@ -395,10 +434,11 @@ def _live(steps, places, out, aliases):
             if step[2] not in reached:
                 continue
             reach([step[3]])
-        else:  # a product, linear layer or transpose: its record, then its operands
+        else:  # a product, linear layer, transpose or cross entropy: its record, its operands
             if step[1] not in reached:
                 continue
-            reach({"product": step[2:4], "linear": step[2:5], "transpose": step[2:3]}[kind])
+            reach({"product": step[2:4], "linear": step[2:5], "transpose": step[2:3],
+                   "cross_entropy": step[2:3]}[kind])
         live.append(step)
     live.reverse()
     leaves = sorted({places.at[r][0][1] for r in reached if places.at[r][0][0] == "leaf"})
