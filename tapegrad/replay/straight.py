@@ -55,7 +55,7 @@ import threading
 import numba
 import numpy as np
 
-from tapegrad.array.ops import ARRAY_BY_CODE, ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE
+from tapegrad.array.ops import ARRAY_INPUT, ARRAY_OPS
 from tapegrad.array.reverse import arguments
 from tapegrad.core import debug
 from tapegrad.fusion import cache
