@@ -164,14 +164,20 @@ def _backward(step, places, scratch):
     g = places.adjoint(i, (m, n))
     lines = []
     if places.wants(a):
-        t = f"V[{scratch}:{scratch + m * k}].reshape(({m}, {k}))"
-        lines += [f"product(gemm, {g}, False, {places.value(b, (k, n))}, True, {t})",
-                  f"add_into({places.adjoint(a, (m, k))}, {t})"]
+        lines += _product_term(places, a, (m, k), g, False, places.value(b, (k, n)), True,
+                               scratch)
     if places.wants(b):
-        t = f"V[{scratch}:{scratch + k * n}].reshape(({k}, {n}))"
-        lines += [f"product(gemm, {places.value(a, (m, k))}, True, {g}, False, {t})",
-                  f"add_into({places.adjoint(b, (k, n))}, {t})"]
+        lines += _product_term(places, b, (k, n), places.value(a, (m, k)), True, g, False,
+                               scratch)
     return lines
+
+
+def _product_term(places, target, shape, left, turn_left, right, turn_right, scratch):
+    """The lines adding ``op(left) @ op(right)`` (``shape``) into the
+    adjoint of ``target``, by BLAS into the scratch of ``V`` first."""
+    t = f"V[{scratch}:{scratch + shape[0] * shape[1]}].reshape({tuple(shape)!r})"
+    return [f"product(gemm, {left}, {turn_left}, {right}, {turn_right}, {t})",
+            f"add_into({places.adjoint(target, shape)}, {t})"]
 
 
 def _linear_backward(step, places, scratch):
@@ -179,13 +185,11 @@ def _linear_backward(step, places, scratch):
     _, i, x, w, b, (m, k, n) = step
     g, lines = places.adjoint(i, (m, n)), []
     if places.wants(x):
-        t = f"V[{scratch}:{scratch + m * k}].reshape(({m}, {k}))"
-        lines += [f"product(gemm, {g}, False, {places.value(w, (n, k))}, False, {t})",
-                  f"add_into({places.adjoint(x, (m, k))}, {t})"]
+        lines += _product_term(places, x, (m, k), g, False, places.value(w, (n, k)), False,
+                               scratch)
     if places.wants(w):
-        t = f"V[{scratch}:{scratch + n * k}].reshape(({n}, {k}))"
-        lines += [f"product(gemm, {g}, True, {places.value(x, (m, k))}, False, {t})",
-                  f"add_into({places.adjoint(w, (n, k))}, {t})"]
+        lines += _product_term(places, w, (n, k), g, True, places.value(x, (m, k)), False,
+                               scratch)
     if places.wants(b):
         lines.append(f"add_column_sums({g}, {places.adjoint(b, (n,))}, "
                      f"V[{scratch}:{scratch + n}], np.{places.dtype}(0))")
