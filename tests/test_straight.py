@@ -88,6 +88,26 @@ def cross_entropy_with_a_penalty(p):
     return nn.functional.cross_entropy(z, np.array([0, 2, 1, 1, 0, 2])) + 0.01 * (W * W).sum()
 
 
+def turned_products(p):
+    """Transposes only products read (BLAS reads them as they lie), one of
+    them read twice."""
+    a, b, c = p
+    return np.tanh(a.T @ b.T).sum() + (a.T @ c).max()
+
+
+def a_transpose_also_squared(p):
+    """A transpose a product and an elementwise record read: copied."""
+    x, w = p
+    t = w.T
+    return np.tanh(x @ t).sum() + (t * t).max()
+
+
+def scaled_by_a_number_array(p):
+    """A 0-d input."""
+    s, x = p
+    return (s * np.exp(x)).sum() + s * s
+
+
 PROGRAMS = {  # name -> (f, input shapes)
     "softmax_entropy": (softmax_entropy, [(7,)]),
     "normalised_cube": (normalised_cube, [(6, 4)]),
@@ -99,6 +119,9 @@ PROGRAMS = {  # name -> (f, input shapes)
     "gram": (gram, [(4, 3)]),
     "layers_with_a_regulariser": (layers_with_a_regulariser, [(5, 4), (5,), (2, 5)]),
     "cross_entropy_with_a_penalty": (cross_entropy_with_a_penalty, [(5, 4), (5,), (5, 3)]),
+    "turned_products": (turned_products, [(4, 3), (2, 4), (4, 2)]),
+    "a_transpose_also_squared": (a_transpose_also_squared, [(3, 4), (2, 4)]),
+    "scaled_by_a_number_array": (scaled_by_a_number_array, [(), (5,)]),
 }
 RTOL = {np.float64: 1e-13, np.float32: 1e-5}
 
@@ -183,6 +206,19 @@ def test_a_vjp_seed_scales_the_gradients(rng):
     want, want_grad = steps.program._value_and_vjp(x, np.array([2.5]))
     assert value == want
     assert_bits(grad, want_grad)
+
+
+def test_a_transpose_only_products_read_is_not_copied(rng):
+    """BLAS reads it as it lies; a transpose something else reads is copied."""
+    turned = recordings(*point_of("turned_products", rng))[0].program.straight.source
+    copied = recordings(*point_of("a_transpose_also_squared", rng))[0].program.straight.source
+    assert "transpose_into" not in turned and "add_transposed" not in turned
+    assert "transpose_into" in copied and "add_transposed" in copied
+
+
+def point_of(name, rng):
+    f, shapes = PROGRAMS[name]
+    return f, point(shapes, np.float64, rng)
 
 
 def test_ties_share_and_nan_propagates():

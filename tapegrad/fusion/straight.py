@@ -2,11 +2,11 @@
 gradient as one generated numba function (:mod:`tapegrad.replay.straight`
 decides the steps and where every array lives).
 
-The kernel is ``straight(L..., K..., V, A, G..., seed, gemm, want)``:
+The kernel is ``straight(L..., K..., Y..., V, A, G..., seed, gemm, want)``:
 ``L{l}`` leaf ``l``'s array, ``K{j}`` constant array ``j`` (data read
-afresh at each call), ``V`` the values of every record the steps compute
+afresh at each call), ``Y{j}`` a cross entropy's labels, ``V`` the values of every record the steps compute
 and ``A`` their adjoints (one flat buffer each, a record's at the same
-offset in both), ``G{l}`` leaf ``l``'s gradient (flat), ``seed`` the
+offset in both), ``G{l}`` leaf ``l``'s gradient (its shape), ``seed`` the
 output's adjoint, ``gemm`` BLAS's routine (:mod:`tapegrad.kernels.gemm`).
 It returns the output's value, and with ``want`` fills the gradients.
 
@@ -28,7 +28,7 @@ from tapegrad.fusion.source import backward_source, forward_source
 
 IMPORTS = ("from tapegrad.jit import generated_cached  # noqa: F401 (the groups' kernels)\n"
            "from tapegrad.fusion.array_steps import *  # noqa: F401,F403\n"
-           "from tapegrad.kernels.gemm import product  # noqa: F401\n"
+           "from tapegrad.kernels.gemm import add_product, product  # noqa: F401\n"
            "from tapegrad.kernels.cross_entropy import (  # noqa: F401\n"
            "    cross_entropy_rows, cross_entropy_vjp_rows)\n")
 
@@ -57,6 +57,15 @@ class Places:
         self.dtype = dtype
         self.at = {}  # record -> ("leaf", l) | ("buffer", offset) | ("constant", j), size
         self.size = 0  # of V and A
+        self.views = {}  # source text of a view -> its name in the kernel
+
+    def _view(self, text):
+        """The name of the view ``text``: each is made once per call, at the
+        kernel's top (a view costs numba some 30 ns each time it is made)."""
+        name = self.views.get(text)
+        if name is None:
+            name = self.views[text] = f"w{len(self.views)}"
+        return name
 
     def buffer(self, record, size):
         """Give ``record`` ``size`` elements of ``V`` (and of ``A``)."""
@@ -67,12 +76,19 @@ class Places:
         (kind, where), size = self.at[record]
         base = {"leaf": f"L{where}", "constant": f"K{where}",
                 "buffer": f"V[{where}:{where + size}]"}[kind]
-        return f"{base}.reshape({tuple(shape)!r})"
+        return self._view(f"{base}.reshape({tuple(shape)!r})")
 
     def adjoint(self, record, shape):
         (kind, where), size = self.at[record]
         base = {"leaf": f"G{where}", "buffer": f"A[{where}:{where + size}]"}[kind]
-        return f"{base}.reshape({tuple(shape)!r})"
+        return self._view(f"{base}.reshape({tuple(shape)!r})")
+
+    def declarations(self, gradients):
+        """The lines making the views of values (``gradients`` False) or of
+        adjoints and gradients (True: made only when gradients are wanted,
+        ``G{l}`` being empty otherwise)."""
+        return [f"{name} = {text}" for text, name in self.views.items()
+                if (text[0] in "AG") == gradients]
 
     def wants(self, record):
         """Whether ``record`` has an adjoint (a constant has none)."""
@@ -121,9 +137,9 @@ def _forward(step, places):
         out = places.value(i, (m, n))
         return [f"product(gemm, {places.value(x, (m, k))}, False, {places.value(w, (n, k))}, "
                 f"True, {out})", f"add_bias({out}, {places.value(b, (n,))})"]
-    _, i, a, b, (m, k, n), _ = step  # a product
-    return [f"product(gemm, {places.value(a, (m, k))}, False, {places.value(b, (k, n))}, False, "
-            f"{places.value(i, (m, n))})"]
+    _, i, a, b, (m, k, n), (ta, tb) = step  # a product
+    return [f"product(gemm, {places.value(a, (k, m) if ta else (m, k))}, {ta}, "
+            f"{places.value(b, (n, k) if tb else (k, n))}, {tb}, {places.value(i, (m, n))})"]
 
 
 def _backward(step, places, scratch):
@@ -160,24 +176,26 @@ def _backward(step, places, scratch):
         return [f"cross_entropy_vjp_rows({places.value(a, (rows, classes))}, Y{j}, "
                 f"{places.value(('lse', i), (rows,))}, A[{where}] / {literal(rows, places.dtype)}, "
                 f"{t})", f"add_into({places.adjoint(a, (rows, classes))}, {t})"]
-    _, i, a, b, (m, k, n), _ = step
+    _, i, a, b, (m, k, n), (ta, tb) = step  # op(a) @ op(b), op transposing where turned
     g = places.adjoint(i, (m, n))
+    sa, sb = (k, m) if ta else (m, k), (n, k) if tb else (k, n)
     lines = []
-    if places.wants(a):
-        lines += _product_term(places, a, (m, k), g, False, places.value(b, (k, n)), True,
-                               scratch)
-    if places.wants(b):
-        lines += _product_term(places, b, (k, n), places.value(a, (m, k)), True, g, False,
-                               scratch)
+    if places.wants(a):  # g @ op(b).T, or its transpose op(b) @ g.T into a turned a
+        left, right = places.value(b, sb), g
+        lines.append(_product_term(places, a, sa, *((left, tb, right, True) if ta
+                                                     else (right, False, left, not tb))))
+    if places.wants(b):  # op(a).T @ g, or its transpose g.T @ op(a) into a turned b
+        left, right = places.value(a, sa), g
+        lines.append(_product_term(places, b, sb, *((right, True, left, ta) if tb
+                                                    else (left, not ta, right, False))))
     return lines
 
 
-def _product_term(places, target, shape, left, turn_left, right, turn_right, scratch):
-    """The lines adding ``op(left) @ op(right)`` (``shape``) into the
-    adjoint of ``target``, by BLAS into the scratch of ``V`` first."""
-    t = f"V[{scratch}:{scratch + shape[0] * shape[1]}].reshape({tuple(shape)!r})"
-    return [f"product(gemm, {left}, {turn_left}, {right}, {turn_right}, {t})",
-            f"add_into({places.adjoint(target, shape)}, {t})"]
+def _product_term(places, target, shape, left, turn_left, right, turn_right):
+    """The line adding ``op(left) @ op(right)`` (``shape``) onto the adjoint
+    of ``target``."""
+    return (f"add_product(gemm, {left}, {turn_left}, {right}, {turn_right}, "
+            f"{places.adjoint(target, shape)})")
 
 
 def _linear_backward(step, places, scratch):
@@ -185,11 +203,9 @@ def _linear_backward(step, places, scratch):
     _, i, x, w, b, (m, k, n) = step
     g, lines = places.adjoint(i, (m, n)), []
     if places.wants(x):
-        lines += _product_term(places, x, (m, k), g, False, places.value(w, (n, k)), False,
-                               scratch)
+        lines.append(_product_term(places, x, (m, k), g, False, places.value(w, (n, k)), False))
     if places.wants(w):
-        lines += _product_term(places, w, (n, k), g, True, places.value(x, (m, k)), False,
-                               scratch)
+        lines.append(_product_term(places, w, (n, k), g, True, places.value(x, (m, k)), False))
     if places.wants(b):
         lines.append(f"add_column_sums({g}, {places.adjoint(b, (n,))}, "
                      f"V[{scratch}:{scratch + n}], np.{places.dtype}(0))")
@@ -204,7 +220,8 @@ def straight_source(steps, live, places, inputs, leaves, constants, labels, out,
     ``("number", value)`` or ``(kind, record, shape2d)``), ``("reduce",
     name, record, operand, form, shape, count)`` (``form`` "rows" reduces
     the rows of ``shape``, "columns" its columns), ``("product", record,
-    a, b, (m, k, n), None)``, ``("linear", record, x, w, b, (m, k, n))``
+    a, b, (m, k, n), (turn_a, turn_b))`` (``op(a) @ op(b)``, ``op``
+    transposing where turned), ``("linear", record, x, w, b, (m, k, n))``
     ``("transpose", record, operand, (m, n))`` or ``("cross_entropy",
     record, logits, (rows, classes), j)`` (labels ``Y{j}``, each row's
     log-sum-exp at the place ``("lse", record)``); ``live``: the steps whose adjoints reach the
@@ -212,20 +229,19 @@ def straight_source(steps, live, places, inputs, leaves, constants, labels, out,
     leaves read, ``L{l}``; ``leaves``: those with a gradient, ``G{l}``;
     ``constants`` and ``labels``: how many ``K{j}`` and ``Y{j}``;
     ``out``: the output record (a buffer); ``scratch``: where in ``V`` a
-    product's VJP puts its term before adding it."""
+    bias's or a cross entropy's VJP puts its term before adding it."""
     args = ([f"L{l}" for l in inputs] + [f"K{j}" for j in range(constants)]
-            + [f"Y{j}" for j in range(labels)] + ["V", "A"] + [f"G{l}" for l in leaves] + ["seed", "gemm", "want"])
-    pad = "    "
-    lines = [f"def straight({', '.join(args)}):"]
-    for step in steps:
-        lines += [pad + line for line in _forward(step, places)]
+            + [f"Y{j}" for j in range(labels)] + ["V", "A"] + [f"G{l}" for l in leaves]
+            + ["seed", "gemm", "want"])
+    forward = [line for step in steps for line in _forward(step, places)]
+    backward = [line for step in reversed(live) for line in _backward(step, places, scratch)]
+    sizes = {where: size for (kind, where), size in places.at.values() if kind == "leaf"}
     (_, where), _ = places.at[out]
-    lines += [f"{pad}value = V[{where}]", f"{pad}if not want:", f"{pad}    return value",
-              f"{pad}A[:] = 0.0"] + [f"{pad}G{l}[:] = 0.0" for l in leaves]
-    lines.append(f"{pad}A[{where}] = seed")
-    for step in reversed(live):
-        lines += [pad + line for line in _backward(step, places, scratch)]
-    lines.append(f"{pad}return value")
+    body = [*places.declarations(False), *forward, f"value = V[{where}]",
+            "if not want:", "    return value", *places.declarations(True), "A[:] = 0.0",
+            *[f"G{l}.reshape(({sizes[l]},))[:] = 0.0" for l in leaves],
+            f"A[{where}] = seed", *backward, "return value"]
+    lines = [f"def straight({', '.join(args)}):", *["    " + line for line in body]]
     for step in steps:
         if step[0] == "group":
             j, group = step[1], step[2]

@@ -9,7 +9,8 @@ routine itself.  The library and its symbols are those
 :func:`address` gives a routine's address, checked once per dtype against
 ``np.matmul`` on small products (every transposition, C and Fortran order,
 strided rows), or 0 where it is not found or fails that check: a caller
-then keeps NumPy's products.  :func:`product` calls ``gemm`` and
+then keeps NumPy's products.  :func:`product` (and :func:`add_product`,
+adding onto its output) calls ``gemm`` and
 :func:`matrix_vector` ``gemv``, as ``np.matmul`` calls it for a matrix
 times a vector (the same routine, so the same bits: a caller that needs
 them checks it on its own shapes).
@@ -228,6 +229,19 @@ def product(gemm, a, trans_a, b, trans_b, out):
     (or slices of them whose rows, or columns, have adjacent elements),
     ``out`` in C order.  Fortran reads a C-ordered matrix as its
     transpose, so it computes ``out.T = op(b).T @ op(a).T``."""
+    _gemm(gemm, a, trans_a, b, trans_b, out, 0.0)
+
+
+@rule
+def add_product(gemm, a, trans_a, b, trans_b, out):
+    """``out += op(a) @ op(b)``, as :func:`product` (BLAS adds the product's
+    sums onto ``out``: rounded as ``out + op(a) @ op(b)`` is, or, on long
+    sums, a block's partial sum at a time)."""
+    _gemm(gemm, a, trans_a, b, trans_b, out, 1.0)
+
+
+@rule
+def _gemm(gemm, a, trans_a, b, trans_b, out, beta):
     m, n = out.shape
     k = a.shape[0] if trans_a else a.shape[1]
     la, lb, lc = _leading(a), _leading(b), _leading(out)
@@ -239,7 +253,7 @@ def product(gemm, a, trans_a, b, trans_b, out):
         return
     fortran_gemm(gemm, ord("T") if trans_b != (lb < 0) else ord("N"),
                  ord("T") if trans_a != (la < 0) else ord("N"),
-                 n, m, k, 1.0, b, abs(lb), a, abs(la), 0.0, out, lc)
+                 n, m, k, 1.0, b, abs(lb), a, abs(la), beta, out, lc)
 
 
 @rule

@@ -128,6 +128,12 @@ class StraightLine:
         self.leaf_shapes = {}  # leaf -> its recorded shape
         steps, products = [], []
         self.aliases = {}  # a reshape -> the record whose elements it is
+        self.turned = {}  # a transpose only products read -> the matrix it turns
+        read_by = {}  # record -> the codes of the records reading it
+        for i in prog.array_records:
+            if int(prog.op[i]) != ARRAY_INPUT:
+                for a in arguments(prog, i)[0]:
+                    read_by.setdefault(a, set()).add(int(prog.op[i]))
         for i in prog.array_records:
             code = int(prog.op[i])
             if code == ARRAY_INPUT:
@@ -154,7 +160,9 @@ class StraightLine:
                 places.at[i] = places.at[a]  # the same elements: values and adjoints
                 self.aliases[i] = a
             elif code == _TRANSPOSE:
-                steps.append(self._transpose(prog, i, places))
+                step = self._transpose(prog, i, places, read_by)
+                if step is not None:
+                    steps.append(step)
             elif code == _CROSS_ENTROPY:
                 steps.append(self._cross_entropy(prog, i, places))
                 products.append(steps[-1])  # (for its scratch)
@@ -178,10 +186,14 @@ class StraightLine:
         self._kernel = None
         self.spent, self._looked = 0.0, False  # seconds of step-by-step replays so far
         self._local = threading.local()
-        self._nothing = [np.empty(0, dtype)] * len(self.leaves)  # the G{l} of no gradient
         self._checked = list(self.leaf_shapes.items())
         self._shapes = [self.leaf_shapes[l] for l in self.leaves]
-        self._sizes = [math.prod(shape) for shape in self._shapes]
+        self._nothing = [np.empty((0,) * len(shape), dtype)  # the G{l} of no gradient
+                         for shape in self._shapes]
+        self._every = self.leaves == list(range(self.n_leaves))
+        self._reads = bool(self.constants or self.labels)
+        inputs = len(program._tensor_slots)  # quick's: every input has a gradient
+        self._inputs_read = inputs if set(range(inputs)) <= set(self.leaves) else 0
 
     def _constant(self, prog, i, k, places):
         """The place of constant ``k`` of record ``i``: a record of its own
@@ -229,21 +241,26 @@ class StraightLine:
         return ("reduce", name, i, a, form, shape2d, math.prod(shape) // prog.arrays[i].size)
 
     def _product(self, prog, i, places):
+        """``a @ b`` of two matrices; an operand that is a transpose only
+        products read is read as it lies, BLAS transposing it."""
         args, _ = arguments(prog, i)
-        operands = []
+        operands, turns, shapes = [], [], []
         for k, a in enumerate(args):
             if a < 0:
                 a = self._constant(prog, i, k, places)
-            elif a not in places.at:
+            turned = a in self.turned
+            a = self.turned.get(a, a)
+            shape = _shape_of(prog, a)
+            if a not in places.at or len(shape) != 2:
                 raise _Refused()
             operands.append(a)
-        a, b = operands
-        shapes = [_shape_of(prog, r) for r in operands]
-        if any(len(s) != 2 for s in shapes) or shapes[0][1] != shapes[1][0]:
+            turns.append(turned)
+            shapes.append(shape[::-1] if turned else shape)
+        (m, k), (k2, n) = shapes
+        if k != k2:
             raise _Refused()
-        (m, k), (_, n) = shapes
         places.buffer(i, m * n)
-        return ("product", i, a, b, (m, k, n), None)
+        return ("product", i, *operands, (m, k, n), tuple(turns))
 
     def _linear(self, prog, i, places):
         """``x @ w.T + b`` of a matrix ``x`` (a record or data), a weight
@@ -278,11 +295,16 @@ class StraightLine:
         self.labels.append((i, rows))
         return ("cross_entropy", i, a, (rows, classes), len(self.labels) - 1)
 
-    def _transpose(self, prog, i, places):
+    def _transpose(self, prog, i, places, read_by):
+        """A matrix's transpose: no step where only products read it (they
+        read ``a`` as it lies, BLAS transposing it), else its own copy."""
         (a,), _ = arguments(prog, i)
         axes = prog.params[i]["axes"]
         if a not in places.at or prog.arrays[a].ndim != 2 or axes not in (None, (1, 0), [1, 0]):
             raise _Refused()
+        if read_by.get(i) == {_MATMUL}:
+            self.turned[i] = a
+            return None
         places.buffer(i, prog.arrays[a].size)
         return ("transpose", i, a, prog.arrays[a].shape)
 
@@ -318,13 +340,20 @@ class StraightLine:
         self._looked = True  # in the disk cache: looked for once
         return False
 
-    def _buffers(self):
-        try:
-            return self._local.buffers
-        except AttributeError:
-            buffers = self._local.buffers = (np.zeros(self.size, self.dtype),
-                                             np.zeros(self.size, self.dtype))
-            return buffers
+    def _read(self, params, arrays):
+        """Append the constant arrays and labels in ``params`` to ``arrays``;
+        False where one is not as recorded."""
+        for i, k, shape in self.constants:
+            c = params[i]["constants"][k]
+            if not isinstance(c, np.ndarray) or c.shape != shape:
+                return False
+            arrays.append(np.ascontiguousarray(c, self.dtype))
+        for i, rows in self.labels:
+            y = params[i]["labels"]
+            if type(y) is not np.ndarray or y.shape != (rows,) or y.dtype.kind not in "iu":
+                return False
+            arrays.append(np.ascontiguousarray(y, np.int64))
+        return True
 
     def run(self, leaves, params, seed=1.0, want=True):
         """``(value, grads)`` at the leaves' arrays (by leaf index) and the
@@ -333,70 +362,69 @@ class StraightLine:
         output does not read), or no gradients unless ``want``.  None where
         a leaf or a constant is not as recorded (the step-by-step replay
         says what is wrong), and None before the kernel is :meth:`ready`."""
-        if self._kernel is None and not self.ready():
-            return None
+        kernel = self._kernel
+        if kernel is None:
+            if not self.ready():
+                return None
+            kernel = self._kernel
         dtype = self.dtype
         for leaf, shape in self._checked:
             a = leaves[leaf]
-            if type(a) is not np.ndarray or a.shape != shape or a.dtype != dtype \
-                    or not a.flags.c_contiguous:
+            if a.__class__ is not np.ndarray or a.shape != shape or not a.flags.c_contiguous \
+                    or (a.dtype is not dtype and a.dtype != dtype):
                 return None
-        constants = []
-        for i, k, shape in self.constants:
-            c = params[i]["constants"][k]
-            if not isinstance(c, np.ndarray) or c.shape != shape:
-                return None
-            constants.append(np.ascontiguousarray(c, dtype))
-        for i, rows in self.labels:
-            y = params[i]["labels"]
-            if type(y) is not np.ndarray or y.shape != (rows,) or y.dtype.kind not in "iu":
-                return None
-            constants.append(np.ascontiguousarray(y, np.int64))
-        values, adjoints = self._buffers()
-        grads = [np.empty(size, dtype) for size in self._sizes] if want else self._nothing
-        value = self._kernel(*[leaves[l] for l in self.inputs], *constants, values, adjoints,
-                             *grads, seed, self.gemm, want)
+        arrays = [leaves[l] for l in self.inputs]
+        if self._reads and not self._read(params, arrays):
+            return None
+        try:
+            values, adjoints = self._local.buffers
+        except AttributeError:
+            values, adjoints = self._local.buffers = (np.zeros(self.size, dtype),
+                                                      np.zeros(self.size, dtype))
         if not want:
-            return float(value), None
+            return float(kernel(*arrays, values, adjoints, *self._nothing, seed, self.gemm,
+                                False)), None
+        grads = [np.empty(shape, dtype) for shape in self._shapes]
+        value = float(kernel(*arrays, values, adjoints, *grads, seed, self.gemm, True))
+        if self._every:
+            return value, grads
         out = [None] * self.n_leaves
-        for l, g, shape in zip(self.leaves, grads, self._shapes):
-            out[l] = g.reshape(shape)
-        return float(value), out
+        for l, g in zip(self.leaves, grads):
+            out[l] = g
+        return value, out
 
     def quick(self, program, x):
         """``program.value_and_grad(x)`` the short way, for ``x`` NumPy
-        arrays only (one, or a tuple or list as recorded); None for any
-        other ``x``, in debug mode, or where :meth:`run` gives None."""
+        arrays only (one, or a tuple or list as recorded), each read by the
+        output; None for any other ``x``, in debug mode, or where :meth:`run`
+        gives None."""
         kind = program._tensors_only
         if kind == "tensor":
-            if type(x) is not np.ndarray:
+            if x.__class__ is not np.ndarray:
                 return None
-            items = (x,)
-        elif type(x) is kind and len(x) == len(program._tensor_slots) \
-                and all(type(a) is np.ndarray for a in x):
-            items = x
+            leaves = [x]
+        elif x.__class__ is kind and len(x) == self._inputs_read:
+            leaves = [*x]  # (each checked by run)
         else:
             return None
-        if debug.enabled():
+        if not self._inputs_read or debug.enabled():
             return None
-        leaves = [*items, *(leaf._v for leaf in program._extra_tensors)]
+        if program._extra_tensors:
+            leaves += [leaf._v for leaf in program._extra_tensors]
         ran = self.run(leaves, program._here().params)
         if ran is None:
             return None
-        grads = ran[1][:len(items)]
-        if any(g is None for g in grads):  # an input the output does not read: zeros
-            return None
-        return ran[0], grads[0] if kind == "tensor" else kind(grads)
+        value, grads = ran
+        return value, grads[0] if kind == "tensor" else kind(grads[:self._inputs_read])
 
 
 def _scratch(step):
-    """The room a product's, linear layer's or cross entropy's VJP needs
-    for a term before adding it."""
+    """The room a linear layer's (its bias's) or a cross entropy's VJP needs
+    for a term before adding it (a product adds its terms itself)."""
     if step[0] == "cross_entropy":
         rows, classes = step[3]
         return rows * classes
-    m, k, n = step[5] if step[0] == "linear" else step[4]
-    return max(m * k, k * n)
+    return step[5][2] if step[0] == "linear" else 0
 
 
 def _shape_of(prog, record):
