@@ -58,13 +58,16 @@ class Places:
         self.at = {}  # record -> ("leaf", l) | ("buffer", offset) | ("constant", j), size
         self.size = 0  # of V and A
         self.views = {}  # source text of a view -> its name in the kernel
+        self.of_adjoints = set()  # the names of views of A and of the G{l}
 
-    def _view(self, text):
+    def _view(self, text, adjoints):
         """The name of the view ``text``: each is made once per call, at the
         kernel's top (a view costs numba some 30 ns each time it is made)."""
         name = self.views.get(text)
         if name is None:
             name = self.views[text] = f"w{len(self.views)}"
+            if adjoints:
+                self.of_adjoints.add(name)
         return name
 
     def buffer(self, record, size):
@@ -76,19 +79,23 @@ class Places:
         (kind, where), size = self.at[record]
         base = {"leaf": f"L{where}", "constant": f"K{where}",
                 "buffer": f"V[{where}:{where + size}]"}[kind]
-        return self._view(f"{base}.reshape({tuple(shape)!r})")
+        return self._view(f"{base}.reshape({tuple(shape)!r})", False)
 
     def adjoint(self, record, shape):
         (kind, where), size = self.at[record]
         base = {"leaf": f"G{where}", "buffer": f"A[{where}:{where + size}]"}[kind]
-        return self._view(f"{base}.reshape({tuple(shape)!r})")
+        return self._view(f"{base}.reshape({tuple(shape)!r})", True)
 
-    def declarations(self, gradients):
-        """The lines making the views of values (``gradients`` False) or of
+    def part(self, view, index):
+        """The view ``view[index]`` of a value's or an adjoint's view."""
+        return self._view(f"{view}[{index}]", view in self.of_adjoints)
+
+    def declarations(self, adjoints):
+        """The lines making the views of values (``adjoints`` False) or of
         adjoints and gradients (True: made only when gradients are wanted,
         ``G{l}`` being empty otherwise)."""
         return [f"{name} = {text}" for text, name in self.views.items()
-                if (text[0] in "AG") == gradients]
+                if (name in self.of_adjoints) == adjoints]
 
     def wants(self, record):
         """Whether ``record`` has an adjoint (a constant has none)."""
@@ -127,6 +134,9 @@ def _forward(step, places):
     if kind == "transpose":
         _, i, a, (m, n) = step
         return [f"transpose_into({places.value(a, (m, n))}, {places.value(i, (n, m))})"]
+    if kind == "getitem":
+        _, i, a, shape, index, out_shape = step
+        return [f"{places.value(i, out_shape)}[:] = {places.part(places.value(a, shape), index)}"]
     if kind == "cross_entropy":
         _, i, a, (rows, classes), j = step
         (_, where), _ = places.at[i]
@@ -169,6 +179,10 @@ def _backward(step, places, scratch):
         return [f"add_transposed({places.adjoint(a, (m, n))}, {places.adjoint(i, (n, m))})"]
     if kind == "linear":
         return _linear_backward(step, places, scratch)
+    if kind == "getitem":  # the same part of the operand's adjoint
+        _, i, a, shape, index, out_shape = step
+        return [f"{places.part(places.adjoint(a, shape), index)} += "
+                f"{places.adjoint(i, out_shape)}"]
     if kind == "cross_entropy":  # (softmax - onehot) * g / rows, as the op's VJP
         _, i, a, (rows, classes), j = step
         (_, where), _ = places.at[i]
@@ -222,7 +236,9 @@ def straight_source(steps, live, places, inputs, leaves, constants, labels, out,
     the rows of ``shape``, "columns" its columns), ``("product", record,
     a, b, (m, k, n), (turn_a, turn_b))`` (``op(a) @ op(b)``, ``op``
     transposing where turned), ``("linear", record, x, w, b, (m, k, n))``
-    ``("transpose", record, operand, (m, n))`` or ``("cross_entropy",
+    ``("transpose", record, operand, (m, n))``, ``("getitem", record,
+    operand, shape, index, out_shape)`` (``index`` source text of basic
+    slices and integers, ``out_shape`` not empty) or ``("cross_entropy",
     record, logits, (rows, classes), j)`` (labels ``Y{j}``, each row's
     log-sum-exp at the place ``("lse", record)``); ``live``: the steps whose adjoints reach the
     output, run in reverse; ``places``: :class:`Places`; ``inputs``: the

@@ -14,8 +14,11 @@ instead, when it is made of
 * ``sum``, ``mean``, ``amax`` and ``amin`` over everything, over the last
   axis or over the first (``keepdims`` or not);
 * ``matmul`` of two matrices (``X @ W``, ``h @ W2``, ``a @ b`` of two inputs),
-  ``linear`` (``F.linear``, ``nn.Linear``), transposes of matrices and
+  ``linear`` (``F.linear``, ``nn.Linear``), transposes of matrices (none
+  where only products read them: BLAS reads the matrix as it lies) and
   reshapes;
+* basic slices and integer indices that leave an array (``x[1:] - x[:-1]``,
+  ``x[:, 0]``, ``x[::-1]``);
 * ``cross_entropy`` (``F.cross_entropy``, ``nn.CrossEntropyLoss``), by the
   op's own row kernels, its labels read at every call;
 
@@ -65,7 +68,7 @@ from tapegrad.kernels.gemm import address
 _REDUCTIONS = {ARRAY_OPS[name].code: name for name in ("sum", "mean", "amax", "amin")}
 _MATMUL, _LINEAR = ARRAY_OPS["matmul"].code, ARRAY_OPS["linear"].code
 _RESHAPE, _TRANSPOSE = ARRAY_OPS["reshape"].code, ARRAY_OPS["transpose"].code
-_CROSS_ENTROPY = ARRAY_OPS["cross_entropy"].code
+_CROSS_ENTROPY, _GETITEM = ARRAY_OPS["cross_entropy"].code, ARRAY_OPS["getitem"].code
 
 
 #: Seconds of step-by-step replays a program pays before its kernel is
@@ -163,6 +166,8 @@ class StraightLine:
                 step = self._transpose(prog, i, places, read_by)
                 if step is not None:
                     steps.append(step)
+            elif code == _GETITEM:
+                steps.append(self._getitem(prog, i, places))
             elif code == _CROSS_ENTROPY:
                 steps.append(self._cross_entropy(prog, i, places))
                 products.append(steps[-1])  # (for its scratch)
@@ -207,7 +212,7 @@ class StraightLine:
         return key
 
     def _group(self, prog, group, j, places):
-        if group.views or any(copied for *_, copied in group.layout.values()):
+        if any(copied for *_, copied in group.layout.values()):
             raise _Refused()
         externals = []
         for k, source in enumerate(group.sources):
@@ -307,6 +312,17 @@ class StraightLine:
             return None
         places.buffer(i, prog.arrays[a].size)
         return ("transpose", i, a, prog.arrays[a].shape)
+
+    def _getitem(self, prog, i, places):
+        """``a[index]`` of basic slices and integers: copied out; its VJP adds
+        into the same part of ``a``'s adjoint."""
+        (a,), _ = arguments(prog, i)
+        index = _index_source(prog.params[i]["index"], prog.arrays[a].ndim) if a >= 0 else None
+        if index is None or a not in places.at or prog.arrays[i].ndim == 0 \
+                or prog.arrays[i].size == 0:  # (an element is a number of the tape)
+            raise _Refused()
+        places.buffer(i, prog.arrays[i].size)
+        return ("getitem", i, a, prog.arrays[a].shape, index, prog.arrays[i].shape)
 
     # --- calls ------------------------------------------------------------------
 
@@ -427,6 +443,27 @@ def _scratch(step):
     return step[5][2] if step[0] == "linear" else 0
 
 
+def _index_source(index, ndim):
+    """``index`` (of basic slices and integers, at most ``ndim``) as source
+    text, or None for any other index."""
+    parts = index if isinstance(index, tuple) else (index,)
+
+    def integer(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+    texts = []
+    for p in parts:
+        if isinstance(p, slice) and all(v is None or integer(v)
+                                        for v in (p.start, p.stop, p.step)):
+            texts.append(":".join("" if v is None else str(int(v))
+                                  for v in (p.start, p.stop, p.step)))
+        elif integer(p):
+            texts.append(str(int(p)))
+        else:
+            return None
+    return ", ".join(texts) if 0 < len(parts) <= ndim else None
+
+
 def _shape_of(prog, record):
     """The recorded shape of ``record``, or of the constant ``("constant",
     i, k)``."""
@@ -462,11 +499,11 @@ def _live(steps, places, out, aliases):
             if step[2] not in reached:
                 continue
             reach([step[3]])
-        else:  # a product, linear layer, transpose or cross entropy: its record, its operands
+        else:  # any other step: its record, its operands
             if step[1] not in reached:
                 continue
             reach({"product": step[2:4], "linear": step[2:5], "transpose": step[2:3],
-                   "cross_entropy": step[2:3]}[kind])
+                   "cross_entropy": step[2:3], "getitem": step[2:3]}[kind])
         live.append(step)
     live.reverse()
     leaves = sorted({places.at[r][0][1] for r in reached if places.at[r][0][0] == "leaf"})
