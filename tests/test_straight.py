@@ -112,6 +112,14 @@ def slices_of_three_dimensions(x):
     return (x[:, 1:, ::2] * x[1, :2, 1:3]).max() + np.tanh(x[0, :, 0]).sum()
 
 
+def selections(x):
+    """``np.where`` on comparisons (masks recomputed at each call), a
+    ``maximum``, an ``abs``."""
+    leaky = np.where(x > 0, x, 0.1 * x)
+    inside = np.where(x < 1.2, np.where(x > -0.5, x * x, 0.0), np.abs(x))
+    return (leaky @ inside.T).max() + np.maximum(x, 0.7).sum()
+
+
 def scaled_by_a_number_array(p):
     """A 0-d input."""
     s, x = p
@@ -133,6 +141,7 @@ PROGRAMS = {  # name -> (f, input shapes)
     "a_transpose_also_squared": (a_transpose_also_squared, [(3, 4), (2, 4)]),
     "scaled_by_a_number_array": (scaled_by_a_number_array, [(), (5,)]),
     "slices": (slices, [(4, 5)]),
+    "selections": (selections, [(3, 4)]),
     "slices_of_three_dimensions": (slices_of_three_dimensions, [(2, 3, 4)]),
 }
 RTOL = {np.float64: 1e-13, np.float32: 1e-5}
@@ -233,6 +242,20 @@ def point_of(name, rng):
     return f, point(shapes, np.float64, rng)
 
 
+def test_masks_are_chosen_anew_at_each_call(rng):
+    """Recorded where every entry is positive, called where some are not."""
+    straight, steps = recordings(selections, np.ones((3, 4)))
+    for _ in range(3):
+        x = rng.normal(size=(3, 4))
+        value, grad = straight.value_and_grad(x)
+        want, want_grad = steps.value_and_grad(x)
+        assert value == pytest.approx(want, rel=1e-13, abs=0)
+        assert_grads_close(grad, want_grad, 1e-13)
+        eager = tg.tensor(x, requires_grad=True)
+        selections(eager).backward()
+        np.testing.assert_allclose(grad, eager.grad, rtol=1e-12, atol=1e-14)
+
+
 def test_ties_share_and_nan_propagates():
     straight, steps = recordings(lambda x: x.max() + x.min(axis=0).sum(), np.ones((3, 2)))
     for x in (np.array([[2.0, 1.0], [2.0, 1.0], [0.5, 1.0]]),
@@ -319,13 +342,13 @@ def test_an_input_of_another_shape_is_refused_and_loses_nothing(rng):
     (lambda x: x[[0, 2]].max(), np.ones(4)),                             # a fancy index
     (lambda x: np.cumsum(x).max(), np.ones(6)),                         # another op
     (lambda x: x.sum(axis=1).max(), np.ones((2, 3, 4))),                # a middle axis
-    (lambda x: np.where(x > 0, x, 0.0).sum() + x.max(), np.ones(3)),    # a mask
+    (lambda x: (x > 0).sum() + x.max(), np.ones(3)),                    # a mask summed
     (lambda x: (x @ x).max(axis=0).sum(), np.ones((3, 3, 3))),          # batched product
     (lambda x: x.max(axis=0) * 2.0, np.ones((2, 3))),                   # not one number
     (lambda p: (p[0] * p[1].astype(np.float32)).max(),
      (np.ones(3), np.ones(3, np.float32))),                             # two dtypes
     (lambda x: x.max() if x.sum() > 0 else -x.max(), np.ones(3)),      # a guard
-], ids=["fancy index", "cumsum", "middle axis", "mask", "batched", "vector output", "dtypes",
+], ids=["fancy index", "cumsum", "middle axis", "mask summed", "batched", "vector output", "dtypes",
         "guard"])
 def test_other_programs_keep_the_step_by_step_replay(f, x):
     x0 = tuple(map(tg.tensor, x)) if isinstance(x, tuple) else tg.tensor(x)

@@ -258,14 +258,15 @@ def straight_source(steps, live, places, inputs, leaves, constants, labels, out,
             *[f"G{l}.reshape(({sizes[l]},))[:] = 0.0" for l in leaves],
             f"A[{where}] = seed", *backward, "return value"]
     lines = [f"def straight({', '.join(args)}):", *["    " + line for line in body]]
+    reversed_ = {id(step) for step in live}
     for step in steps:
-        if step[0] == "group":
-            j, group = step[1], step[2]
+        if step[0] != "group":
+            continue
+        j, group = step[1], step[2]
+        lines += ["", "", "@generated_cached", forward_source(group.spec).replace(
+            "def fused_forward(", f"def g{j}_forward(", 1).rstrip()]
+        if id(step) in reversed_:  # (a comparison has no VJP)
             modes = ("array",) * len(group.outputs)
-            lines += ["", "", "@generated_cached",
-                      forward_source(group.spec).replace("def fused_forward(",
-                                                         f"def g{j}_forward(", 1).rstrip(),
-                      "", "", "@generated_cached",
-                      backward_source(group.spec, modes, stored=True).replace(
-                          "def fused_backward(", f"def g{j}_backward(", 1).rstrip()]
+            lines += ["", "", "@generated_cached", backward_source(group.spec, modes, stored=True)
+                      .replace("def fused_backward(", f"def g{j}_backward(", 1).rstrip()]
     return "\n".join(lines) + "\n"

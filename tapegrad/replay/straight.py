@@ -11,6 +11,7 @@ instead, when it is made of
 * elementwise records, in the fused groups of
   :func:`tapegrad.fusion.plan.plan` (one record alone is a group), their
   operands any mix of records, numbers and constant arrays of one layout;
+  comparisons too (their masks, 1.0 and 0.0, select in ``np.where``);
 * ``sum``, ``mean``, ``amax`` and ``amin`` over everything, over the last
   axis or over the first (``keepdims`` or not);
 * ``matmul`` of two matrices (``X @ W``, ``h @ W2``, ``a @ b`` of two inputs),
@@ -58,10 +59,11 @@ import threading
 import numba
 import numpy as np
 
-from tapegrad.array.ops import ARRAY_INPUT, ARRAY_OPS
+from tapegrad.array.ops import ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE
 from tapegrad.array.reverse import arguments
 from tapegrad.core import debug
 from tapegrad.fusion import cache
+from tapegrad.fusion.plan import Group
 from tapegrad.fusion.straight import IMPORTS, Places, straight_source
 from tapegrad.kernels.gemm import address
 
@@ -118,12 +120,14 @@ class StraightLine:
             raise _Refused()
         if any(not isinstance(prog.arrays.get(i), np.ndarray) for i in prog.array_records):
             raise _Refused()
+        groups = whole.group_of if whole is not None else {}
+        masks = {i for i in prog.array_records if i not in groups  # comparisons: 1.0 or 0.0
+                 and int(prog.op[i]) in ELEMENTWISE_BY_CODE}
         dtypes = {prog.arrays[i].dtype for i in prog.array_records}
         if len(dtypes) != 1 or next(iter(dtypes)) not in (np.float64, np.float32):
             raise _Refused()
         self.dtype = dtype = next(iter(dtypes))
         self.n_leaves = len(program._tensor_slots) + len(program._extra_tensors)
-        groups = whole.group_of if whole is not None else {}
         places = Places(dtype.name)
         self.constants = []  # (record, position, shape) of each constant array K{j}
         self.labels = []  # (record, rows) of each cross entropy's labels Y{j}
@@ -148,6 +152,11 @@ class StraightLine:
             elif i in groups:
                 if groups[i].members[-1] == i:
                     steps.append(self._group(prog, groups[i], len(steps), places))
+            elif i in masks:  # a group of its own, read only by elementwise records
+                if not read_by.get(i, set()) <= set(ELEMENTWISE_BY_CODE) or i == program._out_record \
+                        or prog.arrays[i].size == 0:
+                    raise _Refused()
+                steps.append(self._group(prog, Group(prog, [i], {i}, {}), len(steps), places))
             elif code in _REDUCTIONS:
                 steps.append(self._reduction(prog, i, _REDUCTIONS[code], places))
             elif code == _MATMUL:
