@@ -226,6 +226,11 @@ def _linear_backward(step, places, scratch):
     return lines
 
 
+def _part(part, lines):
+    """The lines of kernel part ``part``."""
+    return [f"if part == {part}:", *["    " + line for line in lines or ["pass"]]]
+
+
 def straight_source(steps, live, places, inputs, leaves, constants, labels, out, scratch):
     """The kernel's source (the main function first, then the groups' kernels).
 
@@ -248,15 +253,31 @@ def straight_source(steps, live, places, inputs, leaves, constants, labels, out,
     bias's or a cross entropy's VJP puts its term before adding it."""
     args = ([f"L{l}" for l in inputs] + [f"K{j}" for j in range(constants)]
             + [f"Y{j}" for j in range(labels)] + ["V", "A"] + [f"G{l}" for l in leaves]
-            + ["seed", "gemm", "want"])
-    forward = [line for step in steps for line in _forward(step, places)]
-    backward = [line for step in reversed(live) for line in _backward(step, places, scratch)]
+            + ["seed", "gemm", "want", "part"])
+    forward, backward = [[]], [[]]  # the kernel's parts, between the op steps
+    for step in steps:
+        if step[0] == "op":
+            forward.append([])
+        else:
+            forward[-1] += _forward(step, places)
+    for step in reversed(live):
+        if step[0] == "op":
+            backward.append([])
+        else:
+            backward[-1] += _backward(step, places, scratch)
     sizes = {where: size for (kind, where), size in places.at.values() if kind == "leaf"}
     (_, where), _ = places.at[out]
-    body = [*places.declarations(False), *forward, f"value = V[{where}]",
-            "if not want:", "    return value", *places.declarations(True), "A[:] = 0.0",
-            *[f"G{l}.reshape(({sizes[l]},))[:] = 0.0" for l in leaves],
-            f"A[{where}] = seed", *backward, "return value"]
+    last = len(forward) - 1
+    body = places.declarations(False)
+    for part, lines in enumerate(forward[:-1]):
+        body += _part(part, lines) + [f"    return V[{where}]"]
+    body += _part(last, forward[-1]) + ["    if not want:", f"        return V[{where}]"]
+    body += places.declarations(True)
+    body += _part(last, ["A[:] = 0.0", *[f"G{l}.reshape(({sizes[l]},))[:] = 0.0" for l in leaves],
+                         f"A[{where}] = seed", *backward[0]])
+    for part, lines in enumerate(backward[1:], last + 1):
+        body += _part(part, lines)
+    body.append(f"return V[{where}]")
     lines = [f"def straight({', '.join(args)}):", *["    " + line for line in body]]
     reversed_ = {id(step) for step in live}
     for step in steps:

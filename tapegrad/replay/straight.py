@@ -59,13 +59,14 @@ import threading
 import numba
 import numpy as np
 
-from tapegrad.array.ops import ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE
+from tapegrad.array.ops import ARRAY_BY_CODE, ARRAY_INPUT, ARRAY_OPS, ELEMENTWISE_BY_CODE
 from tapegrad.array.reverse import arguments
 from tapegrad.core import debug
 from tapegrad.fusion import cache
 from tapegrad.fusion.plan import Group
 from tapegrad.fusion.straight import IMPORTS, Places, straight_source
 from tapegrad.kernels.gemm import address
+from tapegrad.replay.op_steps import OpStep
 
 _REDUCTIONS = {ARRAY_OPS[name].code: name for name in ("sum", "mean", "amax", "amin")}
 _MATMUL, _LINEAR = ARRAY_OPS["matmul"].code, ARRAY_OPS["linear"].code
@@ -133,10 +134,14 @@ class StraightLine:
         self.labels = []  # (record, rows) of each cross entropy's labels Y{j}
         self.numbers = set()  # (record, position) of the numbers written into the kernel
         self.leaf_shapes = {}  # leaf -> its recorded shape
-        steps, products = [], []
+        steps = []
+        natives = {_MATMUL: self._product, _LINEAR: self._linear, _RESHAPE: self._reshape,
+                   _TRANSPOSE: self._transpose, _GETITEM: self._getitem,
+                   _CROSS_ENTROPY: self._cross_entropy,
+                   **{code: self._reduction for code in _REDUCTIONS}}
         self.aliases = {}  # a reshape -> the record whose elements it is
         self.turned = {}  # a transpose only products read -> the matrix it turns
-        read_by = {}  # record -> the codes of the records reading it
+        self._read_by = read_by = {}  # record -> the codes of the records reading it
         for i in prog.array_records:
             if int(prog.op[i]) != ARRAY_INPUT:
                 for a in arguments(prog, i)[0]:
@@ -157,34 +162,21 @@ class StraightLine:
                         or prog.arrays[i].size == 0:
                     raise _Refused()
                 steps.append(self._group(prog, Group(prog, [i], {i}, {}), len(steps), places))
-            elif code in _REDUCTIONS:
-                steps.append(self._reduction(prog, i, _REDUCTIONS[code], places))
-            elif code == _MATMUL:
-                steps.append(self._product(prog, i, places))
-                products.append(steps[-1])
-            elif code == _LINEAR:
-                steps.append(self._linear(prog, i, places))
-                products.append(steps[-1])
-            elif code == _RESHAPE:
-                (a,), _ = arguments(prog, i)
-                if a not in places.at:
-                    raise _Refused()
-                places.at[i] = places.at[a]  # the same elements: values and adjoints
-                self.aliases[i] = a
-            elif code == _TRANSPOSE:
-                step = self._transpose(prog, i, places, read_by)
+            elif code in natives:
+                try:
+                    step = natives[code](prog, i, places)
+                except _Refused:  # (a sum over a middle axis, a batched product...)
+                    step = self._op_step(prog, i, code, places)
                 if step is not None:
                     steps.append(step)
-            elif code == _GETITEM:
-                steps.append(self._getitem(prog, i, places))
-            elif code == _CROSS_ENTROPY:
-                steps.append(self._cross_entropy(prog, i, places))
-                products.append(steps[-1])  # (for its scratch)
+            elif code in ARRAY_BY_CODE:
+                steps.append(self._op_step(prog, i, code, places))
             else:
                 raise _Refused()
         out = program._out_record
         if places.at.get(out, (("leaf",),))[0][0] != "buffer":
             raise _Refused()
+        products = [step for step in steps if step[0] in ("product", "linear", "cross_entropy")]
         multiplies = any(step[0] != "cross_entropy" for step in products)
         self.gemm = address(dtype) if multiplies else 0
         if multiplies and not self.gemm:
@@ -192,6 +184,10 @@ class StraightLine:
         scratch = places.size
         places.size += max([_scratch(step) for step in products], default=0)
         live, self.leaves = _live(steps, places, out, self.aliases)
+        self.op_steps = [step[2] for step in steps if step[0] == "op"]
+        self.op_vjps = [step[2] for step in reversed(live) if step[0] == "op"]
+        for step in self.op_steps:
+            step.gradient_of = {l: k for k, l in enumerate(self.leaves)}
         self.size, self.places = places.size, places
         self.inputs = sorted(self.leaf_shapes)
         self._parts = (steps, live, places, self.inputs, self.leaves, len(self.constants),
@@ -209,16 +205,26 @@ class StraightLine:
         inputs = len(program._tensor_slots)  # quick's: every input has a gradient
         self._inputs_read = inputs if set(range(inputs)) <= set(self.leaves) else 0
 
-    def _constant(self, prog, i, k, places):
-        """The place of constant ``k`` of record ``i``: a record of its own
-        (a negative index), a constant array ``K{j}``."""
-        value = prog.params[i]["constants"][k]
-        if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
-            raise _Refused()
-        key = ("constant", i, k)
-        places.at[key] = ("constant", len(self.constants)), value.size
-        self.constants.append((i, k, value.shape))
-        return key
+    def _operands(self, prog, i, args, places):
+        """Each of ``args`` (of record ``i``) as a record, or a constant array
+        ``("constant", i, k)`` (not yet given a place: :meth:`_constant`)."""
+        operands = []
+        for k, a in enumerate(args):
+            if a < 0:
+                a = _constant_key(prog, i, k)
+            elif a not in places.at:
+                raise _Refused()
+            operands.append(a)
+        return operands
+
+    def _constant(self, prog, key, places):
+        """Give the constant array ``key`` (from :meth:`_operands`) its place
+        ``K{j}``, once the step that reads it is sure."""
+        if isinstance(key, tuple) and key not in places.at:
+            _, i, k = key
+            shape = np.shape(prog.params[i]["constants"][k])
+            places.at[key] = ("constant", len(self.constants)), math.prod(shape)
+            self.constants.append((i, k, shape))
 
     def _group(self, prog, group, j, places):
         if any(copied for *_, copied in group.layout.values()):
@@ -235,14 +241,16 @@ class StraightLine:
                 self.numbers.add((m, position))
                 externals.append(("number", prog.params[m]["constants"][position]))
             else:
-                externals.append(("array", self._constant(prog, source[1], source[2], places),
-                                  layout[0]))
+                _, m, position = source
+                key = _constant_key(prog, m, position)
+                self._constant(prog, key, places)
+                externals.append(("array", key, layout[0]))
         for o in group.outputs:
             places.buffer(o, group.R * group.C)
         return ("group", j, group, externals)
 
-    def _reduction(self, prog, i, name, places):
-        params = prog.params[i]
+    def _reduction(self, prog, i, places):
+        name, params = _REDUCTIONS[int(prog.op[i])], prog.params[i]
         (a,), _ = arguments(prog, i)
         if a < 0 or a not in places.at:
             raise _Refused()
@@ -258,21 +266,18 @@ class StraightLine:
         """``a @ b`` of two matrices; an operand that is a transpose only
         products read is read as it lies, BLAS transposing it."""
         args, _ = arguments(prog, i)
-        operands, turns, shapes = [], [], []
-        for k, a in enumerate(args):
-            if a < 0:
-                a = self._constant(prog, i, k, places)
-            turned = a in self.turned
-            a = self.turned.get(a, a)
-            shape = _shape_of(prog, a)
-            if a not in places.at or len(shape) != 2:
-                raise _Refused()
-            operands.append(a)
-            turns.append(turned)
-            shapes.append(shape[::-1] if turned else shape)
-        (m, k), (k2, n) = shapes
+        args = [self.turned.get(a, a) for a in args]
+        operands = self._operands(prog, i, args, places)
+        turns = [a != b for a, b in zip(args, arguments(prog, i)[0])]
+        shapes = [_shape_of(prog, a) for a in operands]
+        if any(len(shape) != 2 for shape in shapes):
+            raise _Refused()
+        (m, k), (k2, n) = (shape[::-1] if turned else shape
+                           for shape, turned in zip(shapes, turns))
         if k != k2:
             raise _Refused()
+        for a in operands:
+            self._constant(prog, a, places)
         places.buffer(i, m * n)
         return ("product", i, *operands, (m, k, n), tuple(turns))
 
@@ -282,13 +287,12 @@ class StraightLine:
         args, _ = arguments(prog, i)
         if len(args) != 3:
             raise _Refused()
-        operands = [self._constant(prog, i, k, places) if a < 0 else a
-                    for k, a in enumerate(args)]
-        if any(a not in places.at for a in operands):
-            raise _Refused()
+        operands = self._operands(prog, i, args, places)
         x, w, b = (_shape_of(prog, r) for r in operands)
         if len(x) != 2 or len(w) != 2 or x[1] != w[1] or b not in ((w[0],), (1, w[0])):
             raise _Refused()
+        for a in operands:
+            self._constant(prog, a, places)
         (m, k), n = x, w[0]
         places.buffer(i, m * n)
         return ("linear", i, *operands, (m, k, n))
@@ -309,14 +313,23 @@ class StraightLine:
         self.labels.append((i, rows))
         return ("cross_entropy", i, a, (rows, classes), len(self.labels) - 1)
 
-    def _transpose(self, prog, i, places, read_by):
+    def _reshape(self, prog, i, places):
+        """The same elements: no step, its values and adjoints the operand's."""
+        (a,), _ = arguments(prog, i)
+        if a not in places.at:
+            raise _Refused()
+        places.at[i] = places.at[a]
+        self.aliases[i] = a
+        return None
+
+    def _transpose(self, prog, i, places):
         """A matrix's transpose: no step where only products read it (they
         read ``a`` as it lies, BLAS transposing it), else its own copy."""
         (a,), _ = arguments(prog, i)
         axes = prog.params[i]["axes"]
         if a not in places.at or prog.arrays[a].ndim != 2 or axes not in (None, (1, 0), [1, 0]):
             raise _Refused()
-        if read_by.get(i) == {_MATMUL}:
+        if self._read_by.get(i) == {_MATMUL}:
             self.turned[i] = a
             return None
         places.buffer(i, prog.arrays[a].size)
@@ -332,6 +345,17 @@ class StraightLine:
             raise _Refused()
         places.buffer(i, prog.arrays[i].size)
         return ("getitem", i, a, prog.arrays[a].shape, index, prog.arrays[i].shape)
+
+    def _op_step(self, prog, i, code, places):
+        """A record of any other op: run by its own rules between two parts
+        of the kernel (:mod:`tapegrad.replay.op_steps`)."""
+        args, _ = arguments(prog, i)
+        if any(a >= 0 and a not in places.at for a in args):
+            raise _Refused()
+        places.buffer(i, prog.arrays[i].size)
+        shapes = [prog.arrays[a].shape if a >= 0 else None for a in args]
+        return ("op", i, OpStep(i, ARRAY_BY_CODE[code], args, shapes, prog.arrays[i].shape,
+                                places))
 
     # --- calls ------------------------------------------------------------------
 
@@ -406,17 +430,34 @@ class StraightLine:
         except AttributeError:
             values, adjoints = self._local.buffers = (np.zeros(self.size, dtype),
                                                       np.zeros(self.size, dtype))
+        grads = [np.empty(shape, dtype) for shape in self._shapes] if want else self._nothing
+        if self.op_steps:
+            value = self._in_parts(kernel, arrays, values, adjoints, grads, seed, want,
+                                   leaves, params)
+        else:
+            value = float(kernel(*arrays, values, adjoints, *grads, seed, self.gemm, want, 0))
         if not want:
-            return float(kernel(*arrays, values, adjoints, *self._nothing, seed, self.gemm,
-                                False)), None
-        grads = [np.empty(shape, dtype) for shape in self._shapes]
-        value = float(kernel(*arrays, values, adjoints, *grads, seed, self.gemm, True))
+            return value, None
         if self._every:
             return value, grads
         out = [None] * self.n_leaves
         for l, g in zip(self.leaves, grads):
             out[l] = g
         return value, out
+
+    def _in_parts(self, kernel, arrays, values, adjoints, grads, seed, want, leaves, params):
+        """The kernel's parts, each op step between two (see :meth:`run`)."""
+        gemm = self.gemm
+        for part, step in enumerate(self.op_steps):
+            kernel(*arrays, values, adjoints, *grads, seed, gemm, False, part)
+            step.forward(values, leaves, params)
+        last = len(self.op_steps)
+        value = float(kernel(*arrays, values, adjoints, *grads, seed, gemm, want, last))
+        if want:
+            for part, step in enumerate(self.op_vjps, last + 1):
+                step.backward(values, adjoints, leaves, grads, params)
+                kernel(*arrays, values, adjoints, *grads, seed, gemm, True, part)
+        return value
 
     def quick(self, program, x):
         """``program.value_and_grad(x)`` the short way, for ``x`` NumPy
@@ -473,6 +514,14 @@ def _index_source(index, ndim):
     return ", ".join(texts) if 0 < len(parts) <= ndim else None
 
 
+def _constant_key(prog, i, k):
+    """``("constant", i, k)``: constant ``k`` of record ``i``, an array."""
+    value = prog.params[i]["constants"][k]
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "biuf":
+        raise _Refused()
+    return ("constant", i, k)
+
+
 def _shape_of(prog, record):
     """The recorded shape of ``record``, or of the constant ``("constant",
     i, k)``."""
@@ -511,7 +560,8 @@ def _live(steps, places, out, aliases):
         else:  # any other step: its record, its operands
             if step[1] not in reached:
                 continue
-            reach({"product": step[2:4], "linear": step[2:5], "transpose": step[2:3],
+            reach([a for a in step[2].args if a >= 0] if kind == "op" else
+                  {"product": step[2:4], "linear": step[2:5], "transpose": step[2:3],
                    "cross_entropy": step[2:3], "getitem": step[2:3]}[kind])
         live.append(step)
     live.reverse()
