@@ -2,13 +2,18 @@
 gradient as one generated numba function (:mod:`tapegrad.replay.straight`
 decides the steps and where every array lives).
 
-The kernel is ``straight(L..., K..., Y..., V, A, G..., seed, gemm, want)``:
+The kernel is ``straight(L..., K..., Y..., V, A, G..., seed, gemm, want, part)``:
 ``L{l}`` leaf ``l``'s array, ``K{j}`` constant array ``j`` (data read
 afresh at each call), ``Y{j}`` a cross entropy's labels, ``V`` the values of every record the steps compute
 and ``A`` their adjoints (one flat buffer each, a record's at the same
 offset in both), ``G{l}`` leaf ``l``'s gradient (its shape), ``seed`` the
 output's adjoint, ``gemm`` BLAS's routine (:mod:`tapegrad.kernels.gemm`).
 It returns the output's value, and with ``want`` fills the gradients.
+A program with op steps (records the kernel leaves to their own NumPy
+rules, :mod:`tapegrad.replay.op_steps`) is cut into parts there: ``part``
+``p`` runs the steps before op step ``p``; the part after the last one
+runs the rest, then (with ``want``) the VJPs back to the last op step; each
+later part the VJPs back to the next.  Without op steps, part 0 is all.
 
 Each step is written with the op table's own kernels: a fused group of
 elementwise records calls its group's kernels (:mod:`tapegrad.fusion.source`,
@@ -243,10 +248,11 @@ def straight_source(steps, live, places, inputs, leaves, constants, labels, out,
     transposing where turned), ``("linear", record, x, w, b, (m, k, n))``
     ``("transpose", record, operand, (m, n))``, ``("getitem", record,
     operand, shape, index, out_shape)`` (``index`` source text of basic
-    slices and integers, ``out_shape`` not empty) or ``("cross_entropy",
+    slices and integers, ``out_shape`` not empty), ``("cross_entropy",
     record, logits, (rows, classes), j)`` (labels ``Y{j}``, each row's
-    log-sum-exp at the place ``("lse", record)``); ``live``: the steps whose adjoints reach the
-    output, run in reverse; ``places``: :class:`Places`; ``inputs``: the
+    log-sum-exp at the place ``("lse", record)``) or ``("op", record,
+    op_step)`` (where the kernel is cut into parts); ``live``: the steps
+    whose adjoints reach the output, run in reverse; ``places``: :class:`Places`; ``inputs``: the
     leaves read, ``L{l}``; ``leaves``: those with a gradient, ``G{l}``;
     ``constants`` and ``labels``: how many ``K{j}`` and ``Y{j}``;
     ``out``: the output record (a buffer); ``scratch``: where in ``V`` a
