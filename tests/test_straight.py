@@ -259,6 +259,19 @@ def test_other_ops_run_by_their_own_rules_between_the_kernel_parts(rng):
     assert straight.source.count("if part == ") == 2 * len(names) + 2
 
 
+def test_a_program_of_too_many_kernels_keeps_the_step_by_step_replay():
+    """Numba compiles each group's kernels apart (half a second each)."""
+    def f(x, n):
+        for k in range(n):
+            x = np.tanh(x - x.max() * (0.5 + k))
+        return x.sum()
+
+    few = tg.record(lambda x: f(x, 3), tg.tensor(np.ones(3))).program.straight
+    assert few.functions == 1 + 2 * 2 * 3  # two groups a round: max() * c, tanh(x - that)
+    many = tg.record(lambda x: f(x, 32), tg.tensor(np.ones(3)))
+    assert many.program.straight is None
+
+
 def point_of(name, rng):
     f, shapes = PROGRAMS[name]
     return f, point(shapes, np.float64, rng)
@@ -395,7 +408,7 @@ def test_a_kernel_compiles_once_the_replays_have_cost_as_much(monkeypatch, rng):
     x = rng.normal(size=4)
     want = first.value_and_grad(x)
     assert first.program.straight._kernel is None and first.program.straight.spent > 0
-    first.program.straight.spent = 1e9
+    first.program.straight.spent = 1e9 * first.program.straight.functions
     value, grad = first.value_and_grad(x)
     assert value == pytest.approx(want[0], rel=1e-15)
     np.testing.assert_allclose(grad, want[1], rtol=1e-15)

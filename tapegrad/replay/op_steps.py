@@ -78,4 +78,5 @@ class OpStep:
                 target = grads[self.gradient_of[at]]
             else:
                 target = adjoints[at].reshape(shape)
-            target += unbroadcast(np.asarray(term), shape)
+            term = np.asarray(term)
+            target += term if term.shape == shape else unbroadcast(term, shape)

@@ -71,8 +71,10 @@ from tapegrad.replay.straight_steps import Refused, Steps
 
 
 #: Seconds of step-by-step replays a program pays before its kernel is
-#: compiled (a compile costs about that, once per machine: a kernel already
-#: in the disk cache is loaded at the first call).
+#: compiled, per four functions of the kernel (its main function, each
+#: group's forward kernel and VJP): numba compiles one in a quarter to half
+#: a second, once per machine; a kernel already in the disk cache is loaded
+#: at the first call.
 COMPILE_AFTER_S = 1.0
 
 
@@ -91,7 +93,7 @@ class StraightLine:
 
     def __init__(self, program, steps):
         for name in ("dtype", "n_leaves", "constants", "labels", "numbers", "leaf_shapes",
-                     "leaves", "inputs", "op_steps", "op_vjps", "gemm", "size"):
+                     "leaves", "inputs", "op_steps", "op_vjps", "gemm", "size", "functions"):
             setattr(self, name, getattr(steps, name))
         self._parts = steps.parts
         dtype = self.dtype
@@ -127,14 +129,14 @@ class StraightLine:
     def ready(self):
         """Whether calls run the kernel: once it is compiled, or loaded from
         the disk cache, or once the step-by-step replays it would replace
-        have cost :data:`COMPILE_AFTER_S` (never without the JIT, where the
-        kernel is plain Python)."""
+        have cost about as much as compiling it (:data:`COMPILE_AFTER_S`;
+        never without the JIT, where the kernel is plain Python)."""
         if self._kernel is not None:
             return True
         if numba.config.DISABLE_JIT:
             return False
-        if self.spent >= COMPILE_AFTER_S or (not self._looked
-                                             and cache.on_disk(self.source, IMPORTS)):
+        worth = self.spent >= COMPILE_AFTER_S * max(1.0, self.functions / 4)
+        if worth or (not self._looked and cache.on_disk(self.source, IMPORTS)):
             self.kernel()
             return True
         self._looked = True  # in the disk cache: looked for once

@@ -28,6 +28,12 @@ _RESHAPE, _TRANSPOSE = ARRAY_OPS["reshape"].code, ARRAY_OPS["transpose"].code
 _CROSS_ENTROPY, _GETITEM = ARRAY_OPS["cross_entropy"].code, ARRAY_OPS["getitem"].code
 
 
+#: The most functions a kernel is made of (its main function, each group's
+#: forward kernel and VJP): numba compiles each in about half a second, so a
+#: longer program keeps the step-by-step replay rather than stall a minute.
+MOST_FUNCTIONS = 64
+
+
 class Refused(Exception):
     """The program is not of the kernel's shape."""
 
@@ -130,6 +136,10 @@ class Steps:
         self.op_vjps = [step[2] for step in reversed(live) if step[0] == "op"]
         for step in self.op_steps:
             step.gradient_of = {l: k for k, l in enumerate(self.leaves)}
+        reached = {id(step) for step in live}
+        self.functions = 1 + sum(1 + (id(step) in reached) for step in steps if step[0] == "group")
+        if self.functions > MOST_FUNCTIONS:
+            raise Refused()
         self.size, self.places, self.steps, self.live = places.size, places, steps, live
         self.inputs = sorted(self.leaf_shapes)
         self.parts = (steps, live, places, self.inputs, self.leaves, len(self.constants),
