@@ -156,6 +156,8 @@ PROGRAMS = {  # name -> (f, input shapes)
     "slices": (slices, [(4, 5)]),
     "selections": (selections, [(3, 4)]),
     "op_steps": (op_steps, [(3, 3), (3, 3)]),
+    "an_op_on_a_reshaped_input": (lambda x: (np.cumsum(x.reshape(2, 6), axis=1) ** 2).max(),
+                                  [(3, 4)]),
     "slices_of_three_dimensions": (slices_of_three_dimensions, [(2, 3, 4)]),
 }
 RTOL = {np.float64: 1e-13, np.float32: 1e-5}

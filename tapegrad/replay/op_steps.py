@@ -49,8 +49,8 @@ class OpStep:
 
     def _operands(self, values, leaves, params):
         constants = params.get("constants")
-        return [constants[k] if place is None else
-                leaves[place[1]] if place[0] == "leaf" else values[place[1]].reshape(place[2])
+        return [constants[k] if place is None else  # (a reshape reads its operand's place)
+                (leaves if place[0] == "leaf" else values)[place[1]].reshape(place[2])
                 for k, place in enumerate(self.reads)]
 
     def forward(self, values, leaves, params):
@@ -75,7 +75,7 @@ class OpStep:
             if kind == "leaf":
                 if at not in self.gradient_of:
                     continue
-                target = grads[self.gradient_of[at]]
+                target = grads[self.gradient_of[at]].reshape(shape)
             else:
                 target = adjoints[at].reshape(shape)
             term = np.asarray(term)
