@@ -29,7 +29,12 @@ the arithmetic is negligible:
 * ``logsumexp_mlp`` at 10 rows: SimpleNet's layers written with ``@`` and
   ``tanh``, under a cross entropy written by hand (a row maximum,
   ``log(sum(exp(z - m)))``, the label's logit picked by a one-hot matrix):
-  the straight-line kernel, with six BLAS products.
+  the straight-line kernel, with six BLAS products;
+* ``leaky_differences`` at n = 10: differences of neighbours (slices), a
+  ``where`` on them and a maximum: the straight-line kernel;
+* ``cumsum_product`` at n = 10: ``max(cumsum(x) * x)``: the straight-line
+  kernel in two parts, the ``cumsum`` run by its own NumPy rules between
+  them (:mod:`tapegrad.replay.op_steps`).
 
 Reported, never gated (a timing of a few microseconds moves with the
 machine); the one-kernel programs aim at 5 us or less.  A peer engine with a
@@ -40,7 +45,8 @@ parameters and data as the function's inputs.
 
 >>> cases = programs()
 >>> sorted(cases)  # doctest: +NORMALIZE_WHITESPACE
-['elementwise_3ops', 'least_squares', 'logsumexp_mlp', 'mlp_mse_loss', 'rms',
+['cumsum_product', 'elementwise_3ops', 'leaky_differences', 'least_squares',
+ 'logsumexp_mlp', 'mlp_mse_loss', 'rms',
  'rosenbrock_vectorized', 'simplenet_loss', 'softmax_entropy']
 >>> rec, x = cases["rosenbrock_vectorized"]
 >>> rec.value_and_grad(x)[0] > 0
@@ -110,6 +116,17 @@ def softmax_entropy(x, xp=None):
     return xp.sum(p * xp.log(p))
 
 
+def leaky_differences(x, xp=None):
+    xp = np if xp is None else xp
+    d = x[1:] - x[:-1]
+    return xp.max(xp.where(d > 0, d, 0.1 * d)) + xp.sum(d * d)
+
+
+def cumsum_product(x, xp=None):
+    xp = np if xp is None else xp
+    return xp.max(xp.cumsum(x) * x)
+
+
 def logsumexp_mlp(params, data, F):
     """SimpleNet's layers written with ``@`` and a cross entropy written by
     hand, in any engine's ``F`` (arrays with methods ``max``, ``exp``...)."""
@@ -174,6 +191,8 @@ def programs():
         "mlp_mse_loss": _recorded(mlp_mse_loss, _mlp_inputs()),
         "softmax_entropy": (_compiled(tg.record(softmax_entropy, tg.tensor(x10))), x10),
         "logsumexp_mlp": _recorded(logsumexp_mlp, _one_hot_inputs()),
+        "leaky_differences": (_compiled(tg.record(leaky_differences, tg.tensor(x10))), x10),
+        "cumsum_product": (_compiled(tg.record(cumsum_product, tg.tensor(x10))), x10),
     }
 
 
@@ -194,7 +213,9 @@ def peer_programs():
             "simplenet_loss": ("gradient", simplenet_loss, arrays(_simplenet_inputs())),
             "mlp_mse_loss": ("gradient", mlp_mse_loss, arrays(_mlp_inputs())),
             "softmax_entropy": ("vectorized", softmax_entropy, {"x": x10}),
-            "logsumexp_mlp": ("gradient", logsumexp_mlp, arrays(_one_hot_inputs()))}
+            "logsumexp_mlp": ("gradient", logsumexp_mlp, arrays(_one_hot_inputs())),
+            "leaky_differences": ("vectorized", leaky_differences, {"x": x10}),
+            "cumsum_product": ("vectorized", cumsum_product, {"x": x10})}
 
 
 def per_call(rec, x, calls=_CALLS, batches=_BATCHES):
@@ -205,7 +226,8 @@ def per_call(rec, x, calls=_CALLS, batches=_BATCHES):
 
 
 _SIZES = {"elementwise_3ops": 1, "rosenbrock_vectorized": 10, "rms": 10, "least_squares": 5,
-          "simplenet_loss": 10, "mlp_mse_loss": 10, "softmax_entropy": 10, "logsumexp_mlp": 10}
+          "simplenet_loss": 10, "mlp_mse_loss": 10, "softmax_entropy": 10, "logsumexp_mlp": 10,
+          "leaky_differences": 10, "cumsum_product": 10}
 
 
 def figures(result, peers=()):
@@ -216,10 +238,13 @@ def figures(result, peers=()):
                  f"{_BATCHES} batches of {_CALLS} calls; target <= 5 us)"]
     for name, (rec, x) in programs().items():
         micro = per_call(rec, x) * 1e6
-        compiled = rec.program.schedule or rec.program.dense
+        program = rec.program
+        compiled = program.schedule or program.dense or program.straight
         how = type(compiled).__name__ if compiled is not None else "steps"
-        if getattr(compiled, "compiled", False):
+        if getattr(compiled, "compiled", False) or getattr(compiled, "_kernel", None):
             how += ", one compiled call"
+        if getattr(compiled, "op_steps", None):
+            how += f" in parts, {len(compiled.op_steps)} op step(s) between them"
         result.add(name, "tapegrad", _SIZES[name], "replay_fixed_cost_us", micro, "us")
         lines.append(f"  {name:<24} n={_SIZES[name]:<4} {micro:8.2f} us  ({how})")
     for peer in peers:
