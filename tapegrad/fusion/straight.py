@@ -4,8 +4,8 @@ decides the steps and where every array lives).
 
 The kernel is ``straight(L..., K..., Y..., V, A, G..., seed, gemm, want, part)``:
 ``L{l}`` leaf ``l``'s array, ``K{j}`` constant array ``j`` (data read
-afresh at each call), ``Y{j}`` a cross entropy's labels, ``V`` the values of every record the steps compute
-and ``A`` their adjoints (one flat buffer each, a record's at the same
+afresh at each call), ``Y{j}`` a cross entropy's labels, ``V`` the values
+of every record the steps compute and ``A`` their adjoints (one flat buffer each, a record's at the same
 offset in both), ``G{l}`` leaf ``l``'s gradient (its shape), ``seed`` the
 output's adjoint, ``gemm`` BLAS's routine (:mod:`tapegrad.kernels.gemm`).
 It returns the output's value, and with ``want`` fills the gradients.

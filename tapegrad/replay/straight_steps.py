@@ -72,6 +72,8 @@ class Steps:
         groups = whole.group_of if whole is not None else {}
         masks = {i for i in prog.array_records if i not in groups  # comparisons: 1.0 or 0.0
                  and int(prog.op[i]) in ELEMENTWISE_BY_CODE}
+        if 1 + len({id(g) for g in groups.values()}) + len(masks) > MOST_FUNCTIONS:
+            raise Refused()  # (at least a forward kernel each)
         dtypes = {prog.arrays[i].dtype for i in prog.array_records}
         if len(dtypes) != 1 or next(iter(dtypes)) not in (np.float64, np.float32):
             raise Refused()
@@ -83,10 +85,6 @@ class Steps:
         self.numbers = set()  # (record, position) of the numbers written into the kernel
         self.leaf_shapes = {}  # leaf -> its recorded shape
         steps = []
-        natives = {_MATMUL: self._product, _LINEAR: self._linear, _RESHAPE: self._reshape,
-                   _TRANSPOSE: self._transpose, _GETITEM: self._getitem,
-                   _CROSS_ENTROPY: self._cross_entropy,
-                   **{code: self._reduction for code in _REDUCTIONS}}
         self.aliases = {}  # a reshape -> the record whose elements it is
         self.turned = {}  # a transpose only products read -> the matrix it turns
         self._read_by = read_by = {}  # record -> the codes of the records reading it
@@ -94,33 +92,14 @@ class Steps:
             if int(prog.op[i]) != ARRAY_INPUT:
                 for a in arguments(prog, i)[0]:
                     read_by.setdefault(a, set()).add(int(prog.op[i]))
+        self._natives = {_MATMUL: self._product, _LINEAR: self._linear,
+                         _RESHAPE: self._reshape, _TRANSPOSE: self._transpose,
+                         _GETITEM: self._getitem, _CROSS_ENTROPY: self._cross_entropy,
+                         **{code: self._reduction for code in _REDUCTIONS}}
         for i in prog.array_records:
-            code = int(prog.op[i])
-            if code == ARRAY_INPUT:
-                leaf = int(prog.arg0[i])
-                if not 0 <= leaf < self.n_leaves or leaf in self.leaf_shapes:
-                    raise Refused()
-                self.leaf_shapes[leaf] = prog.arrays[i].shape
-                places.at[i] = ("leaf", leaf), prog.arrays[i].size
-            elif i in groups:
-                if groups[i].members[-1] == i:
-                    steps.append(self._group(prog, groups[i], len(steps), places))
-            elif i in masks:  # a group of its own, read only by elementwise records
-                if not read_by.get(i, set()) <= set(ELEMENTWISE_BY_CODE) or i == program._out_record \
-                        or prog.arrays[i].size == 0:
-                    raise Refused()
-                steps.append(self._group(prog, Group(prog, [i], {i}, {}), len(steps), places))
-            elif code in natives:
-                try:
-                    step = natives[code](prog, i, places)
-                except Refused:  # (a sum over a middle axis, a batched product...)
-                    step = self._op_step(prog, i, code, places)
-                if step is not None:
-                    steps.append(step)
-            elif code in ARRAY_BY_CODE:
-                steps.append(self._op_step(prog, i, code, places))
-            else:
-                raise Refused()
+            step = self._step(program, prog, i, groups, masks, places, len(steps))
+            if step is not None:
+                steps.append(step)
         out = program._out_record
         if places.at.get(out, (("leaf",),))[0][0] != "buffer":
             raise Refused()
@@ -144,6 +123,34 @@ class Steps:
         self.inputs = sorted(self.leaf_shapes)
         self.parts = (steps, live, places, self.inputs, self.leaves, len(self.constants),
                       len(self.labels), out, scratch)  # straight_source's arguments
+
+    def _step(self, program, prog, i, groups, masks, places, j):
+        """Record ``i``'s step (None for a leaf, a group's member before its
+        last, a reshape and a transpose only products read); ``j``: the
+        number of steps so far."""
+        code = int(prog.op[i])
+        if code == ARRAY_INPUT:
+            leaf = int(prog.arg0[i])
+            if not 0 <= leaf < self.n_leaves or leaf in self.leaf_shapes:
+                raise Refused()
+            self.leaf_shapes[leaf] = prog.arrays[i].shape
+            places.at[i] = ("leaf", leaf), prog.arrays[i].size
+            return None
+        if i in groups:
+            return self._group(prog, groups[i], j, places) if groups[i].members[-1] == i else None
+        if i in masks:  # a group of its own, read only by elementwise records
+            if not self._read_by.get(i, set()) <= set(ELEMENTWISE_BY_CODE) \
+                    or i == program._out_record or prog.arrays[i].size == 0:
+                raise Refused()
+            return self._group(prog, Group(prog, [i], {i}, {}), j, places)
+        if code in self._natives:
+            try:
+                return self._natives[code](prog, i, places)
+            except Refused:  # (a sum over a middle axis, a batched product...)
+                pass
+        if code in ARRAY_BY_CODE:
+            return self._op_step(prog, i, code, places)
+        raise Refused()
 
     def _operands(self, prog, i, args, places):
         """Each of ``args`` (of record ``i``) as a record, or a constant array
