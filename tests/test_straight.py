@@ -261,7 +261,7 @@ def test_other_ops_run_by_their_own_rules_between_the_kernel_parts(rng):
     assert straight.source.count("if part == ") == 2 * len(names) + 2
 
 
-def test_a_program_of_too_many_kernels_keeps_the_step_by_step_replay():
+def test_a_program_of_too_many_kernels_or_steps_keeps_the_step_by_step_replay():
     """Numba compiles each group's kernels apart (half a second each)."""
     def f(x, n):
         for k in range(n):
@@ -272,6 +272,15 @@ def test_a_program_of_too_many_kernels_keeps_the_step_by_step_replay():
     assert few.functions == 1 + 2 * 2 * 3  # two groups a round: max() * c, tanh(x - that)
     many = tg.record(lambda x: f(x, 32), tg.tensor(np.ones(3)))
     assert many.program.straight is None
+
+    def flips(x, n):
+        for _ in range(n):
+            x = np.flip(x)
+        return x.max()
+
+    assert tg.record(lambda x: flips(x, 10), tg.tensor(np.ones(3))).program.straight.op_steps
+    long = tg.record(lambda x: flips(x, 250), tg.tensor(np.ones(3)))  # op steps, no group
+    assert long.program.straight is None
 
 
 def point_of(name, rng):

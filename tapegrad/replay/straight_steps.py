@@ -29,9 +29,10 @@ _CROSS_ENTROPY, _GETITEM = ARRAY_OPS["cross_entropy"].code, ARRAY_OPS["getitem"]
 
 
 #: The most functions a kernel is made of (its main function, each group's
-#: forward kernel and VJP): numba compiles each in about half a second, so a
-#: longer program keeps the step-by-step replay rather than stall a minute.
-MOST_FUNCTIONS = 64
+#: forward kernel and VJP), and the most steps: numba compiles each function
+#: in about half a second, so a longer program keeps the step-by-step replay
+#: rather than stall a minute.
+MOST_FUNCTIONS, MOST_STEPS = 64, 200
 
 
 class Refused(Exception):
@@ -100,6 +101,8 @@ class Steps:
             step = self._step(program, prog, i, groups, masks, places, len(steps))
             if step is not None:
                 steps.append(step)
+                if len(steps) > MOST_STEPS:
+                    raise Refused()
         out = program._out_record
         if places.at.get(out, (("leaf",),))[0][0] != "buffer":
             raise Refused()
@@ -117,7 +120,7 @@ class Steps:
             step.gradient_of = {l: k for k, l in enumerate(self.leaves)}
         reached = {id(step) for step in live}
         self.functions = 1 + sum(1 + (id(step) in reached) for step in steps if step[0] == "group")
-        if self.functions > MOST_FUNCTIONS:
+        if self.functions > MOST_FUNCTIONS or len(steps) > MOST_STEPS:
             raise Refused()
         self.size, self.places, self.steps, self.live = places.size, places, steps, live
         self.inputs = sorted(self.leaf_shapes)
