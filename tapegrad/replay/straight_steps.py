@@ -307,6 +307,7 @@ class Steps:
         return ("op", i, OpStep(i, ARRAY_BY_CODE[code], args, shapes, prog.arrays[i].shape,
                                 places))
 
+
 def _scratch(step):
     """The room a linear layer's (its bias's) or a cross entropy's VJP needs
     for a term before adding it (a product adds its terms itself)."""
