@@ -36,3 +36,28 @@ def assert_close(actual, expected, rtol, atol=0.0, what=""):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261126)
+
+
+def eager_and_recorded_losses(make, loss_of, batches):
+    """The losses of the training loop over ``batches`` run eagerly and by
+    ``nn.record_loss`` (each from a fresh ``make()``: ``(model, optimizer)``;
+    ``loss_of(model)`` the loss function), and the recorded step."""
+    import tapegrad as tg
+    from tapegrad import nn
+
+    model, opt = make()
+    eager = []
+    for X, y in batches:
+        opt.zero_grad()
+        loss = loss_of(model)(model(tg.tensor(X)), y)
+        loss.backward()
+        opt.step()
+        eager.append(loss.item())
+    model, opt = make()
+    step = nn.record_loss(model, loss_of(model), *batches[0])
+    recorded = []
+    for X, y in batches:
+        opt.zero_grad()
+        recorded.append(float(step(X, y)))
+        opt.step()
+    return eager, recorded, step

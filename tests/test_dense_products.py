@@ -15,6 +15,7 @@ from tapegrad.replay.schedule import WholeProgram
 
 from chains import (  # noqa: F401 (path: every test of this file both ways)
     assert_central_differences, assert_grads_close, assert_threads_agree, path)
+from conftest import eager_and_recorded_losses
 
 RTOL = {np.float64: 1e-13, np.float32: 2e-5}
 
@@ -168,22 +169,9 @@ def test_a_training_step_of_a_model_written_with_matmul_trains_as_eager(rng):
         return ((z - y) ** 2).mean()
 
     batches = [(rng.normal(size=(16, 4)), rng.normal(size=16)) for _ in range(10)]
-    model, opt = model_and_optimizer()
-    eager = []
-    for X, y in batches:
-        opt.zero_grad()
-        loss = loss_fn(model(tg.tensor(X)), y)
-        loss.backward()
-        opt.step()
-        eager.append(loss.item())
-    model, opt = model_and_optimizer()
-    step = nn.record_loss(model, loss_fn, *batches[0])
+    eager, recorded, step = eager_and_recorded_losses(model_and_optimizer, lambda _: loss_fn,
+                                                      batches)
     assert step.recorded.program.dense is not None
-    recorded = []
-    for X, y in batches:
-        opt.zero_grad()
-        recorded.append(float(step(X, y)))
-        opt.step()
     np.testing.assert_allclose(recorded, eager, rtol=1e-13, atol=0)
 
 

@@ -15,7 +15,8 @@ import tapegrad as tg
 from tapegrad import nn, optim
 from tapegrad.replay import straight as straight_line
 
-from conftest import FD_ATOL, FD_RTOL, assert_close, central_difference
+from conftest import (FD_ATOL, FD_RTOL, assert_close, central_difference,
+                      eager_and_recorded_losses)
 
 READY = straight_line.StraightLine.ready
 
@@ -466,21 +467,7 @@ def test_a_network_under_a_cross_entropy_and_a_penalty_trains_as_eager(rng):
         return lambda z, y: nn.functional.cross_entropy(z, y) + 1e-3 * (weight * weight).sum()
 
     batches = [(rng.normal(size=(16, 5)), rng.integers(0, 3, 16)) for _ in range(5)]
-    model, opt = make()
-    eager = []
-    for X, y in batches:
-        opt.zero_grad()
-        loss = loss_of(model)(model(tg.tensor(X)), y)
-        loss.backward()
-        opt.step()
-        eager.append(loss.item())
-    model, opt = make()
-    step = nn.record_loss(model, loss_of(model), *batches[0])
+    eager, recorded, step = eager_and_recorded_losses(make, loss_of, batches)
     assert step.recorded.program.dense is None
     assert step.recorded.program.straight is not None
-    recorded = []
-    for X, y in batches:
-        opt.zero_grad()
-        recorded.append(float(step(X, y)))
-        opt.step()
     np.testing.assert_allclose(recorded, eager, rtol=1e-14, atol=0)

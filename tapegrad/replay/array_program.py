@@ -161,8 +161,8 @@ class ArrayProgram(TangentMethods, Program):
         self.schedule = schedule.whole_program(self, prog, whole) if owner.fuse else None
         # Linear layers under a loss: BLAS calls into buffers made once.  (A
         # program both take, X @ w under a squared error, is the one kernel's.)
-        # Any other program of the ops it knows: the straight-line kernel.
         self.dense = dense_chain(self, prog) if owner.fuse and self.schedule is None else None
+        # Any other array program ending in one number: the straight-line kernel.
         self.straight = (straight_line(self, prog, whole) if owner.fuse and self.schedule is None
                          and self.dense is None else None)
         self.quick = (self._quick_dense if self.dense is not None and self.dense.compiled
