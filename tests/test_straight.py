@@ -123,8 +123,9 @@ def selections(x):
 
 def op_steps(p):
     """Ops the kernel leaves to their own rules, between its parts: a
-    ``log_softmax``, a ``cumsum``, a fancy index, a ``concatenate``, a sum
-    over a middle axis, a batched product, a ``logsumexp``."""
+    ``log_softmax``, a fancy index, a ``concatenate``, a sum over a middle
+    axis, a batched product, a ``logsumexp`` (and a ``cumsum``, which the
+    kernel runs by its compiled rules)."""
     x, w = p
     z = nn.functional.log_softmax(x @ w, dim=1)
     picked = z[[0, 2, 1], [1, 0, 2]]
@@ -132,6 +133,13 @@ def op_steps(p):
     cube = (joined.reshape(3, 2, 3) * 0.5).sum(axis=1)
     batched = np.matmul(np.stack([x, x * 2.0]), w)
     return picked.sum() + (cube * cube).max() + tg.logsumexp(batched, axis=2).mean()
+
+
+def running_sums(x):
+    """``cumsum`` along each axis of a 3-D input and flattened: its
+    compiled rules, called by the kernel."""
+    flat = np.cumsum(x)
+    return sum((np.cumsum(x, axis=a) ** 2).max() for a in range(3)) + (flat * flat[::-1]).sum()
 
 
 def scaled_by_a_number_array(p):
@@ -160,6 +168,7 @@ PROGRAMS = {  # name -> (f, input shapes)
     "an_op_on_a_reshaped_input": (lambda x: (np.cumsum(x.reshape(2, 6), axis=1) ** 2).max(),
                                   [(3, 4)]),
     "slices_of_three_dimensions": (slices_of_three_dimensions, [(2, 3, 4)]),
+    "running_sums": (running_sums, [(2, 3, 4)]),
 }
 RTOL = {np.float64: 1e-13, np.float32: 1e-5}
 
@@ -257,9 +266,16 @@ def test_a_transpose_only_products_read_is_not_copied(rng):
 def test_other_ops_run_by_their_own_rules_between_the_kernel_parts(rng):
     straight = recordings(*point_of("op_steps", rng))[0].program.straight
     names = sorted(step.op.name for step in straight.op_steps)
-    assert names == ["concatenate", "cumsum", "getitem", "log_softmax", "logsumexp", "matmul",
-                     "stack", "sum"]
+    assert names == ["concatenate", "getitem", "log_softmax", "logsumexp", "matmul", "stack",
+                     "sum"]
     assert straight.source.count("if part == ") == 2 * len(names) + 2
+    assert "running_sums(" in straight.source  # cumsum's own compiled rules
+
+
+def test_running_sums_are_the_ops_compiled_rules_in_the_kernel(rng):
+    straight = recordings(*point_of("running_sums", rng))[0].program.straight
+    assert straight.op_steps == []
+    assert straight.source.count("running_sums(") == 2 * 4  # forward and VJP, four cumsums
 
 
 def test_a_program_of_too_many_kernels_or_steps_keeps_the_step_by_step_replay():

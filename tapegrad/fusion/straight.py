@@ -142,6 +142,9 @@ def _forward(step, places):
     if kind == "getitem":
         _, i, a, shape, index, out_shape = step
         return [f"{places.value(i, out_shape)}[:] = {places.part(places.value(a, shape), index)}"]
+    if kind == "lanes":
+        _, i, a, lanes, forward, _ = step
+        return [f"{forward.__name__}({places.value(a, lanes)}, {places.value(i, lanes)})"]
     if kind == "cross_entropy":
         _, i, a, (rows, classes), j = step
         (_, where), _ = places.at[i]
@@ -188,6 +191,11 @@ def _backward(step, places, scratch):
         _, i, a, shape, index, out_shape = step
         return [f"{places.part(places.adjoint(a, shape), index)} += "
                 f"{places.adjoint(i, out_shape)}"]
+    if kind == "lanes":
+        _, i, a, lanes, _, backward = step
+        if not places.wants(a):
+            return []
+        return [f"{backward.__name__}({places.adjoint(i, lanes)}, {places.adjoint(a, lanes)})"]
     if kind == "cross_entropy":  # (softmax - onehot) * g / rows, as the op's VJP
         _, i, a, (rows, classes), j = step
         (_, where), _ = places.at[i]
@@ -229,6 +237,14 @@ def _linear_backward(step, places, scratch):
         lines.append(f"add_column_sums({g}, {places.adjoint(b, (n,))}, "
                      f"V[{scratch}:{scratch + n}], np.{places.dtype}(0))")
     return lines
+
+
+def straight_imports(steps):
+    """What the kernel of ``steps`` imports: :data:`IMPORTS`, and the
+    compiled rules of the ops it runs over lanes (``cumsum``'s)."""
+    rules = {rule for step in steps if step[0] == "lanes" for rule in step[4:6]}
+    return IMPORTS + "".join(sorted(f"from {rule.__module__} import {rule.__name__}\n"
+                                    for rule in rules))
 
 
 def _part(part, lines):

@@ -66,7 +66,7 @@ import numpy as np
 
 from tapegrad.core import debug
 from tapegrad.fusion import cache
-from tapegrad.fusion.straight import IMPORTS, straight_source
+from tapegrad.fusion.straight import straight_imports, straight_source
 from tapegrad.replay.straight_steps import Refused, Steps
 
 
@@ -118,12 +118,13 @@ class StraightLine:
         written at its first use."""
         if self._source is None:
             self._source = straight_source(*self._parts)
+            self._imports = straight_imports(self._parts[0])
         return self._source
 
     def kernel(self):
         """The compiled kernel (loaded, or compiled, now)."""
         if self._kernel is None:
-            self._kernel = cache.load(self.source, "straight", IMPORTS)
+            self._kernel = cache.load(self.source, "straight", self._imports)
         return self._kernel
 
     def ready(self):
@@ -136,7 +137,7 @@ class StraightLine:
         if numba.config.DISABLE_JIT:
             return False
         worth = self.spent >= COMPILE_AFTER_S * max(1.0, self.functions / 4)
-        if worth or (not self._looked and cache.on_disk(self.source, IMPORTS)):
+        if worth or (not self._looked and cache.on_disk(self.source, self._imports)):
             self.kernel()
             return True
         self._looked = True  # in the disk cache: looked for once

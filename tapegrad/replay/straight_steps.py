@@ -96,7 +96,8 @@ class Steps:
         self._natives = {_MATMUL: self._product, _LINEAR: self._linear,
                          _RESHAPE: self._reshape, _TRANSPOSE: self._transpose,
                          _GETITEM: self._getitem, _CROSS_ENTROPY: self._cross_entropy,
-                         **{code: self._reduction for code in _REDUCTIONS}}
+                         **{code: self._reduction for code in _REDUCTIONS},
+                         **{op.code: self._lanes for op in ARRAY_OPS.values() if op.lanes}}
         for i in prog.array_records:
             step = self._step(program, prog, i, groups, masks, places, len(steps))
             if step is not None:
@@ -211,6 +212,17 @@ class Steps:
         form, shape2d = reduced
         places.buffer(i, prog.arrays[i].size)
         return ("reduce", name, i, a, form, shape2d, math.prod(shape) // prog.arrays[i].size)
+
+    def _lanes(self, prog, i, places):
+        """An op declared by compiled rules over lanes (``cumsum``): the
+        kernel calls those rules."""
+        (a,), _ = arguments(prog, i)
+        if a < 0 or a not in places.at:
+            raise Refused()
+        op = ARRAY_BY_CODE[int(prog.op[i])]
+        lanes, forward, backward = op.lanes
+        places.buffer(i, prog.arrays[i].size)
+        return ("lanes", i, a, lanes(prog.arrays[a].shape, prog.params[i]), forward, backward)
 
     def _product(self, prog, i, places):
         """``a @ b`` of two matrices; an operand that is a transpose only
@@ -386,7 +398,7 @@ def _live(steps, places, out, aliases):
                 continue
             reach([a for a in step[2].args if a >= 0] if kind == "op" else
                   {"product": step[2:4], "linear": step[2:5], "transpose": step[2:3],
-                   "cross_entropy": step[2:3], "getitem": step[2:3]}[kind])
+                   "cross_entropy": step[2:3], "getitem": step[2:3], "lanes": step[2:3]}[kind])
         live.append(step)
     live.reverse()
     leaves = sorted({places.at[r][0][1] for r in reached if places.at[r][0][0] == "leaf"})

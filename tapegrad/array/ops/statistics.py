@@ -24,9 +24,12 @@ array([0., 0., 0., 0.])
 array([1., 8., 0.])
 """
 
+import math
+
 import numpy as np
 
 from tapegrad.array.ops.table import declare
+from tapegrad.jit import kernel
 
 _REVERSED = slice(None, None, -1)
 
@@ -99,17 +102,51 @@ class prod:
                       keepdims=params["keepdims"])
 
 
+@kernel
+def running_sums(x, out):
+    """``out[p, k, s] = x[p, 0, s] + ... + x[p, k, s]``, added in order, as
+    ``np.cumsum`` adds (its bits)."""
+    before, n, after = x.shape
+    if n == 0:
+        return
+    for p in range(before):
+        out[p, 0] = x[p, 0]
+        for k in range(1, n):
+            for s in range(after):
+                out[p, k, s] = out[p, k - 1, s] + x[p, k, s]
+
+
+@kernel
+def add_reverse_running_sums(g, gx):
+    """``gx[p, k, s] += g[p, k, s] + ... + g[p, n - 1, s]``, added from the
+    end, as ``np.cumsum`` of ``g`` reversed along the lane."""
+    before, n, after = g.shape
+    if n == 0:
+        return
+    for p in range(before):
+        for s in range(after):
+            total = g[p, n - 1, s]
+            gx[p, n - 1, s] += total
+            for k in range(n - 2, -1, -1):
+                total = total + g[p, k, s]
+                gx[p, k, s] += total
+
+
+def _lane(shape, axis):
+    """``shape`` seen as ``(before, n, after)`` around ``axis``."""
+    return (math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:]))
+
+
 @declare
 class cumsum:
     """the running sum along ``axis``"""
 
     linear = True
 
-    def value(args, params):
-        return np.cumsum(args[0], axis=params["axis"])
+    def lanes(shape, params):
+        return _lane(shape, params["axis"])
 
-    def vjp(g, out, args, params):
-        return (_reverse_cumsum(g, params["axis"]),)
+    forward, backward = running_sums, add_reverse_running_sums
 
 
 def _first_zeros(zero, axis):

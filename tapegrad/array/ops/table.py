@@ -54,6 +54,7 @@ class ArrayOp:
     jvp: Callable
     vjp_tangent: Optional[Callable]  # None: derived from vjp (array.tangent)
     vjp_into: Optional[Callable] = None  # adds the gradients into given buffers
+    lanes: Optional[tuple] = None  # (lanes, forward, backward) of compiled rules
 
 
 ARRAY_OPS = {}
@@ -63,6 +64,9 @@ def declare(block):
     """Turn a class body of rules into an :class:`ArrayOp` in ``ARRAY_OPS``,
     with the next free opcode (see the module docstring for the rules)."""
     body = vars(block)
+    lanes = (body["lanes"], body["forward"], body["backward"]) if "lanes" in body else None
+    if lanes:
+        body = {**body, **_lanes_rules(*lanes)}
     value, vjp_into = body["value"], body.get("vjp_into")
     vjp = body["vjp"] if "vjp" in body else _vjp_from_into(vjp_into)
     if body.get("linear"):
@@ -73,7 +77,7 @@ def declare(block):
         jvp, vjp_tangent = body["jvp"], body.get("vjp_tangent")
     op = ArrayOp(block.__name__, STRUCTURAL + len(ARRAY_OPS), (block.__doc__ or "").strip(),
                  value, vjp, body.get("arity", 1), body.get("scalar_output", False),
-                 jvp, vjp_tangent, vjp_into)
+                 jvp, vjp_tangent, vjp_into, lanes)
     assert op.name not in ARRAY_OPS and op.code < 256, op.name
     ARRAY_OPS[op.name] = op
     return op
@@ -89,6 +93,26 @@ def _vjp_from_into(vjp_into):
         return (gx,)
 
     return vjp
+
+
+def _lanes_rules(lanes, forward, backward):
+    """``value`` and ``vjp`` of an op declared by compiled rules over lanes."""
+
+    def value(args, params):
+        x = np.ascontiguousarray(args[0])
+        out = np.empty(x.shape, x.dtype)
+        shape = lanes(x.shape, params)
+        forward(x.reshape(shape), out.reshape(shape))
+        return out
+
+    def vjp(g, out, args, params):
+        g = np.ascontiguousarray(g)
+        gx = np.zeros(np.shape(args[0]), g.dtype)
+        shape = lanes(gx.shape, params)
+        backward(g.reshape(shape), gx.reshape(shape))
+        return (gx,)
+
+    return {"value": value, "vjp": vjp}
 
 
 def _linear_rules(value, vjp):
