@@ -142,6 +142,20 @@ def running_sums(x):
     return sum((np.cumsum(x, axis=a) ** 2).max() for a in range(3)) + (flat * flat[::-1]).sum()
 
 
+def elements_and_numbers(x):
+    """Elements of the input (numbers of the scalar tape), ops of those
+    numbers, and numbers among arrays: lines of the kernel (float64 only)."""
+    scale = x[0, 1] * 2.0 + 1.0
+    return ((x * scale).sum() + np.exp(x[1, 2]) - 3.0 / x[-1, -1] + x.max() * x[0, 0]
+            + np.tanh(x[2, 0] * x[1, 1]) ** 2)
+
+
+def numbers_between_arrays(x):
+    """A reduction's number into an op of numbers, and back into arrays."""
+    top = x.max() * x[2] - x[0] * np.sin(x[1])
+    return (np.exp(x - top) * x[3]).sum()
+
+
 def scaled_by_a_number_array(p):
     """A 0-d input."""
     s, x = p
@@ -169,7 +183,10 @@ PROGRAMS = {  # name -> (f, input shapes)
                                   [(3, 4)]),
     "slices_of_three_dimensions": (slices_of_three_dimensions, [(2, 3, 4)]),
     "running_sums": (running_sums, [(2, 3, 4)]),
+    "elements_and_numbers": (elements_and_numbers, [(3, 4)]),
+    "numbers_between_arrays": (numbers_between_arrays, [(5,)]),
 }
+WITH_NUMBERS = {"elements_and_numbers", "numbers_between_arrays"}  # (the scalar tape's: float64)
 RTOL = {np.float64: 1e-13, np.float32: 1e-5}
 
 
@@ -209,6 +226,10 @@ def assert_grads_close(ours, theirs, rtol):
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 def test_the_kernel_gives_the_step_by_step_answers(name, dtype, rng):
     f, shapes = PROGRAMS[name]
+    if name in WITH_NUMBERS and dtype == np.float32:  # float32 arrays, float64 numbers
+        x = point(shapes, dtype, rng)
+        assert tg.record(f, tg.tensor(x)).program.straight is None
+        return
     straight, steps = recordings(f, point(shapes, dtype, rng))
     for _ in range(3):
         x = point(shapes, dtype, rng)
@@ -371,7 +392,7 @@ def test_constant_arrays_are_read_afresh_by_record_loss(rng):
         opt.step()
 
 
-@pytest.mark.parametrize("name", ["normalised_cube", "op_steps"])
+@pytest.mark.parametrize("name", ["normalised_cube", "op_steps", "elements_and_numbers"])
 def test_threads_get_their_own_answers(name, rng):
     """Each thread its own buffers (and, between the parts, its own params)."""
     f, shapes = PROGRAMS[name]
@@ -395,7 +416,7 @@ def test_threads_get_their_own_answers(name, rng):
     assert not failures
 
 
-@pytest.mark.parametrize("name", ["softmax_entropy", "op_steps"])
+@pytest.mark.parametrize("name", ["softmax_entropy", "op_steps", "elements_and_numbers"])
 def test_an_input_of_another_shape_is_refused_and_loses_nothing(name, rng):
     f, shapes = PROGRAMS[name]
     straight, _ = recordings(f, point(shapes, np.float64, rng))

@@ -29,7 +29,8 @@ adjoint starts at zero and each step adds its terms into its operands'.
 
 import math
 
-from tapegrad.fusion.source import backward_source, forward_source
+from tapegrad.fusion.source import backward_source, forward_source, partial_call, term
+from tapegrad.ops import OPS
 
 IMPORTS = ("from tapegrad.jit import generated_cached  # noqa: F401 (the groups' kernels)\n"
            "from tapegrad.fusion.array_steps import *  # noqa: F401,F403\n"
@@ -107,12 +108,21 @@ class Places:
         return record in self.at and self.at[record][0][0] != "constant"
 
 
+def _numbers(operands, places):
+    """A scalar record's operands (``("record", r)`` or ``("number",
+    value)``) as source text."""
+    return ", ".join(f"{places.value(a, (1,))}[0]" if form == "record"
+                     else literal(a, places.dtype) for form, a in operands)
+
+
 def _group_arguments(step, places):
     _, j, group, externals = step
     args = []
     for external in externals:
         if external[0] == "number":
             args.append(literal(external[1], places.dtype))
+        elif external[0] == "scalar":  # a number of the tape, where the kernel keeps it
+            args.append(f"{places.value(external[1], (1,))}[0]")
         else:
             args.append(places.value(external[1], external[2]))
     return args
@@ -142,6 +152,12 @@ def _forward(step, places):
     if kind == "getitem":
         _, i, a, shape, index, out_shape = step
         return [f"{places.value(i, out_shape)}[:] = {places.part(places.value(a, shape), index)}"]
+    if kind == "scalar":
+        _, i, name, operands = step
+        return [f"{places.value(i, (1,))}[0] = {name}_value({_numbers(operands, places)})"]
+    if kind == "element":
+        _, i, a, shape, index = step
+        return [f"{places.value(i, (1,))}[0] = {places.value(a, shape)}[{index}]"]
     if kind == "lanes":
         _, i, a, lanes, forward, _ = step
         return [f"{forward.__name__}({places.value(a, lanes)}, {places.value(i, lanes)})"]
@@ -191,6 +207,19 @@ def _backward(step, places, scratch):
         _, i, a, shape, index, out_shape = step
         return [f"{places.part(places.adjoint(a, shape), index)} += "
                 f"{places.adjoint(i, out_shape)}"]
+    if kind == "scalar":  # each operand's term, by the op table's partials
+        _, i, name, operands = step
+        values, g = _numbers(operands, places), f"{places.adjoint(i, (1,))}[0]"
+        if not OPS[name].differentiable:
+            return []
+        return [f"{places.adjoint(a, (1,))}[0] += "
+                f"{term(g, partial_call(name, k, values, places.value(i, (1,)) + '[0]'))}"
+                for k, (form, a) in enumerate(operands) if form == "record" and places.wants(a)]
+    if kind == "element":
+        _, i, a, shape, index = step
+        if not places.wants(a):
+            return []
+        return [f"{places.adjoint(a, shape)}[{index}] += {places.adjoint(i, (1,))}[0]"]
     if kind == "lanes":
         _, i, a, lanes, _, backward = step
         if not places.wants(a):

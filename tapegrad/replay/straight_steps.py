@@ -20,12 +20,14 @@ from tapegrad.array.reverse import arguments
 from tapegrad.fusion.plan import Group
 from tapegrad.fusion.straight import Places
 from tapegrad.kernels.gemm import address
+from tapegrad.ops import BY_CODE as SCALAR_BY_CODE
 from tapegrad.replay.op_steps import OpStep
 
 _REDUCTIONS = {ARRAY_OPS[name].code: name for name in ("sum", "mean", "amax", "amin")}
 _MATMUL, _LINEAR = ARRAY_OPS["matmul"].code, ARRAY_OPS["linear"].code
 _RESHAPE, _TRANSPOSE = ARRAY_OPS["reshape"].code, ARRAY_OPS["transpose"].code
 _CROSS_ENTROPY, _GETITEM = ARRAY_OPS["cross_entropy"].code, ARRAY_OPS["getitem"].code
+_ITEM = ARRAY_OPS["item"].code
 
 
 #: The most functions a kernel is made of (its main function, each group's
@@ -66,19 +68,27 @@ class Steps:
 
     def __init__(self, program, prog, whole):
         if program._out_shape != () or program._out_record < 0 or program._mask_guards \
-                or len(program._scalar_slots) or len(prog.array_records) != len(prog.op):
+                or len(program._scalar_slots):
             raise Refused()
-        if any(not isinstance(prog.arrays.get(i), np.ndarray) for i in prog.array_records):
+        self._numbers_of = {i for i in prog.array_records  # an element: a number of the tape
+                            if ARRAY_BY_CODE.get(int(prog.op[i])) is not None
+                            and ARRAY_BY_CODE[int(prog.op[i])].scalar_output}
+        if any(not isinstance(prog.arrays.get(i), np.ndarray) for i in prog.array_records
+               if i not in self._numbers_of):
             raise Refused()
         groups = whole.group_of if whole is not None else {}
         masks = {i for i in prog.array_records if i not in groups  # comparisons: 1.0 or 0.0
                  and int(prog.op[i]) in ELEMENTWISE_BY_CODE}
         if 1 + len({id(g) for g in groups.values()}) + len(masks) > MOST_FUNCTIONS:
             raise Refused()  # (at least a forward kernel each)
-        dtypes = {prog.arrays[i].dtype for i in prog.array_records}
+        dtypes = {prog.arrays[i].dtype for i in prog.array_records if i not in self._numbers_of}
         if len(dtypes) != 1 or next(iter(dtypes)) not in (np.float64, np.float32):
             raise Refused()
         self.dtype = dtype = next(iter(dtypes))
+        arrays = set(prog.array_records)
+        self._numbers_of.update(i for i in range(len(prog.op)) if i not in arrays)
+        if self._numbers_of and dtype != np.float64:  # (the scalar tape's numbers are float64)
+            raise Refused()
         self.n_leaves = len(program._tensor_slots) + len(program._extra_tensors)
         places = Places(dtype.name)
         self.constants = []  # (record, position, shape) of each constant array K{j}
@@ -95,10 +105,11 @@ class Steps:
                     read_by.setdefault(a, set()).add(int(prog.op[i]))
         self._natives = {_MATMUL: self._product, _LINEAR: self._linear,
                          _RESHAPE: self._reshape, _TRANSPOSE: self._transpose,
-                         _GETITEM: self._getitem, _CROSS_ENTROPY: self._cross_entropy,
+                         _GETITEM: self._getitem, _ITEM: self._item,
+                         _CROSS_ENTROPY: self._cross_entropy,
                          **{code: self._reduction for code in _REDUCTIONS},
                          **{op.code: self._lanes for op in ARRAY_OPS.values() if op.lanes}}
-        for i in prog.array_records:
+        for i in range(len(prog.op)):
             step = self._step(program, prog, i, groups, masks, places, len(steps))
             if step is not None:
                 steps.append(step)
@@ -133,6 +144,8 @@ class Steps:
         last, a reshape and a transpose only products read); ``j``: the
         number of steps so far."""
         code = int(prog.op[i])
+        if code in SCALAR_BY_CODE:
+            return self._number(prog, i, places)
         if code == ARRAY_INPUT:
             leaf = int(prog.arg0[i])
             if not 0 <= leaf < self.n_leaves or leaf in self.leaf_shapes:
@@ -147,6 +160,8 @@ class Steps:
                     or i == program._out_record or prog.arrays[i].size == 0:
                 raise Refused()
             return self._group(prog, Group(prog, [i], {i}, {}), j, places)
+        if code in ARRAY_BY_CODE and not self._numbers_of.isdisjoint(arguments(prog, i)[0]):
+            raise Refused()  # (an op of arrays reading a number: ``tg.stack`` of Values)
         if code in self._natives:
             try:
                 return self._natives[code](prog, i, places)
@@ -184,9 +199,14 @@ class Steps:
         for k, source in enumerate(group.sources):
             layout = group.layout.get(k)
             if source[0] == "record":
-                if layout is None or source[1] not in places.at:
+                if source[1] not in places.at:
                     raise Refused()
-                externals.append(("record", source[1], layout[0]))
+                if layout is not None:
+                    externals.append(("record", source[1], layout[0]))
+                elif source[1] in self._numbers_of:
+                    externals.append(("scalar", source[1], (1,)))
+                else:
+                    raise Refused()
             elif layout is None:  # a number
                 _, m, position = source
                 self.numbers.add((m, position))
@@ -199,6 +219,23 @@ class Steps:
         for o in group.outputs:
             places.buffer(o, group.R * group.C)
         return ("group", j, group, externals)
+
+    def _number(self, prog, i, places):
+        """A record of the scalar tape (an op of numbers: of elements, of
+        reductions' results...): one line of the kernel, by the op's rules."""
+        op = SCALAR_BY_CODE[int(prog.op[i])]
+        if op.name in ("input", "branch"):  # (a Value input; a guard)
+            raise Refused()
+        operands = []
+        for a in (int(prog.arg0[i]), int(prog.arg1[i]))[:op.arity]:
+            if a < 0:
+                operands.append(("number", float(prog.const[i])))
+            elif a in self._numbers_of and a in places.at:
+                operands.append(("record", a))
+            else:
+                raise Refused()
+        places.buffer(i, 1)
+        return ("scalar", i, op.name, tuple(operands))
 
     def _reduction(self, prog, i, places):
         name, params = _REDUCTIONS[int(prog.op[i])], prog.params[i]
@@ -303,16 +340,26 @@ class Steps:
         (a,), _ = arguments(prog, i)
         index = _index_source(prog.params[i]["index"], prog.arrays[a].ndim) if a >= 0 else None
         if index is None or a not in places.at or prog.arrays[i].ndim == 0 \
-                or prog.arrays[i].size == 0:  # (an element is a number of the tape)
+                or prog.arrays[i].size == 0:
             raise Refused()
         places.buffer(i, prog.arrays[i].size)
         return ("getitem", i, a, prog.arrays[a].shape, index, prog.arrays[i].shape)
+
+    def _item(self, prog, i, places):
+        """``a[index]``, an integer per axis: a number of the tape."""
+        (a,), _ = arguments(prog, i)
+        index = prog.params[i]["index"]
+        if a < 0 or a not in places.at or not _elementwise_index(index, prog.arrays[a].ndim):
+            raise Refused()
+        places.buffer(i, 1)
+        shape = prog.arrays[a].shape
+        return ("element", i, a, shape or (1,), _index_source(index, len(shape)) if shape else "0")
 
     def _op_step(self, prog, i, code, places):
         """A record of any other op: run by its own rules between two parts
         of the kernel (:mod:`tapegrad.replay.op_steps`)."""
         args, _ = arguments(prog, i)
-        if any(a >= 0 and a not in places.at for a in args):
+        if i in self._numbers_of or any(a >= 0 and a not in places.at for a in args):
             raise Refused()
         places.buffer(i, prog.arrays[i].size)
         shapes = [prog.arrays[a].shape if a >= 0 else None for a in args]
@@ -348,6 +395,13 @@ def _index_source(index, ndim):
         else:
             return None
     return ", ".join(texts) if 0 < len(parts) <= ndim else None
+
+
+def _elementwise_index(index, ndim):
+    """Whether ``index`` is one integer per axis of an array of ``ndim``."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return len(parts) == ndim and all(isinstance(p, (int, np.integer))
+                                      and not isinstance(p, (bool, np.bool_)) for p in parts)
 
 
 def _constant_key(prog, i, k):
@@ -388,7 +442,7 @@ def _live(steps, places, out, aliases):
             if reached.isdisjoint(group.outputs):
                 continue
             reach(e[1] for k, e in enumerate(externals)
-                  if group.spec.grads[k] and e[0] == "record")
+                  if group.spec.grads[k] and e[0] in ("record", "scalar"))
         elif kind == "reduce":
             if step[2] not in reached:
                 continue
@@ -397,8 +451,10 @@ def _live(steps, places, out, aliases):
             if step[1] not in reached:
                 continue
             reach([a for a in step[2].args if a >= 0] if kind == "op" else
+                  [a for form, a in step[3] if form == "record"] if kind == "scalar" else
                   {"product": step[2:4], "linear": step[2:5], "transpose": step[2:3],
-                   "cross_entropy": step[2:3], "getitem": step[2:3], "lanes": step[2:3]}[kind])
+                   "cross_entropy": step[2:3], "getitem": step[2:3], "lanes": step[2:3],
+                   "element": step[2:3]}[kind])
         live.append(step)
     live.reverse()
     leaves = sorted({places.at[r][0][1] for r in reached if places.at[r][0][0] == "leaf"})
