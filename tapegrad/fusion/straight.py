@@ -286,7 +286,8 @@ def straight_source(steps, live, places, inputs, leaves, constants, labels, out,
 
     ``steps``: in record order, ``("group", j, group, externals)`` (group
     ``j``, a :class:`tapegrad.fusion.plan.Group`, its externals each
-    ``("number", value)`` or ``(kind, record, shape2d)``), ``("reduce",
+    ``("number", value)``, ``("scalar", record, (1,))`` (a number of the
+    tape) or ``(kind, record, shape2d)``), ``("reduce",
     name, record, operand, form, shape, count)`` (``form`` "rows" reduces
     the rows of ``shape``, "columns" its columns), ``("product", record,
     a, b, (m, k, n), (turn_a, turn_b))`` (``op(a) @ op(b)``, ``op``
@@ -295,8 +296,12 @@ def straight_source(steps, live, places, inputs, leaves, constants, labels, out,
     operand, shape, index, out_shape)`` (``index`` source text of basic
     slices and integers, ``out_shape`` not empty), ``("cross_entropy",
     record, logits, (rows, classes), j)`` (labels ``Y{j}``, each row's
-    log-sum-exp at the place ``("lse", record)``) or ``("op", record,
-    op_step)`` (where the kernel is cut into parts); ``live``: the steps
+    log-sum-exp at the place ``("lse", record)``), ``("lanes", record,
+    operand, (before, n, after), forward, backward)`` (an op's compiled
+    rules over lanes), ``("scalar", record, op name, operands)`` (an op of
+    numbers, each operand ``("record", r)`` or ``("number", value)``),
+    ``("element", record, operand, shape, index)`` (one element, a number)
+    or ``("op", record, op_step)`` (where the kernel is cut into parts); ``live``: the steps
     whose adjoints reach the output, run in reverse; ``places``: :class:`Places`; ``inputs``: the
     leaves read, ``L{l}``; ``leaves``: those with a gradient, ``G{l}``;
     ``constants`` and ``labels``: how many ``K{j}`` and ``Y{j}``;

@@ -21,11 +21,16 @@ instead, when it is made of
 * basic slices and integer indices that leave an array (``x[1:] - x[:-1]``,
   ``x[:, 0]``, ``x[::-1]``);
 * ``cross_entropy`` (``F.cross_entropy``, ``nn.CrossEntropyLoss``), by the
-  op's own row kernels, its labels read at every call;
-* any other array op (``log_softmax``, ``concatenate``, ``cumsum``, a fancy
-  index, a sum over a middle axis...), run by the op table's own rules
-  between two parts of the kernel (:mod:`tapegrad.replay.op_steps`): Python
-  only at those records;
+  op's own row kernels, its labels read at every call; ``cumsum``, by its
+  compiled rules over lanes (any op the table declares that way);
+* in float64 programs, numbers of the scalar tape among the arrays: an
+  element (``x[0, 1]``), ops of numbers (``x[0] * 2.0 + np.exp(x[1])``),
+  a number in an elementwise op of arrays (``x * x[0]``), each one line of
+  the kernel by the scalar op table's value and partial rules;
+* any other array op (``log_softmax``, ``concatenate``, a fancy index, a
+  sum over a middle axis...), run by the op table's own rules between two
+  parts of the kernel (:mod:`tapegrad.replay.op_steps`): Python only at
+  those records;
 
 all of one float dtype, ending in one number.  One generated numba kernel
 (:mod:`tapegrad.fusion.straight`, cached on disk as fused kernels are) then
@@ -42,10 +47,11 @@ same extremum shares.  Products are BLAS's ``gemm`` called from the kernel
 NumPy's ``matmul`` calls it: where a product is, results agree to
 rounding.  Gradients add each term onto a zeroed adjoint, so a gradient
 element the step-by-step sweep leaves at ``-0.0`` may come out ``0.0``.
-Programs with numbers of the scalar tape among their arrays (``x[0, 0]``,
-``float`` results), masks used as data (guards), two dtypes, or an output
-that is not one number keep the step-by-step replay, as do debug mode,
-forward mode and Hessian-vector products.
+Programs with Value inputs, numbers of the scalar tape among float32
+arrays or read by an op of arrays (``tg.stack`` of Values), masks used as
+data (guards), two dtypes, or an output that is not one number keep the
+step-by-step replay, as do debug mode, forward mode and Hessian-vector
+products.
 
 >>> import numpy as np, tapegrad as tg
 >>> def entropy(x):
