@@ -1,7 +1,8 @@
 """tapegrad/kernels/blas.py, the ctypes binding of triangular BLAS/LAPACK
 (``trsm``, ``trmm``, ``trtri``), against NumPy and against its own NumPy
-fallback; how it finds, checks and refuses a library; and the rules that
-call it (Cholesky's VJP and JVP by halves, QR's) with BLAS and without."""
+fallback; how it finds (tapegrad/kernels/blas_library.py), checks and
+refuses a library; and the rules that call it (Cholesky's VJP and JVP by
+halves, QR's) with BLAS and without."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import pytest
 import tapegrad as tg
 from tapegrad.array.ops import ARRAY_OPS
 from tapegrad.array.ops import linalg as rules
-from tapegrad.kernels import blas
+from tapegrad.kernels import blas, blas_library
 from numpy_checks import check_numpy
 
 requires_blas = pytest.mark.skipif(not blas.available(), reason=f"no BLAS: {blas.status()}")
@@ -209,7 +210,7 @@ def test_a_routine_that_disagrees_is_not_used(monkeypatch):
 
 def test_no_library_means_numpy(monkeypatch):
     monkeypatch.setattr(blas, "_binding", None)
-    monkeypatch.setattr(blas, "_candidates", list)
+    monkeypatch.setattr(blas_library, "candidates", list)
     assert not blas.available(np.float64)
     assert "no library" in blas.status()
     a, b = triangular((4, 4), False), _rng(7).normal(size=(4, 3))

@@ -1,6 +1,6 @@
-"""NumPy's order statistics, nan-skipping reductions, running extrema,
-rounding and covariances (tapegrad/numpy/quantiles.py), signal functions
-(signal.py) and polynomials (polynomial.py) on Tensors and Values: the
+"""NumPy's order statistics, nan-skipping reductions, running extrema and
+rounding (tapegrad/numpy/quantiles.py), covariances (covariances.py), signal
+functions (signal.py) and polynomials (polynomial.py) on Tensors and Values: the
 shared checker over shapes, axes, keepdims and modes; replays where the
 choice made from the values changes (sort order, nans, running maxima,
 interpolation pieces); Values; bad input; PyTorch."""

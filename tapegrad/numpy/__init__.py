@@ -8,10 +8,12 @@ which the families here fill, one file each:
 
 * ``ufuncs``: every ufunc with a derivative, as a row of the scalar op table;
 * ``statistics``: reductions and statistics (``sum``, ``prod``, ``var``, ...),
-  and ``quantiles`` (``median``, ``quantile``, the ``nan*`` family, ``cov``, ``round``);
-* ``shaping`` and ``indexing``: shape and indexing (``ravel``, ``pad``, ``take``,
-  ``where``, ``sort``, ``clip``, ...);
-* ``contractions``: ``dot``, ``einsum``, ``tensordot``, ``kron``, ...;
+  ``quantiles`` (``median``, ``quantile``, the ``nan*`` family, ``round``) and
+  ``covariances`` (``cov``, ``corrcoef``);
+* ``shaping``, ``joining`` and ``indexing``: shape and indexing (``ravel``,
+  ``pad``, ``concatenate``, ``split``, ``take``, ``where``, ``sort``, ``clip``, ...);
+* ``contractions``: ``dot``, ``einsum``, ``tensordot``, ``kron``, ... (einsum's
+  subscripts read by ``einsum_subscripts``);
 * ``linalg``: ``numpy.linalg``;
 * ``signal`` (``convolve``, ``correlate``, ``interp``, ``trapezoid``, ``meshgrid``)
   and ``polynomial`` (``polyval``, ``vander``, ``polyder``, ``polyfit``);
@@ -29,7 +31,7 @@ array([1.6487, 8.9634])
 """
 
 from tapegrad.numpy import metadata, ufuncs  # noqa: F401  (the families register themselves)
-from tapegrad.numpy import statistics, shaping, contractions, linalg  # noqa: F401
+from tapegrad.numpy import statistics, shaping, joining, contractions, linalg  # noqa: F401
 from tapegrad.numpy import indexing  # noqa: F401  (shaping's second half)
-from tapegrad.numpy import quantiles, signal, polynomial  # noqa: F401
+from tapegrad.numpy import quantiles, covariances, signal, polynomial  # noqa: F401
 from tapegrad.numpy import methods  # noqa: F401  (last: methods of the functions above)

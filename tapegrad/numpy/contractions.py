@@ -2,14 +2,14 @@
 
 ``np.einsum`` (any subscripts: implicit or explicit output, ``...`` with
 broadcasting, repeated labels, any number of operands, the sublist form) is
-rewritten here into plain subscripts and recorded as the op table's
-``einsum`` (two operands) or ``einsum1`` (one): n operands are contracted
-pairwise, in the order ``np.einsum_path`` gives, one record a pair.  The
-rest are built on it and on ``matmul``, with no derivative code of their
-own: ``np.matmul``, ``np.dot``, ``np.vdot``, ``np.inner``, ``np.outer``,
-``np.multiply.outer``, ``np.tensordot``, ``np.kron`` and ``np.cross``.
-A contraction that is a matrix product runs on BLAS
-(:mod:`tapegrad.array.ops.contraction`).
+rewritten into plain subscripts (:mod:`tapegrad.numpy.einsum_subscripts`)
+and recorded as the op table's ``einsum`` (two operands) or ``einsum1``
+(one): n operands are contracted pairwise, in the order ``np.einsum_path``
+gives, one record a pair.  The rest are built on it and on ``matmul``, with
+no derivative code of their own: ``np.matmul``, ``np.dot``, ``np.vdot``,
+``np.inner``, ``np.outer``, ``np.multiply.outer``, ``np.tensordot``,
+``np.kron`` and ``np.cross``.  A contraction that is a matrix product runs
+on BLAS (:mod:`tapegrad.array.ops.contraction`).
 
 >>> import numpy as np, tapegrad as tg
 >>> a = tg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
@@ -19,7 +19,6 @@ array([[ 3., -5.],
        [ 5., -7.]])
 """
 
-import collections
 import functools
 import string
 import warnings
@@ -30,11 +29,11 @@ from tapegrad.core.numpy_protocol import implements, implements_method, passthro
 from tapegrad.scalar import Value
 from tapegrad.array import Tensor, array_binary, matmul as _matmul
 from tapegrad.array.tensor import recorder
+from tapegrad.numpy.einsum_subscripts import from_sublists, parse_einsum
 
 _FAMILY = "contractions"
 _EINSUM, _EINSUM1 = recorder("einsum"), recorder("einsum1")
 _LETTERS = string.ascii_letters
-_SUBLIST_LETTERS = string.ascii_uppercase + string.ascii_lowercase  # NumPy's: 0 is 'A'
 
 
 # --- operands ---------------------------------------------------------------
@@ -69,94 +68,6 @@ def _refuse(name, out=None, defaults=None, **kwargs):
     if kwargs:
         raise TypeError(f"{name}: keyword argument(s) {sorted(kwargs)} not supported on "
                         "traced values")
-
-
-# --- einsum's subscripts ----------------------------------------------------
-
-def _from_sublists(operands):
-    """``(subscripts, operands)`` of the sublist form ``einsum(a, [0, 1], b, [1], [0])``."""
-    def letters(sublist):
-        if any(s is not Ellipsis and not (isinstance(s, (int, np.integer)) and 0 <= s < 52)
-               for s in sublist):
-            raise ValueError(f"numpy.einsum: sublist {sublist!r} holds other than '...' and "
-                             "integers in [0, 52)")
-        return "".join("..." if s is Ellipsis else _SUBLIST_LETTERS[s] for s in sublist)
-
-    output = letters(operands[-1]) if len(operands) % 2 else None
-    pairs = operands[:len(operands) - len(operands) % 2]
-    arrays, subs = list(pairs[0::2]), [letters(s) for s in pairs[1::2]]
-    return ",".join(subs) + ("" if output is None else "->" + output), arrays
-
-
-def _labels(part, what):
-    """The letters of ``part`` (one operand's or the output's subscripts)."""
-    if part.count("...") > 1:
-        raise ValueError(f"numpy.einsum: more than one ellipsis in the {what}")
-    letters = part.replace("...", "")
-    bad = [c for c in letters if c not in _LETTERS]
-    if bad:
-        raise ValueError(f"numpy.einsum: invalid subscript {bad[0]!r} in the {what} "
-                         "(subscripts are letters a-z, A-Z and '...')")
-    return letters
-
-
-def parse_einsum(subscripts, shapes):
-    """``(inputs, output, sizes)``: NumPy's ``subscripts`` for operands of
-    ``shapes`` as plain subscripts, ``...`` spelled out in spare letters
-    (right-aligned, so operands broadcast), the implicit output made
-    explicit, and each label's size.
-
-    >>> parse_einsum("...ij,jk", [(5, 2, 3), (3, 4)])
-    (['aij', 'jk'], 'aik', {'a': 5, 'i': 2, 'j': 3, 'k': 4})
-    """
-    if not isinstance(subscripts, str):
-        raise TypeError(f"numpy.einsum: subscripts must be a string, not {type(subscripts)}")
-    subscripts = subscripts.replace(" ", "")
-    lhs, arrow, rhs = subscripts.partition("->")
-    if "->" in rhs or "-" in lhs or ">" in lhs:
-        raise ValueError(f"numpy.einsum: malformed subscripts {subscripts!r}")
-    parts = lhs.split(",")
-    if len(parts) != len(shapes):
-        raise ValueError(f"numpy.einsum: {len(parts)} operand subscripts for "
-                         f"{len(shapes)} operands")
-    spare = [c for c in _LETTERS if c not in subscripts]
-    spans = []
-    for k, (part, shape) in enumerate(zip(parts, shapes)):
-        letters = _labels(part, f"subscripts of operand {k}")
-        span = len(shape) - len(letters)
-        if span < 0 or (span > 0 and "..." not in part):
-            raise ValueError(f"numpy.einsum: subscripts {part!r} for operand {k} of "
-                             f"shape {tuple(shape)}")
-        spans.append(span)
-    ellipsis = "".join(spare[:max(spans)])
-    inputs = [part.replace("...", ellipsis[len(ellipsis) - span:])
-              for part, span in zip(parts, spans)]
-    if arrow:
-        letters = _labels(rhs, "output")
-        if ellipsis and "..." not in rhs:
-            raise ValueError("numpy.einsum: the operands have axes under '...' but the "
-                             "output has no '...'")
-        for c in letters:
-            if letters.count(c) > 1 or c not in lhs:
-                raise ValueError(f"numpy.einsum: output subscript {c!r} "
-                                 f"{'repeats' if c in lhs else 'is in no input'}")
-        output = rhs.replace("...", ellipsis)
-    else:
-        counts = collections.Counter("".join(inputs))
-        output = ellipsis + "".join(sorted(c for c, n in counts.items()
-                                           if n == 1 and c not in ellipsis))
-    sizes = {}
-    for k, (s, shape) in enumerate(zip(inputs, shapes)):
-        if len({(label, n) for label, n in zip(s, shape)}) != len(set(s)):
-            raise ValueError(f"numpy.einsum: operand {k} of shape {tuple(shape)} has unequal "
-                             f"sizes under a repeated subscript ({s!r})")
-        for label, n in zip(s, shape):
-            held = sizes.setdefault(label, n)
-            if n not in (1, held) and held != 1:
-                raise ValueError(f"numpy.einsum: subscript {label!r} has sizes {held} and {n}; "
-                                 "the operands do not broadcast")
-            sizes[label] = n if held == 1 else held
-    return inputs, output, sizes
 
 
 # --- einsum -----------------------------------------------------------------
@@ -238,7 +149,7 @@ def einsum(*operands, out=None, optimize=False, **kwargs):
     if operands and isinstance(operands[0], str):
         subscripts, operands = operands[0], operands[1:]
     else:
-        subscripts, operands = _from_sublists(operands)
+        subscripts, operands = from_sublists(operands)
     operands = [_operand("numpy.einsum", x) for x in operands]
     inputs, output, squeezes = _plan(subscripts, tuple(_shape(x) for x in operands))
     operands = [x if shape is None else _reshape(x, shape)
@@ -502,4 +413,4 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     return einsum(f"{''.join(la)},{''.join(lb)},{levi}->{''.join(out)}", a, b, eps)
 
 
-__all__ = ["contract_path", "parse_einsum"]
+__all__ = ["contract_path"]

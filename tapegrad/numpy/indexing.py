@@ -33,9 +33,10 @@ from tapegrad.core.numpy_protocol import implements, plain
 from tapegrad.scalar import Value
 from tapegrad.piecewise import where as _where
 from tapegrad.array.tensor import recorder, tensor
+from tapegrad.numpy.joining import joined
 from tapegrad.numpy.shaping import (
     FAMILY, as_tensor, axis_index, axis_tuple, broadcast_to, dtype_kept, flat, flip, ints,
-    joined, moveaxis, no_out, operand, reshaped, shape_of, traced, transpose,
+    moveaxis, no_out, operand, reshaped, shape_of, traced, transpose,
 )
 
 _DIAGONAL, _DIAG, _TRIANGLE = recorder("diagonal"), recorder("diag"), recorder("triangle")

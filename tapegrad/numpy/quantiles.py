@@ -1,5 +1,5 @@
-"""NumPy's order statistics, nan-skipping reductions, running extrema,
-rounding and covariances on Values and Tensors.
+"""NumPy's order statistics, nan-skipping reductions, running extrema and
+rounding on Values and Tensors (covariances: :mod:`tapegrad.numpy.covariances`).
 
 ``np.median``, ``np.quantile`` and ``np.percentile`` sort with ``np.sort``
 (its permutation is found again at each replay) and pick or interpolate
@@ -13,9 +13,8 @@ In the nan-skipping quantiles how many elements each lane keeps is
 recorded too; which sorted elements are picked is a comparison with it.
 ``np.maximum.accumulate`` and ``np.minimum.accumulate`` are the declared
 ``running_extremum``; ``np.round`` (``around``) is ``np.rint`` of a scaled
-copy, zero slope everywhere; ``np.cov`` and ``np.corrcoef`` are means,
-products and ``np.clip``.  Float32 stays float32 (NumPy's ``cov`` and
-array-``q`` quantiles would give float64).
+copy, zero slope everywhere.  Float32 stays float32 (NumPy's array-``q``
+quantiles would give float64).
 
 >>> import numpy as np, tapegrad as tg
 >>> x = tg.tensor([3.0, np.nan, 1.0, 2.0], requires_grad=True)
@@ -26,11 +25,10 @@ array([1., 0., 1., 2.])
 
 import math
 import operator
-import warnings
 
 import numpy as np
 
-from tapegrad.core.numpy_protocol import implements, implements_method, plain
+from tapegrad.core.numpy_protocol import implements, implements_method
 from tapegrad.piecewise import where
 from tapegrad.scalar import Value
 from tapegrad.array.tensor import recorder, tensor
@@ -55,8 +53,12 @@ def _refuse_where(where, name):
                         "select with np.where first")
 
 
-def _floating(a, name):
-    """``a`` as a float Tensor (a Value as a 0-d one, integers as float64)."""
+def as_floating(a, name):
+    """``a`` as a float Tensor (a Value as a 0-d one, integers as float64).
+
+    >>> as_floating([1, 2], "median").dtype
+    dtype('float64')
+    """
     a = as_tensor(a, name)
     return a if a.dtype.kind == "f" else a.astype(np.float64)
 
@@ -107,7 +109,7 @@ def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
     """
     no_out(out, "median")
     value_in = a.__class__ is Value
-    lanes, shape, kept = _lanes(_floating(a, "median"), axis, "median")
+    lanes, shape, kept = _lanes(as_floating(a, "median"), axis, "median")
     n = lanes.shape[-1]
     if n == 0:
         return _shaped(np.mean(lanes, axis=-1), shape, (), kept, keepdims, value_in)
@@ -158,7 +160,7 @@ def _quantile(name, a, q, axis, method, keepdims, weights, scale):
     props = _method(method, name)
     q = _constant_q(q, name, scale)
     value_in = a.__class__ is Value
-    lanes, shape, kept = _lanes(_floating(a, name), axis, name)
+    lanes, shape, kept = _lanes(as_floating(a, name), axis, name)
     n = lanes.shape[-1]
     if n == 0:
         raise IndexError(f"numpy.{name}: cannot take a quantile of an empty lane")
@@ -217,10 +219,10 @@ def _nan_quantile(name, a, q, axis, method, keepdims, weights, scale):
                         "values (only 'linear')")
     q = _constant_q(q, name, scale)
     value_in = a.__class__ is Value
-    lanes, shape, kept = _lanes(_floating(a, name), axis, name)
+    lanes, shape, kept = _lanes(as_floating(a, name), axis, name)
     s = np.sort(lanes, axis=-1)[..., None, :]  # (lanes, 1, n) against q's (nq, 1)
     number = s == s  # noqa: PLR0124 (a recorded comparison: a replay finds the nans)
-    count = _in_dtype(np.sum(where(number, 1.0, 0.0), axis=-1, keepdims=True), s.dtype)
+    count = in_dtype(np.sum(where(number, 1.0, 0.0), axis=-1, keepdims=True), s.dtype)
     clean = np.where(number, s, 0.0)
     position = np.arange(s.shape[-1], dtype=s.dtype)
     index = (count - 1.0) * q.reshape(-1, 1).astype(s.dtype)
@@ -279,15 +281,19 @@ def _skipping(name, a, fill):
     return np.where(nan, fill, a), nan
 
 
-def _in_dtype(x, dtype):
-    """``x`` (a Tensor, Value or array) cast to ``dtype`` if it is not in it."""
+def in_dtype(x, dtype):
+    """``x`` (a Tensor, Value or array) cast to ``dtype`` if it is not in it.
+
+    >>> in_dtype(np.ones(2, np.float32), np.float64).dtype
+    dtype('float64')
+    """
     return x if getattr(x, "dtype", dtype) == dtype else x.astype(dtype)
 
 
 def _numbers(a, nan, axis, keepdims):
     """How many elements are not nan, over ``axis``, in ``a``'s dtype."""
     count = np.sum(where(nan, 0.0, 1.0), axis=axis, keepdims=keepdims)  # a Mask stays one
-    return _in_dtype(count, getattr(a, "dtype", np.dtype(np.float64)))
+    return in_dtype(count, getattr(a, "dtype", np.dtype(np.float64)))
 
 
 @implements(np.nansum, family=FAMILY, note="nans as 0 (found again at replay)")
@@ -397,7 +403,7 @@ def _running(largest):
 maximum_accumulate, minimum_accumulate = _running(True), _running(False)
 
 
-# --- rounding and covariances -----------------------------------------------------------
+# --- rounding ----------------------------------------------------------------------------
 
 @implements(np.round, np.around, family=FAMILY, note="np.rint of a scaled copy: zero slope")
 def round_(a, decimals=0, out=None):
@@ -421,97 +427,6 @@ def round_(a, decimals=0, out=None):
         return np.rint(a * scale) / scale
     scale = 10.0 ** -decimals
     return np.rint(a / scale) * scale
-
-
-def _variables(x, rowvar, name):
-    """``x`` as a matrix with one variable a row (at most 2-d, as NumPy's cov)."""
-    x = _floating(x, name)
-    if x.ndim > 2:
-        raise ValueError(f"numpy.{name}: m has more than 2 dimensions")
-    if x.ndim < 2:
-        x = x.reshape((1, -1))
-    return x if rowvar or x.shape[0] == 1 else x.T
-
-
-@implements(np.cov, family=FAMILY, note="centred rows, a product, a scale")
-def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None, *,
-        dtype=None):
-    """``np.cov``: the covariance matrix of the rows (``rowvar``) or columns
-    of ``m`` (and ``y``), with NumPy's ``bias``, ``ddof``, ``fweights``
-    (integer data) and ``aweights`` (data, or traced).
-
-    >>> import numpy as np, tapegrad as tg
-    >>> np.cov(tg.tensor([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]])).value
-    array([[ 1., -1.],
-           [-1.,  1.]])
-    """
-    if ddof is not None and ddof != int(ddof):
-        raise ValueError("numpy.cov: ddof must be integer")
-    x = _variables(m, rowvar, "cov")
-    if dtype is not None:
-        if np.dtype(dtype).kind != "f":
-            raise TypeError(f"numpy.cov(..., dtype={np.dtype(dtype)}): a float dtype only")
-        x = x.astype(dtype)
-    if x.shape[0] == 0:
-        return tensor(np.zeros((0, 0), x.dtype))
-    if y is not None:
-        x = np.concatenate([x, _variables(y, rowvar, "cov").astype(x.dtype)], axis=0)
-    ddof = (0 if bias else 1) if ddof is None else ddof
-    n = x.shape[1]
-    w = None
-    if fweights is not None:
-        w = np.asarray(plain(fweights), dtype=x.dtype)
-        if not np.all(w == np.around(w)):
-            raise TypeError("numpy.cov: fweights must be integer")
-        if w.shape != (n,):
-            raise RuntimeError(f"numpy.cov: fweights of shape {w.shape} for {n} observations")
-        if np.any(w < 0):
-            raise ValueError("numpy.cov: fweights cannot be negative")
-    if aweights is not None:
-        a = operand(aweights, "cov")
-        if shape_of(a) != (n,):
-            raise RuntimeError(f"numpy.cov: aweights of shape {shape_of(a)} for {n} "
-                               "observations")
-        if not traced(a) and np.any(np.asarray(a) < 0):
-            raise ValueError("numpy.cov: aweights cannot be negative")
-        a = _in_dtype(a, x.dtype)
-        w = a if w is None else w * a
-    if w is None:
-        centred = x - np.mean(x, axis=1, keepdims=True)
-        fact = n - ddof
-        if fact <= 0:
-            warnings.warn("Degrees of freedom <= 0 for slice", RuntimeWarning, stacklevel=2)
-            fact = 0.0
-        c = (centred @ centred.T) * float(np.true_divide(1, fact))
-    else:
-        average, total = np.average(x, axis=1, weights=w), np.sum(w)
-        if ddof == 0:
-            fact = total
-        elif aweights is None:
-            fact = total - ddof
-        else:
-            fact = total - ddof * np.sum(w * a) / total
-        centred = x - average[:, None]
-        c = (centred @ (centred * w).T) / fact
-    return np.squeeze(c)
-
-
-@implements(np.corrcoef, family=FAMILY, note="cov over the outer product of the deviations")
-def corrcoef(x, y=None, rowvar=True, *, dtype=None):
-    """``np.corrcoef``: :func:`cov` divided by the deviations, clipped to
-    [-1, 1] as NumPy clips it.
-
-    >>> import numpy as np, tapegrad as tg
-    >>> np.corrcoef(tg.tensor([0.0, 1.0, 2.0]), tg.tensor([2.0, 1.0, 0.5])).value.round(4)
-    array([[ 1.   , -0.982],
-           [-0.982,  1.   ]])
-    """
-    c = cov(x, y, rowvar, dtype=dtype)
-    if c.ndim == 0:
-        return c / c
-    deviation = np.sqrt(np.diagonal(c))
-    c = c / deviation[:, None] / deviation[None, :]
-    return np.clip(c, -1, 1)
 
 
 __all__ = []

@@ -34,6 +34,8 @@ Rooms:
 * ``dense``: a chain of dense layers under a cross entropy (SimpleNet),
   replayed as one generated kernel a call, or a schedule of BLAS calls,
   into buffers made once;
+* ``array_gradients``: the reverse-mode methods of ``ArrayProgram``
+  (gradients, vector-Jacobian products, ``value_and_backward``);
 * ``array_tangents``: the forward-mode and second-order methods of
   ``ArrayProgram``;
 * ``snapshot``: ``Snapshot``, an array program's columns and arena as

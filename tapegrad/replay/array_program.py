@@ -6,8 +6,10 @@ replay recomputes each array record once, with the op's own value rule
 (NumPy and the generated elementwise kernels), and runs the scalar records
 between them in the compiled ``forward_span``; gradients, tangents and
 Hessian-vector products are the mixed sweeps of :mod:`tapegrad.array.reverse`
-and :mod:`tapegrad.array.tangent`.  So array code pays Python per array op
-(never per element) and no Python per scalar record.
+and :mod:`tapegrad.array.tangent` (the methods of
+:mod:`tapegrad.replay.array_gradients` and
+:mod:`tapegrad.replay.array_tangents`).  So array code pays Python per array
+op (never per element) and no Python per scalar record.
 
 What a replay runs is decided once, when the program is made: the forward
 steps (:func:`tapegrad.replay.steps.forward_steps`) and the reverse sweep
@@ -44,7 +46,7 @@ import time
 import numpy as np
 
 from tapegrad.array.ops import elementwise
-from tapegrad.array.reverse import ReversePlan, reverse_mixed
+from tapegrad.array.reverse import ReversePlan
 from tapegrad.array.tensor import Tensor
 from tapegrad.core import arena, debug
 from tapegrad.errors import BranchChanged
@@ -55,6 +57,7 @@ from tapegrad.replay import schedule
 from tapegrad.replay.dense import dense_chain
 from tapegrad.replay.straight import straight_line
 from tapegrad.replay.steps import _ELEMENTWISE, _GROUP, _LEAF, _SPAN, direct_leaves, forward_steps
+from tapegrad.replay.array_gradients import GradientMethods
 from tapegrad.replay.array_tangents import TangentMethods
 from tapegrad.replay.program import Program, outputs_of
 from tapegrad.replay.scalar_program import loaded_branch_changed
@@ -68,10 +71,14 @@ INPUT = OPS["input"].code
 WARM_BYTES = 1 << 16
 
 
-class ArrayProgram(TangentMethods, Program):
+class ArrayProgram(GradientMethods, TangentMethods, Program):
     """A recording with array records: the same methods as a
     :class:`~tapegrad.replay.scalar_program.ScalarProgram`, the same
     arguments (a Tensor input takes a Tensor or a NumPy array of its shape).
+    Its reverse-mode methods come from
+    :class:`~tapegrad.replay.array_gradients.GradientMethods`, its
+    forward-mode and second-order ones from
+    :class:`~tapegrad.replay.array_tangents.TangentMethods`.
 
     Made by ``owner`` (the Recorded) from the traced ``tape`` while it is
     still open, ``f`` having returned ``out``.
@@ -342,161 +349,3 @@ class ArrayProgram(TangentMethods, Program):
         """Count a step-by-step replay begun at ``start`` towards compiling."""
         if self.straight is not None:
             self.straight.spent += time.perf_counter() - start
-
-    # --- derivatives ------------------------------------------------------------
-
-    def _seed(self, weights):
-        """``(last, seed)`` of a reverse sweep weighting output k by
-        ``weights[k]``; ``last`` is -1 when every output is a constant."""
-        prog = self._here()
-        prog.adj[:] = 0.0
-        if self._out_shape is not None:
-            seed = np.asarray(weights).reshape(self._out_shape)
-            return self._out_record, seed
-        last = -1
-        for k, o in enumerate(self._outputs.tolist()):
-            if o >= 0:
-                prog.adj[o] += weights[k]
-                last = max(last, o)
-        return last, (prog.adj[last] if last >= 0 else 0.0)
-
-    def _gather(self, scalars, tensors):
-        """The flat gradient from the scalar inputs' adjoints and each tensor
-        input's gradient (None for zero)."""
-        flat = np.zeros(self.structure.size)
-        if len(self._scalar_slots):
-            flat[self._scalar_slots] = scalars[self._input_records]
-        for (s, size, _, _), grad in zip(self._tensor_slots, tensors):
-            if grad is not None:
-                flat[s:s + size] = np.asarray(grad).reshape(-1)
-        return flat
-
-    def _gradient_like(self, flat):
-        return self.structure.unflatten(flat)
-
-    def _vjp_like_x(self, weights):
-        """``weights . d(outputs)/d(x)`` with ``x``'s structure; a lone tensor
-        input's gradient is the sweep's own fresh array, not a copy of it."""
-        if self._tensors_only is not None:
-            return self._tensor_gradients(self._vjp_arrays(weights)[1])
-        return self._gradient_like(self._vjp_here(weights))
-
-    def _tensor_gradients(self, grads):
-        """The gradients ``grads`` (one per tensor input, None for zero) in
-        ``x``'s structure, for ``x`` made of tensors only: a sweep's own
-        fresh arrays, in the input's dtype (what flattening would give)."""
-        out = [np.zeros(shape, dtype) if g is None
-               else np.asarray(g).astype(dtype, copy=False).reshape(shape)
-               for g, (_, _, shape, dtype) in zip(grads, self._tensor_slots)]
-        kind = self._tensors_only
-        return out[0] if kind == "tensor" else kind(out)
-
-    def _value_and_vjp(self, x, weights):
-        ran = None
-        if not debug.enabled():
-            if self.schedule is not None:
-                ran = self.schedule.value_and_vjp(x, weights[0])
-            elif self.dense is not None:
-                ran = self.dense.run(self._dense_leaves(x), self._here().params, weights[0])
-            elif self.straight is not None:
-                ran = self.straight.run(self._dense_leaves(x), self._here().params, weights[0])
-        if ran is None:  # the sweeps (a dense chain's head refuses data of another dtype)
-            start = time.perf_counter()
-            fresh = self._replay(x, full=False)
-            if fresh is not None:
-                return fresh._value_and_vjp(x, weights)
-            ran = self._output_values(), self._vjp_like_x(weights)
-            self._charge(start)
-            return ran
-        value, grads = ran[0], ran[1][:len(self._tensor_slots)]
-        kind = self._tensors_only  # the gradients: fresh arrays of x's shapes and dtypes
-        if kind is not None:
-            if any(g is None for g in grads):  # an input the output does not read: zeros
-                return value, self._tensor_gradients(grads)
-            return value, grads[0] if kind == "tensor" else kind(grads)
-        return value, self._gradient_like(self._gather(None, grads))
-
-    def _quick_dense(self, x):
-        """``value_and_grad(x)`` of a dense chain replayed by one compiled
-        call, the short way, for ``x`` a tuple (or list) of NumPy arrays as
-        recorded: each C-contiguous, of its recorded shape and dtype, read as
-        it is.  None for any other ``x``, or in debug mode: the checked way."""
-        slots = self._tensor_slots
-        if type(x) is not self._tensors_only or len(x) != len(slots) or debug.enabled():
-            return None
-        for a, (_, _, shape, dtype) in zip(x, slots):
-            if a.__class__ is not np.ndarray or a.shape != shape or a.dtype is not dtype \
-                    or not a.flags.c_contiguous:
-                return None
-        dense = self.dense
-        leaves = [*x, *(leaf._v for leaf in self._extra_tensors)] if self._extra_tensors else x
-        try:
-            value, grads = dense.call(leaves, self._here().params, dense.unit)
-        except ValueError:  # a Tensor from outside f changed shape: the checked way says so
-            return None
-        return value, self._tensors_only(grads[:len(slots)])
-
-    def _vjp_arrays(self, weights):
-        """The reverse sweep at the replayed input: the scalar adjoints and
-        each tensor input's gradient (None for zero)."""
-        prog = self._here()
-        for sink in prog.array_leaves:
-            sink.grad = None
-        last, seed = self._seed(weights)
-        if last >= 0 and self._reverse is not None and self._reverse.last == last:
-            self._reverse.run(prog, seed)
-        elif last >= 0:
-            reverse_mixed(prog, last, seed, self.fusion)
-        grads = [sink.grad for sink in prog.array_leaves]
-        for sink in prog.array_leaves:
-            sink.grad = None  # the caller owns them now
-        return prog.adj, grads
-
-    def _vjp_here(self, weights):
-        """The flat ``weights . d(outputs)/d(inputs)`` at the replayed input."""
-        return self._gather(*self._vjp_arrays(weights))
-
-    def value_and_backward(self, x, data=()):
-        """``f(x)`` for a scalar ``f``, having added its gradient into the
-        ``.grad`` of each Tensor ``f`` reads from outside (a model's
-        parameters), as ``f(x).backward()`` does eagerly: one that no
-        gradient reaches keeps its ``.grad``.  ``data``: pairs
-        ``((record, key, position), array)``, each put first into this
-        thread's params of ``record`` at ``key`` (item ``position`` of the
-        list or tuple there, unless None): constants that are data, read
-        afresh (:func:`tapegrad.nn.record_loss`'s batches and labels)."""
-        self._require_scalar("value_and_backward")
-        params = self._here().params
-        for (i, key, position), array in data:
-            if position is None:
-                params[i][key] = array
-            else:  # a new sequence: a fork shares the recorded one
-                held = params[i][key]
-                params[i][key] = type(held)((*held[:position], array, *held[position + 1:]))
-        ran = None
-        if self.dense is not None and not debug.enabled():
-            ran = self.dense.run(self._dense_leaves(x), params)
-        elif self.straight is not None and not debug.enabled() and not any(
-                (i, position) in self.straight.numbers for (i, _, position), _ in data):
-            ran = self.straight.run(self._dense_leaves(x), params)
-        if ran is not None:
-            value, grads = ran
-        else:  # the sweeps (a dense chain's head refuses data of another dtype)
-            start = time.perf_counter()
-            fresh = self._replay(x, full=False)
-            if fresh is not None:
-                return fresh.value_and_backward(x)
-            value, grads = self._output_values(), self._vjp_arrays(np.ones(1))[1]
-            self._charge(start)
-        for leaf, grad in zip(self._extra_tensors, grads[len(self._tensor_slots):]):
-            if grad is not None:
-                leaf._accumulate(grad, owned=True)  # a sink's gradient is its own array
-        return value
-
-    def batch_value_and_grad(self, points):
-        """``(values, grads)`` at each row of ``points`` (one replay per row)."""
-        self._require_scalar("batch_value_and_grad")
-        rows = [self.owner.value_and_grad(self.structure.unflatten(p))
-                for p in self._points(points)]
-        grads = np.array([self.structure.flatten(g) for _, g in rows]).reshape(len(rows), -1)
-        return np.array([v for v, _ in rows]), grads
