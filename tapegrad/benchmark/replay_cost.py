@@ -33,8 +33,10 @@ the arithmetic is negligible:
 * ``leaky_differences`` at n = 10: differences of neighbours (slices), a
   ``where`` on them and a maximum: the straight-line kernel;
 * ``cumsum_product`` at n = 10: ``max(cumsum(x) * x)``: the straight-line
-  kernel in two parts, the ``cumsum`` run by its own NumPy rules between
-  them (:mod:`tapegrad.replay.op_steps`).
+  kernel, calling ``cumsum``'s compiled rules;
+* ``elements_and_numbers`` at n = 10: elements of ``x`` (numbers of the
+  scalar tape) in ops of numbers and of arrays: the straight-line kernel,
+  a line for each op of numbers.
 
 Reported, never gated (a timing of a few microseconds moves with the
 machine); the one-kernel programs aim at 5 us or less.  A peer engine with a
@@ -45,8 +47,8 @@ parameters and data as the function's inputs.
 
 >>> cases = programs()
 >>> sorted(cases)  # doctest: +NORMALIZE_WHITESPACE
-['cumsum_product', 'elementwise_3ops', 'leaky_differences', 'least_squares',
- 'logsumexp_mlp', 'mlp_mse_loss', 'rms',
+['cumsum_product', 'elements_and_numbers', 'elementwise_3ops', 'leaky_differences',
+ 'least_squares', 'logsumexp_mlp', 'mlp_mse_loss', 'rms',
  'rosenbrock_vectorized', 'simplenet_loss', 'softmax_entropy']
 >>> rec, x = cases["rosenbrock_vectorized"]
 >>> rec.value_and_grad(x)[0] > 0
@@ -127,6 +129,12 @@ def cumsum_product(x, xp=None):
     return xp.max(xp.cumsum(x) * x)
 
 
+def elements_and_numbers(x, xp=None):
+    xp = np if xp is None else xp
+    scale = x[1] * 2.0 + 1.0
+    return xp.sum(x * scale) + xp.exp(x[2]) - 3.0 / x[-1] + xp.max(x) * x[0]
+
+
 def logsumexp_mlp(params, data, F):
     """SimpleNet's layers written with ``@`` and a cross entropy written by
     hand, in any engine's ``F`` (arrays with methods ``max``, ``exp``...)."""
@@ -193,6 +201,8 @@ def programs():
         "logsumexp_mlp": _recorded(logsumexp_mlp, _one_hot_inputs()),
         "leaky_differences": (_compiled(tg.record(leaky_differences, tg.tensor(x10))), x10),
         "cumsum_product": (_compiled(tg.record(cumsum_product, tg.tensor(x10))), x10),
+        "elements_and_numbers": (_compiled(tg.record(elements_and_numbers, tg.tensor(x10))),
+                                 x10),
     }
 
 
@@ -215,7 +225,8 @@ def peer_programs():
             "softmax_entropy": ("vectorized", softmax_entropy, {"x": x10}),
             "logsumexp_mlp": ("gradient", logsumexp_mlp, arrays(_one_hot_inputs())),
             "leaky_differences": ("vectorized", leaky_differences, {"x": x10}),
-            "cumsum_product": ("vectorized", cumsum_product, {"x": x10})}
+            "cumsum_product": ("vectorized", cumsum_product, {"x": x10}),
+            "elements_and_numbers": ("vectorized", elements_and_numbers, {"x": x10})}
 
 
 def per_call(rec, x, calls=_CALLS, batches=_BATCHES):
@@ -227,7 +238,7 @@ def per_call(rec, x, calls=_CALLS, batches=_BATCHES):
 
 _SIZES = {"elementwise_3ops": 1, "rosenbrock_vectorized": 10, "rms": 10, "least_squares": 5,
           "simplenet_loss": 10, "mlp_mse_loss": 10, "softmax_entropy": 10, "logsumexp_mlp": 10,
-          "leaky_differences": 10, "cumsum_product": 10}
+          "leaky_differences": 10, "cumsum_product": 10, "elements_and_numbers": 10}
 
 
 def figures(result, peers=()):
