@@ -231,6 +231,16 @@ def test_a_dead_recording_gives_its_arrays_back_unless_someone_holds_them():
     assert z.grad.tolist() == [2.0] * 10000
 
 
+def test_a_recording_gives_back_a_large_array_recorded_after_small_ones():
+    arena.clear()
+    small = tg.tensor(np.ones(10), requires_grad=True) * 2.0
+    large = small.sum() * tg.tensor(np.ones(10000), requires_grad=True)
+    address = large.value.ctypes.data
+    del large, small  # the recording dies with `small`, which does not hold the array
+    gc.collect()
+    assert [a.ctypes.data for stack in arena._spare.values() for a in stack] == [address]
+
+
 def test_a_reset_tape_gives_back_only_what_nothing_holds():
     arena.clear()
     tape = tg.Tape()

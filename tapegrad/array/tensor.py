@@ -135,17 +135,26 @@ def record_array_op(code, operands, params, compute):
     rec, tracked = None, False  # (the first recording an operand is on, as _recording_of)
     for x in operands:
         if x.__class__ is Value or isinstance(x, Tensor):
-            tracked = tracked or _tracked(x)
-            if rec is None:
-                rec = x._rec
+            if x._rec is not None:  # (_tracked, inline: this runs on every op)
+                tracked = True
+                if rec is None:
+                    rec = x._rec
+            elif not tracked:
+                tracked = x.__class__ is Value or x.requires_grad
     if not tracked:
         values = [x._v if isinstance(x, (Tensor, Value)) else x for x in operands]
         return tensor(compute(values, dict(params)))
     if rec is None:
         rec = current_recording()
     args, values, constants = [], [], []
-    for x in operands:
-        a, v = _operand(x, rec)
+    for x in operands:  # the commonest operands first, as _operand takes them
+        if x.__class__ is Tensor and (x._rec is rec or (x._rec is None and x.requires_grad
+                                                        and x._serial == rec.serial)):
+            a, v = x._i, x._v
+        elif x.__class__ is float:
+            a, v = -1, x
+        else:
+            a, v = _operand(x, rec)
         args.append(a)
         values.append(v)
         constants.append(v if a < 0 else None)
@@ -154,7 +163,8 @@ def record_array_op(code, operands, params, compute):
         params["args"] = args
         a0, a1 = args[0], -1
     else:
-        a0, a1 = (args + [-1])[:2]
+        a0 = args[0] if args else -1
+        a1 = args[1] if len(args) == 2 else -1
     value = compute(values, params)
     if code in _SCALAR_OUTPUT:
         out = _new(Value)
@@ -238,7 +248,8 @@ def matmul(x, y):
     >>> tg.matmul(tg.tensor([[1.0, 2.0]]), tg.tensor([[3.0], [4.0]])).value
     array([[11.]])
     """
-    xs, ys = (np.shape(getattr(a, "_v", a)) for a in (x, y))
+    xs = x._v.shape if x.__class__ is Tensor else np.shape(getattr(x, "_v", x))
+    ys = y._v.shape if y.__class__ is Tensor else np.shape(getattr(y, "_v", y))
     if len(xs) == 0 or len(ys) == 0 or xs[-1] != ys[-2 if len(ys) > 1 else 0]:
         raise ValueError(f"matmul: shapes {xs} and {ys} do not line up")
     return _MATMUL([x, y])

@@ -68,7 +68,7 @@ class Recording:
 
     __slots__ = (
         "n", "cap", "serial", "leaves", "inputs", "adj", "adj_len", "dead", "sites", "warned",
-        "implicit", "closed",
+        "implicit", "closed", "pooled",
         "arrays", "params", "array_records", "array_leaves",
         *_COLUMNS, *(c + "_m" for c in _COLUMNS), "__weakref__",
     )
@@ -95,6 +95,7 @@ class Recording:
         self.params = {}
         self.array_records = []
         self.array_leaves = []  # the leaf Tensor of each array input, in order
+        self.pooled = False  # whether the arena goes back to core.arena when this dies
         if buffers is None:
             index = np.int32 if capacity <= self.INDEX_LIMIT else np.int64
             dtypes = (np.uint8, index, index, np.float64, np.float64)
@@ -150,7 +151,8 @@ class Recording:
         op with a scalar result, to the ``val`` column)."""
         i = self.push(code, a0, a1, 0.0, value if scalar else math.nan)
         if not scalar:
-            if not self.arrays:  # when this recording dies, its arena goes back
+            if not self.pooled and value.nbytes >= arena.SMALL:  # smaller ones never go back
+                self.pooled = True  # when this recording dies, its arena goes back
                 weakref.finalize(self, _give_back, self.arrays).atexit = False
             self.arrays[i] = value
         self.params[i] = params

@@ -25,6 +25,9 @@ from tapegrad.kernels import array_rules
 from tapegrad.array.rows import common_value, common_vjp, row_layout, rows_value, rows_vjp
 
 
+_F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
+
+
 def each_kernel(name, suffix=""):
     """The generated general-layout kernel ``<name>_<suffix>each`` (numba
     compiles it on its first call)."""
@@ -109,7 +112,13 @@ def broadcast_shape(x, y):
 def elementwise(name, args):
     """The scalar op ``name`` applied to ``args`` elementwise, broadcast."""
     if len(args) == 1:
-        x = np.asarray(args[0])
+        x = args[0]
+        if x.__class__ is np.ndarray and (x.dtype is _F64 or x.dtype is _F32) \
+                and x.flags.c_contiguous:  # the lines below, less their conversions
+            out = arena.empty((1, x.size), x.dtype)
+            each_kernel(name)(x.reshape(1, -1), out)
+            return out.reshape(x.shape)
+        x = np.asarray(x)
         dtype = result_dtype(x)
         x2 = np.ascontiguousarray(x, dtype=dtype).reshape(1, -1)
         out = arena.empty(x2.shape, dtype)

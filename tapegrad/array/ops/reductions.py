@@ -20,6 +20,16 @@ import numpy as np
 from tapegrad.array.ops.table import declare, expand
 
 
+def _reduce(ufunc, function, args, params):
+    """``function(x, axis=, keepdims=)`` of NumPy's (``np.sum``, ``np.max``,
+    ``np.min``): on an ndarray, the ``ufunc.reduce`` it calls, without the
+    microseconds of argument handling in between."""
+    x, axis, keepdims = args[0], params["axis"], params["keepdims"]
+    if x.__class__ is np.ndarray:
+        return ufunc.reduce(x, axis, None, None, keepdims=keepdims)
+    return function(x, axis=axis, keepdims=keepdims)
+
+
 @declare
 class sum:
     """the sum over ``axis`` (all axes if None)"""
@@ -27,7 +37,7 @@ class sum:
     linear = True
 
     def value(args, params):
-        return np.sum(args[0], axis=params["axis"], keepdims=params["keepdims"])
+        return _reduce(np.add, np.sum, args, params)
 
     def vjp(g, out, args, params):
         shape = np.shape(args[0])  # a view of g: fused VJPs read one number
@@ -77,7 +87,7 @@ class amax:
     """the largest element over ``axis``"""
 
     def value(args, params):
-        return np.max(args[0], axis=params["axis"], keepdims=params["keepdims"])
+        return _reduce(np.maximum, np.max, args, params)
 
     vjp, jvp, vjp_tangent = _extremum_vjp, _extremum_jvp, _extremum_vjp_tangent
 
@@ -87,6 +97,6 @@ class amin:
     """the smallest element over ``axis``"""
 
     def value(args, params):
-        return np.min(args[0], axis=params["axis"], keepdims=params["keepdims"])
+        return _reduce(np.minimum, np.min, args, params)
 
     vjp, jvp, vjp_tangent = _extremum_vjp, _extremum_jvp, _extremum_vjp_tangent
