@@ -85,6 +85,17 @@ def test_cumsum_against_numpy(shape, axis):
     check_numpy(lambda x: np.cumsum(x, axis=axis), data(shape))
 
 
+@pytest.mark.parametrize("a", [np.array([True, False, True]), np.array([1, 2, 3], np.int32),
+                               np.array([200, 100], np.uint8), np.array([1.5, 2.0], ">f8"),
+                               np.array([[1.5, 2.0], [0.5, 1.0]], np.float32)])
+def test_cumsum_keeps_numpys_dtype_and_bits(a):
+    """cumsum's compiled rules: bool and small integers add in the
+    platform's integer, as NumPy's; any byte order."""
+    got = np.cumsum(tg.tensor(a)).value
+    want = np.cumsum(a)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
 @pytest.mark.parametrize("shape, axis", ONE_AXIS)
 def test_cumprod_against_numpy(shape, axis):
     check_numpy(lambda x: np.cumprod(x, axis=axis), data(shape, low=0.5))

@@ -20,8 +20,17 @@ leaves ``vjp_tangent`` out gets it by forward mode through its own ``vjp``
 (:func:`tapegrad.array.tangent.vjp_tangent_by_forward_mode`): write such a ``vjp`` with NumPy
 functions that also take Tensors.  An op whose
 VJP adds into a buffer may declare ``vjp_into(g, out, args, params, into)``
-instead of ``vjp``.  The rest of this module is the helpers those blocks
-share.
+instead of ``vjp``.
+
+A one-argument op that keeps each element's place may declare its rules
+once as compiled loops over lanes instead, which eager calls and a
+straight-line kernel calls too (:mod:`tapegrad.replay.straight`):
+``lanes(shape, params)``, the 3-D shape ``(before, n, after)`` its argument
+is seen as; ``forward(x, out)`` writing the value and ``backward(g, gx)``
+adding the gradient into ``gx``, numba functions of arrays of that shape;
+and ``result_dtype(dtype)`` where the value's dtype is not the argument's.
+``value`` and ``vjp`` follow from them.  The rest of this module is the
+helpers those blocks share.
 
 >>> import numpy as np
 >>> expand(np.array([1.0, 2.0]), (3, 2), 0, False)
@@ -66,7 +75,7 @@ def declare(block):
     body = vars(block)
     lanes = (body["lanes"], body["forward"], body["backward"]) if "lanes" in body else None
     if lanes:
-        body = {**body, **_lanes_rules(*lanes)}
+        body = {**body, **_lanes_rules(*lanes, body.get("result_dtype", lambda d: d))}
     value, vjp_into = body["value"], body.get("vjp_into")
     vjp = body["vjp"] if "vjp" in body else _vjp_from_into(vjp_into)
     if body.get("linear"):
@@ -95,18 +104,21 @@ def _vjp_from_into(vjp_into):
     return vjp
 
 
-def _lanes_rules(lanes, forward, backward):
-    """``value`` and ``vjp`` of an op declared by compiled rules over lanes."""
+def _lanes_rules(lanes, forward, backward, result_dtype):
+    """``value`` and ``vjp`` of an op declared by compiled rules over lanes
+    (``result_dtype``: its value's dtype for an argument's, NumPy's)."""
 
     def value(args, params):
-        x = np.ascontiguousarray(args[0])
+        x = np.asarray(args[0])
+        x = np.ascontiguousarray(x, result_dtype(x.dtype).newbyteorder("="))
         out = np.empty(x.shape, x.dtype)
         shape = lanes(x.shape, params)
         forward(x.reshape(shape), out.reshape(shape))
         return out
 
     def vjp(g, out, args, params):
-        g = np.ascontiguousarray(g)
+        g = np.asarray(g)
+        g = np.ascontiguousarray(g, g.dtype.newbyteorder("="))
         gx = np.zeros(np.shape(args[0]), g.dtype)
         shape = lanes(gx.shape, params)
         backward(g.reshape(shape), gx.reshape(shape))
