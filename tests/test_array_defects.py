@@ -190,6 +190,17 @@ def test_tensor_refuses_non_real_data(data, dtype):
         leaf.value = data
 
 
+@pytest.mark.parametrize("dtype", [">f8", ">f4"])
+def test_data_in_the_other_byte_order_is_held_in_the_machines(dtype):
+    """The kernels read the machine's byte order: a big-endian array is
+    converted, its values kept, not refused by numba's typing deep inside."""
+    data = np.array([1.0, 2.0], dtype)
+    t = tg.tensor(data, requires_grad=True)
+    assert t.dtype.isnative and t.dtype == np.dtype(dtype).newbyteorder("=")
+    (t * 2.0 + np.exp(t)).sum().backward()
+    np.testing.assert_allclose(t.grad, 2.0 + np.exp(data.astype(np.float64)), rtol=1e-6)
+
+
 def test_complex_numbers_are_refused_by_array_ops():
     w = tg.tensor([1.0], requires_grad=True)
     with pytest.raises(TypeError, match="complex"):

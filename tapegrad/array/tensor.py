@@ -66,8 +66,9 @@ def check_real(array, what):
 def tensor(data, requires_grad=False, dtype=None):
     """A leaf :class:`Tensor` holding a NumPy array of ``data``.
 
-    Float32 and float64 are kept as given (integers become float64 when
-    ``requires_grad``, which refuses other dtypes).  tapegrad's arrays are
+    Float32 and float64 are kept as given, in the machine's byte order
+    (integers become float64 when ``requires_grad``, which refuses other
+    dtypes).  tapegrad's arrays are
     real: complex, string, object (and other non-number) data raise
     ``TypeError`` naming the dtype, here and as an operand of an array op.
 
@@ -79,6 +80,8 @@ def tensor(data, requires_grad=False, dtype=None):
         data = data._v
     array = np.array(data, dtype=dtype)
     check_real(array, "tensor()")
+    if not array.dtype.isnative:  # (the kernels read the machine's byte order)
+        array = array.astype(array.dtype.newbyteorder("="))
     if requires_grad:
         if array.dtype.kind in "iub" and dtype is None:
             array = array.astype(np.float64)
